@@ -1,0 +1,10 @@
+"""lstm-top: htop for neural-network training.
+
+``from lstm_top import Logger`` is all a training script needs; it pulls in the standard
+library only (no numpy, no Textual), so importing it costs nothing.
+"""
+
+from lstm_top.hook.logger import Logger, LoggerWarning
+
+__version__ = "0.1.0"
+__all__ = ["Logger", "LoggerWarning", "__version__"]

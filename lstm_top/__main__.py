@@ -1,0 +1,5 @@
+import sys
+
+from lstm_top.cli import main
+
+sys.exit(main())

@@ -1,0 +1,155 @@
+"""``lstm-top check``: the TUI's diagnosis without a screen, for scripts and CI."""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any, TextIO
+
+import numpy as np
+
+from lstm_top.history import History, resolve_loss_keys
+from lstm_top.signs import Finding, Severity, diagnose
+
+EXIT_HEALTHY = 0
+EXIT_SIGNS = 1
+EXIT_UNREADABLE = 2
+
+
+def _json_number(value: float) -> float | str | None:
+    if value is None:
+        return None
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+def summarize(history: History, train_key: str | None = None,
+              val_key: str | None = None) -> dict[str, Any]:
+    """Run summary: epochs, best validation loss and its epoch, last value of every metric."""
+    table = history.epochs
+    keys = resolve_loss_keys(table.names, train_key, val_key)
+    summary: dict[str, Any] = {
+        "epochs": len(table),
+        "first_epoch": int(table.index[0]) if len(table) else None,
+        "last_epoch": int(table.index[-1]) if len(table) else None,
+        "train_key": keys.train,
+        "val_key": keys.val,
+        "subsets": sorted(keys.subsets),
+        "status": history.end_status or "running",
+        "error": history.end_error,
+        "best_val_loss": None,
+        "best_val_epoch": None,
+        "last": {},
+    }
+    if keys.val:
+        epochs, values = table.logged(keys.val)
+        finite = np.isfinite(values)
+        if finite.any():
+            best = int(np.argmin(np.where(finite, values, np.inf)))
+            summary["best_val_loss"] = float(values[best])
+            summary["best_val_epoch"] = int(epochs[best])
+    for name in table.names:
+        epochs, values = table.logged(name)
+        if len(values):
+            summary["last"][name] = _json_number(float(values[-1]))
+    summary["seconds_per_epoch"] = history.seconds_per_epoch()
+    return summary
+
+
+def report_dict(history: History, findings: list[Finding], train_key: str | None = None,
+                val_key: str | None = None) -> dict[str, Any]:
+    summary = summarize(history, train_key, val_key)
+    return {
+        "run": history.name,
+        "source": history.source,
+        "epochs": summary["epochs"],
+        "malformed_lines": history.malformed_lines,
+        "problems": [{"line": p.line, "reason": p.reason, "skipped": p.skipped}
+                     for p in history.problems[:50]],
+        "summary": summary,
+        "signs": [_sanitize(f.to_dict()) for f in findings],
+    }
+
+
+def _sanitize(value: Any) -> Any:
+    if isinstance(value, float):
+        return _json_number(value)
+    if isinstance(value, dict):
+        return {k: _sanitize(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_sanitize(v) for v in value]
+    if isinstance(value, np.generic):
+        return _sanitize(value.item())
+    return value
+
+
+def _printable(text: object) -> str:
+    """Names come from files other people wrote: never let them drive the terminal."""
+    return "".join(ch if ch.isprintable() else "?" for ch in str(text))
+
+
+def format_text(report: dict[str, Any]) -> str:
+    summary = report["summary"]
+    lines = [f"run      {_printable(report['run'])}  ({summary['status']})"]
+    if summary["epochs"]:
+        lines.append(f"epochs   {summary['epochs']} (epoch {summary['first_epoch']} .. "
+                     f"{summary['last_epoch']})")
+    else:
+        lines.append("epochs   0")
+    if summary["best_val_loss"] is not None:
+        lines.append(f"best val {summary['val_key']} = {summary['best_val_loss']:.6g} "
+                     f"at epoch {summary['best_val_epoch']}")
+    last = summary["last"]
+    if last:
+        shown = ", ".join(f"{_printable(k)}={v:.6g}" if isinstance(v, float) else
+                          f"{_printable(k)}={v}" for k, v in list(last.items())[:12])
+        lines.append(f"last     {shown}")
+    if summary["error"]:
+        lines.append(f"error    {_printable(summary['error'])}")
+    if report["malformed_lines"] or report["problems"]:
+        lines.append(f"skipped  {report['malformed_lines']} malformed line(s)")
+        for problem in report["problems"][:5]:
+            lines.append(f"         line {problem['line']}: {_printable(problem['reason'])}")
+    signs = report["signs"]
+    lines.append("")
+    if not signs:
+        lines.append("no warning signs")
+    for sign in signs:
+        until = "now" if sign["until_epoch"] is None else f"epoch {sign['until_epoch']}"
+        lines.append(f"[{sign['severity'].upper()}] {sign['id']}: "
+                     f"{_printable(sign['message'])}")
+        lines.append(f"    since epoch {sign['since_epoch']} until {until}")
+        evidence = ", ".join(f"{_printable(k)}={_printable(v)}"
+                             for k, v in sign["evidence"].items())
+        lines.append(f"    evidence: {evidence}")
+        lines.append(f"    remedy:   {sign['remedy']}")
+    return "\n".join(lines) + "\n"
+
+
+def run_check(path: str, *, as_json: bool = False, train_key: str | None = None,
+              val_key: str | None = None, fail_on: str = "warning",
+              out: TextIO | None = None, err: TextIO | None = None) -> int:
+    from lstm_top.sources.files import SourceError, read_history
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        history = read_history(path)
+    except SourceError as exc:
+        err.write(f"lstm-top check: {_printable(exc)}\n")
+        return EXIT_UNREADABLE
+    if not len(history.epochs) and not history.headers_seen:
+        err.write(f"lstm-top check: {_printable(path)}: no records could be read "
+                  f"({history.malformed_lines} malformed line(s))\n")
+        return EXIT_UNREADABLE
+    findings = diagnose(history, train_key, val_key)
+    report = report_dict(history, findings, train_key, val_key)
+    if as_json:
+        import json
+
+        out.write(json.dumps(report, allow_nan=False) + "\n")
+    else:
+        out.write(format_text(report))
+    threshold = Severity[fail_on.upper()]
+    return EXIT_SIGNS if any(f.severity >= threshold for f in findings) else EXIT_HEALTHY

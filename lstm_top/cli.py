@@ -1,0 +1,82 @@
+"""Command line: ``lstm-top [FILE|DIR|unix:SOCK ...]``, ``lstm-top check``, ``lstm-top demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lstm_top import __version__
+
+TUI_EPILOG = """examples:
+  lstm-top run.jsonl               follow a training history live
+  lstm-top runs/                   every history file in a folder, new ones as they appear
+  lstm-top a.jsonl b.csv           several runs; switch between them, compare val loss
+  lstm-top unix:/tmp/run.sock      connect to a training process serving its history
+  lstm-top                         no argument: pick a demo training and watch it
+  lstm-top check run.jsonl --json  the same diagnosis without a screen (exit 1 on warnings)
+  lstm-top demo --scenario oscillating --out runs/osc.jsonl
+"""
+
+
+def _add_key_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--train-key", help="column holding the training loss "
+                                            "(default: loss, train_loss, train/loss, ...)")
+    parser.add_argument("--val-key", help="column holding the validation loss "
+                                          "(default: val_loss, valid_loss, val/loss, ...)")
+
+
+def _check_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lstm-top check",
+        description="Diagnose a training history without a screen. Exit status: 0 no warning "
+                    "sign, 1 warning signs present, 2 the input could not be read.",
+        epilog="examples:\n  lstm-top check run.jsonl\n  lstm-top check training.csv --json | jq "
+               ".signs\n  lstm-top check metrics.csv --val-key valid/loss --fail-on critical",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("path", help="history file: lstm-top JSONL, Keras CSVLogger CSV, "
+                                     "Keras history JSON")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--fail-on", choices=("info", "warning", "critical"), default="warning",
+                        help="lowest severity that makes the exit status 1 (default: warning)")
+    _add_key_options(parser)
+    return parser
+
+
+def _tui_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lstm-top",
+        description="htop for neural-network training: loss curves and warning signs, live.",
+        epilog=TUI_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("targets", nargs="*",
+                        help="history files, folders of them, or unix:/path.sock / tcp://host:port")
+    parser.add_argument("--demo", metavar="SCENARIO",
+                        help="start a demo training and watch it (healthy, stagnating, "
+                             "oscillating, subset-gap, ...)")
+    parser.add_argument("--runs-dir", default=None,
+                        help="where demo runs are written (default: ./runs)")
+    parser.add_argument("--version", action="version", version=f"lstm-top {__version__}")
+    _add_key_options(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "check":
+        options = _check_parser().parse_args(args[1:])
+        from lstm_top.check import run_check
+
+        return run_check(options.path, as_json=options.json, train_key=options.train_key,
+                         val_key=options.val_key, fail_on=options.fail_on)
+    if args and args[0] == "demo":
+        from lstm_top.demo.__main__ import main as demo_main
+
+        return demo_main(args[1:])
+    options = _tui_parser().parse_args(args)
+    from lstm_top.ui.app import run_app
+
+    return run_app(options.targets, demo=options.demo, runs_dir=options.runs_dir,
+                   train_key=options.train_key, val_key=options.val_key)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,338 @@
+"""The history file format: one JSON object per line (JSON Lines).
+
+This module is the single place that knows the record schema; the writer (``hook``) and every
+reader use it. It depends on the standard library only, so the hook stays importable anywhere.
+See docs/FORMAT.md for the specification.
+
+Record kinds::
+
+    {"kind": "header", "format": "lstm-top", "version": 1, "run": "name", "started": 1732.0,
+     "config": {...}}
+    {"kind": "epoch", "epoch": 3, "time": 1732.5, "metrics": {"loss": 0.5, "val_loss": 0.6},
+     "subsets": {"long": {"n": 200, "val_loss": 0.9, "val_loss_std": 0.3}}}
+    {"kind": "step", "step": 1200, "epoch": 3, "time": 1732.4, "metrics": {"loss": 0.52}}
+    {"kind": "end", "time": 1790.0, "status": "completed" | "crashed" | "interrupted",
+     "error": "ValueError: ..."}
+
+Non-finite values are written as the strings "NaN", "Infinity" and "-Infinity" so that every
+strict JSON parser reads them back; the bare tokens Python's ``json`` emits are accepted too.
+Lines without a ``kind`` (flat ``{"epoch": 1, "loss": ...}`` records, as many loggers write)
+are read as epoch records, or step records when they carry a step and no epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+FORMAT_NAME = "lstm-top"
+FORMAT_VERSION = 1
+
+STATUS_COMPLETED = "completed"
+STATUS_CRASHED = "crashed"
+STATUS_INTERRUPTED = "interrupted"
+END_STATUSES = (STATUS_COMPLETED, STATUS_CRASHED, STATUS_INTERRUPTED)
+
+_NONFINITE_TEXT = {"NaN": math.nan, "nan": math.nan, "Infinity": math.inf, "inf": math.inf,
+                   "-Infinity": -math.inf, "-inf": -math.inf}
+
+# A longer line is certainly not a record of ours; refusing it keeps a hostile or corrupt file
+# from costing unbounded memory per line.
+MAX_LINE_BYTES = 1 << 20
+# Deeply nested JSON is never a record; the cap keeps parsers far from recursion limits.
+MAX_NAME_CHARS = 200
+
+
+def subset_column(metric: str, subset: str) -> str:
+    """Flat column name of a subset metric: ``val_loss[long_seqs]``."""
+    return f"{metric}[{subset}]"
+
+
+def split_subset_column(name: str) -> tuple[str, str] | None:
+    """``"val_loss[long]"`` -> ``("val_loss", "long")``; None for a plain metric."""
+    if name.endswith("]"):
+        open_at = name.find("[")
+        if open_at > 0:
+            return name[:open_at], name[open_at + 1 : -1]
+    return None
+
+
+# ---------------------------------------------------------------------------- encoding
+
+
+def _encode_number(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
+
+
+def _number_or_none(value: Any) -> float | int | str | None:
+    """Metric value as JSON-safe scalar; objects with ``item()`` (numpy, torch) unwrapped."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float):
+        return _encode_number(value)
+    item = getattr(value, "item", None)
+    if item is not None:
+        try:
+            return _number_or_none(item())
+        except Exception:
+            return None
+    try:
+        return _encode_number(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _clean_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    return {str(k): _number_or_none(v) for k, v in metrics.items()}
+
+
+def _dumps(obj: Mapping[str, Any]) -> str:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False, default=str) + "\n"
+
+
+def _json_safe(value: Any, depth: int = 0) -> Any:
+    """Config values as plain JSON: non-finite floats as text, unknown objects as their str."""
+    if isinstance(value, str | bool | int) or value is None:
+        return value
+    if isinstance(value, float):
+        return _encode_number(value)
+    if depth < 8 and isinstance(value, Mapping):
+        return {str(k): _json_safe(v, depth + 1) for k, v in value.items()}
+    if depth < 8 and isinstance(value, list | tuple):
+        return [_json_safe(v, depth + 1) for v in value]
+    return str(value)
+
+
+def encode_header(run: str, started: float, config: Mapping[str, Any] | None = None) -> str:
+    record: dict[str, Any] = {"kind": "header", "format": FORMAT_NAME, "version": FORMAT_VERSION,
+                              "run": run, "started": started}
+    if config:
+        record["config"] = _json_safe(config)
+    return _dumps(record)
+
+
+def encode_epoch(epoch: int, time: float, metrics: Mapping[str, Any],
+                 subsets: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    record: dict[str, Any] = {"kind": "epoch", "epoch": epoch, "time": round(time, 3),
+                              "metrics": _clean_metrics(metrics)}
+    if subsets:
+        record["subsets"] = {str(name): _clean_metrics(values) for name, values in subsets.items()}
+    return _dumps(record)
+
+
+def encode_step(step: int, epoch: int | None, time: float, metrics: Mapping[str, Any]) -> str:
+    record: dict[str, Any] = {"kind": "step", "step": step, "time": round(time, 3),
+                              "metrics": _clean_metrics(metrics)}
+    if epoch is not None:
+        record["epoch"] = epoch
+    return _dumps(record)
+
+
+def encode_end(status: str, time: float, error: str | None = None) -> str:
+    record: dict[str, Any] = {"kind": "end", "time": round(time, 3), "status": status}
+    if error:
+        record["error"] = error
+    return _dumps(record)
+
+
+# ---------------------------------------------------------------------------- decoding
+
+
+class RecordError(ValueError):
+    """A line that is not a usable record; the message is the reason shown to the user."""
+
+
+class NewerFormatError(RecordError):
+    """The file was written by a newer lstm-top than this one."""
+
+
+@dataclass(slots=True)
+class Header:
+    run: str
+    started: float | None
+    config: dict[str, Any]
+    version: int
+
+
+@dataclass(slots=True)
+class EpochRecord:
+    epoch: int
+    time: float | None
+    # Flat: subset metrics appear as "val_loss[subset]", their sample count as "n[subset]".
+    metrics: dict[str, float]
+    # Reasons for fields that were dropped (wrong type); the record itself is kept.
+    dropped: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class StepRecord:
+    step: int
+    epoch: int | None
+    time: float | None
+    metrics: dict[str, float]
+    dropped: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class EndRecord:
+    status: str
+    time: float | None
+    error: str | None
+
+
+Record = Header | EpochRecord | StepRecord | EndRecord
+
+try:  # orjson is a runtime dependency of the reader; the hook never reaches this path.
+    from orjson import JSONDecodeError as _OrjsonError
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - exercised only without orjson installed
+    _fast_loads = None
+    _OrjsonError = ValueError
+
+
+def parse_json(line: bytes | str) -> Any:
+    """Parse one JSON text; accepts Python's bare NaN/Infinity tokens as a fallback."""
+    if _fast_loads is not None:
+        try:
+            return _fast_loads(line)
+        except _OrjsonError:
+            pass  # maybe bare NaN/Infinity tokens, which orjson rejects; json accepts them
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        raise RecordError(f"not valid JSON ({_short_reason(exc)})") from None
+
+
+def _short_reason(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:80]
+
+
+def to_float(value: Any) -> float | None:
+    """A metric value as float; None when it is missing or not a number."""
+    if isinstance(value, float):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value) if abs(value) < 1 << 1023 else math.copysign(math.inf, value)
+    if isinstance(value, str):
+        return _NONFINITE_TEXT.get(value)
+    return None
+
+
+def _to_index(value: Any, what: str) -> int:
+    if isinstance(value, bool) or value is None:
+        raise RecordError(f"{what} missing or not an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    raise RecordError(f"{what} is not an integer: {str(value)[:40]!r}")
+
+
+def _time(obj: Mapping[str, Any]) -> float | None:
+    value = to_float(obj.get("time"))
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _collect_metrics(source: Any, into: dict[str, float], dropped: list[str],
+                     subset: str | None = None) -> None:
+    if not isinstance(source, Mapping):
+        dropped.append("metrics is not an object")
+        return
+    for key, value in source.items():
+        name = str(key)[:MAX_NAME_CHARS]
+        if value is None:
+            continue  # logged as missing: missing is not NaN
+        number = to_float(value)
+        if number is None:
+            dropped.append(f"metric {name!r} is not a number")
+            continue
+        if subset is not None:
+            name = subset_column("n" if name == "n" else name, subset)
+        into[name] = number
+
+
+_RESERVED_FLAT_KEYS = frozenset({"kind", "epoch", "step", "time", "_step", "_runtime",
+                                 "_timestamp", "timestamp", "wall_time"})
+
+
+def decode_record(obj: Any) -> Record:
+    """Turn one parsed JSON value into a record, or raise RecordError with the reason."""
+    if not isinstance(obj, dict):
+        raise RecordError("line is not a JSON object")
+    kind = obj.get("kind")
+    if kind == "epoch" or kind == "step":
+        metrics: dict[str, float] = {}
+        dropped: list[str] = []
+        if "metrics" in obj:
+            _collect_metrics(obj["metrics"], metrics, dropped)
+        subsets = obj.get("subsets")
+        if isinstance(subsets, Mapping):
+            for name, values in subsets.items():
+                _collect_metrics(values, metrics, dropped, subset=str(name)[:MAX_NAME_CHARS])
+        elif subsets is not None:
+            dropped.append("subsets is not an object")
+        if kind == "epoch":
+            return EpochRecord(_to_index(obj.get("epoch"), "epoch"), _time(obj), metrics, dropped)
+        epoch = obj.get("epoch")
+        return StepRecord(_to_index(obj.get("step"), "step"),
+                          None if epoch is None else _to_index(epoch, "epoch"),
+                          _time(obj), metrics, dropped)
+    if kind == "header":
+        version = obj.get("version", FORMAT_VERSION)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise RecordError("header version is not an integer")
+        if version > FORMAT_VERSION:
+            raise NewerFormatError(
+                f"written by a newer lstm-top (format version {version}, this one reads "
+                f"up to {FORMAT_VERSION}); upgrade with: pip install -U lstm-top")
+        config = obj.get("config")
+        started = to_float(obj.get("started"))
+        return Header(str(obj.get("run") or "")[:MAX_NAME_CHARS], started,
+                      config if isinstance(config, dict) else {}, version)
+    if kind == "end":
+        status = obj.get("status")
+        if status not in END_STATUSES:
+            status = STATUS_CRASHED if obj.get("error") else STATUS_COMPLETED
+        error = obj.get("error")
+        return EndRecord(status, _time(obj), None if error is None else str(error)[:500])
+    if kind is None:
+        return _decode_flat(obj)
+    raise RecordError(f"unknown record kind {str(kind)[:40]!r}")
+
+
+def _decode_flat(obj: dict[str, Any]) -> Record:
+    """A record from another logger: top-level numbers are the metrics."""
+    metrics: dict[str, float] = {}
+    dropped: list[str] = []
+    for key, value in obj.items():
+        if key in _RESERVED_FLAT_KEYS or value is None:
+            continue
+        number = to_float(value)
+        if number is not None:
+            metrics[str(key)[:MAX_NAME_CHARS]] = number
+    epoch = obj.get("epoch")
+    time = _time(obj) or to_float(obj.get("_timestamp")) or to_float(obj.get("timestamp"))
+    if epoch is not None:
+        return EpochRecord(_to_index(epoch, "epoch"), time, metrics, dropped)
+    step = obj.get("step", obj.get("_step"))
+    if step is not None:
+        return StepRecord(_to_index(step, "step"), None, time, metrics, dropped)
+    raise RecordError("record has neither 'kind', 'epoch' nor 'step'")
+
+
+def decode_line(line: bytes | str) -> Record:
+    """Parse and decode one line (without its newline)."""
+    if len(line) > MAX_LINE_BYTES:
+        raise RecordError(f"line longer than {MAX_LINE_BYTES} bytes")
+    return decode_record(parse_json(line))

@@ -1,0 +1,285 @@
+"""One training run in memory: numpy columns that grow in place as records arrive.
+
+Epoch-level and step-level series live in separate tables. A value that was never logged is
+*missing*, which is not the same as a logged NaN: each column carries a ``present`` mask beside
+its float64 values (float64 because losses span 1e-6..1e5 and a NaN must stay a NaN).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lstm_top.format import (
+    STATUS_CRASHED,
+    EndRecord,
+    EpochRecord,
+    Header,
+    Record,
+    StepRecord,
+    split_subset_column,
+)
+
+_INITIAL_CAPACITY = 64
+# Enough to show what went wrong without letting a hostile file grow memory without bound.
+MAX_KEPT_PROBLEMS = 1000
+MAX_COLUMNS = 512
+
+TRAIN_LOSS_KEYS = ("loss", "train_loss", "train/loss", "training_loss", "train_loss_epoch",
+                   "loss_epoch", "trn_loss")
+VAL_LOSS_KEYS = ("val_loss", "valid_loss", "val/loss", "eval_loss", "validation_loss",
+                 "val_loss_epoch", "test_loss", "dev_loss")
+
+
+@dataclass(slots=True)
+class Problem:
+    """A line that was skipped, or a field that was dropped, and why."""
+
+    line: int
+    reason: str
+    skipped: bool = True
+
+
+class Table:
+    """Rows indexed by epoch (or step) number, one float64 column per metric."""
+
+    def __init__(self) -> None:
+        self._capacity = _INITIAL_CAPACITY
+        self._length = 0
+        self._index = np.empty(self._capacity, dtype=np.int64)
+        self._time = np.full(self._capacity, np.nan)
+        self._values: dict[str, np.ndarray] = {}
+        self._present: dict[str, np.ndarray] = {}
+        self.version = 0  # bumps on every change, so views can skip redraws
+
+    def __len__(self) -> int:
+        return self._length
+
+    @property
+    def index(self) -> np.ndarray:
+        return self._index[: self._length]
+
+    @property
+    def time(self) -> np.ndarray:
+        return self._time[: self._length]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._values)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values
+
+    def column(self, name: str) -> np.ndarray:
+        """Values of a metric, NaN where missing (check ``present`` to tell the two apart)."""
+        values = self._values.get(name)
+        if values is None:
+            return np.full(self._length, np.nan)
+        return values[: self._length]
+
+    def present(self, name: str) -> np.ndarray:
+        mask = self._present.get(name)
+        if mask is None:
+            return np.zeros(self._length, dtype=bool)
+        return mask[: self._length]
+
+    def logged(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(index, values) of the rows where the metric was logged."""
+        mask = self.present(name)
+        return self.index[mask], self.column(name)[mask]
+
+    def _grow_to(self, needed: int) -> None:
+        if needed <= self._capacity:
+            return
+        capacity = self._capacity
+        while capacity < needed:
+            capacity *= 2
+        self._index = _resized(self._index, capacity, 0)
+        self._time = _resized(self._time, capacity, np.nan)
+        for name in self._values:
+            self._values[name] = _resized(self._values[name], capacity, np.nan)
+            self._present[name] = _resized(self._present[name], capacity, False)
+        self._capacity = capacity
+
+    def _ensure_column(self, name: str) -> bool:
+        if name in self._values:
+            return True
+        if len(self._values) >= MAX_COLUMNS:
+            return False
+        self._values[name] = np.full(self._capacity, np.nan)
+        self._present[name] = np.zeros(self._capacity, dtype=bool)
+        return True
+
+    def append(self, index: int, time: float | None, metrics: Mapping[str, float]) -> None:
+        row = self._length
+        self._grow_to(row + 1)
+        self._index[row] = index
+        self._time[row] = np.nan if time is None else time
+        for name, value in metrics.items():
+            if self._ensure_column(name):
+                self._values[name][row] = value
+                self._present[name][row] = True
+        self._length = row + 1
+        self.version += 1
+
+    def extend(self, index: np.ndarray, time: np.ndarray,
+               columns: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Append many rows at once: ``columns[name] = (values, present)``."""
+        count = len(index)
+        if count == 0:
+            return
+        start = self._length
+        self._grow_to(start + count)
+        self._index[start : start + count] = index
+        self._time[start : start + count] = time
+        for name, (values, present) in columns.items():
+            if self._ensure_column(name):
+                self._values[name][start : start + count] = values
+                self._present[name][start : start + count] = present
+        self._length = start + count
+        self.version += 1
+
+    def nbytes(self) -> int:
+        arrays = [self._index, self._time, *self._values.values(), *self._present.values()]
+        return sum(a.nbytes for a in arrays)
+
+
+def _resized(array: np.ndarray, capacity: int, fill: Any) -> np.ndarray:
+    grown = np.full(capacity, fill, dtype=array.dtype)
+    grown[: len(array)] = array
+    return grown
+
+
+@dataclass
+class History:
+    """Everything known about one run, fed record by record (or in bulk)."""
+
+    source: str = ""
+    run_name: str = ""
+    started: float | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    format_version: int | None = None
+    epochs: Table = field(default_factory=Table)
+    steps: Table = field(default_factory=Table)
+    # None while the run has not written its end record.
+    end_status: str | None = None
+    end_error: str | None = None
+    end_time: float | None = None
+    malformed_lines: int = 0  # lines skipped entirely
+    problem_count: int = 0  # skipped lines plus dropped fields
+    problems: list[Problem] = field(default_factory=list)
+    # Epoch numbers that did not increase (a resumed run, a repeated log call): kept, counted.
+    epoch_rewinds: int = 0
+    # A header that arrives after data means another run started writing into the same file.
+    headers_seen: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.run_name or self.source
+
+    def apply(self, record: Record, line: int = 0) -> None:
+        if isinstance(record, EpochRecord):
+            if len(self.epochs) and record.epoch <= self.epochs.index[-1]:
+                self.epoch_rewinds += 1
+            self.epochs.append(record.epoch, record.time, record.metrics)
+            self._note_dropped(record.dropped, line)
+        elif isinstance(record, StepRecord):
+            self.steps.append(record.step, record.time, record.metrics)
+            self._note_dropped(record.dropped, line)
+        elif isinstance(record, Header):
+            self.headers_seen += 1
+            self.run_name = record.run or self.run_name
+            self.started = record.started
+            self.config = record.config
+            self.format_version = record.version
+        elif isinstance(record, EndRecord):
+            self.end_status = record.status
+            self.end_error = record.error
+            self.end_time = record.time
+
+    def apply_all(self, records: Iterable[tuple[int, Record]]) -> None:
+        for line, record in records:
+            self.apply(record, line)
+
+    def note_problem(self, line: int, reason: str, skipped: bool = True) -> None:
+        self.problem_count += 1
+        if skipped:
+            self.malformed_lines += 1
+        if len(self.problems) < MAX_KEPT_PROBLEMS:
+            self.problems.append(Problem(line, reason, skipped))
+
+    def _note_dropped(self, dropped: list[str], line: int) -> None:
+        for reason in dropped:
+            self.note_problem(line, reason, skipped=False)
+
+    @property
+    def crashed(self) -> bool:
+        return self.end_status == STATUS_CRASHED
+
+    @property
+    def finished(self) -> bool:
+        return self.end_status is not None
+
+    def epoch_count(self) -> int:
+        return len(self.epochs)
+
+    def last_epoch(self) -> int | None:
+        return int(self.epochs.index[-1]) if len(self.epochs) else None
+
+    def seconds_per_epoch(self) -> float | None:
+        """Median wall time between epochs, robust to a pause or a slow first epoch."""
+        times = self.epochs.time
+        finite = times[np.isfinite(times)]
+        if len(finite) < 2:
+            return None
+        gaps = np.diff(finite[-50:])
+        gaps = gaps[gaps > 0]
+        return float(np.median(gaps)) if len(gaps) else None
+
+
+@dataclass(frozen=True, slots=True)
+class LossKeys:
+    """Which columns hold the training and validation loss, and the validation subsets."""
+
+    train: str | None
+    val: str | None
+    # subset name -> column of its validation loss
+    subsets: dict[str, str]
+
+    def subset_count_column(self, subset: str) -> str:
+        return f"n[{subset}]"
+
+    def subset_std_column(self, subset: str) -> str | None:
+        column = self.subsets.get(subset)
+        if column is None:
+            return None
+        split = split_subset_column(column)
+        return f"{split[0]}_std[{subset}]" if split else None
+
+
+def resolve_loss_keys(names: Iterable[str], train_key: str | None = None,
+                      val_key: str | None = None) -> LossKeys:
+    """Find the train/val loss columns among the logged names (overrides win)."""
+    present = list(names)
+    name_set = set(present)
+    train = train_key if train_key else next((k for k in TRAIN_LOSS_KEYS if k in name_set), None)
+    val = val_key if val_key else next((k for k in VAL_LOSS_KEYS if k in name_set), None)
+    subsets: dict[str, str] = {}
+    val_metric = val or "val_loss"
+    for name in present:
+        split = split_subset_column(name)
+        if split is None:
+            continue
+        metric, subset = split
+        # The subset's loss is named like the val loss, or plainly "loss" as Keras' evaluate says.
+        if metric in (val_metric, "val_loss", "loss") and subset not in subsets:
+            subsets[subset] = name
+    return LossKeys(train, val, subsets)
+
+
+def finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None

@@ -1,0 +1,293 @@
+"""The writer side: append one JSON line per epoch (or step) to a history file.
+
+Standard library only, so it can go into any training script. Two promises, both tested:
+
+* a reader never sees half a record as whole — each record is one ``os.write`` of a complete
+  line on an ``O_APPEND`` descriptor (no user-space buffer to flush, nothing to lose on a kill);
+* training is never interrupted — an I/O error is reported once through ``warnings`` and the
+  logger retries later (disk full clears, a deleted file is recreated); nothing raises.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+import time
+import warnings
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from lstm_top.format import (
+    STATUS_COMPLETED,
+    STATUS_CRASHED,
+    STATUS_INTERRUPTED,
+    encode_end,
+    encode_epoch,
+    encode_header,
+    encode_step,
+)
+
+# After a failed write, wait this long before trying again, so a full disk costs training one
+# failed syscall per interval rather than one per record.
+RETRY_INTERVAL_S = 5.0
+# How often to check that the path still names the file being written (deleted or rotated
+# files are recreated); a stat per second is invisible next to an epoch.
+PATH_CHECK_INTERVAL_S = 1.0
+
+
+class LoggerWarning(UserWarning):
+    """lstm-top could not write its history; training goes on."""
+
+
+def _process_rank() -> int | None:
+    """This process's global rank in a distributed run (torchrun, Lightning, SLURM), if any."""
+    for variable in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        value = os.environ.get(variable)
+        if value is not None and value.strip().isdigit():
+            return int(value)
+    return None
+
+
+class Logger:
+    """Append-only history writer. Thread-safe; every public method is exception-free.
+
+    ``Logger(path, run_name=..., config={...})`` writes a header; ``log(epoch=3, loss=...,
+    val_loss=..., subsets={"long": {"val_loss": 0.9, "n": 200}})`` writes an epoch record;
+    with ``step=`` it writes a step record; ``close(status)`` writes the end record. As a
+    context manager an exception inside the block ends the run as crashed (and propagates),
+    Ctrl-C as interrupted.
+
+    In a distributed run only rank 0 writes unless ``per_rank=True``, which writes one file per
+    rank (``run.rank1.jsonl``). ``serve="unix:/path.sock"`` or ``"tcp://127.0.0.1:PORT"``
+    also streams the records to viewers that connect (see ``lstm_top.hook.serve``).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, run_name: str | None = None,
+                 config: Mapping[str, Any] | None = None, serve: str | None = None,
+                 per_rank: bool = False) -> None:
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._closed = False
+        self._failed_at: float | None = None
+        self._warned: set[str] = set()
+        self._partial_line = False
+        self._last_path_check = 0.0
+        self._inode: tuple[int, int] | None = None
+        self._next_epoch = 1
+        self._server: Any = None
+        path = os.fspath(path)
+        rank = _process_rank()
+        self.enabled = rank in (None, 0) or per_rank
+        if per_rank and rank not in (None, 0):
+            stem, dot, suffix = path.rpartition(".")
+            path = f"{stem}.rank{rank}.{suffix}" if dot else f"{path}.rank{rank}"
+        self.path = path
+        self.run_name = run_name or os.path.splitext(os.path.basename(path))[0]
+        self.started = time.time()
+        self._header = encode_header(self.run_name, round(self.started, 3),
+                                     dict(config) if config else None)
+        if not self.enabled:
+            return
+        if serve:
+            self._start_server(serve)
+        self._open()
+        self._write(self._header)
+
+    # ------------------------------------------------------------------ public API
+
+    def log(self, epoch: int | None = None, step: int | None = None, *,
+            subsets: Mapping[str, Mapping[str, Any]] | None = None, **metrics: Any) -> None:
+        """Record one epoch (or, with ``step``, one step). Never raises."""
+        if not self.enabled or self._closed:
+            return
+        try:
+            now = time.time()
+            if step is not None:
+                line = encode_step(int(step), None if epoch is None else int(epoch), now,
+                                   _merge_subsets(metrics, subsets))
+            else:
+                if epoch is None:
+                    epoch = self._next_epoch
+                self._next_epoch = int(epoch) + 1
+                line = encode_epoch(int(epoch), now, metrics, subsets)
+        except Exception as exc:  # a metric that cannot be encoded must not stop training
+            self._warn_once("encode", f"lstm-top: could not encode a record ({exc!r}); skipped")
+            return
+        self._write(line)
+
+    def close(self, status: str = STATUS_COMPLETED, error: str | None = None) -> None:
+        """Write the end record and release the file. Idempotent; never raises."""
+        if self._closed:
+            return
+        if self.enabled:
+            self._write(encode_end(status, time.time(), error))
+        self._closed = True
+        with self._lock:
+            if self._fd is not None:
+                try:
+                    os.close(self._fd)
+                except OSError:
+                    pass
+                self._fd = None
+        if self._server is not None:
+            try:
+                self._server.close()
+            except Exception:
+                pass
+
+    def __enter__(self) -> Logger:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.close(STATUS_COMPLETED)
+        elif issubclass(exc_type, KeyboardInterrupt | SystemExit):
+            self.close(STATUS_INTERRUPTED)
+        else:
+            self.close(STATUS_CRASHED, f"{exc_type.__name__}: {exc}"[:500])
+
+    def __del__(self) -> None:  # a script that never closes still releases its descriptor
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    # ------------------------------------------------------------------ internals
+
+    def _start_server(self, address: str) -> None:
+        try:
+            from lstm_top.hook.serve import HistoryServer
+
+            self._server = HistoryServer(address)
+        except Exception as exc:
+            self._warn_once("serve", f"lstm-top: cannot serve on {address!r} ({exc}); "
+                                     "the history file is still written")
+
+    def _open(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _CLOEXEC, 0o644)
+        except OSError as exc:
+            self._report(exc)
+            return False
+        self._fd = fd
+        try:
+            st = os.fstat(fd)
+            self._inode = (st.st_dev, st.st_ino)
+            # A file that does not end in a newline (a killed writer) would glue our first
+            # record onto its half line; start on a fresh line instead.
+            self._partial_line = st.st_size > 0 and _last_byte(self.path) != b"\n"
+        except OSError:
+            self._inode = None
+        self._failed_at = None
+        return True
+
+    def _path_replaced(self, now: float) -> bool:
+        if now - self._last_path_check < PATH_CHECK_INTERVAL_S:
+            return False
+        self._last_path_check = now
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return True
+        return self._inode is not None and (st.st_dev, st.st_ino) != self._inode
+
+    def _write(self, line: str) -> None:
+        data = line.encode("utf-8", "replace")
+        with self._lock:
+            now = time.monotonic()
+            if self._fd is not None and self._path_replaced(now):
+                self._warn_once("replaced", f"lstm-top: {self.path} was deleted or replaced; "
+                                            "writing a new file there")
+                self._reopen_locked(with_header=True)
+            if self._fd is None:
+                if self._failed_at is not None and now - self._failed_at < RETRY_INTERVAL_S:
+                    self._publish(data)
+                    return
+                self._reopen_locked(with_header=False)
+                if self._fd is None:
+                    self._publish(data)
+                    return
+            self._write_locked(data)
+        self._publish(data)
+
+    def _reopen_locked(self, with_header: bool) -> None:
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = None
+        if self._open() and with_header:
+            self._write_locked(self._header.encode("utf-8"))
+
+    def _write_locked(self, data: bytes) -> None:
+        assert self._fd is not None
+        if self._partial_line:
+            data = b"\n" + data
+        try:
+            written = os.write(self._fd, data)
+            while written < len(data):  # short write: the rest, or an error below
+                self._partial_line = True
+                written += os.write(self._fd, data[written:])
+            self._partial_line = False
+        except OSError as exc:
+            self._report(exc)
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = None
+            self._failed_at = time.monotonic()
+
+    def _publish(self, data: bytes) -> None:
+        if self._server is not None:
+            try:
+                self._server.publish(data)
+            except Exception as exc:
+                self._warn_once("publish", f"lstm-top: streaming stopped ({exc!r})")
+                self._server = None
+
+    def _report(self, exc: OSError) -> None:
+        reason = {errno.ENOSPC: "disk full", errno.EACCES: "permission denied",
+                  errno.EROFS: "read-only file system", errno.ENOENT: "directory missing"}.get(
+            exc.errno or 0, exc.strerror or type(exc).__name__)
+        self._warn_once(f"io:{exc.errno}", f"lstm-top: cannot write {self.path} ({reason}); "
+                                           "training continues, logging will retry")
+        self._failed_at = time.monotonic()
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        try:
+            warnings.warn(message, LoggerWarning, stacklevel=4)
+        except Exception:  # warnings configured as errors must still not stop training
+            pass
+
+
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def _last_byte(path: str) -> bytes:
+    try:
+        with open(path, "rb") as existing:
+            existing.seek(-1, os.SEEK_END)
+            return existing.read(1)
+    except OSError:
+        return b"\n"
+
+
+def _merge_subsets(metrics: dict[str, Any],
+                   subsets: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
+    if not subsets:
+        return metrics
+    merged = dict(metrics)
+    for subset, values in subsets.items():
+        for metric, value in values.items():
+            merged[f"{metric}[{subset}]"] = value
+    return merged

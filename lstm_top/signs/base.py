@@ -1,0 +1,133 @@
+"""What every warning sign shares: the finding it reports and the episode bookkeeping.
+
+A detector is incremental: ``update`` looks only at the epochs that arrived since its last
+call, keeping whatever running state it needs, so the cost of a new epoch does not grow with
+the length of the run. Detectors never look ahead: a finding that starts at epoch E would have
+been reported by a live run at epoch E.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+import numpy as np
+
+from lstm_top.history import History, LossKeys
+
+
+class Severity(IntEnum):
+    INFO = 1
+    WARNING = 2
+    CRITICAL = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass
+class Finding:
+    """One episode of one warning sign."""
+
+    id: str
+    severity: Severity
+    since_epoch: int
+    until_epoch: int | None  # None while still active
+    message: str
+    evidence: dict[str, Any]
+    remedy: str
+
+    @property
+    def active(self) -> bool:
+        return self.until_epoch is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "severity": self.severity.label, "since_epoch": self.since_epoch,
+                "until_epoch": self.until_epoch, "message": self.message,
+                "evidence": self.evidence, "remedy": self.remedy}
+
+
+@dataclass
+class SignContext:
+    """The columns a detector reads, resolved once per update."""
+
+    history: History
+    keys: LossKeys
+
+    @property
+    def epochs(self) -> np.ndarray:
+        return self.history.epochs.index
+
+    def series(self, name: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """(values, present) of an epoch column; all-missing when name is None."""
+        table = self.history.epochs
+        if name is None:
+            return np.full(len(table), np.nan), np.zeros(len(table), dtype=bool)
+        return table.column(name), table.present(name)
+
+
+@dataclass
+class EpisodeTracker:
+    """Opens, updates and closes the episodes of one sign."""
+
+    sign_id: str
+    remedy: str
+    episodes: list[Finding] = field(default_factory=list)
+
+    @property
+    def current(self) -> Finding | None:
+        if self.episodes and self.episodes[-1].active:
+            return self.episodes[-1]
+        return None
+
+    def raise_(self, epoch: int, severity: Severity, message: str,
+               evidence: dict[str, Any]) -> None:
+        """The sign holds at ``epoch``: open an episode or refresh the open one."""
+        current = self.current
+        if current is None:
+            self.episodes.append(Finding(self.sign_id, severity, epoch, None, message,
+                                         evidence, self.remedy))
+            return
+        current.severity = max(current.severity, severity)
+        current.message = message
+        current.evidence = evidence
+
+    def clear(self, epoch: int) -> None:
+        """The sign no longer holds: close the open episode at ``epoch``."""
+        current = self.current
+        if current is not None:
+            current.until_epoch = epoch
+
+
+class Detector(ABC):
+    """One warning sign. Subclasses set ``sign_id`` and ``remedy`` and implement ``_advance``."""
+
+    sign_id: str = ""
+    remedy: str = ""
+
+    def __init__(self) -> None:
+        self.tracker = EpisodeTracker(self.sign_id, self.remedy)
+        self.next_row = 0  # first epoch row not yet looked at
+
+    def update(self, context: SignContext) -> None:
+        rows = len(context.history.epochs)
+        if rows > self.next_row:
+            self._advance(context, self.next_row, rows)
+            self.next_row = rows
+
+    @abstractmethod
+    def _advance(self, context: SignContext, start: int, stop: int) -> None:
+        """Consume epoch rows ``start..stop-1``, in order, as a live run would."""
+
+    def findings(self) -> list[Finding]:
+        return list(self.tracker.episodes)
+
+
+def fmt(value: float) -> str:
+    """A loss for a message: 4 significant digits whatever the scale (1e-6 .. 1e5)."""
+    if value != value:
+        return "NaN"
+    return f"{value:.4g}"
