@@ -8,6 +8,7 @@ its float64 values (float64 because losses span 1e-6..1e5 and a NaN must stay a 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -176,6 +177,8 @@ class History:
     epoch_rewinds: int = 0
     # A header that arrives after data means another run started writing into the same file.
     headers_seen: int = 0
+    # Held by a background reader while it applies a batch, and by a viewer while it reads.
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def name(self) -> str:
