@@ -1,0 +1,346 @@
+"""Keras integration: ``model.fit(..., callbacks=[LstmTopCallback("run.jsonl")])``.
+
+Works with Keras 3 (any backend) and, when standalone ``keras`` is missing, ``tf.keras``.
+Everything Keras puts in the epoch ``logs`` is written, plus the optimiser's current learning
+rate as ``lr`` (schedules included), plus optional named validation subsets evaluated at every
+epoch end. Like the Logger underneath, the callback never raises into training: a failure is
+reported once as an ``lstm_top.LoggerWarning`` and that part of the logging is skipped.
+
+How the run ends (the ``end`` record's status):
+
+* ``completed`` — ``on_train_end`` ran (also after EarlyStopping or ``stop_training``);
+* ``interrupted`` / ``crashed`` — Keras has no exception hook, so an exception leaving ``fit``
+  skips ``on_train_end``. The callback notices it in two places: an exception that reaches the
+  top of the program (``sys.excepthook``, then ``atexit``) ends the run as ``interrupted`` for
+  Ctrl-C and ``crashed`` with the error otherwise; a later ``fit`` with the same callback ends the
+  abandoned run as ``crashed`` before starting the new one. A process killed with SIGKILL, or an
+  exception caught inside a notebook that keeps running, writes no end record: the viewer shows
+  the run as still running (every record written so far is intact).
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import sys
+import threading
+import warnings
+import weakref
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from lstm_top.format import STATUS_COMPLETED, STATUS_CRASHED, STATUS_INTERRUPTED
+from lstm_top.hook.logger import Logger, LoggerWarning
+
+try:
+    import keras as _keras
+except ImportError:  # pragma: no cover - only on TF 2.x installs without standalone keras
+    from tensorflow import keras as _keras  # type: ignore[no-redef]
+
+__all__ = ["LstmTopCallback"]
+
+# A subset is (x, y) or (x, y, sample_weight) arrays, or a dataset yielding such batches.
+SubsetData = Any
+
+
+class LstmTopCallback(_keras.callbacks.Callback):
+    """Write a Keras training history for ``lstm-top``.
+
+    Args:
+        path: the JSON Lines file to append to (created with its directory's permissions).
+        validation_subsets: ``{"name": (x, y), ...}`` evaluated after every epoch with
+            ``model.evaluate(verbose=0, return_dict=True)``; each is logged as subset metrics
+            (``val_loss``, ``val_<metric>``, ``n`` samples and, for a single-output model with a
+            per-sample loss, ``val_loss_std`` across samples).
+        run_name: shown by the viewer; default: the file name without extension.
+        config: extra header configuration, merged over what the callback finds itself
+            (optimizer, learning rate, epochs, parameter count, backend).
+        log_steps: also write one step record per training batch (Keras' running averages).
+    """
+
+    def __init__(self, path: str, *, validation_subsets: Mapping[str, SubsetData] | None = None,
+                 run_name: str | None = None, config: Mapping[str, Any] | None = None,
+                 log_steps: bool = False) -> None:
+        super().__init__()
+        self.path = path
+        self.validation_subsets = dict(validation_subsets or {})
+        self.run_name = run_name
+        self.extra_config = dict(config or {})
+        self.log_steps = log_steps
+        self.logger: Logger | None = None
+        self._epoch = 0
+        self._step = 0
+        self._warned: set[str] = set()
+
+    # ------------------------------------------------------------------ Keras hooks
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        try:
+            if self.logger is not None:  # the previous fit left by an exception
+                self.logger.close(STATUS_CRASHED, "training stopped without on_train_end")
+            self.logger = Logger(self.path, run_name=self.run_name, config=self._config())
+            self._step = 0
+            _OPEN_CALLBACKS.add(self)
+            _install_exit_hooks()
+        except Exception as exc:
+            self._warn_once("begin", f"lstm-top: could not start logging ({exc!r})")
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if not self.log_steps or self.logger is None:
+            return
+        self._step += 1
+        try:
+            self.logger.log(epoch=self._epoch + 1, step=self._step, **_numbers(logs))
+        except Exception as exc:
+            self._warn_once("step", f"lstm-top: could not log a step ({exc!r})")
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if self.logger is None:
+            return
+        try:
+            metrics = _numbers(logs)
+            lr = self._learning_rate()
+            if lr is not None:
+                metrics["lr"] = lr
+            subsets = {name: self._evaluate_subset(name, data)
+                       for name, data in self.validation_subsets.items()}
+            # Keras epochs count from 0; lstm-top's (like the progress bar's) from 1.
+            self.logger.log(epoch=epoch + 1, subsets={k: v for k, v in subsets.items() if v},
+                            **metrics)
+        except Exception as exc:
+            self._warn_once("epoch", f"lstm-top: could not log epoch {epoch + 1} ({exc!r})")
+
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        self._close(STATUS_COMPLETED)
+
+    # ------------------------------------------------------------------ internals
+
+    def _close(self, status: str, error: str | None = None) -> None:
+        logger, self.logger = self.logger, None
+        _OPEN_CALLBACKS.discard(self)
+        if logger is not None:
+            logger.close(status, error)
+
+    def _config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"framework": "keras"}
+        _try_set(config, "keras_backend", lambda: _keras.backend.backend())
+        params = self.params or {}
+        for key in ("epochs", "steps", "batch_size", "samples"):
+            if params.get(key) is not None:
+                config[key] = params[key]
+        model = self.model
+        if model is not None:
+            _try_set(config, "model", lambda: model.name)
+            # count_params() only reads shapes of built weights: cheap, but fails unbuilt.
+            _try_set(config, "params", lambda: int(model.count_params()))
+            optimizer = getattr(model, "optimizer", None)
+            if optimizer is not None:
+                _try_set(config, "optimizer", lambda: type(optimizer).__name__)
+                _try_set(config, "lr", self._learning_rate)
+                learning_rate = getattr(optimizer, "_learning_rate", None)
+                if learning_rate is not None and not _is_variable_like(learning_rate):
+                    config["lr_schedule"] = type(learning_rate).__name__
+            _try_set(config, "loss", lambda: _loss_name(model.loss))
+        config.update(self.extra_config)
+        return {k: v for k, v in config.items() if v is not None}
+
+    def _learning_rate(self) -> float | None:
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is None:
+            return None
+        try:
+            # Keras 3: the property applies a schedule at the current iteration. tf.keras 2:
+            # the attribute may be the schedule itself, to call with the iteration count.
+            value = getattr(optimizer, "learning_rate", None)
+            if value is None:
+                value = getattr(optimizer, "lr", None)
+            if value is not None and callable(value) and not _is_variable_like(value):
+                value = value(optimizer.iterations)
+            return _to_float(value)
+        except Exception:
+            return None
+
+    def _evaluate_subset(self, name: str, data: SubsetData) -> dict[str, float]:
+        model = self.model
+        try:
+            x, y, sample_weight = _unpack(data)
+            if y is None:  # a dataset yielding (x, y) batches
+                results = model.evaluate(x, verbose=0, return_dict=True)
+            else:
+                results = model.evaluate(x, y, sample_weight=sample_weight, verbose=0,
+                                         return_dict=True)
+        except Exception as exc:
+            self._warn_once(f"subset:{name}", f"lstm-top: could not evaluate validation "
+                                              f"subset {name!r} ({exc!r}); not logged")
+            return {}
+        values = {(k if k.startswith("val_") else f"val_{k}"): v
+                  for k, v in _numbers(results).items()}
+        count = _sample_count(x)
+        if count is not None:
+            values["n"] = count
+        if y is not None and sample_weight is None:
+            std = self._per_sample_loss_std(x, y)
+            if std is not None:
+                values["val_loss_std"] = std
+        return values
+
+    def _per_sample_loss_std(self, x: Any, y: Any) -> float | None:
+        """Spread of the loss across the subset's samples: one extra forward pass."""
+        try:
+            per_sample = _per_sample_loss_fn(self.model.loss)
+            if per_sample is None:
+                return None
+            import numpy as np
+
+            predictions = self.model.predict(x, verbose=0)
+            if not hasattr(predictions, "shape"):
+                return None  # several outputs: which loss is "the" loss is not clear
+            losses = per_sample(_keras.ops.convert_to_tensor(np.asarray(y)),
+                                _keras.ops.convert_to_tensor(predictions))
+            losses = np.asarray(_keras.ops.convert_to_numpy(losses), dtype=np.float64)
+            losses = losses.reshape(len(losses), -1).mean(axis=1) if losses.ndim > 1 else losses
+            return float(losses.std()) if losses.size else None
+        except Exception:
+            return None
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        try:
+            warnings.warn(message, LoggerWarning, stacklevel=3)
+        except Exception:  # warnings turned into errors must still not stop training
+            pass
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _to_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    try:
+        import numpy as np
+
+        array = np.asarray(_keras.ops.convert_to_numpy(value))
+    except Exception:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return None
+    return float(array) if array.size == 1 else None
+
+
+def _numbers(logs: Mapping[str, Any] | None) -> dict[str, float]:
+    """The scalar entries of a Keras logs dict as floats (non-finite kept: NaN is news)."""
+    out: dict[str, float] = {}
+    for key, value in (logs or {}).items():
+        number = _to_float(value)
+        if number is not None:
+            out[str(key)] = number
+    return out
+
+
+def _is_variable_like(value: Any) -> bool:
+    """A Keras/TF variable or tensor (has a dtype and shape), as opposed to a schedule."""
+    return hasattr(value, "dtype") and hasattr(value, "shape")
+
+
+def _try_set(config: dict[str, Any], key: str, compute: Any) -> None:
+    try:
+        value = compute()
+    except Exception:
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        return
+    config[key] = value
+
+
+def _loss_name(loss: Any) -> str | None:
+    if loss is None:
+        return None
+    if isinstance(loss, str):
+        return loss
+    return getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__
+
+
+def _per_sample_loss_fn(loss: Any) -> Any:
+    """A function (y_true, y_pred) -> one loss per sample, for a single compiled loss."""
+    if loss is None or isinstance(loss, list | tuple | Mapping):
+        return None
+    if isinstance(loss, str):
+        try:
+            return _keras.losses.get(loss)  # the plain function: reduces the last axis only
+        except Exception:
+            return None
+    # A Loss object's call() is its unreduced per-sample function (LossFunctionWrapper and
+    # subclasses); a plain function already returns per-sample values.
+    call = getattr(loss, "call", None)
+    if isinstance(loss, _keras.losses.Loss) and call is not None:
+        return call
+    return loss if callable(loss) else None
+
+
+def _unpack(data: SubsetData) -> tuple[Any, Any, Any]:
+    if isinstance(data, tuple | list) and len(data) in (2, 3):
+        return data[0], data[1], data[2] if len(data) == 3 else None
+    return data, None, None
+
+
+def _sample_count(x: Any) -> int | None:
+    first = x
+    if isinstance(x, Mapping):
+        first = next(iter(x.values()), None)
+    elif isinstance(x, list | tuple) and x and hasattr(x[0], "shape"):
+        first = x[0]
+    shape = getattr(first, "shape", None)
+    if shape is not None and len(shape) and shape[0] is not None:
+        return int(shape[0])
+    return None
+
+
+# ---------------------------------------------------------------------------- ending runs
+
+_OPEN_CALLBACKS: weakref.WeakSet[LstmTopCallback] = weakref.WeakSet()
+_hooks_lock = threading.Lock()
+_hooks_installed = False
+_uncaught: BaseException | None = None
+
+
+def _install_exit_hooks() -> None:
+    """Once per process: remember an uncaught exception, and end open runs at exit."""
+    global _hooks_installed
+    with _hooks_lock:
+        if _hooks_installed:
+            return
+        _hooks_installed = True
+        previous = sys.excepthook
+
+        def remember_uncaught(exc_type: type[BaseException], exc: BaseException,
+                              tb: TracebackType | None) -> None:
+            global _uncaught
+            _uncaught = exc
+            previous(exc_type, exc, tb)
+
+        sys.excepthook = remember_uncaught
+        atexit.register(_end_open_runs)
+
+
+def _end_open_runs() -> None:
+    exc = _uncaught
+    for callback in list(_OPEN_CALLBACKS):
+        try:
+            if isinstance(exc, KeyboardInterrupt):
+                callback._close(STATUS_INTERRUPTED)
+            elif exc is not None:
+                callback._close(STATUS_CRASHED, f"{type(exc).__name__}: {exc}"[:500])
+            else:
+                callback._close(STATUS_CRASHED, "process exited during training")
+        except Exception:
+            pass
