@@ -195,8 +195,43 @@ except ImportError:  # pragma: no cover - exercised only without orjson installe
     _OrjsonError = ValueError
 
 
+# Deeper nesting is never a record. Both orjson (3.8) and the standard library's C scanner can
+# overflow the C stack - a segfault, not an exception - on a line of ~100,000 nested objects,
+# so such text is refused before either parser sees it.
+MAX_JSON_DEPTH = 512
+
+
+def nesting_too_deep(text: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when brackets outside strings nest deeper than ``limit``."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False  # the common case: cannot nest that deep
+    depth = 0
+    in_string = False
+    escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return False
+
+
 def parse_json(line: bytes | str) -> Any:
     """Parse one JSON text; accepts Python's bare NaN/Infinity tokens as a fallback."""
+    if nesting_too_deep(line):
+        raise RecordError(f"not valid JSON (nested more than {MAX_JSON_DEPTH} levels deep)")
     if _fast_loads is not None:
         try:
             return _fast_loads(line)
@@ -224,16 +259,26 @@ def to_float(value: Any) -> float | None:
     return None
 
 
+# Epoch and step numbers are stored as int64; a larger one is certainly not a real index.
+MAX_INDEX = (1 << 63) - 1
+
+
+def _checked_index(number: int, what: str) -> int:
+    if -MAX_INDEX <= number <= MAX_INDEX:
+        return number
+    raise RecordError(f"{what} is out of range: {str(number)[:40]}")
+
+
 def _to_index(value: Any, what: str) -> int:
     if isinstance(value, bool) or value is None:
         raise RecordError(f"{what} missing or not an integer")
     if isinstance(value, int):
-        return value
+        return _checked_index(value, what)
     if isinstance(value, float) and value.is_integer():
-        return int(value)
+        return _checked_index(int(value), what)
     if isinstance(value, str):
         try:
-            return int(value)
+            return _checked_index(int(value), what)
         except ValueError:
             pass
     raise RecordError(f"{what} is not an integer: {str(value)[:40]!r}")
@@ -299,7 +344,7 @@ def decode_record(obj: Any) -> Record:
         config = obj.get("config")
         started = to_float(obj.get("started"))
         return Header(str(obj.get("run") or "")[:MAX_NAME_CHARS], started,
-                      config if isinstance(config, dict) else {}, version)
+                      _bounded_config(config) if isinstance(config, dict) else {}, version)
     if kind == "end":
         status = obj.get("status")
         if status not in END_STATUSES:
@@ -309,6 +354,24 @@ def decode_record(obj: Any) -> Record:
     if kind is None:
         return _decode_flat(obj)
     raise RecordError(f"unknown record kind {str(kind)[:40]!r}")
+
+
+# The writer nests config at most 8 deep; a deeper one (a hostile file) is cut, so that code
+# walking the config recursively (repr, json.dumps, a tree view) stays far from the recursion
+# limit.
+MAX_CONFIG_DEPTH = 16
+
+
+def _bounded_config(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, dict):
+        if depth >= MAX_CONFIG_DEPTH:
+            return "{…}"
+        return {key: _bounded_config(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list):
+        if depth >= MAX_CONFIG_DEPTH:
+            return "[…]"
+        return [_bounded_config(item, depth + 1) for item in value]
+    return value
 
 
 def _decode_flat(obj: dict[str, Any]) -> Record:

@@ -31,9 +31,14 @@ MAX_KEPT_PROBLEMS = 1000
 MAX_COLUMNS = 512
 
 TRAIN_LOSS_KEYS = ("loss", "train_loss", "train/loss", "training_loss", "train_loss_epoch",
-                   "loss_epoch", "trn_loss")
+                   "loss_epoch", "trn_loss",
+                   # TensorBoard / W&B tags (Lightning, the PyTorch tutorial's writer)
+                   "train/loss_epoch", "Loss/train", "loss/train")
 VAL_LOSS_KEYS = ("val_loss", "valid_loss", "val/loss", "eval_loss", "validation_loss",
-                 "val_loss_epoch", "test_loss", "dev_loss")
+                 "val_loss_epoch", "test_loss", "dev_loss",
+                 # TensorBoard / W&B tags (Hugging Face's eval/loss, Lightning, tutorials)
+                 "eval/loss", "valid/loss", "validation/loss", "val/loss_epoch", "Loss/val",
+                 "loss/val", "Loss/test", "loss/test")
 
 
 @dataclass(slots=True)
@@ -160,6 +165,8 @@ class History:
     """Everything known about one run, fed record by record (or in bulk)."""
 
     source: str = ""
+    # "jsonl" (ours: a run that may still grow), "csv" or "history-json" (finished files)
+    source_kind: str = "jsonl"
     run_name: str = ""
     started: float | None = None
     config: dict[str, Any] = field(default_factory=dict)

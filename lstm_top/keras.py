@@ -225,6 +225,18 @@ def _to_float(value: Any) -> float | None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
+    # A Keras 3 Variable: read its backend tensor (its own numpy() path warns under numpy 2);
+    # on tf.Variable ``value`` is a method.
+    if isinstance(value, _keras.Variable) or (hasattr(value, "value") and
+                                              hasattr(value, "assign")):
+        inner = value.value
+        value = inner() if callable(inner) else inner
+    item = getattr(value, "item", None)  # torch tensors, numpy scalars and arrays
+    if callable(item):
+        try:
+            return float(item())
+        except (TypeError, ValueError, RuntimeError):
+            pass  # more than one element: not a metric
     try:
         import numpy as np
 

@@ -60,13 +60,14 @@ class Logger:
     Ctrl-C as interrupted.
 
     In a distributed run only rank 0 writes unless ``per_rank=True``, which writes one file per
-    rank (``run.rank1.jsonl``). ``serve="unix:/path.sock"`` or ``"tcp://127.0.0.1:PORT"``
+    rank (``run.rank1.jsonl``); ``rank=`` overrides the rank read from the environment.
+    ``serve="unix:/path.sock"`` or ``"tcp://127.0.0.1:PORT"``
     also streams the records to viewers that connect (see ``lstm_top.hook.serve``).
     """
 
     def __init__(self, path: str | os.PathLike[str], *, run_name: str | None = None,
                  config: Mapping[str, Any] | None = None, serve: str | None = None,
-                 per_rank: bool = False) -> None:
+                 per_rank: bool = False, rank: int | None = None) -> None:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._closed = False
@@ -78,11 +79,13 @@ class Logger:
         self._next_epoch = 1
         self._server: Any = None
         path = os.fspath(path)
-        rank = _process_rank()
+        # A framework that knows the rank (Lightning's ddp_spawn sets no RANK variable) says so.
+        rank = _process_rank() if rank is None else rank
         self.enabled = rank in (None, 0) or per_rank
         if per_rank and rank not in (None, 0):
-            stem, dot, suffix = path.rpartition(".")
-            path = f"{stem}.rank{rank}.{suffix}" if dot else f"{path}.rank{rank}"
+            # splitext, not a split at the last dot: "/runs/v1.2/run" has no extension
+            stem, suffix = os.path.splitext(path)
+            path = f"{stem}.rank{rank}{suffix}"
         self.path = path
         self.run_name = run_name or os.path.splitext(os.path.basename(path))[0]
         self.started = time.time()

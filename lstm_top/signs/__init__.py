@@ -8,14 +8,23 @@ from __future__ import annotations
 
 from lstm_top.history import History, resolve_loss_keys
 from lstm_top.signs.base import Detector, Finding, Severity, SignContext
+from lstm_top.signs.diverging_loss import DivergingLoss
+from lstm_top.signs.exploding_gradients import ExplodingGradients
 from lstm_top.signs.nonfinite_loss import NonfiniteLoss
+from lstm_top.signs.oscillating_val_loss import OscillatingValLoss
+from lstm_top.signs.stagnating_val_loss import StagnatingValLoss
+from lstm_top.signs.stats import find_lr_key
+from lstm_top.signs.subset_gap import SubsetGap
+from lstm_top.signs.train_plateau import TrainPlateau
+from lstm_top.signs.vanishing_gradients import VanishingGradients
 
 SIGN_IDS = ("stagnating_val_loss", "oscillating_val_loss", "subset_gap", "nonfinite_loss",
             "diverging_loss", "train_plateau", "exploding_gradients", "vanishing_gradients")
 
 
 def all_detectors() -> list[Detector]:
-    return [NonfiniteLoss()]
+    return [StagnatingValLoss(), OscillatingValLoss(), SubsetGap(), NonfiniteLoss(),
+            DivergingLoss(), TrainPlateau(), ExplodingGradients(), VanishingGradients()]
 
 
 class Diagnoser:
@@ -27,10 +36,12 @@ class Diagnoser:
         self.detectors = all_detectors()
 
     def update(self, history: History) -> list[Finding]:
-        keys = resolve_loss_keys(history.epochs.names, self.train_key, self.val_key)
-        context = SignContext(history, keys)
-        for detector in self.detectors:
-            detector.update(context)
+        with history.lock:
+            names = history.epochs.names
+            keys = resolve_loss_keys(names, self.train_key, self.val_key)
+            context = SignContext(history, keys, find_lr_key(names))
+            for detector in self.detectors:
+                detector.update(context)
         return self.findings()
 
     def findings(self) -> list[Finding]:

@@ -56,6 +56,8 @@ class SignContext:
 
     history: History
     keys: LossKeys
+    # Column of the logged learning rate, if any: oscillation and divergence evidence cite it.
+    lr_key: str | None = None
 
     @property
     def epochs(self) -> np.ndarray:
@@ -64,9 +66,36 @@ class SignContext:
     def series(self, name: str | None) -> tuple[np.ndarray, np.ndarray]:
         """(values, present) of an epoch column; all-missing when name is None."""
         table = self.history.epochs
-        if name is None:
-            return np.full(len(table), np.nan), np.zeros(len(table), dtype=bool)
+        if name is None or name not in table:
+            return _missing_column(len(table))
         return table.column(name), table.present(name)
+
+    def lr_at(self, row: int) -> float | None:
+        """The learning rate logged at ``row`` (or None)."""
+        if self.lr_key is None:
+            return None
+        table = self.history.epochs
+        if row < len(table) and table.present(self.lr_key)[row]:
+            return float(table.column(self.lr_key)[row])
+        return None
+
+
+_missing_cache: list[tuple[np.ndarray, np.ndarray]] = []
+
+
+def _missing_column(length: int) -> tuple[np.ndarray, np.ndarray]:
+    """An all-missing column of ``length`` rows, reallocated only when a longer one is needed
+    (doubling), so asking for an absent column costs O(1) amortised per epoch."""
+    if not _missing_cache or len(_missing_cache[0][0]) < length:
+        capacity = max(64, 2 * length)
+        _missing_cache[:] = [(np.full(capacity, np.nan), np.zeros(capacity, dtype=bool))]
+    values, present = _missing_cache[0]
+    return values[:length], present[:length]
+
+
+def value_at(values: np.ndarray, present: np.ndarray, row: int) -> float | None:
+    """A logged value as a float, None where the metric was not logged (missing is not NaN)."""
+    return float(values[row]) if present[row] else None
 
 
 @dataclass

@@ -7,11 +7,16 @@ touches a UI. A viewer turns the callback into a message for its own loop and co
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
+from lstm_top.format import STATUS_COMPLETED, STATUS_INTERRUPTED
 from lstm_top.history import History
 
 # Source states, as shown to the user.
@@ -31,6 +36,9 @@ class SourceUpdate:
     state: str
     message: str | None = None  # a notice for the user: truncated, rotated, reconnecting...
     new_run: bool = False  # another run started in the same place: keep the old history too
+    # ``history`` may also be a new object when ``new_run`` is False: the same run re-read from
+    # scratch (a socket replay after reconnecting). A viewer should always take
+    # ``update.history`` (or ``source.history``) rather than keep its first reference.
 
 
 UpdateCallback = Callable[[SourceUpdate], None]
@@ -45,10 +53,15 @@ class LiveSource(ABC):
         self.state = WAITING
         self.message: str | None = None
         self._stop = threading.Event()
+        self._poke = threading.Event()
         self._thread: threading.Thread | None = None
         self._on_update: UpdateCallback | None = None
-        # time.monotonic() of the last record applied; for "stalled" judgements
+        # time.monotonic() of the last record applied (for "last record 12 s ago").
         self.last_record_at: float | None = None
+        # Wall-clock time (time.time()) the run was last seen doing something: a record read
+        # while following, or for a file read after the fact, its modification time. This is
+        # what ``display_state`` compares with the run's pace to call it stalled.
+        self.last_activity: float | None = None
 
     def start(self, on_update: UpdateCallback) -> None:
         self._on_update = on_update
@@ -67,7 +80,13 @@ class LiveSource(ABC):
         return self._stop.is_set()
 
     def _wake(self) -> None:
-        """Interrupt a blocking wait in the reader thread (override where needed)."""
+        """Interrupt ``_wait`` in the reader thread (file events and ``stop`` call this)."""
+        self._poke.set()
+
+    def _wait(self, timeout: float) -> None:
+        """Sleep until woken or ``timeout`` passes; wakes that came meanwhile are not lost."""
+        self._poke.wait(timeout)
+        self._poke.clear()
 
     def _run_guarded(self) -> None:
         try:
@@ -78,6 +97,12 @@ class LiveSource(ABC):
     @abstractmethod
     def _run(self) -> None:
         """The reader loop; returns when ``stopping``."""
+
+    def _note_records(self, added: int, activity: float | None = None) -> None:
+        """Remember when records last arrived (``activity``: wall time, default now)."""
+        if added:
+            self.last_record_at = time.monotonic()
+            self.last_activity = time.time() if activity is None else activity
 
     def _emit(self, added: int, state: str, message: str | None = None,
               new_run: bool = False) -> None:
@@ -90,3 +115,106 @@ class LiveSource(ABC):
                 callback(SourceUpdate(self, self.history, added, state, message, new_run))
             except Exception:
                 pass  # the viewer's problem must not kill the reader
+
+
+# ---------------------------------------------------------------------------- display state
+
+# What the user sees in the run list / status line (``display_state``).
+SHOWN_LIVE = "live"
+SHOWN_STALLED = "stalled"
+SHOWN_FINISHED = "finished"
+SHOWN_CRASHED = "crashed"
+SHOWN_INTERRUPTED = "interrupted"
+SHOWN_WAITING = "waiting"
+SHOWN_DELETED = "deleted"
+SHOWN_DISCONNECTED = "disconnected"
+SHOWN_ERROR = "error"
+
+# A run is stalled when it has been quiet for this many of its own epoch intervals: one slow
+# epoch (a checkpoint, a long validation pass) is normal, three in a row without a record is not.
+STALL_PACE_FACTOR = 3.0
+# ... but never sooner than this: a demo logging ten epochs a second is not stalled after 0.3 s
+# of silence (a GC pause, a slow disk, the viewer itself catching up).
+STALL_MIN_QUIET_S = 10.0
+# A run that has written only its header has no pace yet. The first epoch of a real model can
+# take long (data loading, compilation), so only a long silence counts.
+STALL_NO_PACE_S = 600.0
+
+
+def run_pace_s(history: History) -> float | None:
+    """Typical seconds between records of this run: the median epoch interval; with one epoch,
+    the time from the header to it; with step records only, the median step interval."""
+    pace = history.seconds_per_epoch()
+    if pace is not None:
+        return pace
+    epoch_times = history.epochs.time
+    if len(epoch_times) and history.started is not None and math.isfinite(epoch_times[0]):
+        first_epoch = float(epoch_times[0]) - history.started
+        if first_epoch > 0:
+            return first_epoch
+    step_times = history.steps.time
+    finite = step_times[np.isfinite(step_times)][-50:]
+    if len(finite) >= 2:
+        gaps = np.diff(finite)
+        gaps = gaps[gaps > 0]
+        if len(gaps):
+            return float(np.median(gaps))
+    return None
+
+
+def stall_after_s(history: History) -> float:
+    """Quiet seconds after which this run counts as stalled, scaled to its own pace."""
+    pace = run_pace_s(history)
+    if pace is None:
+        return STALL_NO_PACE_S
+    return max(STALL_MIN_QUIET_S, STALL_PACE_FACTOR * pace)
+
+
+def last_written_at(history: History) -> float | None:
+    """Wall time of the newest timestamp the run itself wrote (header, epoch, step)."""
+    candidates = [history.started]
+    for table in (history.epochs, history.steps):
+        times = table.time
+        if len(times) and math.isfinite(times[-1]):
+            candidates.append(float(times[-1]))
+    known = [t for t in candidates if t is not None and math.isfinite(t)]
+    return max(known) if known else None
+
+
+def display_state(subject: LiveSource | History, now: float | None = None) -> str:
+    """One word for the user: live, stalled, finished, crashed, interrupted, waiting, deleted,
+    disconnected or error. Pure: depends only on its arguments (``now`` is wall-clock
+    ``time.time()``, default now).
+
+    A written end record wins over how the data reached us (a finished run whose file was then
+    deleted is ``finished``). A live run is ``stalled`` once it has been quiet for longer than
+    ``stall_after_s`` — a multiple of its own epoch pace — measured from the last activity the
+    source saw, or for a bare History from the newest timestamp in it.
+    """
+    if isinstance(subject, LiveSource):
+        history, state, activity = subject.history, subject.state, subject.last_activity
+    else:
+        history, state, activity = subject, LIVE, None
+    with history.lock:
+        status = history.end_status
+        if status is not None:
+            if status == STATUS_COMPLETED:
+                return SHOWN_FINISHED
+            return SHOWN_INTERRUPTED if status == STATUS_INTERRUPTED else SHOWN_CRASHED
+        if state == ERROR:
+            return SHOWN_ERROR
+        if state == WAITING:
+            return SHOWN_WAITING
+        if state == DELETED:
+            return SHOWN_DELETED
+        if state == DISCONNECTED:
+            return SHOWN_DISCONNECTED
+        if state == ENDED:  # a finished CSV/JSON file read whole: nothing more will come
+            return SHOWN_FINISHED
+        written = last_written_at(history)
+        if activity is None:
+            activity = written
+        if activity is None:
+            return SHOWN_LIVE  # nothing to judge by yet
+        quiet = (time.time() if now is None else now) - activity
+        return SHOWN_STALLED if quiet > stall_after_s(history) else SHOWN_LIVE

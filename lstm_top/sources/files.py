@@ -3,6 +3,8 @@
 Supported: our JSON Lines (also flat ``{"epoch":..,"loss":..}`` lines), Keras ``CSVLogger`` and
 other per-epoch CSV files (Lightning's ``metrics.csv`` included: rows of one epoch are merged),
 and a Keras ``history.history`` JSON dump (``{"loss": [...], "val_loss": [...]}``).
+TensorBoard event files or folders (``sources/tensorboard.py``) and W&B ``wandb-history.jsonl``
+(``sources/wandb.py``) are handed to their own readers.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from lstm_top.format import to_float
+from lstm_top.format import nesting_too_deep, to_float
 from lstm_top.history import History
 from lstm_top.sources.jsonl import JsonlParser
 
 READ_CHUNK_BYTES = 1 << 22
+# Epoch numbers are stored as int64; a float at or beyond 2**63 cannot be one.
+_INDEX_LIMIT = float(1 << 63)
 
 
 class SourceError(Exception):
@@ -42,7 +46,7 @@ def detect_kind(path: str, head: bytes) -> str:
         try:
             json.loads(first_line)
             return "jsonl"
-        except ValueError:
+        except (ValueError, RecursionError):
             return "history-json"
     if b"," in head.split(b"\n", 1)[0]:
         return "csv"
@@ -52,11 +56,19 @@ def detect_kind(path: str, head: bytes) -> str:
 def read_history(path: str | os.PathLike[str]) -> History:
     """Read a whole file. Raises SourceError when it cannot be read or recognised."""
     path = os.fspath(path)
+    if os.path.isdir(path) or "tfevents" in os.path.basename(path):  # TensorBoard logs
+        from lstm_top.sources.tensorboard import read_tensorboard
+
+        return read_tensorboard(path)
+    if os.path.basename(path).lower() == "wandb-history.jsonl":  # W&B per-step history
+        from lstm_top.sources.wandb import read_wandb_history
+
+        return read_wandb_history(path)
     try:
         with open(path, "rb") as handle:
             head = handle.read(4096)
             kind = detect_kind(path, head)
-            history = History(source=path)
+            history = History(source=path, source_kind=kind)
             if kind == "jsonl":
                 parser = JsonlParser(history)
                 parser.feed(head)
@@ -137,6 +149,9 @@ def read_csv_text(text: str, history: History) -> None:
                 if epoch_value is None or not math.isfinite(epoch_value):
                     history.note_problem(line, "epoch is empty or not a number")
                     continue
+                if abs(epoch_value) >= _INDEX_LIMIT:
+                    history.note_problem(line, "epoch is out of range")
+                    continue
                 epoch = int(epoch_value)
             else:
                 epoch = implicit_epoch
@@ -183,6 +198,8 @@ def _number_text(cell: str) -> float | str | None:
 
 def read_history_json_text(text: str, history: History) -> None:
     """Keras ``json.dump(model.fit(...).history)``: metric -> list of per-epoch values."""
+    if nesting_too_deep(text):  # the C scanner could overflow the stack (a segfault)
+        raise SourceError(f"{history.source}: not a history (JSON nested too deeply)")
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -196,7 +213,12 @@ def read_history_json_text(text: str, history: History) -> None:
     length = max(len(v) for v in series.values()) if series else 0
     index = np.arange(1, length + 1, dtype=np.int64)
     if epochs_list is not None and len(epochs_list) == length:
-        index = np.array([int(to_float(e) or 0) for e in epochs_list], dtype=np.int64)
+        numbers = [to_float(e) or 0.0 for e in epochs_list]
+        if all(math.isfinite(n) and abs(n) < _INDEX_LIMIT for n in numbers):
+            index = np.array([int(n) for n in numbers], dtype=np.int64)
+        else:
+            history.note_problem(0, "'epoch' list holds values that are not epoch numbers; "
+                                    "epochs counted from 1", skipped=False)
     columns = {}
     for name, values in series.items():
         column = np.full(length, np.nan)

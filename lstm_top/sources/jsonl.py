@@ -50,7 +50,8 @@ class JsonlParser:
             added += self._take(line)
         if start < len(data) and not self._discarding:
             self._pending += data[start:]
-            if len(self._pending) > MAX_LINE_BYTES:
+            # + 1: room for the "\r" of a CRLF line, which does not count against the limit
+            if len(self._pending) > MAX_LINE_BYTES + 1:
                 self._pending.clear()
                 self._discarding = True
                 self.line_number += 1
@@ -62,6 +63,9 @@ class JsonlParser:
         self.line_number += 1
         if line.endswith(b"\r"):
             line = line[:-1]
+        if len(line) > MAX_LINE_BYTES:  # before the blank test: same verdict however chunked
+            self.history.note_problem(self.line_number, f"line longer than {MAX_LINE_BYTES} bytes")
+            return 0
         if not line.strip():
             return 0
         try:

@@ -1,0 +1,79 @@
+"""Run a demo scenario and log it through the public hook, exactly as a user's script would."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from lstm_top.demo.blas import single_blas_thread
+from lstm_top.demo.lstm import Adam, LstmRegressor, train_epoch
+from lstm_top.demo.scenarios import SCENARIOS, Dataset, Scenario
+from lstm_top.hook import Logger
+
+
+def scenario_named(name: str) -> Scenario:
+    try:
+        return SCENARIOS[name]
+    except KeyError:
+        known = ", ".join(SCENARIOS)
+        raise ValueError(f"unknown demo scenario {name!r} (known: {known})") from None
+
+
+def validation_metrics(per_sample: np.ndarray, data: Dataset) -> tuple[dict[str, float],
+                                                                       dict[str, dict[str, float]]]:
+    """The epoch's val_loss (unless the scenario validates only per subset) and per-subset
+    mean, count and per-sample standard deviation."""
+    metrics: dict[str, float] = {}
+    if data.log_val_average:
+        metrics["val_loss"] = float(per_sample.mean())
+    subsets = {}
+    for name, index in data.val_subsets.items():
+        losses = per_sample[index]
+        subsets[name] = {"val_loss": float(losses.mean()), "n": len(losses),
+                         "val_loss_std": float(losses.std(ddof=1)) if len(losses) > 1 else 0.0}
+    return metrics, subsets
+
+
+def run_scenario(name: str, out_path: str | os.PathLike[str], *, epochs: int | None = None,
+                 seed: int = 0, epoch_delay: float = 0.0,
+                 data_overrides: Mapping[str, Any] | None = None) -> None:
+    """Train scenario ``name`` for ``epochs`` (its default if None), logging to ``out_path``.
+
+    ``epoch_delay`` seconds of sleep after each epoch slow a run down for watching.
+    ``data_overrides`` replaces entries of the scenario's data settings (smaller sets for tests).
+    A KeyboardInterrupt (Ctrl-C; SIGTERM in ``python -m lstm_top.demo``) ends the run with
+    status "interrupted" and propagates; any other error ends it "crashed".
+    """
+    scenario = scenario_named(name)
+    if data_overrides:
+        scenario = replace(scenario, data={**scenario.data, **data_overrides})
+    epochs = scenario.default_epochs if epochs is None else epochs
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    training = scenario.training
+    with Logger(out_path, run_name=f"demo:{scenario.name}",
+                config=scenario.config(seed, epochs)) as log, single_blas_thread():
+        data = scenario.build_data(seed)
+        dtype = np.dtype(training.dtype)
+        train_x, train_y = data.train_x.astype(dtype), data.train_y.astype(dtype)
+        val_x = data.val_x.astype(dtype)
+        model = LstmRegressor(train_x.shape[2], training.hidden, train_y.shape[1], seed=seed,
+                              dtype=dtype, dropout=training.dropout)
+        optimiser = Adam(model.params, lr=training.lr)
+        # Shuffling and dropout draw from their own stream, so the data and the initial weights
+        # stay the same whatever the training settings.
+        rng = np.random.default_rng([seed, 2])
+        for epoch in range(1, epochs + 1):
+            optimiser.lr = training.lr_at(epoch, epochs)
+            result = train_epoch(model, optimiser, train_x, train_y, batch_size=training.batch,
+                                 rng=rng, clip_norm=training.clip_norm)
+            metrics, subsets = validation_metrics(model.per_sample_loss(val_x, data.val_y), data)
+            log.log(epoch=epoch, loss=result.loss, **metrics, lr=optimiser.lr,
+                    grad_norm=result.grad_norm, subsets=subsets or None)
+            if epoch_delay > 0 and epoch < epochs:
+                time.sleep(epoch_delay)

@@ -1,0 +1,232 @@
+"""Named demo trainings. Each shows its warning sign because of how it is set up, never because
+numbers were scripted: the data, the model size and the optimiser settings are the whole story.
+
+The sequence task of the first four is next-value prediction on noisy mixtures of sines: a
+window of ``steps`` observed values in, the next observed value out. The ``seed-*`` scenarios are
+the founding note's three Keras examples as written (uniform random inputs and targets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    train_x: FloatArray  # (samples, steps, features)
+    train_y: FloatArray  # (samples, outputs)
+    val_x: FloatArray
+    val_y: FloatArray
+    # Named groups of validation samples (indices into val_x) whose losses are logged apart.
+    val_subsets: Mapping[str, NDArray[np.intp]] = field(default_factory=dict)
+    # Whether the validation average is logged as val_loss: the note's third example validates
+    # only per subset.
+    log_val_average: bool = True
+
+
+@dataclass(frozen=True)
+class Training:
+    hidden: int
+    lr: float
+    batch: int
+    # "cosine" anneals from lr to lr * final_lr_fraction over the run; "constant" keeps lr.
+    schedule: str = "constant"
+    final_lr_fraction: float = 1.0
+    clip_norm: float | None = None
+    dropout: float = 0.0
+    dtype: str = "float32"
+
+    def lr_at(self, epoch: int, epochs: int) -> float:
+        """Learning rate for a 1-based epoch of a run of ``epochs`` epochs."""
+        if self.schedule == "constant" or epochs <= 1:
+            return self.lr
+        if self.schedule == "cosine":
+            progress = (epoch - 1) / (epochs - 1)
+            cosine = 0.5 * (1.0 + np.cos(np.pi * progress))
+            return float(self.lr * (self.final_lr_fraction
+                                    + (1.0 - self.final_lr_fraction) * cosine))
+        raise ValueError(f"unknown learning-rate schedule {self.schedule!r}")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str  # one line, shown in the TUI's demo picker
+    expected_sign: str | None  # the warning sign its curves show; None: no sign at all
+    default_epochs: int
+    training: Training
+    data: Mapping[str, Any]  # keyword arguments of make_data, logged in the run's config
+    make_data: Callable[..., Dataset]
+
+    def build_data(self, seed: int) -> Dataset:
+        return self.make_data(np.random.default_rng([seed, 1]), **self.data)
+
+    def config(self, seed: int, epochs: int) -> dict[str, Any]:
+        """What the run's header records: enough to reproduce it."""
+        training = self.training
+        return {"scenario": self.name, "seed": seed, "epochs": epochs, "model": "LSTM+Dense (numpy)",
+                "hidden": training.hidden, "lr": training.lr, "lr_schedule": training.schedule,
+                "batch": training.batch, "optimizer": "Adam", "clip_norm": training.clip_norm,
+                "dropout": training.dropout, "dtype": training.dtype, **self.data}
+
+
+# ---------------------------------------------------------------------------- data
+
+
+def sine_mixture_windows(rng: np.random.Generator, count: int, steps: int,
+                         frequencies: tuple[float, float], noise: float,
+                         components: int = 2) -> tuple[FloatArray, FloatArray]:
+    """``count`` independent series, each a sum of ``components`` sines with random frequency
+    (cycles per step, uniform in ``frequencies``), amplitude and phase, plus Gaussian noise.
+
+    Returns the first ``steps`` observed values as input (count, steps, 1) and the next observed
+    value as target (count, 1): the noise in the target is what no model can predict.
+    """
+    time = np.arange(steps + 1)
+    frequency = rng.uniform(*frequencies, size=(count, components, 1))
+    amplitude = rng.uniform(0.4, 1.0, size=(count, components, 1))
+    phase = rng.uniform(0.0, 2.0 * np.pi, size=(count, components, 1))
+    clean = np.sum(amplitude * np.sin(2.0 * np.pi * frequency * time + phase), axis=1)
+    observed = clean + noise * rng.standard_normal(clean.shape)
+    return observed[:, :steps, None], observed[:, steps:]
+
+
+def sine_task(rng: np.random.Generator, *, train_samples: int, val_samples: int, steps: int,
+              frequencies: tuple[float, float], noise: float) -> Dataset:
+    train_x, train_y = sine_mixture_windows(rng, train_samples, steps, frequencies, noise)
+    val_x, val_y = sine_mixture_windows(rng, val_samples, steps, frequencies, noise)
+    return Dataset(train_x, train_y, val_x, val_y)
+
+
+def two_band_task(rng: np.random.Generator, *, steps: int, noise: float,
+                  common_band: tuple[float, float], rare_band: tuple[float, float],
+                  train_common: int, train_rare: int, val_common: int, val_rare: int) -> Dataset:
+    """Series from two frequency bands; the rare band is scarce in training."""
+    parts = [sine_mixture_windows(rng, n, steps, band, noise)
+             for n, band in ((train_common, common_band), (train_rare, rare_band),
+                             (val_common, common_band), (val_rare, rare_band))]
+    (tc_x, tc_y), (tr_x, tr_y), (vc_x, vc_y), (vr_x, vr_y) = parts
+    subsets = {"common_band": np.arange(val_common),
+               "rare_band": np.arange(val_common, val_common + val_rare)}
+    return Dataset(np.concatenate([tc_x, tr_x]), np.concatenate([tc_y, tr_y]),
+                   np.concatenate([vc_x, vr_x]), np.concatenate([vc_y, vr_y]), subsets)
+
+
+def seed_note_random(rng: np.random.Generator, *, train_samples: int, val_samples: int,
+                     steps: int, features: int) -> Dataset:
+    """The note's examples 1 and 2: uniform random inputs and uniform random targets."""
+    return Dataset(rng.random((train_samples, steps, features)), rng.random((train_samples, 1)),
+                   rng.random((val_samples, steps, features)), rng.random((val_samples, 1)))
+
+
+def seed_note_shifted(rng: np.random.Generator, *, samples: int, test_fraction: float,
+                      steps: int, features: int, shift: float) -> Dataset:
+    """The note's example 3: normal inputs, uniform targets, a shuffled 80/20 split; the first
+    two blocks of 400 training inputs are shifted by +shift and -shift; the held-out part,
+    unshifted, is validated as two subsets (its first 100 samples and the rest)."""
+    x = rng.normal(0.0, 1.0, size=(samples, steps, features))
+    y = rng.random((samples, 1))
+    order = rng.permutation(samples)
+    test_count = int(np.ceil(samples * test_fraction))
+    test, train = order[:test_count], order[test_count:]
+    train_x = x[train].copy()
+    train_x[0:400] += shift
+    train_x[400:800] -= shift
+    subsets = {"subset_0": np.arange(100), "subset_1": np.arange(100, test_count)}
+    return Dataset(train_x, y[train], x[test], y[test], subsets, log_val_average=False)
+
+
+# ---------------------------------------------------------------------------- scenarios
+
+SINE_STEPS = 24
+
+_HEALTHY_DATA: dict[str, Any] = {"train_samples": 4000, "val_samples": 1000, "steps": SINE_STEPS,
+                                 "frequencies": (0.02, 0.12), "noise": 0.1}
+_HEALTHY_TRAINING = Training(hidden=32, lr=2e-3, batch=32, schedule="cosine",
+                             final_lr_fraction=0.05)
+
+_NOTE_SHAPE: dict[str, Any] = {"train_samples": 1000, "val_samples": 200, "steps": 20,
+                               "features": 10}
+
+SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (
+    Scenario(
+        name="healthy",
+        description="Noisy sine mixtures, enough data, Adam 2e-3 with cosine decay: both losses "
+                    "fall and settle",
+        expected_sign=None,
+        default_epochs=30,
+        training=_HEALTHY_TRAINING,
+        data=_HEALTHY_DATA,
+        make_data=sine_task,
+    ),
+    Scenario(
+        name="stagnating",
+        description="200 noisy windows for a 96-unit LSTM: train loss keeps falling while val "
+                    "loss turns up (memorising the noise)",
+        expected_sign="stagnating_val_loss",
+        default_epochs=60,
+        training=Training(hidden=96, lr=2e-3, batch=16),
+        data={"train_samples": 200, "val_samples": 1000, "steps": SINE_STEPS,
+              "frequencies": (0.02, 0.12), "noise": 0.3},
+        make_data=sine_task,
+    ),
+    Scenario(
+        name="oscillating",
+        description="The healthy setup with Adam at learning rate 0.1: val loss swings up and "
+                    "down",
+        expected_sign="oscillating_val_loss",
+        default_epochs=30,
+        training=Training(hidden=32, lr=0.1, batch=32),
+        data=_HEALTHY_DATA,
+        make_data=sine_task,
+    ),
+    Scenario(
+        name="subset-gap",
+        description="A fast frequency band is 5% of training: its val subset lags far behind "
+                    "an acceptable average",
+        expected_sign="subset_gap",
+        default_epochs=30,
+        training=_HEALTHY_TRAINING,
+        data={"steps": SINE_STEPS, "noise": 0.1, "common_band": (0.02, 0.12),
+              "rare_band": (0.3, 0.45), "train_common": 3800, "train_rare": 200,
+              "val_common": 800, "val_rare": 200},
+        make_data=two_band_task,
+    ),
+    Scenario(
+        name="seed-1",
+        description="Founding note, example 1 as written: random data 1000x20x10, LSTM(64), "
+                    "Adam 1e-3",
+        expected_sign="stagnating_val_loss",
+        default_epochs=50,
+        training=Training(hidden=64, lr=1e-3, batch=32),
+        data=_NOTE_SHAPE,
+        make_data=seed_note_random,
+    ),
+    Scenario(
+        name="seed-2",
+        description="Founding note, example 2 as written: example 1 with Adam at learning rate "
+                    "0.1",
+        expected_sign="oscillating_val_loss",
+        default_epochs=50,
+        training=Training(hidden=64, lr=0.1, batch=32),
+        data=_NOTE_SHAPE,
+        make_data=seed_note_random,
+    ),
+    Scenario(
+        name="seed-3",
+        description="Founding note, example 3 as written: shifted training inputs, two "
+                    "validation subsets",
+        expected_sign=None,
+        default_epochs=50,
+        training=Training(hidden=64, lr=1e-3, batch=32),
+        data={"samples": 1200, "test_fraction": 0.2, "steps": 20, "features": 10, "shift": 2.0},
+        make_data=seed_note_shifted,
+    ),
+)}

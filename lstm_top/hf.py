@@ -1,0 +1,281 @@
+"""Hugging Face ``transformers`` integration: ``Trainer(..., callbacks=[LstmTopCallback(path)])``.
+
+What is written:
+
+* a step record per logging step (``logging_steps``): ``loss``, ``lr`` (the Trainer's
+  ``learning_rate``) and ``grad_norm``, at ``state.global_step``;
+* a step record per evaluation: ``eval_loss`` and the other ``eval_*`` metrics;
+* an epoch record per *epoch* (``eval_strategy`` "epoch" or "no") or per *evaluation*
+  (``eval_strategy="steps"``; the header's ``epoch_unit`` then says "evaluation"): the mean of
+  the training losses logged since the previous record as ``loss``, the last ``lr``, the mean
+  ``grad_norm``, and the evaluation's metrics.
+
+An ``eval_dataset`` dict (``{"short": ds1, "long": ds2}``) is evaluated one set at a time, as
+``eval_short_loss``, ``eval_long_loss``: these become validation subsets with their sizes ``n``,
+and ``eval_loss`` is their size-weighted mean when the Trainer logged no plain one. Because the
+Trainer evaluates the sets one after another with no "all done" event, an epoch record is written
+when the next training step (or epoch, or the end of training) begins.
+
+Throughput figures (``*_runtime``, ``*_per_second``) are left out. Only the main process writes
+(``per_rank=True``: one file per process). Like the Logger underneath, the callback never raises
+into training: a failure is reported once as an ``lstm_top.LoggerWarning``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from lstm_top.format import STATUS_COMPLETED, STATUS_CRASHED
+from lstm_top.hook.logger import Logger, LoggerWarning
+
+__all__ = ["LstmTopCallback"]
+
+_THROUGHPUT_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second")
+_EVAL_PREFIX = "eval_"
+
+
+class LstmTopCallback(TrainerCallback):
+    """Write a Hugging Face Trainer history for ``lstm-top``.
+
+    Args:
+        path: the JSON Lines file to append to.
+        run_name: shown by the viewer; default: the Trainer's ``run_name`` or the file name.
+        config: extra header configuration, merged over what the callback finds itself.
+        per_rank: in a multi-process run, every process writes its own file.
+    """
+
+    def __init__(self, path: str, *, run_name: str | None = None,
+                 config: Mapping[str, Any] | None = None, per_rank: bool = False) -> None:
+        self.path = path
+        self.run_name = run_name
+        self.extra_config = dict(config or {})
+        self.per_rank = per_rank
+        self.logger: Logger | None = None
+        self._per_evaluation = False
+        self._records = 0
+        self._epoch_index: int | None = None
+        self._record_due = False
+        self._train_losses: list[float] = []
+        self._grad_norms: list[float] = []
+        self._lr: float | None = None
+        self._evaluation: dict[str, float] = {}
+        self._subsets: dict[str, dict[str, float]] = {}
+        self._warned: set[str] = set()
+
+    # ------------------------------------------------------------------ Trainer events
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState,
+                       control: TrainerControl, **kwargs: Any) -> None:
+        if self.logger is not None:  # a previous train() with this callback never ended
+            self._close(STATUS_CRASHED, "training stopped without on_train_end")
+        if not state.is_world_process_zero and not self.per_rank:
+            return
+        self._per_evaluation = _strategy(args) == "steps"
+        self._reset_pending()
+        self._records = 0
+        try:
+            self.logger = Logger(self.path, run_name=self.run_name or _run_name(args),
+                                 config=self._config(args, state, kwargs.get("model")),
+                                 per_rank=self.per_rank, rank=args.process_index)
+        except Exception as exc:
+            self._warn_once("begin", f"lstm-top: could not start logging ({exc!r})")
+
+    def on_epoch_begin(self, args: TrainingArguments, state: TrainerState,
+                       control: TrainerControl, **kwargs: Any) -> None:
+        self._write_due_record()
+
+    def on_step_begin(self, args: TrainingArguments, state: TrainerState,
+                      control: TrainerControl, **kwargs: Any) -> None:
+        self._write_due_record()
+
+    def on_epoch_end(self, args: TrainingArguments, state: TrainerState,
+                     control: TrainerControl, **kwargs: Any) -> None:
+        if not self._per_evaluation:
+            # Written later: the epoch's last training log and its evaluation come after this.
+            self._record_due = True
+            self._epoch_index = round(state.epoch or 0) or None
+
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+               logs: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        if self.logger is None or not logs or "loss" not in logs:
+            return  # evaluations arrive through on_evaluate; the final summary is not a step
+        try:
+            metrics = _numbers(logs)
+            metrics.pop("epoch", None)
+            if "learning_rate" in metrics:
+                metrics["lr"] = metrics.pop("learning_rate")
+                self._lr = metrics["lr"]
+            if "loss" in metrics:
+                self._train_losses.append(metrics["loss"])
+            if "grad_norm" in metrics:
+                self._grad_norms.append(metrics["grad_norm"])
+            self.logger.log(epoch=_epoch_of(state), step=state.global_step, **metrics)
+        except Exception as exc:
+            self._warn_once("log", f"lstm-top: could not log a step ({exc!r})")
+
+    def on_evaluate(self, args: TrainingArguments, state: TrainerState,
+                    control: TrainerControl, metrics: Mapping[str, Any] | None = None,
+                    **kwargs: Any) -> None:
+        if self.logger is None or not metrics:
+            return
+        try:
+            prefix = _metric_prefix(metrics)
+            values = {name: value for name, value in _numbers(metrics).items()
+                      if name.startswith(prefix) and not name.endswith(_THROUGHPUT_SUFFIXES)}
+            if prefix == _EVAL_PREFIX:
+                self._evaluation.update(values)
+                self.logger.log(epoch=_epoch_of(state), step=state.global_step, **values)
+            else:  # one set of a dict eval_dataset: "eval_long_loss" -> subset "long"
+                subset = prefix[len(_EVAL_PREFIX):-1]
+                renamed = {_EVAL_PREFIX + name[len(prefix):]: value
+                           for name, value in values.items()}
+                size = _dataset_size(kwargs.get("eval_dataloader"))
+                if size is not None:
+                    renamed["n"] = size
+                self._subsets[subset] = renamed
+                self.logger.log(epoch=_epoch_of(state), step=state.global_step,
+                                subsets={subset: renamed})
+            if self._per_evaluation:
+                self._record_due = True
+        except Exception as exc:
+            self._warn_once("evaluate", f"lstm-top: could not log an evaluation ({exc!r})")
+
+    def on_train_end(self, args: TrainingArguments, state: TrainerState,
+                     control: TrainerControl, **kwargs: Any) -> None:
+        if not self._per_evaluation and self._train_losses:
+            self._record_due = True  # max_steps ended the run inside an epoch
+            self._epoch_index = self._epoch_index or _epoch_of(state)
+        self._write_due_record()
+        self._close(STATUS_COMPLETED)
+
+    # ------------------------------------------------------------------ internals
+
+    def _write_due_record(self) -> None:
+        if not self._record_due or self.logger is None:
+            return
+        self._records += 1
+        index = self._records if self._per_evaluation else (self._epoch_index or self._records)
+        try:
+            metrics: dict[str, float] = dict(self._evaluation)
+            if self._train_losses:
+                metrics["loss"] = sum(self._train_losses) / len(self._train_losses)
+            if self._grad_norms:
+                metrics["grad_norm"] = sum(self._grad_norms) / len(self._grad_norms)
+            if self._lr is not None:
+                metrics["lr"] = self._lr
+            for metric, value in _weighted_means(self._subsets).items():
+                metrics.setdefault(metric, value)
+            self.logger.log(epoch=index, subsets=self._subsets, **metrics)
+        except Exception as exc:
+            self._warn_once("epoch", f"lstm-top: could not log record {index} ({exc!r})")
+        finally:
+            self._reset_pending()
+
+    def _reset_pending(self) -> None:
+        self._record_due = False
+        self._epoch_index = None
+        self._train_losses = []
+        self._grad_norms = []
+        self._evaluation = {}
+        self._subsets = {}
+
+    def _close(self, status: str, error: str | None = None) -> None:
+        logger, self.logger = self.logger, None
+        if logger is not None:
+            logger.close(status, error)
+
+    def _config(self, args: TrainingArguments, state: TrainerState, model: Any) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "framework": "transformers",
+            "epoch_unit": "evaluation" if self._per_evaluation else "epoch",
+            "lr": args.learning_rate,
+            "epochs": args.num_train_epochs,
+            "max_steps": state.max_steps or None,
+            "batch_size": args.per_device_train_batch_size,
+            "gradient_accumulation_steps": args.gradient_accumulation_steps,
+            "lr_scheduler": str(getattr(args.lr_scheduler_type, "value",
+                                        args.lr_scheduler_type)),
+            "world_size": args.world_size,
+        }
+        if model is not None:
+            config["model"] = type(model).__name__
+            model_type = getattr(getattr(model, "config", None), "model_type", None)
+            if model_type:
+                config["model_type"] = model_type
+            try:
+                config["params"] = sum(p.numel() for p in model.parameters())
+            except Exception:
+                pass
+        config.update(self.extra_config)
+        return {key: value for key, value in config.items() if value is not None}
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        try:
+            warnings.warn(message, LoggerWarning, stacklevel=3)
+        except Exception:  # warnings configured as errors must still not stop training
+            pass
+
+
+def _strategy(args: TrainingArguments) -> str:
+    # Renamed from evaluation_strategy in transformers 4.41; an enum or a plain string.
+    strategy = getattr(args, "eval_strategy", None) or getattr(args, "evaluation_strategy", "no")
+    return str(getattr(strategy, "value", strategy))
+
+
+def _run_name(args: TrainingArguments) -> str | None:
+    name = getattr(args, "run_name", None)
+    # The Trainer defaults run_name to output_dir, which names a folder, not a run.
+    return name if name and name != args.output_dir else None
+
+
+def _epoch_of(state: TrainerState) -> int:
+    """The 1-based epoch a fractional ``state.epoch`` (0.5, 1.0, 1.5...) falls in."""
+    return max(1, math.ceil(state.epoch or 0))
+
+
+def _numbers(logs: Mapping[str, Any]) -> dict[str, float]:
+    result: dict[str, float] = {}
+    for name, value in logs.items():
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float):
+            result[str(name)] = float(value)
+    return result
+
+
+def _metric_prefix(metrics: Mapping[str, Any]) -> str:
+    """``eval_`` for one eval set, ``eval_long_`` for the set named "long" of a dict."""
+    for name in metrics:
+        if name.startswith(_EVAL_PREFIX) and name.endswith("_runtime"):
+            return name[: -len("runtime")]
+    for name in metrics:
+        if name.startswith(_EVAL_PREFIX) and name.endswith("_loss"):
+            return name[: -len("loss")]
+    return _EVAL_PREFIX
+
+
+def _dataset_size(dataloader: Any) -> float | None:
+    try:
+        return float(len(dataloader.dataset))
+    except Exception:  # no dataloader, or an iterable dataset without a length
+        return None
+
+
+def _weighted_means(subsets: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """Every metric all subsets share, averaged with the subset sizes as weights."""
+    if len(subsets) < 2 or not all("n" in values for values in subsets.values()):
+        return {}
+    shared = set.intersection(*(set(values) for values in subsets.values())) - {"n"}
+    total = sum(values["n"] for values in subsets.values())
+    if total <= 0:
+        return {}
+    return {metric: sum(values[metric] * values["n"] for values in subsets.values()) / total
+            for metric in sorted(shared)}

@@ -1,0 +1,459 @@
+"""Bulk JSON Lines reading: a whole history file into numpy columns, as fast as orjson parses.
+
+The line-by-line ``JsonlParser`` decodes each line into a record object and appends it to a
+``Table`` row by row; at a million records that Python work costs several seconds. This module
+gives the same result (same rows, columns, column order, problems with the same line numbers,
+same header/end state) but works a chunk at a time:
+
+1. split the chunk into lines with ``bytes.split`` (one C call);
+2. parse every line with ``orjson.loads`` through ``map`` (one Python-level call per chunk; a
+   line orjson rejects sends that chunk through a per-line ``try`` so every bad line is found and
+   numbered exactly);
+3. gather the step records and the epoch records of the chunk and build each column with one
+   C-level pass (``map(dict.get, ...)``, ``set(map(type, ...))``, ``np.array``), then append
+   them with one ``Table.extend``. No per-record Python objects are kept.
+
+Anything the fast path does not recognise with certainty — a header or end record, a flat
+record from another logger, a field of an unexpected type, a value that would be dropped with a
+problem — goes through exactly the code ``JsonlParser`` uses (``decode_record`` and
+``History.apply``), in line order. The fast path only takes a group of records when that code
+would add them without a single problem, so the two paths cannot disagree.
+
+Public API, for the viewer and for followers:
+
+* ``read_jsonl(path, on_progress=...)`` reads a whole file; ``on_progress(fraction)`` is called
+  after every chunk (fraction of bytes read, 0..1). It returns a ``ReadResult`` with the history,
+  the byte ``offset`` reached and the ``line_count`` read, so a live follower continues with
+  ``JsonlParser(result.history, first_line=result.line_count + 1)`` from ``result.offset``
+  (pass ``finish=False`` to leave a trailing line without newline to the follower).
+* ``read_tail(path, max_bytes)`` reads only the newest ``max_bytes`` (from the first line that
+  starts inside that window): show it at once, then replace it with the ``read_jsonl`` result.
+* ``BulkJsonlParser`` has ``JsonlParser``'s interface (``feed``/``finish``/``line_number``/
+  ``newer_format``) for code that already feeds chunks.
+
+Limits of the fast path, all handled by falling back rather than by being wrong: a chunk with a
+flat (kind-less) record is decoded record by record, because flat records may land in either
+table; a group whose fields have unexpected types is decoded record by record.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import chain, compress, repeat
+from operator import eq, is_not, itemgetter
+from typing import Any
+
+import numpy as np
+import orjson
+
+from lstm_top.format import (
+    MAX_JSON_DEPTH,
+    MAX_LINE_BYTES,
+    MAX_NAME_CHARS,
+    NewerFormatError,
+    RecordError,
+    decode_line,
+    decode_record,
+    nesting_too_deep,
+    subset_column,
+    to_float,
+)
+from lstm_top.history import History, Table
+
+# 4 MB chunks: large enough that per-chunk overhead is invisible (about 20 000 records each),
+# small enough that the parsed objects of one chunk (the transient peak, ~15 MB) stay far below
+# the columns themselves.
+BULK_CHUNK_BYTES = 1 << 22
+
+ProgressCallback = Callable[[float], None]
+
+_NONE_TYPE = type(None)
+_NUMBER_TYPES = frozenset({float, int, str, _NONE_TYPE})
+_TIME_TYPES = frozenset({float, int, _NONE_TYPE})
+_INDEX_TYPES = frozenset({int})
+_STEP_EPOCH_TYPES = frozenset({int, _NONE_TYPE})
+_EMPTY_METRICS: dict[str, Any] = {}  # stands for an absent "metrics" field; never mutated
+
+
+class _Unparsed:
+    """Marks a line orjson rejected (or too long): it is decoded by ``decode_line`` instead."""
+
+
+class _Blank:
+    """Marks a blank line: counted, never reported."""
+
+
+_UNPARSED = _Unparsed()
+_BLANK = _Blank()
+
+
+class _NotFast(Exception):
+    """The fast path cannot take this group with certainty; decode it record by record."""
+
+
+@dataclass(slots=True)
+class ReadResult:
+    history: History
+    offset: int  # byte offset reached: a follower continues reading here
+    line_count: int  # number of the last line consumed (0 when none)
+    start_offset: int = 0  # where reading began (``read_tail``: the start of the window)
+    newer_format: str | None = None  # set when a header said "written by a newer lstm-top"
+
+
+class BulkJsonlParser:
+    """Drop-in for ``JsonlParser`` that parses a chunk at a time; identical results."""
+
+    def __init__(self, history: History, first_line: int = 1) -> None:
+        self.history = history
+        self.line_number = first_line - 1  # number of the last complete line seen
+        self._pending = b""
+        self._discarding = False  # inside an over-long line: drop bytes until its newline
+        self.newer_format: str | None = None
+
+    @property
+    def pending_bytes(self) -> int:
+        return len(self._pending)
+
+    def feed(self, data: bytes) -> int:
+        """Parse every complete line in ``data`` (plus what was pending); return records added."""
+        if not data:
+            return 0
+        lines = data.split(b"\n")
+        tail = lines.pop()  # after the last newline: the start of a line still being written
+        if lines:
+            if self._discarding:
+                # The first piece ends the over-long line already reported; it is not a line.
+                del lines[0]
+                self._discarding = False
+            elif self._pending:
+                lines[0] = self._pending + lines[0]
+            may_have_cr = b"\r" in data or b"\r" in self._pending
+            self._pending = b""
+            added = self._take_lines(lines, may_have_cr) if lines else 0
+        else:
+            added = 0
+        if not self._discarding:
+            self._pending += tail
+            # + 1: room for the "\r" of a CRLF line, which does not count against the limit
+            if len(self._pending) > MAX_LINE_BYTES + 1:
+                self._pending = b""
+                self._discarding = True
+                self.line_number += 1
+                self.history.note_problem(self.line_number,
+                                          f"line longer than {MAX_LINE_BYTES} bytes")
+        return added
+
+    def finish(self) -> int:
+        """End of input: a final line without newline is still a record (a finished file)."""
+        line, self._pending = self._pending, b""
+        discarding, self._discarding = self._discarding, False
+        if discarding or not line:
+            return 0
+        return self._take_lines([line], line.endswith(b"\r"))
+
+    # ------------------------------------------------------------------ one batch of lines
+
+    def _take_lines(self, lines: list[bytes], may_have_cr: bool) -> int:
+        # Tens of thousands of fresh dicts per chunk would trigger the cyclic garbage collector
+        # again and again (a third of the parse time); they hold no cycles and die with the chunk.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._take_lines_unguarded(lines, may_have_cr)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _take_lines_unguarded(self, lines: list[bytes], may_have_cr: bool) -> int:
+        first = self.line_number + 1
+        self.line_number += len(lines)
+        if may_have_cr:  # Windows line ends: JsonlParser drops one trailing CR per line
+            lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
+        objects = _parse_lines(lines)
+        try:
+            kinds = list(map(dict.get, objects, repeat("kind")))
+        except TypeError:  # a line that is not an object (or not JSON): mark it as no kind
+            kinds = [obj.get("kind") if obj.__class__ is dict else _UNPARSED for obj in objects]
+        if None in kinds or _UNPARSED in kinds:
+            # A flat record may become a step or an epoch row, and so may a line only the
+            # fallback parser reads (bare NaN tokens, 1e400): keep strict line order.
+            return self._take_slowly(range(len(objects)), first, lines, objects)
+        added = 0
+        taken = 0
+        slow: list[int] = []
+        for kind, table in (("step", self.history.steps), ("epoch", self.history.epochs)):
+            count = kinds.count(kind)
+            if not count:
+                continue
+            taken += count
+            if count == len(kinds):
+                group, mask = objects, None
+            else:
+                mask = list(map(eq, kinds, repeat(kind)))
+                group = list(compress(objects, mask))
+            try:
+                _extend_table(table, group, kind, self.history)
+                added += count
+            except _NotFast:
+                slow.extend(range(count) if mask is None else compress(range(len(mask)), mask))
+        if taken < len(kinds):
+            slow.extend(i for i, k in enumerate(kinds) if k != "step" and k != "epoch")
+        if slow:
+            slow.sort()
+            added += self._take_slowly(slow, first, lines, objects)
+        return added
+
+    def _take_slowly(self, positions: range | list[int], first: int, lines: list[bytes],
+                     objects: list[Any]) -> int:
+        """``JsonlParser._take`` for each position, in order: same decoding, same problems."""
+        added = 0
+        history = self.history
+        for position in positions:
+            obj = objects[position]
+            if obj is _BLANK:
+                continue
+            number = first + position
+            try:
+                record = decode_line(lines[position]) if obj is _UNPARSED else decode_record(obj)
+            except NewerFormatError as exc:
+                self.newer_format = str(exc)
+                history.note_problem(number, str(exc))
+                continue
+            except RecordError as exc:
+                history.note_problem(number, str(exc))
+                continue
+            except Exception as exc:  # a parser bug must cost one line, never the run view
+                history.note_problem(number, f"unreadable ({type(exc).__name__})")
+                continue
+            history.apply(record, number)
+            added += 1
+        return added
+
+
+def _parse_lines(lines: list[bytes]) -> list[Any]:
+    """One parsed value per line; ``_UNPARSED`` where orjson says no, ``_BLANK`` for blanks."""
+    longest = max(map(len, lines))
+    if longest > MAX_JSON_DEPTH and any(map(nesting_too_deep, lines)):
+        # orjson overflows the C stack (a segfault) on very deep nesting: let decode_line,
+        # which refuses it with a reason, see those lines instead.
+        return [_UNPARSED if nesting_too_deep(line) else _parse_one(line) for line in lines]
+    try:
+        objects = list(map(orjson.loads, lines))
+    except orjson.JSONDecodeError:
+        objects = []
+        for line in lines:
+            try:
+                objects.append(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                objects.append(_BLANK if not line.strip() else _UNPARSED)
+    if longest > MAX_LINE_BYTES:
+        # decode_line refuses these; keep its message by letting it see them.
+        objects = [_UNPARSED if len(line) > MAX_LINE_BYTES else obj
+                   for line, obj in zip(lines, objects, strict=True)]
+    return objects
+
+
+def _parse_one(line: bytes) -> Any:
+    if len(line) > MAX_LINE_BYTES:
+        return _UNPARSED
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return _BLANK if not line.strip() else _UNPARSED
+
+
+# ---------------------------------------------------------------------- the column builder
+
+
+def _extend_table(table: Table, group: list[dict[str, Any]], kind: str, history: History) -> None:
+    """Append a group of step (or epoch) records as ``JsonlParser`` would, or raise _NotFast
+    without having changed anything."""
+    count = len(group)
+    index_key = "step" if kind == "step" else "epoch"
+    index_values = list(map(dict.get, group, repeat(index_key)))
+    if set(map(type, index_values)) != _INDEX_TYPES:
+        raise _NotFast
+    if kind == "step" and not set(
+            map(type, map(dict.get, group, repeat("epoch")))) <= _STEP_EPOCH_TYPES:
+        raise _NotFast  # decode_record would refuse the record (or read a string epoch)
+    try:
+        index = np.array(index_values, dtype=np.int64)
+    except OverflowError:
+        raise _NotFast from None
+    time = _time_column(list(map(dict.get, group, repeat("time"))))
+    metrics = list(map(dict.get, group, repeat("metrics"), repeat(_EMPTY_METRICS)))
+    if set(map(type, metrics)) != {dict}:
+        raise _NotFast  # "metrics is not an object": a dropped-field problem
+    subsets = list(map(dict.get, group, repeat("subsets")))
+    if subsets.count(None) != count:
+        metrics = _merge_subsets(metrics, subsets)
+    columns = _metric_columns(metrics)
+    if kind == "epoch":
+        rewinds = int(np.count_nonzero(index[1:] <= index[:-1]))
+        if len(table) and index[0] <= table.index[-1]:
+            rewinds += 1
+        history.epoch_rewinds += rewinds
+    table.extend(index, time, columns)
+
+
+def _time_column(values: list[Any]) -> np.ndarray:
+    """``format._time`` for a whole column: finite numbers, NaN for anything else."""
+    types = set(map(type, values))
+    if not types <= _TIME_TYPES:
+        raise _NotFast  # a string time: rare, and to_float's rules are easier to reuse per record
+    if int in types:
+        values = [to_float(value) for value in values]
+    times = np.array(values, dtype=np.float64)  # None -> NaN
+    times[~np.isfinite(times)] = np.nan
+    return times
+
+
+def _merge_subsets(metrics: list[dict[str, Any]], subsets: list[Any]) -> list[dict[str, Any]]:
+    """Flat per-record dicts as ``_collect_metrics`` builds them: None values left out, subset
+    metrics as ``name[subset]``, later values winning, in the same insertion order."""
+    merged: list[dict[str, Any]] = []
+    for values, subset_map in zip(metrics, subsets, strict=True):
+        flat = {key: value for key, value in values.items() if value is not None}
+        if subset_map is not None:
+            if subset_map.__class__ is not dict:
+                raise _NotFast  # "subsets is not an object"
+            for subset, subset_values in subset_map.items():
+                if subset_values.__class__ is not dict or len(subset) > MAX_NAME_CHARS:
+                    raise _NotFast
+                for key, value in subset_values.items():
+                    if value is not None:
+                        if len(key) > MAX_NAME_CHARS:
+                            raise _NotFast
+                        flat[subset_column(key, subset)] = value
+        merged.append(flat)
+    return merged
+
+
+def _metric_columns(metrics: list[dict[str, Any]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Columns in the order ``Table.append`` would create them: by the first row where a value
+    is present, then by position within that row."""
+    names = list(metrics[0])
+    # The usual case: every record logs the same metrics. Then every dict has len(names) keys
+    # and itemgetter finds each name in each dict (KeyError otherwise), so these are all names.
+    if set(map(len, metrics)) == {len(names)}:
+        try:
+            return _columns(metrics, names, exact_keys=True)
+        except KeyError:
+            pass
+    return _columns(metrics, list(dict.fromkeys(chain.from_iterable(metrics))), exact_keys=False)
+
+
+def _columns(metrics: list[dict[str, Any]], names: list[str],
+             exact_keys: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    if not names:
+        return {}
+    if max(map(len, names)) > MAX_NAME_CHARS:
+        raise _NotFast  # truncated names could collide; leave that to the per-record code
+    count = len(metrics)
+    columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    needs_reorder = False
+    for name in names:
+        if exact_keys:
+            values = list(map(itemgetter(name), metrics))
+        else:
+            values = list(map(dict.get, metrics, repeat(name)))
+        types = set(map(type, values))
+        if not types <= _NUMBER_TYPES:
+            raise _NotFast  # a bool, list or object: dropped with a problem per record
+        if _NONE_TYPE in types:
+            present = np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=count)
+            if not present.any():
+                continue  # only ever missing: the per-record path never creates the column
+            needs_reorder = needs_reorder or not present[0]
+        else:
+            present = np.ones(count, dtype=bool)
+        if types & {int, str}:
+            values = [_exact_float(value) for value in values]
+        columns[name] = (np.array(values, dtype=np.float64), present)
+    if needs_reorder:
+        columns = _in_creation_order(columns, metrics)
+    return columns
+
+
+def _exact_float(value: Any) -> float | None:
+    if value is None or value.__class__ is float:
+        return value
+    number = to_float(value)
+    if number is None:
+        raise _NotFast  # a string that is not NaN/Infinity: dropped with a problem
+    return number
+
+
+def _in_creation_order(columns: dict[str, tuple[np.ndarray, np.ndarray]],
+                       metrics: list[dict[str, Any]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    def creation_key(name: str) -> tuple[int, int]:
+        first_row = int(np.argmax(columns[name][1]))
+        return first_row, list(metrics[first_row]).index(name)
+
+    return {name: columns[name] for name in sorted(columns, key=creation_key)}
+
+
+# ---------------------------------------------------------------------- files
+
+
+def read_jsonl(path: str | os.PathLike[str], history: History | None = None, *,
+               start: int = 0, first_line: int = 1, finish: bool = True,
+               on_progress: ProgressCallback | None = None,
+               chunk_bytes: int = BULK_CHUNK_BYTES) -> ReadResult:
+    """Read a JSON Lines history from byte ``start`` to the end of the file, in bulk.
+
+    ``finish=False`` leaves a last line without newline unread (a writer may be mid-line), so a
+    follower can pick it up from ``offset``. OSErrors propagate; ``read_history`` turns them into
+    a ``SourceError``.
+    """
+    path = os.fspath(path)
+    if history is None:
+        history = History(source=path)
+    parser = BulkJsonlParser(history, first_line)
+    with open(path, "rb") as handle:
+        total = max(os.fstat(handle.fileno()).st_size - start, 0)
+        handle.seek(start)
+        done = 0
+        while chunk := handle.read(chunk_bytes):
+            parser.feed(chunk)
+            done += len(chunk)
+            if on_progress is not None:
+                on_progress(min(done / total, 1.0) if total else 1.0)
+    offset = start + done
+    if finish:
+        parser.finish()
+    else:
+        offset -= parser.pending_bytes
+    if on_progress is not None and not done:
+        on_progress(1.0)
+    return ReadResult(history, offset, parser.line_number, start, parser.newer_format)
+
+
+def read_tail(path: str | os.PathLike[str], max_bytes: int, *,
+              on_progress: ProgressCallback | None = None) -> ReadResult:
+    """The newest part of a history: whole lines within the last ``max_bytes`` of the file.
+
+    For showing a large file at once while ``read_jsonl`` reads all of it. The tail history has
+    no header (unless the file is small), and line numbers in its problems count from the start
+    of the window (``start_offset``), since the lines before it were not counted.
+    """
+    path = os.fspath(path)
+    size = os.stat(path).st_size
+    start = max(size - max_bytes, 0)
+    if start > 0:
+        with open(path, "rb") as handle:
+            # Begin after a newline so the window starts with a whole line.
+            handle.seek(start - 1)
+            while True:
+                piece = handle.read(1 << 16)
+                if not piece:
+                    start = size
+                    break
+                newline = piece.find(b"\n")
+                if newline >= 0:
+                    start = handle.tell() - len(piece) + newline + 1
+                    break
+    return read_jsonl(path, History(source=path), start=start, on_progress=on_progress)

@@ -1,0 +1,320 @@
+"""Follow a growing JSON Lines history like ``tail -F``.
+
+File events (``watcher.shared_events``: inotify on Linux) make updates prompt; a poll every
+``POLL_INTERVAL_S`` is the safety net for events that never come (network file systems,
+containers, some editors). Each look reads only what was appended since the last one; a trailing
+partial line waits in the parser until its newline arrives.
+
+What ``tail -F`` users expect, and what happens here:
+
+* the file does not exist yet: state ``waiting`` until it appears;
+* truncated in place, or replaced (rename + create, an editor's save, a rotation): the new
+  content is read from its start. If it begins with the header of a *different* run, a fresh
+  History starts (``SourceUpdate.new_run``) and the old one stays with whoever holds it; the
+  same run's header (the Logger recreating a deleted file) continues the same History; a
+  byte-identical copy of what was already read (an editor saving the file unchanged) continues
+  where reading left off, so no record is read twice;
+* deleted: state ``deleted``, what was read is kept; following resumes if it comes back.
+
+Bytes a writer appends to the *old* file after the switch to a new one are not read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import time
+
+from lstm_top.format import Header, RecordError, decode_line
+from lstm_top.history import History
+from lstm_top.sources.base import DELETED, ENDED, ERROR, LIVE, WAITING, LiveSource
+from lstm_top.sources.jsonl import JsonlParser
+from lstm_top.sources.watcher import WatchHandle, shared_events
+
+# Look at the file at least this often even without a file event.
+POLL_INTERVAL_S = 1.0
+READ_CHUNK_BYTES = 1 << 20
+# While reading a large backlog, report progress this often so the screen fills gradually.
+PROGRESS_INTERVAL_S = 0.25
+# How far into replaced content to look for its first line before deciding it has no header.
+FIRST_LINE_LOOKAHEAD = 1 << 16
+
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def _header_key(line: bytes) -> tuple[str, float | None] | None:
+    """(run, started) when ``line`` is a header record, else None."""
+    try:
+        record = decode_line(line)
+    except RecordError:
+        return None
+    if isinstance(record, Header):
+        return record.run, record.started
+    return None
+
+
+class FileFollower(LiveSource):
+    """A history file followed as it grows. ``FileFollower(path).start(on_update)``."""
+
+    def __init__(self, path: str, *, poll_interval: float = POLL_INTERVAL_S,
+                 use_events: bool = True) -> None:
+        super().__init__(path)
+        self.path = os.path.abspath(path)
+        self.poll_interval = poll_interval
+        self.use_events = use_events
+        self._fd: int | None = None
+        self._identity: tuple[int, int] | None = None
+        self._offset = 0  # bytes of the current file handed to the parser
+        self._digest = hashlib.blake2b(digest_size=16)  # of those bytes, to recognise a copy
+        self._parser = JsonlParser(self.history)
+        self._run_key: tuple[str, float | None] | None = None  # header of the current History
+        # Set while new content (truncated / replaced / recreated file) has begun and its first
+        # line decides whether it is the same run or a new one: the reason, shown to the user.
+        self._restart: str | None = None
+        self._restart_digest: bytes = b""
+        self._restart_offset = 0
+        # The current parser got the end of its input (file deleted): a copy that comes back
+        # must re-read the ``_unfinished_bytes`` it held as a partial line.
+        self._parser_finished = False
+        self._unfinished_bytes = 0
+        self._watch: WatchHandle | None = None
+        self._last_emit = 0.0
+        self.reads = 0  # os.read calls, for tests and benchmarks
+
+    # ------------------------------------------------------------------ thread
+
+    def _run(self) -> None:
+        try:
+            self._ensure_watch()
+            self.check_now()
+            while not self.stopping:
+                self._wait(self.poll_interval)
+                if self.stopping:
+                    break
+                self._ensure_watch()
+                self.check_now()
+        finally:
+            shared_events.unwatch(self._watch)
+            self._watch = None
+            self._close_fd()
+
+    def _ensure_watch(self) -> None:
+        if self.use_events and self._watch is None:
+            directory = os.path.dirname(self.path)
+            if os.path.isdir(directory):
+                self._watch = shared_events.watch(directory, self._on_event)
+
+    def _on_event(self, path: str) -> None:
+        if path == self.path:
+            self._wake()
+
+    # ------------------------------------------------------------------ one look at the file
+
+    def check_now(self) -> None:
+        """Look at the file once and read what is new. The reader thread calls this on every
+        event and poll; a caller that has not started the thread may call it directly (tests,
+        a synchronous tool) — never both at once."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self._file_missing()
+            return
+        except OSError as exc:
+            self._set_state(ERROR, f"cannot read {self.path}: {exc.strerror or exc}")
+            return
+        if stat.S_ISDIR(st.st_mode):
+            self._set_state(ERROR, f"{self.path} is a directory")
+            return
+        identity = (st.st_dev, st.st_ino)
+        if self._fd is None:
+            if not self._open():
+                return
+            if self._has_content():
+                self._begin_new_content(f"{self.path} was recreated")
+        elif identity != self._identity:
+            self._read_available()  # what the old file got before it was replaced
+            self._close_fd()
+            if not self._open():
+                return
+            self._begin_new_content(f"{self.path} was replaced; following the new file")
+        else:
+            try:
+                size = os.fstat(self._fd).st_size
+            except OSError:
+                size = self._offset
+            if size < self._offset:
+                self._begin_new_content(f"{self.path} was truncated; reading it from the start")
+        self._read_available()
+
+    def _open(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | _CLOEXEC)
+        except FileNotFoundError:
+            self._file_missing()
+            return False
+        except OSError as exc:
+            self._set_state(ERROR, f"cannot read {self.path}: {exc.strerror or exc}")
+            return False
+        st = os.fstat(fd)
+        self._fd = fd
+        self._identity = (st.st_dev, st.st_ino)
+        if self.last_activity is None:
+            self.last_activity = st.st_mtime  # a file read after the fact: last written then
+        return True
+
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = None
+
+    def _file_missing(self) -> None:
+        if self._watch is not None and not os.path.isdir(self._watch.directory):
+            # The folder went too, and its inotify watch with it: watch it again once it is back.
+            shared_events.unwatch(self._watch)
+            self._watch = None
+        if self._fd is not None:
+            self._read_available()
+            self._finish_old_file()
+            self._close_fd()
+            with self.history.lock:
+                epochs = len(self.history.epochs)
+            self._set_state(DELETED, f"{self.path} was deleted; keeping the {epochs} epochs read")
+        elif self.state not in (WAITING, DELETED):
+            self._set_state(DELETED, f"{self.path} was deleted")
+        elif self.message is None:
+            self._set_state(WAITING, f"waiting for {self.path} to appear")
+
+    def _has_content(self) -> bool:
+        with self.history.lock:
+            history = self.history
+            return bool(history.headers_seen or len(history.epochs) or len(history.steps))
+
+    def _finish_old_file(self) -> None:
+        """The old content will never grow again: a final line without newline still counts
+        (a half line is noted as a problem). Until this is called, a pending partial line may
+        still be completed by a copy of the file replacing it."""
+        if self._parser_finished:
+            return
+        self._parser_finished = True
+        self._unfinished_bytes = self._parser.pending_bytes
+        with self.history.lock:
+            added = self._parser.finish()
+        self._note_records(added)
+
+    def _begin_new_content(self, reason: str) -> None:
+        if self._restart is None:  # keep the fingerprint of the content actually read
+            self._restart_digest = self._digest.digest()
+            self._restart_offset = self._offset
+        self._restart = reason
+        self._offset = 0
+        self._digest = hashlib.blake2b(digest_size=16)
+
+    # ------------------------------------------------------------------ reading
+
+    def _resolve_restart(self) -> bool:
+        """Decide what the new content is; False while its first line is still incomplete."""
+        assert self._fd is not None and self._restart is not None
+        reason = self._restart
+        size = os.fstat(self._fd).st_size
+        if self._restart_offset and size >= self._restart_offset and self._same_prefix():
+            # The same bytes as before (a copy, an unchanged save): continue where we were.
+            self._restart = None
+            self._offset = self._restart_offset
+            if self._parser_finished:
+                self._offset -= self._unfinished_bytes
+                # The partial line was counted when finished; it keeps its number.
+                self._parser = JsonlParser(self.history, self._parser.line_number)
+                self._parser_finished = False
+            self._digest = self._prefix_digest(self._offset)
+            self._set_state(LIVE, None if self.state == LIVE else reason)
+            return True
+        self._finish_old_file()
+        head = os.pread(self._fd, FIRST_LINE_LOOKAHEAD, 0)
+        newline = head.find(b"\n")
+        if newline < 0 and len(head) < FIRST_LINE_LOOKAHEAD:
+            return False  # the first line is still being written
+        key = _header_key(head[:newline]) if newline >= 0 else None
+        self._restart = None
+        with self.history.lock:
+            had_data = bool(len(self.history.epochs) or len(self.history.steps))
+        if key is not None and key != self._run_key and (had_data or self._run_key is not None):
+            self.history = History(source=self.target)
+            self._parser = JsonlParser(self.history)
+            self._parser_finished = False
+            self._run_key = None
+            self.last_activity = None
+            self._emit(0, LIVE, f"a new run started in {self.path}", new_run=True)
+            return True
+        if key is not None and key == self._run_key:
+            # The same run's header again (the Logger recreated the file): not a second run.
+            self._parser = JsonlParser(self.history, first_line=2)
+            self._consume(head[: newline + 1])
+        else:
+            self._parser = JsonlParser(self.history)
+        self._parser_finished = False
+        self._set_state(LIVE, reason)
+        return True
+
+    def _same_prefix(self) -> bool:
+        return self._prefix_digest(self._restart_offset).digest() == self._restart_digest
+
+    def _prefix_digest(self, length: int) -> hashlib.blake2b:
+        assert self._fd is not None
+        digest = hashlib.blake2b(digest_size=16)
+        position = 0
+        while position < length:
+            chunk = os.pread(self._fd, min(READ_CHUNK_BYTES, length - position), position)
+            if not chunk:
+                break
+            digest.update(chunk)
+            position += len(chunk)
+        return digest
+
+    def _consume(self, data: bytes) -> None:
+        """Account for bytes taken from the file without parsing them as records."""
+        self._offset += len(data)
+        self._digest.update(data)
+
+    def _read_available(self) -> None:
+        if self._fd is None:
+            return
+        if self._restart is not None and not self._resolve_restart():
+            return
+        added = 0
+        was_live = self.state
+        while not self.stopping:
+            chunk = os.pread(self._fd, READ_CHUNK_BYTES, self._offset)
+            self.reads += 1
+            if not chunk:
+                break
+            self._consume(chunk)
+            with self.history.lock:
+                added += self._parser.feed(chunk)
+                if self._run_key is None and self.history.headers_seen:
+                    self._run_key = (self.history.run_name, self.history.started)
+            if len(chunk) < READ_CHUNK_BYTES:
+                break
+            if added and time.monotonic() - self._last_emit > PROGRESS_INTERVAL_S:
+                self._report(added)
+                added = 0
+        if added or was_live not in (LIVE, ENDED):
+            self._report(added)
+
+    def _report(self, added: int) -> None:
+        self._note_records(added)
+        self._last_emit = time.monotonic()
+        with self.history.lock:
+            ended = self.history.finished
+        state = ENDED if ended else LIVE
+        if self.state in (WAITING, DELETED, ERROR):
+            self.message = None  # the notice about the missing file no longer applies
+        self._emit(added, state)
+
+    def _set_state(self, state: str, message: str | None) -> None:
+        if state == self.state and message == self.message:
+            return
+        self._emit(0, state, message)

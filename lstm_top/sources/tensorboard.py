@@ -1,0 +1,193 @@
+"""Read TensorBoard event files (``events.out.tfevents.*``) into a History.
+
+Parsing is TensorBoard's own (``EventAccumulator``, from the optional ``tensorboard`` package:
+``pip install 'lstm-top[tensorboard]'``); this module only maps scalars to rows.
+
+* A file reads that file; a folder reads every event file in it and below it. When event files
+  sit in several folders, a tag gets its folder's path relative to their common root as prefix
+  (``add_scalars("loss", {"val": ...})`` writes tag ``loss`` into ``loss_val/``, read as
+  ``loss_val/loss``).
+* Scalars written the TF1 way (``simple_value``, as ``torch.utils.tensorboard`` writes them) and
+  the TF2 way (scalar tensors) are both read.
+* Steps become rows. When an ``epoch`` scalar exists (PyTorch Lightning logs one beside every
+  metric) each value belongs to the epoch logged at its step and the epoch rows hold the last
+  value of every tag in that epoch, as the CSV reader merges Lightning's ``metrics.csv``; the
+  raw per-step values fill the step table. Without one, each step is an epoch row (the usual
+  ``writer.add_scalar("loss", value, epoch)``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import os
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from lstm_top.history import History, Table
+from lstm_top.sources.files import SourceError
+
+EVENT_FILE_MARK = "tfevents"
+EPOCH_TAGS = ("epoch", "trainer/epoch", "train/epoch")  # Lightning; HF's fractional epoch
+# Lightning's placeholder for TensorBoard's hparams view (always -1 unless set): not a metric.
+IGNORED_TAGS = frozenset({"hp_metric"})
+# Plenty for any real training log folder; stops a walk started at "/" by mistake.
+MAX_EVENT_DIRS = 1000
+
+# One logged value: (step, wall time, value).
+Point = tuple[int, float, float]
+
+
+def is_event_file(path: str) -> bool:
+    return EVENT_FILE_MARK in os.path.basename(path)
+
+
+def read_tensorboard(path: str | os.PathLike[str]) -> History:
+    """Every scalar under ``path`` (an event file or a folder). Raises SourceError."""
+    path = os.fspath(path)
+    try:
+        from tensorboard.backend.event_processing import event_accumulator
+    except ImportError:
+        raise SourceError(f"{path}: reading TensorBoard event files needs the tensorboard "
+                          "package: pip install 'lstm-top[tensorboard]'") from None
+    if not os.path.exists(path):
+        raise SourceError(f"{path}: no such file or folder")
+    locations = _event_locations(path)
+    if not locations:
+        raise SourceError(f"{path}: is a folder without TensorBoard event files "
+                          "(events.out.tfevents.*)")
+    # Scalars and scalar tensors in full; nothing else is kept in memory.
+    guidance = {kind: 1 for kind in event_accumulator.SUMMARY_TYPES}
+    guidance.update({event_accumulator.SCALARS: 0, event_accumulator.TENSORS: 0})
+    series: dict[str, list[Point]] = {}
+    for prefix, location in locations:
+        accumulator = event_accumulator.EventAccumulator(location, size_guidance=guidance)
+        try:
+            accumulator.Reload()
+        except Exception as exc:  # a corrupt file: keep what the other files hold
+            if len(locations) == 1:
+                raise SourceError(f"{path}: not a readable event file ({exc})") from None
+            continue
+        tags = accumulator.Tags()
+        for tag in tags.get(event_accumulator.SCALARS, []):
+            if tag in IGNORED_TAGS:
+                continue
+            points = [(int(e.step), float(e.wall_time), float(e.value))
+                      for e in accumulator.Scalars(tag)]
+            series[_prefixed(prefix, tag)] = points
+        for tag in tags.get(event_accumulator.TENSORS, []):
+            points = _scalar_tensor_points(accumulator, tag)
+            if points:
+                series.setdefault(_prefixed(prefix, tag), points)
+    history = history_from_series(path, series)
+    history.run_name = os.path.basename(os.path.normpath(path if os.path.isdir(path)
+                                                         else os.path.dirname(path) or path))
+    history.config = {"source_format": "tensorboard"}
+    history.source_kind = "tensorboard"
+    return history
+
+
+def _event_locations(path: str) -> list[tuple[str, str]]:
+    """(tag prefix, what to load) pairs: a file alone, or each folder holding event files."""
+    if os.path.isfile(path):
+        return [("", path)]
+    folders: list[str] = []
+    for folder, subfolders, files in os.walk(path):
+        subfolders.sort()
+        if any(is_event_file(name) for name in files):
+            folders.append(folder)
+            if len(folders) >= MAX_EVENT_DIRS:
+                break
+    if not folders:
+        return []
+    # Relative to the folders' common root: Lightning's lone tb/version_0/ gets no prefix.
+    root = os.path.commonpath(folders)
+    locations = []
+    for folder in folders:
+        relative = os.path.relpath(folder, root)
+        locations.append(("" if relative == "." else relative.replace(os.sep, "/"), folder))
+    return locations
+
+
+def _prefixed(prefix: str, tag: str) -> str:
+    return f"{prefix}/{tag}" if prefix else tag
+
+
+def _scalar_tensor_points(accumulator: object, tag: str) -> list[Point]:
+    """TF2 ``tf.summary.scalar`` values, stored as rank-0 tensors of the scalars plugin."""
+    from tensorboard.util import tensor_util
+
+    try:
+        metadata = accumulator.SummaryMetadata(tag)  # type: ignore[attr-defined]
+        if metadata.plugin_data.plugin_name != "scalars":
+            return []
+        points = []
+        for event in accumulator.Tensors(tag):  # type: ignore[attr-defined]
+            value = tensor_util.make_ndarray(event.tensor_proto)
+            if value.size == 1:
+                points.append((int(event.step), float(event.wall_time), float(value.item())))
+        return points
+    except Exception:
+        return []
+
+
+def history_from_series(source: str, series: Mapping[str, Iterable[Point]],
+                        epoch_tags: Iterable[str] = EPOCH_TAGS) -> History:
+    """Build a History from per-tag (step, time, value) points (see the module docstring).
+
+    Points come in the order they were written; a step written twice keeps the later value,
+    as a restarted run overwrites its own past.
+    """
+    by_tag: dict[str, dict[int, tuple[float, float]]] = {}
+    for tag, points in series.items():
+        values: dict[int, tuple[float, float]] = {}
+        for step, wall_time, value in points:
+            values[step] = (wall_time, value)
+        if values:
+            by_tag[tag] = values
+    history = History(source=source)
+    epoch_tag = next((tag for tag in epoch_tags if tag in by_tag), None)
+    times = [t for values in by_tag.values() for t, _ in values.values() if math.isfinite(t)]
+    history.started = min(times) if times else None
+    if epoch_tag is None:
+        _fill(history.epochs, by_tag)
+        return history
+    epochs = by_tag.pop(epoch_tag)
+    _fill(history.steps, by_tag)
+    epoch_steps = sorted(epochs)
+    per_epoch: dict[str, dict[int, tuple[float, float]]] = {}
+    for tag, values in by_tag.items():
+        merged = per_epoch.setdefault(tag, {})
+        for step in sorted(values):
+            # The epoch logged at this step, else the last one logged before it.
+            at = bisect.bisect_right(epoch_steps, step) - 1
+            if at < 0:
+                continue  # logged before the first epoch marker: belongs to no epoch
+            epoch_value = epochs[epoch_steps[at]][1]
+            if not math.isfinite(epoch_value):
+                continue
+            merged[math.ceil(epoch_value)] = values[step]
+    _fill(history.epochs, per_epoch)
+    return history
+
+
+def _fill(table: Table, by_tag: Mapping[str, Mapping[int, tuple[float, float]]]) -> None:
+    """Rows for the union of indices; a tag without a value at an index is missing there."""
+    index = np.array(sorted({i for values in by_tag.values() for i in values}), dtype=np.int64)
+    if not len(index):
+        return
+    position = {int(i): row for row, i in enumerate(index)}
+    row_time = np.full(len(index), np.nan)
+    columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for tag, values in by_tag.items():
+        column = np.full(len(index), np.nan)
+        present = np.zeros(len(index), dtype=bool)
+        for i, (wall_time, value) in values.items():
+            row = position[i]
+            column[row] = value
+            present[row] = True
+            if not row_time[row] >= wall_time:  # NaN-aware max: a row's time is its latest
+                row_time[row] = wall_time
+        columns[tag] = (column, present)
+    table.extend(index, row_time, columns)

@@ -1,0 +1,135 @@
+"""File-system events (watchdog: inotify on Linux) shared by every follower in the process.
+
+One watchdog Observer serves all watched directories; it starts with the first watch and is
+stopped and joined when the last one goes, so a viewer that stops all its sources leaves no
+thread behind. Events are only a hint to look again — callers re-check the file themselves and
+keep polling, because events get lost (network file systems, containers, some editors).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from watchdog.events import (
+    EVENT_TYPE_CLOSED_NO_WRITE,
+    EVENT_TYPE_OPENED,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver, ObservedWatch
+
+# Our own reads open and close the file; reacting to that would wake us for nothing.
+_IGNORED_EVENTS = frozenset({EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE})
+
+# ``callback(path)`` with the absolute path an event names (both ends of a move are reported).
+EventCallback = Callable[[str], None]
+
+
+@dataclass(eq=False)
+class WatchHandle:
+    """Returned by ``watch``; pass back to ``unwatch``."""
+
+    directory: str
+    callback: EventCallback
+
+
+@dataclass(eq=False)
+class _DirectoryWatch:
+    watch: ObservedWatch
+    callbacks: list[WatchHandle] = field(default_factory=list)
+
+
+class _Dispatcher(FileSystemEventHandler):
+    def __init__(self, events: SharedEvents) -> None:
+        self._events = events
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in _IGNORED_EVENTS:
+            return
+        paths = [os.fsdecode(event.src_path)]
+        if event.dest_path:
+            paths.append(os.fsdecode(event.dest_path))
+        self._events.dispatch(paths)
+
+
+class SharedEvents:
+    """Reference-counted directory watches on one lazily started watchdog Observer."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._observer: BaseObserver | None = None
+        self._directories: dict[str, _DirectoryWatch] = {}
+        self._dispatcher = _Dispatcher(self)
+
+    def watch(self, directory: str, callback: EventCallback) -> WatchHandle | None:
+        """Call ``callback`` for events in ``directory`` (not recursive). None when the
+        directory cannot be watched (missing, no inotify left): the caller's poll still runs."""
+        directory = os.path.abspath(directory)
+        handle = WatchHandle(directory, callback)
+        with self._lock:
+            entry = self._directories.get(directory)
+            if entry is None:
+                observer = self._observer
+                if observer is None:
+                    observer = Observer()
+                    observer.daemon = True
+                    observer.start()
+                    self._observer = observer
+                try:
+                    watch = observer.schedule(self._dispatcher, directory, recursive=False)
+                except OSError:
+                    self._stop_if_idle_locked()
+                    return None
+                entry = self._directories[directory] = _DirectoryWatch(watch)
+            entry.callbacks.append(handle)
+        return handle
+
+    def unwatch(self, handle: WatchHandle | None) -> None:
+        if handle is None:
+            return
+        observer_to_join: BaseObserver | None = None
+        with self._lock:
+            entry = self._directories.get(handle.directory)
+            if entry is None or handle not in entry.callbacks:
+                return
+            entry.callbacks.remove(handle)
+            if not entry.callbacks:
+                del self._directories[handle.directory]
+                if self._observer is not None:
+                    try:
+                        self._observer.unschedule(entry.watch)
+                    except (KeyError, OSError):
+                        pass  # the directory went away and took its watch with it
+            observer_to_join = self._stop_if_idle_locked()
+        if observer_to_join is not None:
+            observer_to_join.join(timeout=5.0)
+
+    def _stop_if_idle_locked(self) -> BaseObserver | None:
+        if self._directories or self._observer is None:
+            return None
+        observer, self._observer = self._observer, None
+        observer.stop()
+        return observer
+
+    def dispatch(self, paths: list[str]) -> None:
+        directories = {os.path.dirname(path) for path in paths}
+        with self._lock:
+            handles = [handle for directory in directories
+                       for handle in (self._directories.get(directory) or _EMPTY).callbacks]
+        for handle in handles:
+            for path in paths:
+                if os.path.dirname(path) == handle.directory:
+                    try:
+                        handle.callback(path)
+                    except Exception:
+                        pass  # one follower's bug must not silence the others
+
+
+_EMPTY = _DirectoryWatch(watch=None)  # type: ignore[arg-type]
+
+# The process-wide instance followers and directory watchers use.
+shared_events = SharedEvents()

@@ -1,0 +1,501 @@
+"""lstm-top's screen: status line, loss chart, warnings panel, metrics table, run list.
+
+Threads never touch widgets. A source's reader thread posts ``RunChanged`` (at most one pending
+per run, so a burst of appends is one update); the UI thread then asks for a render, and one
+render worker at a time analyses the runs and builds the chart string, posting ``ViewReady``.
+A render requested while one is running is remembered and done once, afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer
+
+from lstm_top.reduce import format_duration, format_value
+from lstm_top.sources.base import SourceUpdate
+from lstm_top.sources.directory import DirectoryWatcher
+from lstm_top.ui.chart import (
+    RUN_COLORS,
+    SERIES_MODES,
+    ChartOptions,
+    SmootherCache,
+    build_overlay_spec,
+    build_spec,
+    legend_entries,
+    render,
+)
+from lstm_top.ui.components.demo_picker import DemoPicker
+from lstm_top.ui.components.help import HelpScreen
+from lstm_top.ui.components.metrics import MetricsTable
+from lstm_top.ui.components.plot import LossPlot
+from lstm_top.ui.components.run_list import RunList
+from lstm_top.ui.components.status import STATE_STYLES, StatusHeader
+from lstm_top.ui.components.warnings import WarningsPanel
+from lstm_top.ui.demo_runner import DemoRunner, list_scenarios
+from lstm_top.ui.messages import RunChanged, RunFileAppeared, ViewReady
+from lstm_top.ui.run_state import Run
+from lstm_top.ui.sources_compat import open_target
+from lstm_top.ui.text import clean
+
+WINDOWS = (None, 20, 100)
+SMOOTHING_WEIGHTS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
+DEFAULT_SMOOTHING = 2
+
+
+class LstmTopApp(App[int]):
+    CSS_PATH = "lstm_top.tcss"
+    TITLE = "lstm-top"
+    AUTO_FOCUS = "#warnings"
+    ENABLE_COMMAND_PALETTE = False
+    # Colour and severity come from the chart and the panels; keep Textual's own palette calm.
+    BINDINGS: ClassVar[list[Binding | tuple[str, str, str]]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
+        Binding("l", "toggle_log", "Log"),
+        Binding("s", "toggle_smoothing", "Smooth"),
+        Binding("plus,equals_sign", "smoothing(1)", "More smoothing", show=False),
+        Binding("minus,underscore", "smoothing(-1)", "Less smoothing", show=False),
+        Binding("w", "cycle_window", "Window"),
+        Binding("v", "cycle_series", "Series"),
+        Binding("o", "toggle_overlay", "Overlay", show=False),
+        Binding("f", "toggle_follow", "Pause"),
+        Binding("e", "export", "Export"),
+        Binding("d", "demo", "Demo"),
+        Binding("x", "stop_demo", "Stop demo", show=False),
+    ]
+
+    def __init__(self, targets: list[str] | None = None, *, demo: str | None = None,
+                 runs_dir: str | None = None, train_key: str | None = None,
+                 val_key: str | None = None, clock: Callable[[], float] = time.time,
+                 export_dir: str | None = None, demo_epochs: int | None = None) -> None:
+        super().__init__()
+        self.targets = list(targets or [])
+        self.start_demo = demo
+        self.runs_dir = runs_dir or "runs"
+        self.export_dir = export_dir or "."
+        self.train_key, self.val_key = train_key, val_key
+        self.clock = clock  # wall clock for elapsed time; tests freeze it
+        self.demo_epochs = demo_epochs
+        self.runs: dict[str, Run] = {}
+        self.selected: str | None = None
+        self.options = ChartOptions(color=not self.no_color)
+        self.smoothing_index = DEFAULT_SMOOTHING
+        self.window_index = 0
+        self.overlay = False
+        self.overlay_marks: set[str] = set()
+        self.following = True
+        self.unseen_updates = 0
+        self.demos = DemoRunner(self.runs_dir)
+        self._directory_watchers: list[DirectoryWatcher] = []
+        self._mounted = False
+        self._render_busy = False
+        self._render_again = False
+        self._generation = 0
+        self._smoothers: dict[str, SmootherCache] = {}
+        self.renders_done = 0  # for tests and the benchmark
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(id="status")
+        with Horizontal(id="body"):
+            yield RunList(id="runs")
+            with Vertical(id="main"):
+                yield LossPlot(id="plot")
+                with Horizontal(id="lower"):
+                    yield WarningsPanel(id="warnings")
+                    yield MetricsTable(id="metrics")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        # Held once: ``query_one`` searches the *active* screen, which may be a modal.
+        self.status_header = self.query_one("#status", StatusHeader)
+        self.loss_plot = self.query_one("#plot", LossPlot)
+        self.warnings_panel = self.query_one("#warnings", WarningsPanel)
+        self.metrics_table = self.query_one("#metrics", MetricsTable)
+        self.run_list = self.query_one("#runs", RunList)
+        self.warnings_panel.border_title = "warnings"
+        self.metrics_table.border_title = "metrics"
+        self._mounted = True
+        for target in self.targets:
+            if os.path.isdir(target):
+                self.watch_directory(target)
+            else:
+                self.add_run(target)
+        if self.start_demo:
+            self.launch_demo(self.start_demo)
+        elif not self.targets:
+            self.action_demo()
+        self._update_run_list()
+        self.set_interval(1.0, self._tick)
+        self.request_render()
+
+    # ------------------------------------------------------------------ runs
+
+    def add_run(self, target: str, select: bool = False) -> Run:
+        # One run per file, however it was named (argument, folder listing, demo).
+        existing = next((r for r in self.runs.values() if r.path == os.path.abspath(target)),
+                        None)
+        if existing is not None:
+            return existing
+        source = open_target(target)
+        run = Run(target, source, self.train_key, self.val_key, color_slot=len(self.runs))
+        self.runs[target] = run
+        if self.selected is None or select:
+            self.selected = target
+        source.start(lambda update, run=run: self._on_source_update(run, update))
+        self._update_run_list()
+        return run
+
+    def _on_source_update(self, run: Run, update: SourceUpdate) -> None:
+        """Reader thread: one pending message per run is enough (coalescing)."""
+        if update.message:
+            run.message = clean(update.message, 200)
+        if not run.update_posted:
+            run.update_posted = True
+            self.post_message(RunChanged(run.key))
+
+    def on_run_changed(self, message: RunChanged) -> None:
+        run = self.runs.get(message.run_key)
+        if run is None:
+            return
+        run.update_posted = False
+        if not self.following and run.key == self.selected:
+            self.unseen_updates += 1
+            self._update_status()
+            return
+        self.request_render()
+
+    def watch_directory(self, folder: str) -> None:
+        """Every history file in the folder, then new ones as they appear."""
+        watcher = DirectoryWatcher(folder)
+        watcher.start(lambda path: self.post_message(RunFileAppeared(str(path))))
+        self._directory_watchers.append(watcher)
+
+    def on_run_file_appeared(self, message: RunFileAppeared) -> None:
+        self.add_run(message.path)
+        self.request_render()
+
+    def toggle_overlay_mark(self, key: str | None) -> None:
+        if key is None:
+            return
+        self.overlay_marks.symmetric_difference_update({key})
+        self._update_run_list()
+        if self.overlay:
+            self.request_render()
+
+    def on_option_list_option_highlighted(self, event: RunList.OptionHighlighted) -> None:
+        key = event.option.id
+        if isinstance(event.option_list, RunList) and key in self.runs and key != self.selected:
+            self.selected = key
+            self.request_render()
+
+    # ------------------------------------------------------------------ rendering
+
+    def request_render(self) -> None:
+        if not self._mounted:  # a resize arrives before the widgets exist
+            return
+        if self._render_busy:
+            self._render_again = True
+            return
+        self._render_busy = True
+        self._generation += 1
+        plot = self.loss_plot
+        width, height = plot.chart_size()
+        self._render(self._generation, width, height)
+
+    @work(thread=True, group="render")
+    def _render(self, generation: int, width: int, height: int) -> None:
+        """Worker thread: analyse every run, then build the chart of the selected view."""
+        for run in list(self.runs.values()):
+            run.analyse()
+        options = self.options
+        run = self.runs.get(self.selected) if self.selected else None
+        if self.overlay and len(self.runs) > 1:
+            keys = self.overlay_marks or set(self.runs)
+            chosen = [(r.name, r.history, r.keys) for r in self.runs.values() if r.key in keys]
+            spec = build_overlay_spec(chosen, options, width, height)
+            if spec.lines:  # colours follow each run's slot, so they stay put
+                slots = [r.color_slot for r in self.runs.values() if r.key in keys]
+                for line, slot in zip(spec.lines, slots, strict=False):
+                    line.color = RUN_COLORS[slot % len(RUN_COLORS)]
+        elif run is not None:
+            smoothers = self._smoothers.setdefault(run.key, SmootherCache())
+            history = run.history
+            with history.lock:
+                spec = build_spec(history, run.keys, run.findings, options, width, height,
+                                  smoothers)
+            if run.source.state == "error":
+                spec.empty_message = run.message or "cannot read this file"
+            elif not len(history.epochs):
+                state = run.state(self.clock())
+                name = clean(os.path.basename(run.key), 60)
+                if state == "waiting":
+                    spec.empty_message = run.message or f"waiting for {name}…"
+                elif state not in ("live", "stalled"):
+                    problems = history.problem_count
+                    spec.empty_message = f"{name}: no epoch records" + (
+                        f" ({problems} unreadable lines)" if problems else "")
+        else:
+            self.post_message(ViewReady(generation, Text("no run — press d to start a demo",
+                                                         style="dim"), Text("")))
+            return
+        try:
+            ansi = render(spec)
+        except Exception as exc:  # a plotting bug must not take the screen down
+            ansi = f"chart unavailable: {type(exc).__name__}: {exc}"
+        if spec.empty_message is not None:
+            chart = Text(clean(spec.empty_message, 300), style="dim")
+        elif options.color:
+            chart = Text.from_ansi(ansi, no_wrap=True, overflow="crop")
+        else:
+            chart = Text(ansi, no_wrap=True, overflow="crop")
+        self.post_message(ViewReady(generation, chart, self._legend(spec)))
+
+    def _legend(self, spec) -> Text:  # type: ignore[no-untyped-def]
+        legend = Text(no_wrap=False)
+        flags = []
+        if self.overlay and len(self.runs) > 1:
+            flags.append("overlay val loss")
+        if self.options.log_y:
+            flags.append("log")
+        if self.options.smoothing:
+            flags.append(f"ema {self.options.smoothing:g}")
+        if self.options.window:
+            flags.append(f"last {self.options.window}")
+        if self.options.series != SERIES_MODES[0]:
+            flags.append(self.options.series)
+        if flags:
+            legend.append("[" + " · ".join(flags) + "] ", style="bold")
+        for i, (piece, color) in enumerate(legend_entries(spec)):
+            if i:
+                legend.append("  ")
+            legend.append(clean(piece, 80), style=f"color({color})" if color is not None else "")
+        return legend
+
+    def on_view_ready(self, message: ViewReady) -> None:
+        self._render_busy = False
+        self.renders_done += 1
+        self.loss_plot.show(message.chart, message.legend)
+        self._show_panels()
+        if self._render_again:
+            self._render_again = False
+            self.request_render()
+
+    def _show_panels(self) -> None:
+        run = self.runs.get(self.selected) if self.selected else None
+        warnings = self.warnings_panel
+        metrics = self.metrics_table
+        if run is None:
+            warnings.show([], "no run selected")
+            metrics.show([])
+        else:
+            waiting = None
+            if run.source.state == "error":
+                waiting = f"cannot read: {run.message or run.key}"
+            elif not len(run.history.epochs):
+                waiting = run.message or "waiting for the first epoch…"
+            warnings.show(run.findings, waiting)
+            metrics.show(run.metrics)
+        self._update_status()
+        self._update_run_list()
+
+    def on_resize(self) -> None:
+        self.request_render()
+
+    def _tick(self) -> None:
+        if not self._mounted:
+            return
+        """Once a second: elapsed time and stalled state. Repaints only if the text changed."""
+        self._update_status()
+        self._update_run_list()
+
+    def _update_status(self) -> None:
+        header = self.status_header
+        run = self.runs.get(self.selected) if self.selected else None
+        if run is None:
+            header.show([("lstm-top", "bold"), ("no run", "dim")])
+            return
+        history = run.history
+        state = run.state(self.clock())
+        parts = [(run.name, "bold")]
+        label = state
+        quiet = run.stalled_for(self.clock())
+        if state == "stalled" and quiet is not None:
+            label = f"stalled {format_duration(quiet)}"
+        parts.append((f"● {label}", STATE_STYLES.get(state, "")))
+        last = history.last_epoch()
+        parts.append((f"epoch {last if last is not None else '–'}", ""))
+        parts.append((f"elapsed {format_duration(run.elapsed(self.clock()))}", ""))
+        per_epoch = history.seconds_per_epoch()
+        if per_epoch is not None:
+            parts.append((f"{format_value(per_epoch)} s/epoch", ""))
+        if not self.following:
+            parts.append((f"⏸ paused (+{self.unseen_updates})", "bold reverse"))
+        if history.malformed_lines:
+            parts.append((f"{history.malformed_lines} bad lines", "yellow"))
+        parts.append((clean(os.path.basename(run.key), 40), "dim"))
+        header.show(parts)
+
+    def _update_run_list(self) -> None:
+        run_list = self.run_list
+        visible = len(self.runs) > 1 or bool(self.demos.demos)
+        run_list.display = visible
+        if not visible:
+            return
+        rows = []
+        for run in self.runs.values():
+            label = Text()
+            color = RUN_COLORS[run.color_slot % len(RUN_COLORS)]
+            mark = "◉" if run.key in self.overlay_marks else "━"
+            label.append(f"{mark} ", style=f"color({color})" if self.options.color else "")
+            label.append(run.name[:18])
+            state = run.state(self.clock())
+            active = sum(1 for f in run.findings if f.active)
+            label.append(f"\n  {state}", style=STATE_STYLES.get(state, "dim"))
+            if active:
+                label.append(f" ⚠{active}", style="yellow")
+            rows.append((run.key, label))
+        run_list.show(rows, self.selected)
+
+    # ------------------------------------------------------------------ actions
+
+    def _set_options(self, **changes: object) -> None:
+        values = {"log_y": self.options.log_y, "smoothing": self.options.smoothing,
+                  "window": self.options.window, "series": self.options.series,
+                  "color": self.options.color}
+        values.update(changes)
+        self.options = ChartOptions(**values)  # type: ignore[arg-type]
+        self.request_render()
+
+    def action_toggle_log(self) -> None:
+        self._set_options(log_y=not self.options.log_y)
+
+    def action_toggle_smoothing(self) -> None:
+        on = self.options.smoothing is None
+        self._set_options(smoothing=SMOOTHING_WEIGHTS[self.smoothing_index] if on else None)
+
+    def action_smoothing(self, step: int) -> None:
+        self.smoothing_index = max(0, min(len(SMOOTHING_WEIGHTS) - 1,
+                                          self.smoothing_index + step))
+        self._set_options(smoothing=SMOOTHING_WEIGHTS[self.smoothing_index])
+
+    def action_cycle_window(self) -> None:
+        self.window_index = (self.window_index + 1) % len(WINDOWS)
+        self._set_options(window=WINDOWS[self.window_index])
+
+    def action_cycle_series(self) -> None:
+        at = SERIES_MODES.index(self.options.series)
+        self._set_options(series=SERIES_MODES[(at + 1) % len(SERIES_MODES)])
+
+    def action_toggle_overlay(self) -> None:
+        if len(self.runs) < 2:
+            self.notify("overlay needs at least two runs", markup=False)
+            return
+        self.overlay = not self.overlay
+        self.request_render()
+
+    def action_toggle_follow(self) -> None:
+        self.following = not self.following
+        if self.following:
+            self.unseen_updates = 0
+            self.request_render()
+        self._update_status()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_export(self) -> None:
+        run = self.runs.get(self.selected) if self.selected else None
+        name = "".join(c if c.isalnum() or c in "-_." else "_"
+                       for c in (run.name if run else "lstm-top"))[:40]
+        stem = f"lstm-top-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        folder = Path(self.export_dir)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            svg = self.save_screenshot(f"{stem}.svg", str(folder))
+            text_path = folder / f"{stem}.txt"
+            text_path.write_text(self.snapshot_text(), encoding="utf-8")
+        except OSError as exc:
+            self.notify(f"export failed: {exc}", severity="error", markup=False)
+            return
+        self.last_export = (svg, str(text_path))
+        self.notify(f"saved {svg} and {text_path.name}", markup=False)
+
+    def snapshot_text(self) -> str:
+        """The screen's content as plain text: status, chart, warnings, metrics."""
+        header = self.status_header
+        lines = [getattr(header, "_shown", ""), "", self.loss_plot.plain, "",
+                 "warnings:", self.warnings_panel.plain, "", "metrics:"]
+        run = self.runs.get(self.selected) if self.selected else None
+        for row in run.metrics if run else []:
+            best = "–" if row.best is None else f"{format_value(row.best)} @{row.best_epoch}"
+            lines.append(f"  {clean(row.name, 40):<24} {format_value(row.latest):>10} "
+                         f"{best:>16} {format_value(row.change):>10}")
+        return "\n".join(lines) + "\n"
+
+    def action_demo(self) -> None:
+        self.push_screen(DemoPicker(list_scenarios()), self._demo_chosen)
+
+    def _demo_chosen(self, scenario: str | None) -> None:
+        if scenario:
+            self.launch_demo(scenario)
+
+    def launch_demo(self, scenario: str) -> None:
+        known = {s.name for s in list_scenarios()}
+        if scenario not in known:
+            self.notify(f"unknown demo scenario {clean(scenario, 40)!r}", severity="error",
+                        markup=False)
+            return
+        try:
+            demo = self.demos.start(scenario, self.demo_epochs)
+        except OSError as exc:
+            self.notify(f"cannot start the demo: {exc}", severity="error", markup=False)
+            return
+        self.add_run(str(demo.path), select=True)
+        self.notify(f"demo {scenario} started → {demo.path}", markup=False)
+        self.request_render()
+
+    def action_stop_demo(self) -> None:
+        demo = self.demos.find(self.selected) if self.selected else None
+        if demo is None:
+            self.notify("the selected run is not a demo started here", markup=False)
+            return
+        if self.demos.stop(demo):
+            self.notify(f"stopping demo {demo.scenario}", markup=False)
+
+    async def action_quit(self) -> None:
+        self.shutdown()
+        self.exit(0)
+
+    def shutdown(self) -> None:
+        """Stop every reader and every demo process started here (idempotent)."""
+        for run in self.runs.values():
+            run.source.stop(timeout=1.0)
+        for watcher in self._directory_watchers:
+            watcher.stop()
+        self.demos.stop_all()
+
+    def on_unmount(self) -> None:
+        self.shutdown()
+
+
+def run_app(targets: list[str], demo: str | None = None, runs_dir: str | None = None,
+            train_key: str | None = None, val_key: str | None = None) -> int:
+    app = LstmTopApp(targets, demo=demo, runs_dir=runs_dir, train_key=train_key,
+                     val_key=val_key)
+    try:
+        result = app.run()
+    finally:
+        app.shutdown()
+    return int(result or 0)

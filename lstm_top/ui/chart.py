@@ -1,0 +1,271 @@
+"""The loss chart as data (``ChartSpec``) and its plotext rendering (an ANSI string).
+
+Building the spec reads the History (under its lock) and reduces every series to what the
+chart's width can show, so the cost of a redraw does not grow with the run. Rendering calls
+plotext, whose figure is process-global: ``render`` holds a module lock so two workers can
+never draw into the same figure at once. Nothing here imports Textual.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import plotext
+
+from lstm_top.history import History, LossKeys
+from lstm_top.reduce import (
+    DOTS_PER_CELL,
+    IncrementalEma,
+    finite_points,
+    format_value,
+    reduce_minmax,
+    window,
+)
+from lstm_top.signs import Finding, Severity
+
+# xterm-256 palette indexes: no truecolor needed.
+TRAIN_COLOR = 39  # blue
+VAL_COLOR = 208  # orange
+SUBSET_COLORS = (141, 114, 220, 175, 81, 203)
+RUN_COLORS = (208, 39, 114, 141, 220, 175, 81, 203)  # overlay: stable colour per run
+BEST_COLOR = 46
+FAINT_COLOR = 240
+SEVERITY_COLORS = {Severity.CRITICAL: 196, Severity.WARNING: 214, Severity.INFO: 81}
+# Without colour the series must still be told apart: one glyph each.
+MONO_MARKERS = ("•", "+", "x", "o", "*", "#", "=", "~")
+
+SERIES_MODES = ("train + val + subsets", "train + val", "val + subsets")
+_PLOT_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class ChartOptions:
+    log_y: bool = False
+    smoothing: float | None = None  # EMA weight of the previous value; None = raw
+    window: int | None = None  # last N epochs; None = all
+    series: str = SERIES_MODES[0]
+    color: bool = True
+
+
+@dataclass(slots=True)
+class Line:
+    label: str
+    x: np.ndarray
+    y: np.ndarray
+    color: int
+    glyph: str  # legend / monochrome marker
+    faint: bool = False
+
+
+@dataclass(slots=True)
+class VerticalMarker:
+    epoch: float
+    label: str  # short: the number shown at the top of the line
+    title: str  # for the legend
+    color: int
+
+
+@dataclass(slots=True)
+class ChartSpec:
+    width: int
+    height: int
+    options: ChartOptions
+    lines: list[Line] = field(default_factory=list)
+    markers: list[VerticalMarker] = field(default_factory=list)
+    best: tuple[float, float] | None = None  # (epoch, value) of the best val loss
+    empty_message: str | None = None
+    points_in: int = 0  # points before reduction, for the benchmark's curiosity
+
+
+@dataclass
+class SmootherCache:
+    """One incremental EMA per series name; reset when the weight changes."""
+
+    weight: float = 0.0
+    by_name: dict[str, IncrementalEma] = field(default_factory=dict)
+
+    def smooth(self, name: str, values: np.ndarray, weight: float) -> np.ndarray:
+        if weight != self.weight:
+            self.weight, self.by_name = weight, {}
+        smoother = self.by_name.get(name)
+        if smoother is None:
+            smoother = self.by_name[name] = IncrementalEma(weight)
+        return smoother.update(values)
+
+
+def _series(history: History, name: str, options: ChartOptions, buckets: int,
+            smoothers: SmootherCache | None) -> tuple[tuple[np.ndarray, np.ndarray] | None,
+                                                      tuple[np.ndarray, np.ndarray] | None, int]:
+    """(raw, smoothed) reduced series of one epoch column; each None when not drawable."""
+    table = history.epochs
+    present = table.present(name)
+    values = table.column(name)
+    index = table.index
+    if not present.all():
+        index, values = index[present], values[present]
+    count = len(values)
+    smoothed = None
+    if options.smoothing and smoothers is not None and count:
+        # Smooth over the whole run (the EMA needs its past), then cut the window.
+        full = smoothers.smooth(name, table.column(name), options.smoothing)
+        full_x = table.index
+        if not present.all():
+            full, full_x = full[present], full_x[present]
+        sx, sy = window(full_x, full, options.window)
+        sx, sy = finite_points(sx, sy, options.log_y)
+        smoothed = reduce_minmax(sx, sy, buckets) if len(sx) else None
+    x, y = window(index, values, options.window)
+    x, y = finite_points(x, y, options.log_y)
+    raw = reduce_minmax(x, y, buckets) if len(x) else None
+    return raw, smoothed, count
+
+
+def build_spec(history: History, keys: LossKeys, findings: Sequence[Finding],
+               options: ChartOptions, width: int, height: int,
+               smoothers: SmootherCache | None = None) -> ChartSpec:
+    """Everything the chart shows, reduced to the chart's width. Call holding history.lock."""
+    spec = ChartSpec(width, height, options)
+    buckets = max(8, width * DOTS_PER_CELL // 2)
+    wanted: list[tuple[str, str, int]] = []
+    mode = options.series
+    if keys.train and mode != "val + subsets":
+        wanted.append((keys.train, "train", TRAIN_COLOR))
+    if keys.val:
+        wanted.append((keys.val, "val", VAL_COLOR))
+    if mode != "train + val":
+        for i, (subset, column) in enumerate(sorted(keys.subsets.items())):
+            wanted.append((column, f"val[{subset}]", SUBSET_COLORS[i % len(SUBSET_COLORS)]))
+    if not wanted:
+        names = [n for n in history.epochs.names if "[" not in n][:2]
+        wanted = [(n, n, c) for n, c in zip(names, (TRAIN_COLOR, VAL_COLOR), strict=False)]
+    for i, (column, label, color) in enumerate(wanted):
+        raw, smoothed, count = _series(history, column, options, buckets, smoothers)
+        spec.points_in += count
+        glyph = MONO_MARKERS[i % len(MONO_MARKERS)]
+        if smoothed is not None and raw is not None:
+            spec.lines.append(Line(f"{label} raw", raw[0], raw[1], FAINT_COLOR, glyph, faint=True))
+            spec.lines.append(Line(label, smoothed[0], smoothed[1], color, glyph))
+        elif raw is not None:
+            spec.lines.append(Line(label, raw[0], raw[1], color, glyph))
+    if not spec.lines:
+        spec.empty_message = ("waiting for the first epoch…" if not len(history.epochs)
+                              else "no loss column to plot (try --train-key / --val-key)")
+        return spec
+    first_x = min(float(line.x[0]) for line in spec.lines if len(line.x))
+    if keys.val:
+        spec.best = _best(history, keys.val, first_x, options.log_y)
+    for number, finding in enumerate((f for f in findings if f.active), start=1):
+        if finding.since_epoch >= first_x:
+            spec.markers.append(VerticalMarker(
+                float(finding.since_epoch), str(number),
+                f"{number} {finding.id.replace('_', ' ')} since {finding.since_epoch}",
+                SEVERITY_COLORS.get(finding.severity, 214)))
+    return spec
+
+
+def _best(history: History, column: str, first_x: float, log_y: bool
+          ) -> tuple[float, float] | None:
+    values = history.epochs.column(column)
+    present = history.epochs.present(column) & np.isfinite(values)
+    if log_y:
+        present &= values > 0
+    if not present.any():
+        return None
+    masked = np.where(present, values, np.inf)
+    at = int(np.argmin(masked))
+    epoch = float(history.epochs.index[at])
+    return (epoch, float(values[at])) if epoch >= first_x else None
+
+
+def build_overlay_spec(runs: Iterable[tuple[str, History, LossKeys]], options: ChartOptions,
+                       width: int, height: int) -> ChartSpec:
+    """Val loss of several runs on one chart; colours by run position, so they stay stable."""
+    spec = ChartSpec(width, height, options)
+    buckets = max(8, width * DOTS_PER_CELL // 2)
+    raw_options = ChartOptions(options.log_y, None, options.window, options.series,
+                               options.color)
+    for i, (name, history, keys) in enumerate(runs):
+        column = keys.val or keys.train
+        if column is None:
+            continue
+        with history.lock:
+            raw, _, count = _series(history, column, raw_options, buckets, None)
+        spec.points_in += count
+        if raw is not None:
+            spec.lines.append(Line(name, raw[0], raw[1], RUN_COLORS[i % len(RUN_COLORS)],
+                                   MONO_MARKERS[i % len(MONO_MARKERS)]))
+    if not spec.lines:
+        spec.empty_message = "no run has a validation loss yet"
+    return spec
+
+
+def _nice_ticks(lo: float, hi: float, count: int) -> list[int]:
+    """Integer epoch ticks at a round step."""
+    span = max(1.0, hi - lo)
+    raw_step = span / max(1, count)
+    magnitude = 10 ** math.floor(math.log10(raw_step)) if raw_step > 0 else 1
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw_step)
+    step = max(1, int(step))
+    first = int(math.ceil(lo / step) * step)
+    return list(range(first, int(hi) + 1, step))
+
+
+def render(spec: ChartSpec) -> str:
+    """The chart as text with ANSI colour codes (plain text when colour is off)."""
+    if spec.empty_message is not None or spec.width < 10 or spec.height < 4:
+        return spec.empty_message or ""
+    color = spec.options.color
+    with _PLOT_LOCK:
+        fig = plotext.figure
+        fig.clear()
+        fig.plot_size(spec.width, spec.height)
+        fig.theme("simple" if color else "colorless")
+        fig.legend(active=False)
+        lo = min(float(line.x[0]) for line in spec.lines if len(line.x))
+        hi = max(float(line.x[-1]) for line in spec.lines if len(line.x))
+        for line in spec.lines:
+            if color:
+                marker = plotext.marker("braille", pixel=plotext.pixel(foreground=line.color))
+            else:
+                marker = plotext.marker(line.glyph if not line.faint else "·")
+            signal = fig.signal(line.x.tolist(), line.y.tolist(), marker=marker)
+            if color or line.faint:
+                signal.lines()
+            fig.draw(signal)
+        for mark in spec.markers:
+            pixel = plotext.pixel(foreground=mark.color) if color else plotext.pixel()
+            fig.line(mark.epoch, orientation="vertical", pixel=pixel, style="dotted")
+        if spec.best is not None:
+            best_pixel = plotext.pixel(foreground=BEST_COLOR) if color else plotext.pixel()
+            fig.draw(fig.signal([spec.best[0]], [spec.best[1]],
+                                marker=plotext.marker("◆", pixel=best_pixel)))
+        if spec.options.log_y:
+            fig.ruler("y").scale("log")
+        ticks = _nice_ticks(lo, hi, max(2, spec.width // 12))
+        if ticks:
+            fig.ruler("x").ticks([float(t) for t in ticks], [str(t) for t in ticks])
+        if hi <= lo:  # a single epoch: give the axis some room
+            fig.ruler("x").lim(lo - 1, hi + 1)
+        text: str = fig.build().string(colorless=not color)
+    return text
+
+
+def legend_entries(spec: ChartSpec) -> list[tuple[str, int | None]]:
+    """(text, colour) pieces of the legend line under the chart."""
+    entries: list[tuple[str, int | None]] = []
+    color = spec.options.color
+    for line in spec.lines:
+        if line.faint:
+            continue
+        glyph = "━━" if color else line.glyph * 2
+        entries.append((f"{glyph} {line.label}", line.color if color else None))
+    if spec.best is not None:
+        entries.append((f"◆ best val {format_value(spec.best[1])} @{int(spec.best[0])}",
+                        BEST_COLOR if color else None))
+    for mark in spec.markers:
+        entries.append((f"┊{mark.title}", mark.color if color else None))
+    return entries

@@ -1,0 +1,37 @@
+"""The loss chart: a Static showing plotext output (built in a worker) and a legend line."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.containers import Vertical
+from textual.widgets import Static
+
+LEGEND_LINES = 2
+
+
+class LossPlot(Vertical):
+    DEFAULT_CSS = """
+    LossPlot { height: 1fr; }
+    LossPlot #chart { height: 1fr; }
+    LossPlot #legend { height: 2; }
+    """
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield Static(Text("loading…", style="dim"), id="chart")
+        yield Static("", id="legend")
+
+    def chart_size(self) -> tuple[int, int]:
+        """Cells available for the plotext figure (the legend takes its own line)."""
+        width, height = self.size
+        return max(0, width), max(0, height - LEGEND_LINES)
+
+    # Plain text of what is shown: for export and for tests that read the screen.
+    plain: str = ""
+
+    def show(self, chart: Text, legend: Text) -> None:
+        plain = chart.plain + "\n" + legend.plain
+        if plain == self.plain and chart.spans == getattr(self, "_spans", None):
+            return  # identical frame: skip the repaint entirely
+        self.plain, self._spans = plain, chart.spans
+        self.query_one("#chart", Static).update(chart)
+        self.query_one("#legend", Static).update(legend)

@@ -1,0 +1,93 @@
+"""Demo trainings started from the TUI: separate processes, their output away from the screen.
+
+Each demo is ``python -m lstm_top.demo --scenario NAME --out FILE``; stdout and stderr go to a
+log file beside the history, so nothing it prints can garble the screen. ``stop`` sends SIGTERM
+(the demo ends its run as ``interrupted``); ``stop_all`` on exit makes sure none is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioInfo:
+    name: str
+    description: str
+
+
+def list_scenarios() -> list[ScenarioInfo]:
+    """The demo scenarios, or an empty list when the demo package is not there."""
+    try:
+        from lstm_top.demo import SCENARIOS  # type: ignore[attr-defined]
+    except ImportError:
+        return []
+    return [ScenarioInfo(str(name), str(getattr(s, "description", "")))
+            for name, s in SCENARIOS.items()]
+
+
+@dataclass
+class DemoProcess:
+    scenario: str
+    path: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+
+class DemoRunner:
+    def __init__(self, runs_dir: str | os.PathLike[str]) -> None:
+        self.runs_dir = Path(runs_dir)
+        self.demos: list[DemoProcess] = []
+
+    def start(self, scenario: str, epochs: int | None = None) -> DemoProcess:
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = self.runs_dir / f"{scenario}-{stamp}.jsonl"
+        suffix = 2
+        while path.exists():
+            path = self.runs_dir / f"{scenario}-{stamp}-{suffix}.jsonl"
+            suffix += 1
+        command = [sys.executable, "-m", "lstm_top.demo", "--scenario", scenario,
+                   "--out", str(path)]
+        if epochs is not None:
+            command += ["--epochs", str(epochs)]
+        log = open(path.with_suffix(".log"), "wb")  # noqa: SIM115 - owned by the child
+        try:
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                       stderr=subprocess.STDOUT, close_fds=True)
+        finally:
+            log.close()  # the child holds its own descriptor
+        demo = DemoProcess(scenario, path, process)
+        self.demos.append(demo)
+        return demo
+
+    def find(self, path: str | os.PathLike[str]) -> DemoProcess | None:
+        wanted = os.path.abspath(path)
+        return next((d for d in self.demos if os.path.abspath(d.path) == wanted), None)
+
+    @staticmethod
+    def stop(demo: DemoProcess) -> bool:
+        if not demo.running:
+            return False
+        demo.process.send_signal(signal.SIGTERM)
+        return True
+
+    def stop_all(self, timeout: float = 3.0) -> None:
+        for demo in self.demos:
+            self.stop(demo)
+        deadline = time.monotonic() + timeout
+        for demo in self.demos:
+            try:
+                demo.process.wait(max(0.05, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                demo.process.kill()
+                demo.process.wait(1.0)

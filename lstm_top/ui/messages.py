@@ -1,0 +1,31 @@
+"""Messages between background work and the UI thread (the only way they talk)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.message import Message
+
+
+@dataclass
+class RunChanged(Message):
+    """A source has new records or a new state (posted from its reader thread, coalesced)."""
+
+    run_key: str
+
+
+@dataclass
+class ViewReady(Message):
+    """The render worker finished: the chart of the selected view, built off the UI thread."""
+
+    generation: int
+    chart: Text
+    legend: Text
+
+
+@dataclass
+class RunFileAppeared(Message):
+    """A new history file showed up in a watched folder."""
+
+    path: str

@@ -1,0 +1,304 @@
+"""The app driven by Textual pilots against real files: keys, live appends, several runs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.message import Message
+from textual.pilot import Pilot
+
+from lstm_top.ui.app import LstmTopApp
+from lstm_top.ui.components.help import HelpScreen
+from lstm_top.ui.components.metrics import MetricsTable
+from lstm_top.ui.components.plot import LossPlot
+from lstm_top.ui.components.status import StatusHeader
+from lstm_top.ui.components.warnings import WarningsPanel
+from lstm_top.ui.messages import RunChanged, ViewReady
+from tests.functional.histories import STARTED, append_epochs, run_text, write_run
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+SIZE = (80, 24)
+FROZEN_NOW = STARTED + 10_000.0
+
+
+async def wait_for(pilot: Pilot[int], condition: Callable[[], bool], timeout: float = 8.0,
+                   what: str = "condition") -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def status(app: LstmTopApp) -> str:
+    return getattr(app.query_one("#status", StatusHeader), "_shown", "")
+
+
+def plot(app: LstmTopApp) -> LossPlot:
+    return app.query_one("#plot", LossPlot)
+
+
+def warnings(app: LstmTopApp) -> str:
+    return app.query_one("#warnings", WarningsPanel).plain
+
+
+def metric_names(app: LstmTopApp) -> list[str]:
+    table = app.query_one("#metrics", MetricsTable)
+    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+
+
+async def settled(pilot: Pilot[int]) -> None:
+    """Wait until no render is running or queued, and the last result is on screen."""
+    app = pilot.app
+    assert isinstance(app, LstmTopApp)
+    await wait_for(pilot, lambda: app.renders_done > 0 and not app._render_busy,
+                   what="first render")
+    await pilot.pause(0.1)
+    await wait_for(pilot, lambda: not app._render_busy, what="render to finish")
+
+
+def make_app(*targets: Path | str, **options: object) -> LstmTopApp:
+    options.setdefault("clock", lambda: FROZEN_NOW)
+    return LstmTopApp([str(t) for t in targets], **options)  # type: ignore[arg-type]
+
+
+async def test_finished_run_shows_chart_warnings_and_metrics(tmp_path: Path) -> None:
+    path = write_run(tmp_path / "stag.jsonl", "stagnating", 60)
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(pilot)
+        assert "finished" in status(app)
+        assert "epoch 60" in status(app)
+        assert "2.5 s/epoch" in status(app)
+        chart = plot(app).plain
+        assert "━━ train" in chart and "━━ val" in chart
+        assert "best val" in chart
+        assert "stagnating" in warnings(app).lower()
+        assert "since epoch" in warnings(app)
+        assert metric_names(app)[:2] == ["loss", "val_loss"]
+        assert "lr" in metric_names(app)
+
+
+async def test_live_appends_change_plot_metrics_and_warnings(tmp_path: Path) -> None:
+    path = tmp_path / "live.jsonl"
+    path.write_text(run_text("stagnating", 6, end=None))
+    seen: list[Message] = []
+    app = make_app(path, clock=__import__("time").time)
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await settled(pilot)
+        await wait_for(pilot, lambda: "epoch 6" in status(app), what="epoch 6")
+        first_chart = plot(app).plain
+        assert "stagnating" not in warnings(app).lower()
+        assert "live" in status(app)
+        before = sum(isinstance(m, RunChanged) for m in seen)
+
+        append_epochs(path, "stagnating", 7, 60)  # 54 records in a burst
+        await wait_for(pilot, lambda: "epoch 60" in status(app), what="epoch 60")
+        await settled(pilot)
+        assert plot(app).plain != first_chart
+        assert "stagnating" in warnings(app).lower()
+        table = app.query_one("#metrics", MetricsTable)
+        assert "@" in str(table.get_row_at(1)[2])  # val_loss best, with its epoch
+        # A burst of appends is coalesced: far fewer updates than records.
+        updates = sum(isinstance(m, RunChanged) for m in seen) - before
+        assert 1 <= updates < 20
+        assert any(isinstance(m, ViewReady) for m in seen)
+
+
+async def test_display_keys(tmp_path: Path) -> None:
+    path = write_run(tmp_path / "gap.jsonl", "subset_gap", 60)
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(pilot)
+        base = plot(app).plain
+        assert "val[long_seqs]" in base
+
+        await pilot.press("l")
+        await settled(pilot)
+        assert "[log]" in plot(app).plain
+
+        await pilot.press("s")
+        await settled(pilot)
+        assert "ema 0.8" in plot(app).plain
+        await pilot.press("plus")
+        await settled(pilot)
+        assert "ema 0.9" in plot(app).plain
+        await pilot.press("minus", "minus")
+        await settled(pilot)
+        assert "ema 0.7" in plot(app).plain
+        await pilot.press("s")
+        await settled(pilot)
+        assert "ema" not in plot(app).plain
+
+        await pilot.press("w")
+        await settled(pilot)
+        assert "last 20" in plot(app).plain
+        # The x axis now starts at epoch 41, not 1.
+        assert " 50" in plot(app).plain and "  10 " not in plot(app).plain
+        await pilot.press("w", "w")
+        await settled(pilot)
+        assert "last" not in plot(app).plain
+
+        await pilot.press("v")
+        await settled(pilot)
+        assert "val[long_seqs]" not in plot(app).plain
+        assert "━━ train" in plot(app).plain
+        await pilot.press("v")
+        await settled(pilot)
+        assert "━━ train" not in plot(app).plain
+        assert "val[long_seqs]" in plot(app).plain
+
+
+async def test_pause_follow_freezes_the_view(tmp_path: Path) -> None:
+    path = tmp_path / "live.jsonl"
+    path.write_text(run_text("healthy", 5, end=None))
+    app = make_app(path, clock=__import__("time").time)
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(pilot)
+        await wait_for(pilot, lambda: "epoch 5" in status(app), what="epoch 5")
+        await pilot.press("f")
+        assert "paused" in status(app)
+        chart = plot(app).plain
+        append_epochs(path, "healthy", 6, 9)
+        await wait_for(pilot, lambda: "(+" in status(app) and "(+0)" not in status(app),
+                       what="unseen updates counted")
+        await pilot.pause(0.3)
+        assert plot(app).plain == chart
+        await pilot.press("f")
+        await wait_for(pilot, lambda: "epoch 9" in status(app), what="resumed view")
+        await settled(pilot)
+        assert "paused" not in status(app)
+        assert plot(app).plain != chart
+
+
+async def test_focus_scroll_help_export_and_quit(tmp_path: Path) -> None:
+    path = write_run(tmp_path / "gap.jsonl", "subset_gap", 60)
+    export_dir = tmp_path / "exports"
+    app = make_app(path, export_dir=str(export_dir))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settled(pilot)
+        panel = app.query_one("#warnings", WarningsPanel)
+        assert app.focused is panel
+        assert panel.max_scroll_y > 0, "fixture should overflow the warnings panel at 80x24"
+        await pilot.press("down", "down")
+        assert panel.scroll_y > 0
+        await pilot.press("pagedown")
+        await pilot.press("home")
+        await pilot.pause()
+        assert panel.scroll_y == 0
+
+        await pilot.press("tab")
+        assert app.focused is app.query_one("#metrics", MetricsTable)
+
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+
+        await pilot.press("e")
+        await wait_for(pilot, lambda: export_dir.exists() and len(os.listdir(export_dir)) == 2,
+                       what="export files")
+        svg = next(export_dir.glob("*.svg")).read_text()
+        text = next(export_dir.glob("*.txt")).read_text()
+        assert svg.startswith("<svg")
+        assert "subset gap" in text and "val_loss" in text and "epoch 60" in text
+
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_missing_file_is_waited_for(tmp_path: Path) -> None:
+    path = tmp_path / "later.jsonl"
+    app = make_app(path, clock=__import__("time").time)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "waiting" in status(app), what="waiting state")
+        await wait_for(pilot, lambda: "waiting for" in plot(app).plain, what="waiting message")
+        path.write_text(run_text("healthy", 8, end=None))
+        await wait_for(pilot, lambda: "epoch 8" in status(app), what="file picked up")
+        await settled(pilot)
+        assert "━━ val" in plot(app).plain
+
+
+@pytest.mark.parametrize(("name", "content"), [("broken.json", b'{"a": 1}'),
+                                             ("broken.csv", b"epoch\n1\n")])
+async def test_unreadable_file_is_a_message_not_a_traceback(tmp_path: Path, name: str,
+                                                            content: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "error" in status(app), what="error state")
+        await settled(pilot)
+        assert name in plot(app).plain and "cannot read" in warnings(app)
+        assert "Traceback" not in plot(app).plain
+
+
+async def test_file_without_epochs_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.jsonl"
+    path.write_bytes(b"\x00\x01 not json\n{also not}\n" + run_text("healthy", 0).encode())
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "finished" in status(app), what="end record read")
+        await settled(pilot)
+        assert "no epoch records (2 unreadable lines)" in plot(app).plain
+        assert "2 bad lines" in status(app)
+
+
+async def test_hostile_names_are_shown_literally(tmp_path: Path) -> None:
+    path = tmp_path / "evil.jsonl"
+    text = run_text("healthy", 5, name="[bold red]x[@click=app.quit]\x1b]52;c;aGk=\x07")
+    path.write_text(text.replace('"lr"', '"[@click=app.quit]lr"'))
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(pilot)
+        assert "[bold red]x[@click=app.quit]" in status(app)
+        assert "\x1b" not in status(app)
+        assert any("[@click=app" in name for name in metric_names(app))
+        await pilot.click("#status")
+        await pilot.pause()
+        assert app.is_running
+
+
+async def test_several_runs_list_switch_and_overlay(tmp_path: Path) -> None:
+    first = write_run(tmp_path / "a.jsonl", "healthy", 30, name="alpha")
+    second = write_run(tmp_path / "b.jsonl", "oscillating", 30, name="beta")
+    app = make_app(first, second)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settled(pilot)
+        run_list = app.query_one("#runs")
+        assert run_list.display
+        assert status(app).startswith("alpha")
+        run_list.focus()
+        await pilot.press("down")
+        await wait_for(pilot, lambda: status(app).startswith("beta"), what="switch to beta")
+        await pilot.press("o")
+        await settled(pilot)
+        legend = plot(app).plain
+        assert "overlay val loss" in legend
+        assert "━━ alpha" in legend and "━━ beta" in legend
+
+
+async def test_folder_lists_runs_and_picks_up_new_ones(tmp_path: Path) -> None:
+    write_run(tmp_path / "one.jsonl", "healthy", 10, name="one")
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: len(app.runs) == 1, what="existing file")
+        write_run(tmp_path / "two.jsonl", "stagnating", 10, name="two")
+        await wait_for(pilot, lambda: len(app.runs) == 2, what="new file in folder")
+        await settled(pilot)
+        assert app.query_one("#runs").display

@@ -1,0 +1,154 @@
+"""The Hugging Face callback with a real ``transformers.Trainer``.
+
+The model is a one-layer GPT-2 built from a config with random weights, trained on random
+token sequences: nothing is downloaded (there is no hub access here, nor in CI).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("transformers", reason="transformers not installed (pip install lstm-top[hf])")
+pytest.importorskip("accelerate", reason="accelerate not installed; transformers.Trainer needs it")
+
+import torch
+import transformers
+from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainerCallback, TrainingArguments
+
+from lstm_top.check import run_check
+from lstm_top.hf import LstmTopCallback
+from lstm_top.sources.files import read_history
+
+VOCABULARY = 32
+
+
+class RandomTokens(torch.utils.data.Dataset):
+    def __init__(self, count: int, seed: int, length: int = 8) -> None:
+        generator = torch.Generator().manual_seed(seed)
+        self.tokens = torch.randint(0, VOCABULARY, (count, length), generator=generator)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"input_ids": self.tokens[index], "labels": self.tokens[index]}
+
+
+class Recorder(TrainerCallback):
+    """Every log and evaluation the Trainer emits, to compare the file against."""
+
+    def __init__(self) -> None:
+        self.logs: list[tuple[int, dict[str, float]]] = []
+        self.evaluations: list[tuple[int, dict[str, float]]] = []
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+        self.logs.append((state.global_step, dict(logs or {})))
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any = None,
+                    **kw: Any) -> None:
+        self.evaluations.append((state.global_step, dict(metrics or {})))
+
+
+def train(tmp_path: Path, callbacks: list[Any], eval_dataset: Any, **arguments: Any) -> None:
+    transformers.set_seed(0)
+    transformers.logging.set_verbosity_error()
+    config = GPT2Config(vocab_size=VOCABULARY, n_positions=16, n_embd=16, n_layer=1, n_head=2,
+                        bos_token_id=0, eos_token_id=0)
+    options: dict[str, Any] = {"num_train_epochs": 2, "per_device_train_batch_size": 8,
+                               "logging_steps": 2, "eval_strategy": "epoch",
+                               "learning_rate": 1e-3}
+    options.update(arguments)
+    args = TrainingArguments(output_dir=str(tmp_path / "out"), save_strategy="no",
+                             report_to=[], use_cpu=True, disable_tqdm=True, **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.getLogger("transformers").setLevel(logging.ERROR)
+        Trainer(model=GPT2LMHeadModel(config), args=args, train_dataset=RandomTokens(32, 0),
+                eval_dataset=eval_dataset, callbacks=callbacks).train()
+
+
+def test_logging_steps_and_epoch_evaluations(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    recorder = Recorder()
+    train(tmp_path, [LstmTopCallback(str(path)), recorder], RandomTokens(16, 1))
+
+    history = read_history(path)
+    assert history.end_status == "completed"
+    assert history.config["framework"] == "transformers"
+    assert history.config["model"] == "GPT2LMHeadModel"
+    assert history.config["epoch_unit"] == "epoch"
+    # 32 samples / batch 8 = 4 steps per epoch; a log every 2 steps.
+    train_logs = [(step, logs) for step, logs in recorder.logs if "loss" in logs]
+    assert [step for step, _ in train_logs] == [2, 4, 6, 8]
+    steps = history.steps
+    step_index, losses = steps.logged("loss")
+    assert list(step_index) == [2, 4, 6, 8]
+    assert list(losses) == pytest.approx([logs["loss"] for _, logs in train_logs])
+    assert list(steps.logged("lr")[1]) == pytest.approx(
+        [logs["learning_rate"] for _, logs in train_logs])
+    assert list(steps.logged("grad_norm")[1]) == pytest.approx(
+        [logs["grad_norm"] for _, logs in train_logs])
+    eval_steps, eval_losses = steps.logged("eval_loss")
+    assert list(eval_steps) == [4, 8]
+    assert list(eval_losses) == pytest.approx([m["eval_loss"] for _, m in recorder.evaluations])
+
+    epochs = history.epochs
+    assert list(epochs.index) == [1, 2]
+    # An epoch's loss is the mean of its two logged training losses.
+    assert list(epochs.column("loss")) == pytest.approx(
+        [(train_logs[0][1]["loss"] + train_logs[1][1]["loss"]) / 2,
+         (train_logs[2][1]["loss"] + train_logs[3][1]["loss"]) / 2])
+    assert list(epochs.column("eval_loss")) == pytest.approx(list(eval_losses))
+    assert not any(name.endswith(("_runtime", "_per_second")) for name in epochs.names)
+
+    out = io.StringIO()
+    assert run_check(str(path), as_json=True, out=out, err=io.StringIO()) in (0, 1)
+    summary = json.loads(out.getvalue())["summary"]
+    assert (summary["train_key"], summary["val_key"]) == ("loss", "eval_loss")
+    assert summary["epochs"] == 2 and summary["status"] == "completed"
+
+
+def test_dict_eval_dataset_becomes_subsets(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    recorder = Recorder()
+    train(tmp_path, [LstmTopCallback(str(path)), recorder],
+          {"short": RandomTokens(16, 1, length=4), "long": RandomTokens(8, 2, length=16)})
+    epochs = read_history(path).epochs
+    assert list(epochs.index) == [1, 2]
+    short = [m["eval_short_loss"] for _, m in recorder.evaluations if "eval_short_loss" in m]
+    long = [m["eval_long_loss"] for _, m in recorder.evaluations if "eval_long_loss" in m]
+    assert list(epochs.column("eval_loss[short]")) == pytest.approx(short)
+    assert list(epochs.column("eval_loss[long]")) == pytest.approx(long)
+    assert list(epochs.column("n[short]")) == [16, 16]
+    assert list(epochs.column("n[long]")) == [8, 8]
+    assert list(epochs.column("eval_loss")) == pytest.approx(
+        [(16 * s + 8 * lg) / 24 for s, lg in zip(short, long, strict=True)])
+
+    out = io.StringIO()
+    run_check(str(path), as_json=True, out=out, err=io.StringIO())
+    assert json.loads(out.getvalue())["summary"]["subsets"] == ["long", "short"]
+
+
+def test_step_evaluation_strategy_writes_one_record_per_evaluation(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    recorder = Recorder()
+    train(tmp_path, [LstmTopCallback(str(path)), recorder], RandomTokens(16, 1),
+          eval_strategy="steps", eval_steps=3, num_train_epochs=2)
+    history = read_history(path)
+    assert history.config["epoch_unit"] == "evaluation"
+    # 8 steps: evaluations after steps 3 and 6, and (transformers 5) after the last one.
+    evaluation_steps = [step for step, _ in recorder.evaluations]
+    assert evaluation_steps[:2] == [3, 6]
+    assert list(history.epochs.index) == list(range(1, len(evaluation_steps) + 1))
+    assert list(history.epochs.column("eval_loss")) == pytest.approx(
+        [m["eval_loss"] for _, m in recorder.evaluations])
+    assert all(history.epochs.present("loss"))
+    assert all(math.isfinite(v) for v in history.epochs.column("loss"))

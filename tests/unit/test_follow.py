@@ -1,0 +1,360 @@
+"""The file follower on real files: odd-sized appends, truncation, rotation, deletion.
+
+Most tests drive ``FileFollower.check_now()`` synchronously after each file operation, so they
+can assert the state after every step without sleeping; the threaded tests check that real
+inotify events (and, without them, the poll) deliver appends promptly and that no thread leaks.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lstm_top.format import encode_end, encode_epoch, encode_header
+from lstm_top.sources.base import (
+    DELETED,
+    ENDED,
+    LIVE,
+    WAITING,
+    SourceUpdate,
+    display_state,
+)
+from lstm_top.sources.follow import FileFollower
+
+WAIT_S = 5.0
+
+
+def header(run: str = "ünïcode-run ✓", started: float = 1000.0) -> bytes:
+    return encode_header(run, started, {"note": "λ → ∞ 测试"}).encode()
+
+
+def epoch(number: int, loss: float | None = None) -> bytes:
+    metrics = {"loss": 1.0 / number if loss is None else loss, "val_loss": 2.0 / number,
+               "ß_métrique": float(number)}
+    return encode_epoch(number, 1000.0 + number, metrics).encode()
+
+
+def append(path: Path, data: bytes) -> None:
+    with open(path, "ab") as handle:
+        handle.write(data)
+
+
+def epochs_of(follower: FileFollower) -> list[int]:
+    with follower.history.lock:
+        return [int(e) for e in follower.history.epochs.index]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = WAIT_S) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return condition()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.updates: list[SourceUpdate] = []
+
+    def __call__(self, update: SourceUpdate) -> None:
+        self.updates.append(update)
+
+    @property
+    def added(self) -> int:
+        return sum(u.added for u in self.updates)
+
+
+def synchronous(path: Path) -> tuple[FileFollower, Recorder]:
+    follower = FileFollower(str(path), use_events=False)
+    recorder = Recorder()
+    follower._on_update = recorder  # driven by check_now() in the test thread, no thread
+    return follower, recorder
+
+
+# ---------------------------------------------------------------------------- appends
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), max_piece=st.sampled_from([1, 2, 3, 7, 64, 500]))
+def test_odd_sized_writes_read_every_record_once_and_never_half(tmp_path: Path, seed: int,
+                                                                 max_piece: int) -> None:
+    path = tmp_path / f"run-{seed}-{max_piece}.jsonl"
+    records = [header()] + [epoch(n) for n in range(1, 31)]
+    data = b"".join(records)
+    line_ends = {i + 1 for i, byte in enumerate(data) if byte == 0x0A}
+    follower, _ = synchronous(path)
+    rng = random.Random(seed)
+    written = 0
+    path.touch()
+    while written < len(data):
+        piece = rng.randint(1, max_piece)
+        append(path, data[written : written + piece])  # may split a UTF-8 character
+        written = min(len(data), written + piece)
+        follower.check_now()
+        complete_lines = sum(1 for end in line_ends if end <= written)
+        complete_epochs = max(0, complete_lines - 1)
+        assert len(follower.history.epochs) == complete_epochs
+    assert epochs_of(follower) == list(range(1, 31))
+    assert follower.history.problem_count == 0
+    assert follower.history.run_name == "ünïcode-run ✓"
+    assert follower.history.config == {"note": "λ → ∞ 测试"}
+
+
+def test_partial_line_waits_for_its_newline(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    line = epoch(1)
+    path.write_bytes(header() + line[:-10])
+    follower, recorder = synchronous(path)
+    follower.check_now()
+    follower.check_now()
+    assert len(follower.history.epochs) == 0
+    assert follower.history.problem_count == 0
+    append(path, line[-10:])
+    follower.check_now()
+    assert epochs_of(follower) == [1]
+    assert recorder.added == 2  # header + epoch, each counted once
+
+
+def test_reads_only_what_was_appended(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(header() + b"".join(epoch(n) for n in range(1, 2001)))
+    follower, _ = synchronous(path)
+    follower.check_now()
+    reads_after_backlog = follower.reads
+    append(path, epoch(2001))
+    follower.check_now()
+    assert epochs_of(follower)[-1] == 2001
+    assert follower.reads - reads_after_backlog == 1  # one small read, not the whole file again
+
+
+# ---------------------------------------------------------------------------- tail -F cases
+
+
+def test_waits_for_a_file_that_does_not_exist_yet(tmp_path: Path) -> None:
+    path = tmp_path / "later.jsonl"
+    follower, recorder = synchronous(path)
+    follower.check_now()
+    assert follower.state == WAITING
+    assert "waiting" in (follower.message or "")
+    assert display_state(follower) == "waiting"
+    path.write_bytes(header() + epoch(1))
+    follower.check_now()
+    assert follower.state == LIVE and follower.message is None
+    assert epochs_of(follower) == [1]
+    assert recorder.updates[-1].state == LIVE
+
+
+def test_truncated_then_a_new_run_starts_a_new_history(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(header("first", 1.0) + epoch(1) + epoch(2))
+    follower, recorder = synchronous(path)
+    follower.check_now()
+    first_history = follower.history
+    with open(path, "wb"):  # truncate in place (open "w"), as a restarted script does
+        pass
+    follower.check_now()
+    assert first_history is follower.history  # nothing to decide on yet
+    append(path, header("second", 2.0) + epoch(1))
+    follower.check_now()
+    assert follower.history is not first_history
+    assert [u.new_run for u in recorder.updates].count(True) == 1
+    assert [int(e) for e in first_history.epochs.index] == [1, 2]  # the old run is kept
+    assert epochs_of(follower) == [1] and follower.history.run_name == "second"
+
+
+def test_truncated_without_a_new_header_continues_and_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(header() + epoch(1) + epoch(2))
+    follower, recorder = synchronous(path)
+    follower.check_now()
+    path.write_bytes(epoch(3))  # copytruncate-style: the rest of the run in an emptied file
+    follower.check_now()
+    assert epochs_of(follower) == [1, 2, 3]
+    assert "truncated" in (follower.message or "")
+    assert not any(u.new_run for u in recorder.updates)
+
+
+def test_rotation_reads_the_old_tail_then_follows_the_new_file(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(header("old", 1.0) + epoch(1))
+    follower, recorder = synchronous(path)
+    follower.check_now()
+    old_history = follower.history
+    append(path, epoch(2))  # written just before the rotation, not yet seen
+    os.rename(path, tmp_path / "run.jsonl.1")
+    path.write_bytes(header("new", 2.0) + epoch(1))
+    follower.check_now()
+    assert [int(e) for e in old_history.epochs.index] == [1, 2]
+    assert follower.history is not old_history and follower.history.run_name == "new"
+    assert epochs_of(follower) == [1]
+    assert recorder.updates[-1].history is follower.history
+    append(path, epoch(2))
+    follower.check_now()
+    assert epochs_of(follower) == [1, 2]
+
+
+def test_deleted_keeps_what_was_read_and_the_same_run_recreated_continues(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(header() + epoch(1) + epoch(2))
+    follower, _ = synchronous(path)
+    follower.check_now()
+    path.unlink()
+    follower.check_now()
+    assert follower.state == DELETED and "deleted" in (follower.message or "")
+    assert display_state(follower) == "deleted"
+    assert epochs_of(follower) == [1, 2]
+    history = follower.history
+    # The Logger recreates a deleted file with the same header and goes on.
+    path.write_bytes(header() + epoch(3))
+    follower.check_now()
+    assert follower.history is history
+    assert epochs_of(follower) == [1, 2, 3]
+    assert follower.state == LIVE
+    assert history.headers_seen == 1  # the repeated header is not a second run
+
+
+def test_an_identical_copy_replacing_the_file_is_not_read_twice(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    content = header() + epoch(1) + epoch(2)
+    path.write_bytes(content + epoch(3)[:20])  # and a partial line pending
+    follower, recorder = synchronous(path)
+    follower.check_now()
+    copy = tmp_path / ".run.jsonl.swp"
+    copy.write_bytes(content + epoch(3) + epoch(4))  # an editor saves its buffer, then renames
+    os.replace(copy, path)
+    follower.check_now()
+    assert epochs_of(follower) == [1, 2, 3, 4]
+    assert not any(u.new_run for u in recorder.updates)
+    assert follower.history.problem_count == 0
+
+
+def test_end_record_makes_it_ended_and_finished(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(header() + epoch(1) + encode_end("crashed", 1002.0, "boom").encode())
+    follower, _ = synchronous(path)
+    follower.check_now()
+    assert follower.state == ENDED
+    assert display_state(follower) == "crashed"
+
+
+# ---------------------------------------------------------------------------- the thread
+
+
+def test_inotify_delivers_appends_promptly_in_coalesced_updates(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(header())
+    recorder = Recorder()
+    # A poll interval far beyond the waits below: only a file event can explain a quick update.
+    follower = FileFollower(str(path), poll_interval=30.0)
+    follower.start(recorder)
+    try:
+        assert wait_until(lambda: follower.state == LIVE)
+        latencies = []
+        for n in range(1, 21):
+            started = time.monotonic()
+            append(path, epoch(n))
+            assert wait_until(lambda n=n: len(follower.history.epochs) == n, timeout=2.0)
+            latencies.append(time.monotonic() - started)
+        assert sorted(latencies)[10] < 0.2, latencies
+        updates_before = len(recorder.updates)
+        append(path, b"".join(epoch(n) for n in range(21, 1021)))  # one burst of 1000 lines
+        assert wait_until(lambda: len(follower.history.epochs) == 1020)
+        burst_updates = len(recorder.updates) - updates_before
+        assert 1 <= burst_updates <= 5  # one update per read batch, not one per record
+    finally:
+        follower.stop()
+    assert epochs_of(follower) == list(range(1, 1021))
+
+
+def test_without_events_the_poll_still_finds_appends(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(header())
+    follower = FileFollower(str(path), poll_interval=0.2, use_events=False)
+    follower.start(Recorder())
+    try:
+        assert wait_until(lambda: follower.state == LIVE)
+        append(path, epoch(1))
+        started = time.monotonic()
+        assert wait_until(lambda: len(follower.history.epochs) == 1, timeout=2.0)
+        assert time.monotonic() - started < 1.0
+    finally:
+        follower.stop()
+
+
+def test_stop_joins_every_thread_it_started(tmp_path: Path) -> None:
+    before = {t.ident for t in threading.enumerate()}
+    followers = [FileFollower(str(tmp_path / f"run{i}.jsonl")) for i in range(3)]
+    followers.append(FileFollower(str(tmp_path / "missing-dir" / "run.jsonl")))
+    for follower in followers:
+        follower.start(Recorder())
+    (tmp_path / "run0.jsonl").write_bytes(header() + epoch(1))
+    assert wait_until(lambda: len(followers[0].history.epochs) == 1)
+    assert len(threading.enumerate()) > len(before)
+    for follower in followers:
+        follower.stop()
+    assert wait_until(lambda: {t.ident for t in threading.enumerate()} <= before, timeout=5.0), \
+        [t.name for t in threading.enumerate()]
+
+
+@pytest.mark.parametrize("rounds", [3])
+def test_rotation_delete_recreate_under_a_live_thread(tmp_path: Path, rounds: int) -> None:
+    """Every operation at once, with the real thread and events: each record exactly once."""
+    path = tmp_path / "run.jsonl"
+    recorder = Recorder()
+    follower = FileFollower(str(path), poll_interval=0.1)
+    follower.start(recorder)
+    try:
+        path.write_bytes(header())
+        expected = []
+        number = 0
+        for round_number in range(rounds):
+            for _ in range(5):
+                number += 1
+                append(path, epoch(number))
+                expected.append(number)
+            assert wait_until(lambda: epochs_of(follower) == expected), epochs_of(follower)
+            if round_number % 2 == 0:
+                path.unlink()
+                assert wait_until(lambda: follower.state == DELETED)
+                path.write_bytes(header())  # the same run recreates its file
+            else:
+                os.rename(path, tmp_path / f"old{round_number}.jsonl")
+                path.write_bytes(header())
+        assert wait_until(lambda: follower.state == LIVE)
+        assert epochs_of(follower) == expected
+        assert not any(u.new_run for u in recorder.updates)
+    finally:
+        follower.stop()
+
+
+def test_the_folder_deleted_and_recreated_is_followed_again(tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    path = folder / "run.jsonl"
+    path.write_bytes(header("one", 1.0) + epoch(1))
+    follower = FileFollower(str(path), poll_interval=0.2)
+    follower.start(Recorder())
+    try:
+        assert wait_until(lambda: epochs_of(follower) == [1])
+        shutil.rmtree(folder)
+        assert wait_until(lambda: follower.state == DELETED)
+        folder.mkdir()
+        path.write_bytes(header("two", 2.0) + epoch(1) + epoch(2))
+        assert wait_until(lambda: follower.history.run_name == "two")
+        assert wait_until(lambda: epochs_of(follower) == [1, 2])
+        append(path, epoch(3))
+        assert wait_until(lambda: epochs_of(follower) == [1, 2, 3])
+    finally:
+        follower.stop()

@@ -1,0 +1,132 @@
+"""``display_state``: what one word the user sees for a run, and ``open_source`` dispatch."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lstm_top.format import EndRecord, EpochRecord, Header
+from lstm_top.history import History
+from lstm_top.sources.base import (
+    DELETED,
+    DISCONNECTED,
+    ENDED,
+    LIVE,
+    STALL_MIN_QUIET_S,
+    STALL_NO_PACE_S,
+    LiveSource,
+    SourceUpdate,
+    display_state,
+    stall_after_s,
+)
+from lstm_top.sources.files import SourceError
+from lstm_top.sources.follow import FileFollower
+from lstm_top.sources.open import FinishedFileSource, open_source
+from lstm_top.sources.socket_client import SocketSource
+
+START = 1_700_000_000.0
+
+
+def run_with_epochs(pace: float, count: int) -> History:
+    history = History()
+    history.apply(Header("r", START, {}, 1))
+    for n in range(1, count + 1):
+        history.apply(EpochRecord(n, START + n * pace, {"loss": 1.0 / n}))
+    return history
+
+
+def test_stalled_is_relative_to_the_runs_own_pace() -> None:
+    slow = run_with_epochs(pace=120.0, count=10)  # two minutes an epoch
+    last = START + 10 * 120.0
+    assert display_state(slow, now=last + 300) == "live"  # 2.5 epochs of quiet: still normal
+    assert display_state(slow, now=last + 361) == "stalled"  # more than 3 epochs: stalled
+    fast = run_with_epochs(pace=1.0, count=10)
+    last = START + 10.0
+    assert display_state(fast, now=last + STALL_MIN_QUIET_S - 1) == "live"  # floor applies
+    assert display_state(fast, now=last + STALL_MIN_QUIET_S + 1) == "stalled"
+
+
+def test_one_epoch_uses_the_time_since_the_header_as_its_pace() -> None:
+    history = run_with_epochs(pace=50.0, count=1)
+    assert stall_after_s(history) == pytest.approx(150.0)
+
+
+def test_a_header_alone_is_stalled_only_after_a_long_silence() -> None:
+    history = History()
+    history.apply(Header("r", START, {}, 1))
+    assert display_state(history, now=START + 60) == "live"
+    assert display_state(history, now=START + STALL_NO_PACE_S + 1) == "stalled"
+
+
+@pytest.mark.parametrize(("status", "shown"), [("completed", "finished"),
+                                               ("crashed", "crashed"),
+                                               ("interrupted", "interrupted")])
+def test_an_end_record_wins_over_everything(status: str, shown: str) -> None:
+    history = run_with_epochs(pace=1.0, count=3)
+    history.apply(EndRecord(status, START + 4, None))
+    assert display_state(history, now=START + 1e6) == shown  # an ended run is never stalled
+    source = _Idle("x")
+    source.history = history
+    for state in (DELETED, DISCONNECTED, LIVE):
+        source.state = state
+        assert display_state(source, now=START + 1e6) == shown
+
+
+class _Idle(LiveSource):
+    def _run(self) -> None:
+        pass
+
+
+def test_source_states_and_activity() -> None:
+    source = _Idle("x")
+    source.history = run_with_epochs(pace=10.0, count=5)
+    source.state = DISCONNECTED
+    assert display_state(source, now=START) == "disconnected"
+    source.state = DELETED
+    assert display_state(source, now=START) == "deleted"
+    source.state = ENDED  # a finished CSV read whole
+    assert display_state(source, now=START) == "finished"
+    source.state = LIVE
+    # Records stamped long ago but seen arriving just now (a clock-skewed writer): the
+    # source's own observation of activity is what counts.
+    source.last_activity = START + 10_000
+    assert display_state(source, now=START + 10_010) == "live"
+    assert display_state(source, now=START + 10_031) == "stalled"
+
+
+def test_open_source_picks_the_right_reader(tmp_path: Path) -> None:
+    csv = tmp_path / "training.csv"
+    csv.write_text("epoch,loss,val_loss\n0,1.0,1.2\n1,0.5,0.9\n")
+    jsonl = tmp_path / "run.jsonl"
+    jsonl.write_text("")
+    assert isinstance(open_source(str(csv)), FinishedFileSource)
+    assert isinstance(open_source(str(jsonl)), FileFollower)
+    assert isinstance(open_source(str(tmp_path / "not-yet.jsonl")), FileFollower)
+    assert isinstance(open_source("unix:/tmp/x.sock"), SocketSource)
+    assert isinstance(open_source("tcp://127.0.0.1:7000"), SocketSource)
+    with pytest.raises(SourceError):
+        open_source("tcp://nohost")
+    with pytest.raises(SourceError, match="folder"):
+        open_source(str(tmp_path))
+
+
+def test_a_finished_csv_is_read_once_and_ended(tmp_path: Path) -> None:
+    csv = tmp_path / "training.csv"
+    csv.write_text("epoch,loss,val_loss\n0,1.0,1.2\n1,0.5,0.9\n")
+    source = open_source(str(csv))
+    done = threading.Event()
+    updates: list[SourceUpdate] = []
+
+    def on_update(update: SourceUpdate) -> None:
+        updates.append(update)
+        done.set()
+
+    source.start(on_update)
+    assert done.wait(5)
+    source.stop()
+    assert source.state == ENDED and len(source.history.epochs) == 2
+    assert updates[-1].history is source.history and updates[-1].added == 2
+    assert display_state(source, now=time.time()) == "finished"

@@ -1,0 +1,148 @@
+"""read_history on every supported input: JSONL, CSV (Keras CSVLogger style), history JSON.
+
+A real Keras CSVLogger file is read in tests/functional/test_keras_callback.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lstm_top import Logger
+from lstm_top.history import resolve_loss_keys
+from lstm_top.sources.files import SourceError, read_history
+
+
+def _check_json(path: Path, *extra: str) -> dict:
+    result = subprocess.run([sys.executable, "-m", "lstm_top", "check", str(path), "--json",
+                             *extra], capture_output=True, text=True, timeout=60)
+    assert result.returncode in (0, 1), result.stderr
+    return json.loads(result.stdout)
+
+
+def test_jsonl_written_by_logger_reads_back(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    with Logger(path, run_name="r1", config={"lr": 0.01}) as logger:
+        for epoch in range(1, 11):
+            logger.log(epoch=epoch, loss=1.0 / epoch, val_loss=2.0 / epoch,
+                       subsets={"long": {"val_loss": 3.0 / epoch, "n": 50}})
+        logger.log(step=99, epoch=10, loss=0.05)
+    history = read_history(path)
+    assert history.run_name == "r1" and history.config == {"lr": 0.01}
+    assert history.end_status == "completed"
+    assert list(history.epochs.index) == list(range(1, 11))
+    np.testing.assert_allclose(history.epochs.column("val_loss"), 2.0 / np.arange(1, 11))
+    np.testing.assert_allclose(history.epochs.column("val_loss[long]"), 3.0 / np.arange(1, 11))
+    assert history.epochs.column("n[long]")[0] == 50
+    assert list(history.steps.index) == [99]
+    assert history.malformed_lines == 0
+
+
+def test_malformed_lines_skipped_and_counted_with_line_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_text(
+        '{"kind":"header","version":1,"run":"r"}\n'
+        '{"kind":"epoch","epoch":1,"metrics":{"loss":1.0}}\n'
+        'garbage here\n'
+        '{"kind":"epoch","epoch":2,"metrics":{"loss":0.9}}\n'
+        '\n'
+        '{"kind":"epoch","epoch":3,"metr\n'  # a writer's half line, later continued past
+        '{"kind":"epoch","epoch":4,"metrics":{"loss":0.7}}\n')
+    history = read_history(path)
+    assert list(history.epochs.index) == [1, 2, 4]
+    assert history.malformed_lines == 2
+    assert [p.line for p in history.problems if p.skipped] == [3, 6]
+
+
+def test_final_line_without_newline_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_text('{"epoch":1,"loss":1}\n{"epoch":2,"loss":0.5}')
+    assert list(read_history(path).epochs.index) == [1, 2]
+
+
+def test_keras_csvlogger_style_csv(tmp_path: Path) -> None:
+    path = tmp_path / "training.csv"
+    path.write_text("epoch,loss,val_loss,learning_rate\n"
+                    "0,0.9,1.0,0.001\n1,0.5,0.8,0.001\n2,0.3,nan,0.0005\n")
+    history = read_history(path)
+    assert list(history.epochs.index) == [0, 1, 2]
+    np.testing.assert_allclose(history.epochs.column("loss"), [0.9, 0.5, 0.3])
+    assert math.isnan(history.epochs.column("val_loss")[2])
+    assert history.epochs.present("val_loss")[2]  # a logged NaN, not a missing value
+    keys = resolve_loss_keys(history.epochs.names)
+    assert (keys.train, keys.val) == ("loss", "val_loss")
+
+
+def test_csv_empty_cells_are_missing_not_nan(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,train_loss,val_loss\n1,0.9,\n2,0.8,0.85\n3,,0.8\n")
+    history = read_history(path)
+    assert list(history.epochs.present("val_loss")) == [False, True, True]
+    assert list(history.epochs.present("train_loss")) == [True, True, False]
+
+
+def test_csv_rows_with_too_many_fields_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,loss\n1,0.9\n2,0.8,EXTRA\n3,0.7\n")
+    history = read_history(path)
+    assert list(history.epochs.index) == [1, 3]
+    assert history.malformed_lines == 1 and history.problems[0].line == 3
+
+
+def test_keras_history_json(tmp_path: Path) -> None:
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps({"loss": [1.0, 0.5, 0.25], "val_loss": [1.1, 0.9, None],
+                                "accuracy": [0.1, 0.2, 0.3]}))
+    history = read_history(path)
+    assert list(history.epochs.index) == [1, 2, 3]
+    np.testing.assert_allclose(history.epochs.column("loss"), [1.0, 0.5, 0.25])
+    assert list(history.epochs.present("val_loss")) == [True, True, False]
+
+
+def test_unreadable_inputs_raise_source_error(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="no such file"):
+        read_history(tmp_path / "missing.jsonl")
+    with pytest.raises(SourceError, match="directory"):
+        read_history(tmp_path)
+    bad = tmp_path / "h.json"
+    bad.write_text('{"loss": 3}')
+    with pytest.raises(SourceError, match="not a history"):
+        read_history(bad)
+
+
+@pytest.mark.parametrize("train, val", [("train_loss", "val_loss"), ("train/loss", "val/loss"),
+                                        ("loss", "eval_loss"), ("training_loss", "valid_loss"),
+                                        ("loss_epoch", "validation_loss")])
+def test_metric_aliases_found_by_check(tmp_path: Path, train: str, val: str) -> None:
+    path = tmp_path / "aliases.jsonl"
+    with path.open("w") as handle:
+        for epoch in range(1, 6):
+            handle.write(json.dumps({"epoch": epoch, train: 1.0 / epoch,
+                                     val: 1.5 / epoch}) + "\n")
+    report = _check_json(path)
+    assert (report["summary"]["train_key"], report["summary"]["val_key"]) == (train, val)
+    assert report["summary"]["best_val_loss"] == pytest.approx(1.5 / 5)
+    assert report["summary"]["best_val_epoch"] == 5
+
+
+def test_train_and_val_key_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "odd.csv"
+    lines = ["epoch,objective,heldout,val_loss"]
+    # val_loss is a decoy that would be picked by default; heldout is the real one.
+    for epoch in range(1, 6):
+        lines.append(f"{epoch},{1 / epoch},{2 / epoch},{epoch}")
+    path.write_text("\n".join(lines) + "\n")
+    default = _check_json(path)
+    assert default["summary"]["val_key"] == "val_loss"
+    assert default["summary"]["best_val_epoch"] == 1
+    chosen = _check_json(path, "--train-key", "objective", "--val-key", "heldout")
+    assert (chosen["summary"]["train_key"], chosen["summary"]["val_key"]) == ("objective",
+                                                                              "heldout")
+    assert chosen["summary"]["best_val_epoch"] == 5
+    assert chosen["summary"]["best_val_loss"] == pytest.approx(0.4)
