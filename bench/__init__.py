@@ -82,9 +82,9 @@ def history_blocks(records: int, seed: int = 0) -> Iterator[list[str]]:
     row = 0
     for epoch in range(1, epochs + 2):
         end = min(row + STEPS_PER_EPOCH, steps) if epoch <= epochs else steps
+        rows = zip(*(text[row:end] for text in texts), strict=True)
         lines = [step_format.format(*values, step=i + 1, time=times[i], epoch=epoch)
-                      for i, values in zip(range(row, end), zip(*(t[row:end] for t in texts)),
-                                           strict=True)]
+                 for i, values in zip(range(row, end), rows, strict=True)]
         row = end
         if epoch <= epochs:
             loss, val_loss, long_loss, short_loss = epoch_values[epoch - 1].tolist()

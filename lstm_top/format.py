@@ -88,11 +88,52 @@ def _number_or_none(value: Any) -> float | int | str | None:
 
 
 def _clean_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    return {str(k): _number_or_none(v) for k, v in metrics.items()}
+    # The hot path of Logger.log: plain finite floats under str names pass straight through
+    # (x - x == 0.0 is false exactly for NaN and +-inf); everything else takes the full route.
+    clean: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if type(value) is float and value - value == 0.0:
+            clean[key if type(key) is str else str(key)] = value
+        else:
+            clean[str(key)] = _number_or_none(value)
+    return clean
+
+
+# Built once: json.dumps with non-default options constructs a new encoder on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=str)
+
+
+def _cached_c_encoder() -> Any:
+    """CPython's C encoder, built once rather than per record as ``JSONEncoder.encode`` does:
+    a third of Logger.log's time (bench/bench_logger.py). Its constructor is private, so it
+    is used only if it gives exactly the stdlib encoder's output on a probe record."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    try:
+        encode = make(None, str, json.encoder.encode_basestring_ascii, None, ":", ",",
+                      False, False, False)
+        probe = {"kind": "epoch", "epoch": 3, "time": 1.5, "metrics": {"loss": 0.1, "n": 200,
+                 "é": "NaN", "x": None, "ok": True, "list": [1, 2.5]}, "obj": object}
+        if "".join(encode(probe, 0)) != _ENCODER.encode(probe):
+            return None
+        try:
+            "".join(encode({"bad": math.nan}, 0))
+            return None  # must refuse a bare NaN, as allow_nan=False does
+        except ValueError:
+            pass
+    except Exception:
+        return None
+    return encode
+
+
+_C_ENCODE = _cached_c_encoder()
 
 
 def _dumps(obj: Mapping[str, Any]) -> str:
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False, default=str) + "\n"
+    if _C_ENCODE is not None:
+        return "".join(_C_ENCODE(obj, 0)) + "\n"
+    return _ENCODER.encode(obj) + "\n"
 
 
 def _json_safe(value: Any, depth: int = 0) -> Any:

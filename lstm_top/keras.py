@@ -13,9 +13,10 @@ How the run ends (the ``end`` record's status):
   skips ``on_train_end``. The callback notices it in two places: an exception that reaches the
   top of the program (``sys.excepthook``, then ``atexit``) ends the run as ``interrupted`` for
   Ctrl-C and ``crashed`` with the error otherwise; a later ``fit`` with the same callback ends the
-  abandoned run as ``crashed`` before starting the new one. A process killed with SIGKILL, or an
-  exception caught inside a notebook that keeps running, writes no end record: the viewer shows
-  the run as still running (every record written so far is intact).
+  abandoned run as ``crashed`` before starting the new one; ``sys.exit`` from inside training
+  ends it as ``crashed`` ("process exited during training").
+* no end record — a process killed with SIGKILL, or an exception caught inside a notebook that
+  keeps running: the viewer shows the run as not finished (every record written is intact).
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ class LstmTopCallback(_keras.callbacks.Callback):
         config: extra header configuration, merged over what the callback finds itself
             (optimizer, learning rate, epochs, parameter count, backend).
         log_steps: also write one step record per training batch (Keras' running averages).
+
+    Each ``fit`` is one run: a second ``fit`` with the same callback appends a new header
+    (epochs keep Keras' numbering, so ``initial_epoch`` continues the curve).
     """
 
     def __init__(self, path: str, *, validation_subsets: Mapping[str, SubsetData] | None = None,
@@ -199,9 +203,9 @@ class LstmTopCallback(_keras.callbacks.Callback):
             predictions = self.model.predict(x, verbose=0)
             if not hasattr(predictions, "shape"):
                 return None  # several outputs: which loss is "the" loss is not clear
-            losses = per_sample(_keras.ops.convert_to_tensor(np.asarray(y)),
-                                _keras.ops.convert_to_tensor(predictions))
-            losses = np.asarray(_keras.ops.convert_to_numpy(losses), dtype=np.float64)
+            predictions = np.asarray(predictions)
+            # Loss functions accept numpy arrays on every backend (and in tf.keras).
+            losses = _to_numpy(per_sample(np.asarray(y, dtype=predictions.dtype), predictions))
             losses = losses.reshape(len(losses), -1).mean(axis=1) if losses.ndim > 1 else losses
             return float(losses.std()) if losses.size else None
         except Exception:
@@ -227,8 +231,7 @@ def _to_float(value: Any) -> float | None:
         return float(value)
     # A Keras 3 Variable: read its backend tensor (its own numpy() path warns under numpy 2);
     # on tf.Variable ``value`` is a method.
-    if isinstance(value, _keras.Variable) or (hasattr(value, "value") and
-                                              hasattr(value, "assign")):
+    if hasattr(value, "value") and hasattr(value, "assign"):
         inner = value.value
         value = inner() if callable(inner) else inner
     item = getattr(value, "item", None)  # torch tensors, numpy scalars and arrays
@@ -238,15 +241,25 @@ def _to_float(value: Any) -> float | None:
         except (TypeError, ValueError, RuntimeError):
             pass  # more than one element: not a metric
     try:
-        import numpy as np
-
-        array = np.asarray(_keras.ops.convert_to_numpy(value))
+        array = _to_numpy(value)
     except Exception:
         try:
             return float(value)
         except (TypeError, ValueError):
             return None
-    return float(array) if array.size == 1 else None
+    return float(array.reshape(-1)[0]) if array.size == 1 else None
+
+
+def _to_numpy(value: Any) -> Any:
+    """A backend tensor as a float64 numpy array (Keras 3 ops, else tf's ``.numpy()``)."""
+    import numpy as np
+
+    ops = getattr(_keras, "ops", None)  # Keras 3; tf.keras 2 has no ops module
+    if ops is not None:
+        value = ops.convert_to_numpy(value)
+    elif hasattr(value, "numpy"):
+        value = value.numpy()
+    return np.asarray(value, dtype=np.float64)
 
 
 def _numbers(logs: Mapping[str, Any] | None) -> dict[str, float]:

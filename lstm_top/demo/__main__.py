@@ -52,7 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lstm-top demo",
         description="Train a small numpy LSTM on a scenario that shows a warning sign, logging "
-                    "its history for lstm-top to watch.")
+                    "its history for lstm-top to watch.",
+        epilog="examples:\n  lstm-top demo --list\n"
+               "  lstm-top demo --scenario oscillating --out runs/osc.jsonl\n"
+               "  lstm-top demo --scenario subset-gap --out runs/gap.jsonl --epoch-delay 0.5 &\n"
+               "  lstm-top runs/gap.jsonl",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", choices=list(SCENARIOS), help="which training to run")
     parser.add_argument("--out", help="history file to write (JSONL)")
     parser.add_argument("--epochs", type=int, help="number of epochs (default: the scenario's)")

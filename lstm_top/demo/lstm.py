@@ -173,7 +173,7 @@ class LstmRegressor:
         return loss, self.backward(cache, (2.0 / error.size) * error)
 
     def per_sample_loss(self, x: Array, y: Array, *, batch_size: int = 256) -> NDArray[np.float64]:
-        """Squared error of each sample (mean over outputs), no dropout; float64 for stable means."""
+        """Squared error of each sample (mean over outputs), without dropout, in float64."""
         losses = []
         for start in range(0, len(x), batch_size):
             prediction, _ = self.forward(x[start:start + batch_size])
@@ -183,7 +183,8 @@ class LstmRegressor:
 
 
 def global_norm(grads: dict[str, Array]) -> float:
-    return float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values())))
+    squares = (float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values())
+    return float(np.sqrt(sum(squares)))
 
 
 class Adam:
@@ -203,7 +204,8 @@ class Adam:
     def step(self, grads: dict[str, Array]) -> None:
         self.steps += 1
         # Bias correction folded into the step size, as in the paper's efficient form.
-        step_size = self.lr * np.sqrt(1.0 - self.beta2 ** self.steps) / (1.0 - self.beta1 ** self.steps)
+        step_size = (self.lr * np.sqrt(1.0 - self.beta2 ** self.steps)
+                     / (1.0 - self.beta1 ** self.steps))
         for name, grad in grads.items():
             m = self.first_moment[name]
             v = self.second_moment[name]

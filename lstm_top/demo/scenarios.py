@@ -71,7 +71,8 @@ class Scenario:
     def config(self, seed: int, epochs: int) -> dict[str, Any]:
         """What the run's header records: enough to reproduce it."""
         training = self.training
-        return {"scenario": self.name, "seed": seed, "epochs": epochs, "model": "LSTM+Dense (numpy)",
+        return {"scenario": self.name, "seed": seed, "epochs": epochs,
+                "model": "LSTM+Dense (numpy)",
                 "hidden": training.hidden, "lr": training.lr, "lr_schedule": training.schedule,
                 "batch": training.batch, "optimizer": "Adam", "clip_norm": training.clip_norm,
                 "dropout": training.dropout, "dtype": training.dtype, **self.data}

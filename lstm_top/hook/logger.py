@@ -76,6 +76,7 @@ class Logger:
         self._partial_line = False
         self._last_path_check = 0.0
         self._inode: tuple[int, int] | None = None
+        self._opened_empty = False
         self._next_epoch = 1
         self._server: Any = None
         path = os.fspath(path)
@@ -95,8 +96,12 @@ class Logger:
             return
         if serve:
             self._start_server(serve)
-        self._open()
-        self._write(self._header)
+        # If the file cannot be opened now (missing directory, read-only), the header is
+        # written by the first reopen that succeeds, since that file is empty.
+        if self._open():
+            self._write(self._header)
+        else:
+            self._publish(self._header.encode("utf-8"))  # viewers still get the run's header
 
     # ------------------------------------------------------------------ public API
 
@@ -178,9 +183,11 @@ class Logger:
             self._report(exc)
             return False
         self._fd = fd
+        self._opened_empty = False
         try:
             st = os.fstat(fd)
             self._inode = (st.st_dev, st.st_ino)
+            self._opened_empty = st.st_size == 0
             # A file that does not end in a newline (a killed writer) would glue our first
             # record onto its half line; start on a fresh line instead.
             self._partial_line = st.st_size > 0 and _last_byte(self.path) != b"\n"
@@ -203,7 +210,9 @@ class Logger:
         data = line.encode("utf-8", "replace")
         with self._lock:
             now = time.monotonic()
-            if self._fd is not None and self._path_replaced(now):
+            # The interval test inline: this runs on every record (see bench/bench_logger.py).
+            if (self._fd is not None and now - self._last_path_check >= PATH_CHECK_INTERVAL_S
+                    and self._path_replaced(now)):
                 self._warn_once("replaced", f"lstm-top: {self.path} was deleted or replaced; "
                                             "writing a new file there")
                 self._reopen_locked(with_header=True)
@@ -216,7 +225,9 @@ class Logger:
                     self._publish(data)
                     return
             self._write_locked(data)
-        self._publish(data)
+            # Inside the lock, so viewers see records in the same order as the file.
+            if self._server is not None:
+                self._publish(data)
 
     def _reopen_locked(self, with_header: bool) -> None:
         if self._fd is not None:
@@ -225,7 +236,9 @@ class Logger:
             except OSError:
                 pass
             self._fd = None
-        if self._open() and with_header:
+        # An empty file gets the header even on a plain retry: a file that only became
+        # writable now (its directory appeared, the disk was remounted rw) must not lack it.
+        if self._open() and (with_header or self._opened_empty):
             self._write_locked(self._header.encode("utf-8"))
 
     def _write_locked(self, data: bytes) -> None:

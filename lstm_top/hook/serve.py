@@ -63,6 +63,9 @@ MAX_REPLAY_STEPS = 20_000
 MAX_VIEWERS = 32
 # On close, how long queued records (the end record above all) may take to reach viewers.
 CLOSE_FLUSH_S = 0.5
+# With no viewer ready to take data, publish skips the wake-up (the cost training would feel)
+# and the server thread collects the queue only every this many records.
+INBOX_WAKE_EVERY = 1024
 
 _SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)  # a vanished viewer must not raise SIGPIPE
 _STEP_PREFIX = b'{"kind":"step"'  # how the Logger encodes a step record (see format.py)
@@ -144,6 +147,8 @@ class HistoryServer:
         # Filled by publish (any thread), drained by the server thread.
         self._inbox: deque[bytes] = deque()
         self._wake_pending = False
+        # True while some viewer can take data now: only then is each record worth a wake-up.
+        self._eager = False
         self._wake_read, self._wake_write = socket.socketpair()
         self._wake_read.setblocking(False)
         self._wake_write.setblocking(False)
@@ -169,9 +174,9 @@ class HistoryServer:
         if self._closed:
             return
         self._inbox.append(line)
-        if not self._wake_pending:
-            # The server thread clears the flag before draining, so a record appended after
-            # its drain always finds the flag clear and wakes it again: nothing is stranded.
+        if not self._wake_pending and (self._eager or len(self._inbox) >= INBOX_WAKE_EVERY):
+            # The server thread sets ``_eager`` and clears ``_wake_pending`` *before* draining,
+            # so a record appended after a drain finds them so and wakes it: none is stranded.
             self._wake_pending = True
             try:
                 self._wake_write.send(b"\0", _SEND_FLAGS)
@@ -293,6 +298,9 @@ class HistoryServer:
                             self._read_from(viewer)
                         if events & selectors.EVENT_WRITE and viewer.sock in self._viewers:
                             self._flush(viewer)
+                # Records published while nobody was ready are sent now that someone may be.
+                self._eager = any(not v.wants_write for v in self._viewers.values())
+                self._drain_inbox()
             self._drain_inbox()
             self._flush_before_close()
         except Exception:
@@ -310,6 +318,7 @@ class HistoryServer:
             self._say_goodbye(sock, f"too many viewers (at most {MAX_VIEWERS})")
             sock.close()
             return
+        self._drain_inbox()  # the replay must include everything published so far
         records = b"".join(line for _, line in heapq.merge(self._kept, self._steps))
         hello = _encode_control(HELLO_KIND, format=PROTOCOL_FORMAT, version=PROTOCOL_VERSION,
                                 session=self.session, dropped_steps=self._dropped_steps,

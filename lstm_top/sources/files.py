@@ -20,7 +20,7 @@ import numpy as np
 
 from lstm_top.format import nesting_too_deep, to_float
 from lstm_top.history import History
-from lstm_top.sources.jsonl import JsonlParser
+from lstm_top.sources.bulk import BulkJsonlParser
 
 READ_CHUNK_BYTES = 1 << 22
 # Epoch numbers are stored as int64; a float at or beyond 2**63 cannot be one.
@@ -70,7 +70,8 @@ def read_history(path: str | os.PathLike[str]) -> History:
             kind = detect_kind(path, head)
             history = History(source=path, source_kind=kind)
             if kind == "jsonl":
-                parser = JsonlParser(history)
+                # The bulk parser: JsonlParser's results, a chunk at a time (see sources/bulk.py).
+                parser = BulkJsonlParser(history)
                 parser.feed(head)
                 while chunk := handle.read(READ_CHUNK_BYTES):
                     parser.feed(chunk)
@@ -132,6 +133,8 @@ def read_csv_text(text: str, history: History) -> None:
     merged: dict[str, float] = {}
     merged_time: float | None = None
     implicit_epoch = 0
+    # Values of rows with an empty epoch cell, waiting for the next row that has one.
+    carried: dict[str, float] = {}
 
     def flush() -> None:
         if current is not None and merged:
@@ -146,6 +149,11 @@ def read_csv_text(text: str, history: History) -> None:
                 continue
             if epoch_col is not None:
                 epoch_value = to_float(_number(row, epoch_col))
+                if step_col is not None and _number(row, epoch_col) in (None, ""):
+                    # Lightning's LearningRateMonitor writes its row with an empty epoch at
+                    # the first step of an epoch: it belongs with the rows that follow.
+                    carried.update(_row_numbers(row, metric_cols))
+                    continue
                 if epoch_value is None or not math.isfinite(epoch_value):
                     history.note_problem(line, "epoch is empty or not a number")
                     continue
@@ -161,6 +169,9 @@ def read_csv_text(text: str, history: History) -> None:
                 if current is not None and epoch <= current:
                     history.epoch_rewinds += 1
                 current, merged, merged_time = epoch, {}, None
+            if carried:
+                merged.update(carried)
+                carried.clear()
             if time_col is not None:
                 merged_time = to_float(_number(row, time_col))
             bad = []
@@ -177,7 +188,17 @@ def read_csv_text(text: str, history: History) -> None:
                 history.note_problem(line, f"metric {name!r} is not a number", skipped=False)
     except csv.Error as exc:
         history.note_problem(0, f"CSV parsing stopped: {exc}")
+    merged.update(carried)
     flush()
+
+
+def _row_numbers(row: list[str], metric_cols: list[tuple[int, str]]) -> dict[str, float]:
+    numbers = {}
+    for index, name in metric_cols:
+        value = to_float(_number(row, index))
+        if value is not None:
+            numbers[name] = value
+    return numbers
 
 
 def _number(row: list[str], index: int) -> float | str | None:

@@ -216,9 +216,16 @@ class LstmTopApp(App[int]):
 
     @work(thread=True, group="render")
     def _render(self, generation: int, width: int, height: int) -> None:
-        """Worker thread: analyse every run, then build the chart of the selected view."""
-        for run in list(self.runs.values()):
-            run.analyse()
+        """Worker thread: the chart first (with the findings known so far), then the analysis;
+        when the analysis changed anything the chart is built again, with its markers. A long
+        first diagnosis of a huge file thus never keeps the chart from appearing."""
+        self._post_chart(generation, width, height)
+        changed = [run.analyse() for run in list(self.runs.values())]
+        if any(changed):
+            self._post_chart(generation, width, height)
+        self.post_message(ViewReady(generation, None, None))
+
+    def _post_chart(self, generation: int, width: int, height: int) -> None:
         options = self.options
         run = self.runs.get(self.selected) if self.selected else None
         if self.overlay and len(self.runs) > 1:
@@ -248,7 +255,7 @@ class LstmTopApp(App[int]):
                         f" ({problems} unreadable lines)" if problems else "")
         else:
             self.post_message(ViewReady(generation, Text("no run — press d to start a demo",
-                                                         style="dim"), Text("")))
+                                                         style="dim"), Text(""), partial=True))
             return
         try:
             ansi = render(spec)
@@ -260,7 +267,7 @@ class LstmTopApp(App[int]):
             chart = Text.from_ansi(ansi, no_wrap=True, overflow="crop")
         else:
             chart = Text(ansi, no_wrap=True, overflow="crop")
-        self.post_message(ViewReady(generation, chart, self._legend(spec)))
+        self.post_message(ViewReady(generation, chart, self._legend(spec), partial=True))
 
     def _legend(self, spec) -> Text:  # type: ignore[no-untyped-def]
         legend = Text(no_wrap=False)
@@ -284,9 +291,13 @@ class LstmTopApp(App[int]):
         return legend
 
     def on_view_ready(self, message: ViewReady) -> None:
+        if message.chart is not None and message.legend is not None:
+            self.loss_plot.show(message.chart, message.legend)
+            self._show_panels()
+        if message.partial:
+            return
         self._render_busy = False
         self.renders_done += 1
-        self.loss_plot.show(message.chart, message.legend)
         self._show_panels()
         if self._render_again:
             self._render_again = False

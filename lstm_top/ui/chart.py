@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import plotext
 
 from lstm_top.history import History, LossKeys
 from lstm_top.reduce import (
@@ -26,6 +25,7 @@ from lstm_top.reduce import (
     window,
 )
 from lstm_top.signs import Finding, Severity
+from lstm_top.ui.plotext_import import plotext
 
 # xterm-256 palette indexes: no truecolor needed.
 TRAIN_COLOR = 39  # blue

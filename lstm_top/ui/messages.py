@@ -20,8 +20,9 @@ class ViewReady(Message):
     """The render worker finished: the chart of the selected view, built off the UI thread."""
 
     generation: int
-    chart: Text
-    legend: Text
+    chart: Text | None  # None: the worker is done, nothing new to draw
+    legend: Text | None
+    partial: bool = False  # more may follow from the same worker
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -33,6 +34,8 @@ class Run:
     analysed_version: int = -1
     history_id: int = 0
     message: str | None = None
+    _last_state: str = "waiting"
+    _analysing: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # Set from the source thread; the UI thread clears it when it takes the update.
     update_posted: bool = False
 
@@ -54,6 +57,14 @@ class Run:
 
     def analyse(self) -> bool:
         """Bring findings and metrics up to date; False when nothing changed. Takes the lock."""
+        if not self._analysing.acquire(blocking=False):
+            return False  # another worker is on it; its result will be shown
+        try:
+            return self._analyse()
+        finally:
+            self._analysing.release()
+
+    def _analyse(self) -> bool:
         history = self.history
         with history.lock:
             if id(history) != self.history_id:  # a new run in the same file: start over
@@ -72,8 +83,19 @@ class Run:
         return True
 
     def state(self, now: float | None = None) -> str:
-        """live / stalled / finished / crashed / interrupted / waiting / deleted / error."""
-        return display_state(self.source, now)
+        """live / stalled / finished / crashed / interrupted / waiting / deleted / error.
+
+        Never waits for the history lock: while a reader or the analysis holds it (a big file
+        being read), the last known state is returned, so the UI thread cannot stall.
+        """
+        lock = self.history.lock
+        if not lock.acquire(blocking=False):
+            return self._last_state
+        try:
+            self._last_state = display_state(self.source, now)
+        finally:
+            lock.release()
+        return self._last_state
 
     def stalled_for(self, now: float | None = None) -> float | None:
         """Seconds since the last activity, when the run counts as stalled."""

@@ -16,7 +16,8 @@ _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\
 
 def clean(text: object, limit: int = 200) -> str:
     """Printable text only: escapes removed, other control characters as '?', at most ``limit``."""
-    value = _ESCAPES.sub("", str(text))
+    # Cut first (with room for escapes that will be removed): a huge value costs nothing.
+    value = _ESCAPES.sub("", str(text)[: limit * 4 + 64])
     value = "".join(_printable(ch) for ch in value)
     return value if len(value) <= limit else value[: limit - 1] + "…"
 

@@ -22,7 +22,11 @@ from lstm_top import LoggerWarning  # noqa: E402
 from lstm_top.keras import LstmTopCallback  # noqa: E402
 from lstm_top.sources.files import read_history  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    # Keras' own torch backend (convert_to_numpy, CSVLogger) trips numpy 2's copy keyword.
+    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
+]
 
 EPOCHS = 5
 STEPS_PER_EPOCH = 4  # 128 samples / batch 32
@@ -160,6 +164,21 @@ def test_broken_subset_and_steps_do_not_stop_training(tmp_path: Path) -> None:
     assert history.epochs.present("val_loss[good]").all()
     assert not history.epochs.present("val_loss[bad]").any()
     assert list(history.steps.index) == list(range(1, 7))  # 2 batches x 3 epochs
+
+
+def test_loss_object_gives_per_sample_std(tmp_path: Path) -> None:
+    keras.utils.set_random_seed(2)
+    x = np.random.rand(48, 12, 3).astype("float32")
+    y = np.random.rand(48, 1).astype("float32")
+    model = keras.Sequential([keras.Input((12, 3)), keras.layers.LSTM(4), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss=keras.losses.MeanAbsoluteError())
+    path = tmp_path / "mae.jsonl"
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0,
+              callbacks=[LstmTopCallback(str(path), validation_subsets={"s": (x[:20], y[:20])})])
+    table = read_history(path).epochs
+    errors = np.abs(model.predict(x[:20], verbose=0) - y[:20]).mean(axis=1)
+    assert table.column("val_loss[s]")[0] == pytest.approx(float(errors.mean()), rel=1e-5)
+    assert table.column("val_loss_std[s]")[0] == pytest.approx(float(errors.std()), rel=1e-4)
 
 
 SCRIPT = textwrap.dedent("""

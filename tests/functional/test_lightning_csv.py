@@ -73,6 +73,8 @@ def test_check_reads_metrics_csv_like_our_file(same_run: Path) -> None:
         reports[name] = json.loads(result.stdout)
     csv_summary, our_summary = reports["csv"]["summary"], reports["ours"]["summary"]
     assert reports["csv"]["epochs"] == reports["ours"]["epochs"] == EPOCHS
+    # LearningRateMonitor's rows have an empty epoch cell: merged, not reported as malformed.
+    assert reports["csv"]["malformed_lines"] == 0 and reports["csv"]["problems"] == []
     assert csv_summary["train_key"] == "train_loss_epoch"
     assert csv_summary["val_key"] == "val_loss"
     assert csv_summary["best_val_loss"] == pytest.approx(our_summary["best_val_loss"], rel=1e-6)

@@ -18,16 +18,25 @@ from tests.functional.histories import STARTED, write_run
 FROZEN_NOW = STARTED + 10_000.0
 
 
+def _quiet(app: LstmTopApp) -> bool:
+    """The whole file read, analysed, and the last render on screen."""
+    return bool(app.runs) and all(
+        run.history.finished and run.analysed_version == run.history.epochs.version
+        and not run.update_posted for run in app.runs.values()
+    ) and not app._render_busy and not app._render_again
+
+
 async def _rendered(pilot: Pilot[int]) -> None:
     app = pilot.app
     assert isinstance(app, LstmTopApp)
-    for _ in range(200):
-        if app.renders_done and not app._render_busy:
-            break
+    for _ in range(400):
+        if _quiet(app):
+            await pilot.pause(0.2)
+            if _quiet(app):
+                break
         await pilot.pause(0.05)
-    await pilot.pause(0.2)
-    while app._render_busy:
-        await pilot.pause(0.05)
+    else:
+        raise AssertionError("the app never settled")
     await pilot.pause()
 
 

@@ -16,6 +16,7 @@ from lstm_top.reduce import format_value
 from lstm_top.signs import Finding, Severity
 from lstm_top.ui.text import clean
 
+MAX_RESOLVED_SHOWN = 20
 SEVERITY_STYLES = {Severity.CRITICAL: "bold white on red", Severity.WARNING: "bold black on yellow",
                    Severity.INFO: "bold black on cyan"}
 
@@ -53,7 +54,8 @@ def findings_text(findings: Sequence[Finding], waiting_message: str | None = Non
         if active:
             text.append("\n")
         text.append(f"resolved ({len(resolved)})\n", style="dim bold")
-        for finding in resolved:
+        # The latest few only: a long noisy run can close thousands of episodes.
+        for finding in resolved[-MAX_RESOLVED_SHOWN:][::-1]:
             text.append(f"  {finding.severity.label} {clean(finding.id, 60).replace('_', ' ')} "
                         f"epochs {finding.since_epoch}–{finding.until_epoch}: "
                         f"{clean(finding.message, 200)}\n", style="dim")

@@ -1,0 +1,215 @@
+"""lstm-top over SSH: a real ``sshd`` on 127.0.0.1, a real ``ssh -tt`` inside tmux at 80x24.
+
+The test starts its own sshd (a throwaway host key and client key in a temp folder, its own
+sshd_config, ``UsePAM no``, loopback only, a spare port), runs ``ssh -tt ... lstm-top FILE`` in a
+tmux pane with ``TERM=xterm-256color``, appends epochs to the file while it is watched, reads the
+warning off the captured pane, presses ``q`` and checks that the shell is back.
+
+Needs root (sshd logs in as the user it runs as only when it is root) and Debian's
+openssh-server, openssh-client and tmux; skips with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from lstm_top import Logger
+
+SSHD = shutil.which("sshd") or next(
+    (p for p in ("/usr/sbin/sshd", "/sbin/sshd") if os.path.exists(p)), None)
+SSH = shutil.which("ssh")
+SSH_KEYGEN = shutil.which("ssh-keygen")
+TMUX = shutil.which("tmux")
+
+
+def _missing() -> str | None:
+    if SSHD is None:
+        return "sshd not installed (apt-get install openssh-server)"
+    if SSH is None or SSH_KEYGEN is None:
+        return "ssh client not installed (apt-get install openssh-client)"
+    if TMUX is None:
+        return "tmux not installed (apt-get install tmux)"
+    if os.geteuid() != 0:
+        return "needs root: a non-root sshd cannot start a login session"
+    return None
+
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(_missing() is not None,
+                                                  reason=_missing() or "")]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str,
+               describe: Callable[[], str] = lambda: "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{describe()}")
+
+
+def lstm_top_command() -> list[str]:
+    """This interpreter's ``lstm-top`` script, by absolute path: the remote shell's PATH is
+    sshd's default, which does not hold a virtualenv or pyenv."""
+    script = Path(sys.executable).parent / "lstm-top"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "lstm_top"]
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    """(port, client key) of an sshd serving 127.0.0.1 until the module's tests are done."""
+    folder = tmp_path_factory.mktemp("sshd")
+    assert SSHD and SSH_KEYGEN
+    for name in ("host_key", "client_key"):
+        subprocess.run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)],
+                       check=True)
+    (folder / "authorized_keys").write_text((folder / "client_key.pub").read_text())
+    port = free_port()
+    config = folder / "sshd_config"
+    config.write_text(f"""\
+Port {port}
+ListenAddress 127.0.0.1
+HostKey {folder / "host_key"}
+PidFile {folder / "sshd.pid"}
+AuthorizedKeysFile {folder / "authorized_keys"}
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+StrictModes no
+PrintMotd no
+PrintLastLog no
+""")
+    # Debian's sshd refuses to start without its privilege-separation folder.
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    log = open(folder / "sshd.log", "wb")  # noqa: SIM115 - closed after the daemon ends
+    daemon = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+
+    def listening() -> bool:
+        if daemon.poll() is not None:
+            raise AssertionError(f"sshd exited: {(folder / 'sshd.log').read_text()}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return True
+        return False
+
+    try:
+        wait_until(listening, 15, "sshd to listen")
+        yield port, folder / "client_key"
+    finally:
+        daemon.terminate()
+        try:
+            daemon.wait(5)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait(5)
+        log.close()
+
+
+class Pane:
+    """One tmux pane on a private tmux server (its own socket), killed afterwards."""
+
+    def __init__(self, socket_name: str) -> None:
+        assert TMUX
+        self.base = [TMUX, "-L", socket_name, "-f", "/dev/null"]
+
+    def start(self, command: str, env: dict[str, str]) -> None:
+        subprocess.run([*self.base, "new-session", "-d", "-s", "main", "-x", "80", "-y", "24",
+                        command], check=True, env=env)
+
+    def send(self, *keys: str) -> None:
+        subprocess.run([*self.base, "send-keys", "-t", "main", *keys], check=True)
+
+    def text(self) -> str:
+        result = subprocess.run([*self.base, "capture-pane", "-p", "-t", "main"],
+                                capture_output=True, text=True)
+        return result.stdout
+
+    def size(self) -> str:
+        return subprocess.run([*self.base, "display-message", "-p", "-t", "main",
+                               "#{pane_width}x#{pane_height}"],
+                              capture_output=True, text=True).stdout.strip()
+
+    def kill(self) -> None:
+        subprocess.run([*self.base, "kill-server"], capture_output=True)
+
+
+@pytest.fixture
+def pane() -> Iterator[Pane]:
+    tmux = Pane(f"lstm-top-ssh-test-{os.getpid()}")
+    try:
+        yield tmux
+    finally:
+        tmux.kill()
+
+
+def test_watch_a_run_over_ssh(sshd: tuple[int, Path], pane: Pane, tmp_path: Path) -> None:
+    port, key = sshd
+    run = tmp_path / "remote.jsonl"
+    logger = Logger(run, run_name="over-ssh")
+    for epoch in range(1, 4):
+        logger.log(epoch=epoch, loss=1.0 / epoch, val_loss=1.1 / epoch)
+
+    # What the user types on their laptop; the remote side gets a throwaway config folder so
+    # the viewer's saved preferences do not touch the real home.
+    remote = shlex.join(["env", f"XDG_CONFIG_HOME={tmp_path / 'config'}",
+                         *lstm_top_command(), str(run)])
+    ssh = shlex.join([str(SSH), "-tt", "-p", str(port), "-i", str(key),
+                      "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                      "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "localhost", remote])
+    env = {**os.environ, "TERM": "xterm-256color"}
+    env.pop("TMUX", None)
+    pane.start("bash --norc --noprofile", env)
+    assert pane.size() == "80x24"
+    pane.send(f"export TERM=xterm-256color PS1='local$ '; {ssh}", "Enter")
+
+    wait_until(lambda: "over-ssh" in pane.text(), 60, "the viewer to show the run",
+               pane.text)
+    assert "nonfinite" not in pane.text()
+
+    # Training goes on while it is watched: two more epochs, the second diverging.
+    logger.log(epoch=4, loss=0.2, val_loss=0.25)
+    logger.log(epoch=5, loss=float("nan"), val_loss=float("nan"))
+    wait_until(lambda: "nonfinite" in pane.text(), 30, "the warning to appear", pane.text)
+    screen = pane.text()
+    assert "CRITICAL" in screen, screen
+    logger.close()
+
+    pane.send("q")
+
+    def prompt_is_back() -> bool:
+        lines = [line for line in pane.text().splitlines() if line.strip()]
+        return bool(lines) and lines[-1].strip() == "local$"
+
+    # The viewer quit, ssh closed the connection, and the local shell prompts again...
+    wait_until(prompt_is_back, 20, "the local prompt after q", pane.text)
+    # ...and answers.
+    pane.send("echo back-in-$((6 * 7))", "Enter")
+    wait_until(lambda: "back-in-42" in pane.text(), 20, "the local shell to answer", pane.text)
+
+
+def test_sshd_is_loopback_only(sshd: tuple[int, Path]) -> None:
+    port, _ = sshd
+    if not shutil.which("ss"):
+        pytest.skip("ss (iproute2) not installed")
+    listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True,
+                               text=True).stdout
+    assert {line.split()[3] for line in listening.splitlines()} == {f"127.0.0.1:{port}"}
+

@@ -1,0 +1,173 @@
+"""Issue 8: the TUI with hostile data and under faults, driven by ``App.run_test()``.
+
+Run, metric, subset names and config values carrying ANSI/OSC escapes, C1 controls, bidi
+overrides and Textual markup are shown literally; clicking them does nothing; no ESC byte from
+the data reaches the screen; a 400-character name is cut, not allowed to break the layout.
+Faults: an unreadable file, a folder of thousands of files, a 20x5 terminal and back — clear
+messages, no traceback, and ``q`` quits every time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import os
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+try:
+    from textual.pilot import Pilot
+
+    from lstm_top.ui.app import LstmTopApp
+except ImportError as exc:  # pragma: no cover - the app is another engineer's module
+    pytest.skip(f"the TUI is not importable: {exc}", allow_module_level=True)
+
+from lstm_top.format import encode_end, encode_epoch, encode_header
+
+pytestmark = pytest.mark.anyio
+
+FROZEN_NOW = 1_000_000.0
+SIZE = (100, 30)
+# No ESC, CSI/OSC introducers, BEL, bidi controls: what would drive or reorder the terminal.
+FORBIDDEN = ["\x1b", "\x9b", "\x9d", "\x9c", "\x07", "\x08", "\x00", "\u202e", "\u202c",
+             "\udcff"]
+INJECTED = ("[@click=app.quit]x\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\x9b31m"
+            "\u202eevil\u202c[bold red]R[/]")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def make_app(*targets: Path | str) -> LstmTopApp:
+    return LstmTopApp([str(t) for t in targets], clock=lambda: FROZEN_NOW)
+
+
+async def wait_for(pilot: Pilot[int], condition: Callable[[], bool], timeout: float = 10.0,
+                   what: str = "condition") -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def screen_text(app: LstmTopApp) -> str:
+    """What the terminal would show, as text (the SVG export carries every glyph)."""
+    svg = app.export_screenshot()
+    body = svg[svg.find("<g class=") :] if "<g class=" in svg else svg  # skip the CSS
+    text = html.unescape(re.sub(r"<[^>]+>", "", body))
+    return text.replace("\xa0", " ")
+
+
+def hostile_run(path: Path, name: str, epochs: int = 12) -> None:
+    lines = [encode_header(name, FROZEN_NOW - 100, {name: name, "optimizer": name})]
+    for epoch in range(1, epochs + 1):
+        lines.append(encode_epoch(epoch, FROZEN_NOW - 100 + epoch,
+                                  {"loss": 1.0 / epoch, "val_loss": 1.2 / epoch,
+                                   name: 0.5, f"{name[:30]}_acc": 0.9},
+                                  {name: {"val_loss": 1.5 / epoch, "n": 7}}))
+    lines.append(encode_end("crashed", FROZEN_NOW - 50, f"RuntimeError: {name}"))
+    path.write_text("".join(lines), errors="surrogatepass")
+
+
+async def test_injected_names_are_literal_inert_and_never_reach_the_terminal(
+        tmp_path: Path) -> None:
+    path = tmp_path / "evil.jsonl"
+    hostile_run(path, INJECTED)
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "epoch 12" in screen_text(app), what="the run")
+        await pilot.pause(0.3)
+        shown = screen_text(app)
+        for bad in FORBIDDEN:
+            assert bad not in shown, f"{bad!r} from the data reached the screen"
+        assert "@click=app.quit" in shown, "markup is shown as text, not swallowed"
+        assert "Traceback" not in shown
+        # click everywhere the name could be: nothing quits, nothing raises
+        for y in range(SIZE[1] - 1):  # not the footer: its "q Quit" is meant to quit
+            for x in (4, 40):
+                await pilot.click(offset=(x, y))
+        await pilot.pause(0.2)
+        assert app.is_running, "clicking injected [@click=app.quit] must not quit"
+        for key in ("r", "tab", "m", "question_mark", "escape"):
+            await pilot.press(key)
+        await pilot.pause(0.2)
+        assert app.is_running
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, 5.0, "q to quit")
+
+
+async def test_a_400_character_name_is_cut_not_allowed_to_break_the_layout(
+        tmp_path: Path) -> None:
+    long_name = "run-" + "W" * 200 + "界" * 100 + "-tail"
+    path = tmp_path / "long.jsonl"
+    hostile_run(path, long_name)
+    app = make_app(path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "crashed" in screen_text(app), what="the run")
+        await pilot.pause(0.5)
+        shown = screen_text(app)
+        assert "-tail" not in shown, "the name is truncated"
+        assert "W" * 20 + "…" in shown or "W…" in shown, "with an ellipsis"
+        assert "crashed" in shown, "the run's state is still visible beside the name"
+        assert "train" in shown and "val" in shown, "the chart legend is still drawn"
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, 5.0, "q to quit")
+
+
+# --------------------------------------------------------------------------- faults
+
+
+async def test_unreadable_file_is_a_clear_message_and_q_quits(tmp_path: Path) -> None:
+    path = tmp_path / "locked.jsonl"
+    path.write_text(encode_header("locked", 1.0))
+    os.chmod(path, 0)
+    if os.access(path, os.R_OK):  # root reads anything: a symlink loop is unreadable to all
+        path.unlink()
+        os.symlink(path, path)
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "locked.jsonl" in screen_text(app), what="a message")
+        await pilot.pause(0.5)
+        shown = screen_text(app)
+        assert "Traceback" not in shown
+        assert "cannot read" in shown or "error" in shown.lower()
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, 5.0, "q to quit")
+
+
+async def test_folder_with_thousands_of_files_tiny_terminal_and_back(tmp_path: Path) -> None:
+    threads_before = threading.active_count()
+    for index in range(2000):
+        (tmp_path / f"notes-{index:04d}.txt").write_text("not a history\n")
+    for index in range(30):
+        (tmp_path / f"run-{index:02d}.jsonl").write_text(
+            encode_header(f"run-{index:02d}", 1.0)
+            + "".join(encode_epoch(e, 1.0 + e, {"loss": 1.0 / e}) for e in range(1, 6)))
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(app.runs) == 30, 30.0, "the 30 histories")
+        await pilot.resize_terminal(20, 5)
+        await pilot.pause(0.5)
+        assert "Traceback" not in screen_text(app)
+        assert app.is_running
+        await pilot.resize_terminal(*SIZE)
+        await pilot.pause(0.5)
+        assert "Traceback" not in screen_text(app)
+        assert "run-" in screen_text(app)
+        await pilot.resize_terminal(20, 5)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, 5.0, "q to quit at 20x5")
+    # the viewer's reader threads are gone after it quits
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10.0
+    while threading.active_count() > threads_before + 1 and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    assert threading.active_count() <= threads_before + 1

@@ -1,0 +1,270 @@
+"""The bulk reader gives exactly the history the line-by-line JsonlParser gives.
+
+Every comparison reads the same bytes both ways and compares the whole History: both tables
+(column names and their order, index, time, values, present masks), header and end state,
+counters, and every problem with its line number and reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import bench
+from lstm_top.format import MAX_LINE_BYTES, encode_end, encode_epoch, encode_header, encode_step
+from lstm_top.history import History, Table
+from lstm_top.sources.bulk import BulkJsonlParser, read_jsonl, read_tail
+from lstm_top.sources.files import read_history
+from lstm_top.sources.jsonl import JsonlParser
+
+_NOT_COMPARED = {"lock", "epochs", "steps", "problems", "source"}
+
+
+def per_line(data: bytes, chunk: int = 1 << 22, first_line: int = 1) -> History:
+    history = History(source="x")
+    parser = JsonlParser(history, first_line)
+    for start in range(0, len(data), chunk):
+        parser.feed(data[start : start + chunk])
+    parser.finish()
+    return history
+
+
+def bulk(data: bytes, chunk: int = 1 << 22, first_line: int = 1) -> History:
+    history = History(source="x")
+    parser = BulkJsonlParser(history, first_line)
+    for start in range(0, len(data), chunk):
+        parser.feed(data[start : start + chunk])
+    parser.finish()
+    return history
+
+
+def assert_same_table(expected: Table, actual: Table, what: str) -> None:
+    assert actual.names == expected.names, what
+    np.testing.assert_array_equal(actual.index, expected.index, err_msg=what)
+    np.testing.assert_array_equal(actual.time, expected.time, err_msg=what)
+    for name in expected.names:
+        np.testing.assert_array_equal(actual.column(name), expected.column(name),
+                                      err_msg=f"{what} {name}")
+        np.testing.assert_array_equal(actual.present(name), expected.present(name),
+                                      err_msg=f"{what} {name} present")
+
+
+def assert_same_history(expected: History, actual: History) -> None:
+    assert_same_table(expected.epochs, actual.epochs, "epochs")
+    assert_same_table(expected.steps, actual.steps, "steps")
+    for field in dataclasses.fields(History):
+        if field.name not in _NOT_COMPARED:
+            assert getattr(actual, field.name) == getattr(expected, field.name), field.name
+    assert ([(p.line, p.reason, p.skipped) for p in actual.problems]
+            == [(p.line, p.reason, p.skipped) for p in expected.problems])
+
+
+def lines(*texts: str) -> bytes:
+    return "".join(text if text.endswith("\n") else text + "\n" for text in texts).encode()
+
+
+EDGE_CASES = lines(
+    encode_header("edge", 1.0, {"lr": 0.1, "nested": {"deep": [1, 2]}}),
+    encode_step(1, 1, 2.0, {"loss": 1.0, "lr": 0.1}),
+    encode_step(2, 1, 2.5, {"loss": math.nan, "lr": math.inf}),
+    encode_step(3, None, 3.0, {"loss": -math.inf, "extra": 5}),  # no epoch; an int metric
+    '{"kind":"step","step":4,"time":3.5,"metrics":{"loss":NaN,"lr":Infinity}}',  # bare tokens
+    '{"kind":"step","step":5,"time":4,"metrics":{"loss":null,"lr":0.2},"unknown":[1,2]}',
+    '{"kind":"step","step":6,"metrics":{"loss":0.5}}',  # no time
+    "",  # blank
+    "   \t",  # whitespace only
+    '{"kind":"step","step":7,"time":4.5,"metrics":{"loss":0.4,"lr":0.1}',  # truncated
+    "not json at all",
+    "[1, 2, 3]",  # not an object
+    '{"kind":"step","step":8,"time":5,"metrics":{"loss":true,"lr":0.1}}',  # bool: dropped
+    '{"kind":"step","step":9,"time":5.5,"metrics":{"loss":"oops","lr":0.1}}',  # text: dropped
+    '{"kind":"step","step":"10","time":6,"metrics":{"loss":0.3}}',  # step as text: accepted
+    '{"kind":"step","step":1.5,"metrics":{"loss":0.3}}',  # not an integer: skipped
+    '{"kind":"step","step":11,"epoch":"x","metrics":{"loss":0.3}}',  # bad epoch: skipped
+    '{"kind":"step","step":12,"metrics":null}',  # metrics not an object
+    '{"kind":"step","step":99999999999999999999,"metrics":{"loss":1}}',  # out of range
+    '{"kind":"step","step":13,"time":"NaN","metrics":{"huge":' + "9" * 400 + "}}",
+    encode_epoch(1, 7.0, {"loss": 0.9, "val_loss": 1.1},
+                 {"long": {"n": 200, "val_loss": 1.5, "val_loss_std": 0.2},
+                  "short": {"n": 800, "val_loss": None}}),
+    encode_epoch(2, 8.0, {"loss": 0.8}, {"long": {"n": 200, "val_loss": math.nan}}),
+    encode_epoch(2, 8.5, {"loss": 0.7}),  # a rewind (repeated epoch)
+    '{"kind":"epoch","epoch":3,"metrics":{"val_loss[long]":1.0},"subsets":{"long":{"val_loss":2}}}',
+    '{"kind":"epoch","epoch":4,"subsets":[1]}',  # subsets not an object: dropped
+    '{"kind":"epoch","epoch":5,"subsets":{"s":3}}',  # a subset that is not an object
+    '{"kind":"epoch","epoch":6,"metrics":{"' + "k" * 300 + '":1.0}}',  # name cut to 200
+    '{"kind":"mystery","epoch":7}',  # unknown kind
+    '{"kind":"header","format":"lstm-top","version":99}',  # newer format
+    '{"kind":"end","time":9.0,"status":"crashed","error":"ValueError: boom"}',
+)
+
+FLAT_RECORDS = lines(
+    '{"epoch": 1, "loss": 0.9, "val_loss": 1.0, "note": "text is ignored"}',
+    '{"epoch": 2, "loss": 0.8, "val_loss": NaN}',
+    '{"step": 10, "loss": 0.7}',
+    '{"_step": 11, "loss": 0.6, "_runtime": 3.0}',
+    '{"nothing": 1}',
+    encode_step(12, 2, 1.0, {"loss": 0.5}),
+    encode_epoch(3, 2.0, {"loss": 0.4}),
+)
+
+
+def test_edge_cases_identical() -> None:
+    expected = per_line(EDGE_CASES)
+    assert expected.malformed_lines >= 8 and expected.problem_count > expected.malformed_lines
+    assert len(expected.steps) and len(expected.epochs) and expected.epoch_rewinds == 1
+    assert_same_history(expected, bulk(EDGE_CASES))
+
+
+def test_flat_records_identical() -> None:
+    expected = per_line(FLAT_RECORDS)
+    assert len(expected.epochs) == 3 and len(expected.steps) == 3
+    assert_same_history(expected, bulk(FLAT_RECORDS))
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 17, 64, 1000])
+def test_any_chunking_identical(chunk: int) -> None:
+    data = EDGE_CASES + FLAT_RECORDS
+    assert_same_history(per_line(data), bulk(data, chunk))
+
+
+def test_windows_line_ends_identical() -> None:
+    data = EDGE_CASES.replace(b"\n", b"\r\n") + b'{"kind":"step","step":50}\r\r\n'
+    for chunk in (1, 5, 1 << 20):
+        assert_same_history(per_line(data, chunk), bulk(data, chunk))
+
+
+def test_over_long_lines_identical() -> None:
+    long_record = ('{"kind":"step","step":2,"metrics":{"loss":1},"pad":"'
+                   + "x" * MAX_LINE_BYTES + '"}')
+    data = lines(encode_step(1, 1, 1.0, {"loss": 1.0}), long_record,
+                 encode_step(3, 1, 1.0, {"loss": 1.0}), long_record[: MAX_LINE_BYTES // 2])
+    data += b"z" * (MAX_LINE_BYTES + 10)  # and a final over-long line without newline
+    for chunk in (1 << 16, 1 << 20, 1 << 22):
+        expected = per_line(data, chunk)
+        assert expected.malformed_lines == 3  # two too long, one truncated
+        assert_same_history(expected, bulk(data, chunk))
+
+
+def test_missing_values_and_changing_metric_sets_identical() -> None:
+    data = lines(
+        encode_step(1, 1, 1.0, {"a": None, "b": 1.0}),  # "a" first logged as missing
+        encode_step(2, 1, 2.0, {"c": 3.0, "a": 2.0}),  # then present, after a new name
+        encode_step(3, 1, 3.0, {"b": 2.0, "a": 1.0}),  # key order changes
+        encode_step(4, 1, 4.0, {"never": None}),  # a column that is only ever missing
+        encode_step(5, 1, 5.0, {}),
+    )
+    expected = per_line(data)
+    assert expected.steps.names == ["b", "c", "a"]
+    assert_same_history(expected, bulk(data))
+
+
+def test_generated_history_identical() -> None:
+    data = "".join(bench.history_lines(5000)).encode()
+    expected = per_line(data)
+    assert len(expected.steps) == 4995 and len(expected.epochs) == 5
+    assert not expected.problems
+    assert_same_history(expected, bulk(data))
+    assert_same_history(expected, bulk(data, 4096))
+
+
+def test_generator_writes_what_the_logger_writes() -> None:
+    """The benchmark input is byte for byte what ``Logger`` would have written."""
+    generated = bench.history_lines(3000)
+    assert generated[0] == encode_header("bench", bench.START_TIME, {"lr": 0.001, "hidden": 64})
+    nonfinite = 0
+    for text in generated[1:]:
+        obj = json.loads(text)
+        if obj["kind"] == "step":
+            metrics = {k: float(v) if isinstance(v, str) else v for k, v in obj["metrics"].items()}
+            nonfinite += sum(not math.isfinite(v) for v in metrics.values())
+            assert text == encode_step(obj["step"], obj["epoch"], obj["time"], metrics)
+        elif obj["kind"] == "epoch":
+            assert text == encode_epoch(obj["epoch"], obj["time"], obj["metrics"], obj["subsets"])
+        else:
+            assert text == encode_end("completed", obj["time"])
+    assert nonfinite == 5
+
+
+def test_read_history_uses_the_bulk_path(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(EDGE_CASES + FLAT_RECORDS)
+    expected = per_line(path.read_bytes())
+    actual = read_history(path)
+    assert_same_history(expected, actual)
+
+
+def test_read_jsonl_hands_over_to_a_follower(tmp_path: Path) -> None:
+    """A follower continues from the returned offset and line number: same as one reading."""
+    whole = "".join(bench.history_lines(3000)).encode() + b"garbage\n"
+    cut = len(whole) - 300  # mid-line: the writer is still writing the last records
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(whole[:cut])
+    progress: list[float] = []
+    result = read_jsonl(path, finish=False, on_progress=progress.append, chunk_bytes=1 << 16)
+    assert progress == sorted(progress) and progress[-1] == 1.0 and len(progress) > 3
+    assert whole[result.offset - 1 : result.offset] == b"\n"
+    assert result.line_count == whole[: result.offset].count(b"\n")
+    follower = JsonlParser(result.history, first_line=result.line_count + 1)
+    follower.feed(whole[result.offset :])
+    follower.finish()
+    assert_same_history(per_line(whole), result.history)
+
+
+def test_read_tail_reads_whole_lines_of_the_window(tmp_path: Path) -> None:
+    data = "".join(bench.history_lines(3000)).encode()
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(data)
+    tail = read_tail(path, 50_000)
+    assert data[tail.start_offset - 1 : tail.start_offset] == b"\n"
+    assert len(data) - tail.start_offset <= 50_000 and tail.offset == len(data)
+    window = per_line(data[tail.start_offset :])
+    assert_same_history(window, tail.history)
+    assert tail.history.steps.index[-1] == 2997 and tail.history.finished
+    whole = read_tail(path, len(data) + 10)
+    assert whole.start_offset == 0 and len(whole.history.steps) == 2997
+
+
+_VALUES = st.sampled_from(["1.5", "0", "-2", "NaN", '"NaN"', '"Infinity"', '"-inf"', "null",
+                           "true", '"x"', "[1]", "{}", "1e400", "12345678901234567890"])
+_NAMES = st.sampled_from(["loss", "val_loss", "lr", "a[b]", "n"])
+
+
+@st.composite
+def _record_line(draw: st.DrawFn) -> str:
+    kind = draw(st.sampled_from(["step", "epoch", "header", "end", None, "odd"]))
+    parts = [] if kind is None else [f'"kind":"{kind}"']
+    for key in draw(st.lists(st.sampled_from(["step", "epoch", "time"]), max_size=3,
+                             unique=True)):
+        parts.append(f'"{key}":{draw(st.sampled_from(["1", "2", "7", "-1", "2.0", "null"]))}')
+    metrics = draw(st.dictionaries(_NAMES, _VALUES, max_size=4))
+    body = ",".join(f'"{k}":{v}' for k, v in metrics.items())
+    parts.append(draw(st.sampled_from([f'"metrics":{{{body}}}', body or '"x":1'])))
+    if draw(st.booleans()):
+        subset = draw(st.dictionaries(_NAMES, _VALUES, max_size=2))
+        parts.append('"subsets":{"s":{' + ",".join(f'"{k}":{v}' for k, v in subset.items())
+                     + "}}")
+    text = "{" + ",".join(parts) + "}"
+    cut = draw(st.sampled_from([None, None, None, None, 5]))
+    return text if cut is None else text[:cut]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_record_line(), max_size=40), st.sampled_from([7, 64, 1 << 20]))
+def test_random_records_identical(records: list[str], chunk: int) -> None:
+    data = "\n".join(records).encode()
+    assert_same_history(per_line(data, chunk), bulk(data, chunk))
+
+
+def test_small_batches_identical(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines are parsed in batches; batch edges must not change anything."""
+    monkeypatch.setattr("lstm_top.sources.bulk.BATCH_LINES", 3)
+    data = EDGE_CASES + FLAT_RECORDS + "".join(bench.history_lines(2000)).encode()
+    assert_same_history(per_line(data), bulk(data))
