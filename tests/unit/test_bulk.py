@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 import bench
 from lstm_top.format import MAX_LINE_BYTES, encode_end, encode_epoch, encode_header, encode_step
 from lstm_top.history import History, Table
+from lstm_top.sources import bulk as bulk_module
 from lstm_top.sources.bulk import BulkJsonlParser, read_jsonl, read_tail
 from lstm_top.sources.files import read_history
 from lstm_top.sources.jsonl import JsonlParser
@@ -36,13 +37,30 @@ def per_line(data: bytes, chunk: int = 1 << 22, first_line: int = 1) -> History:
     return history
 
 
-def bulk(data: bytes, chunk: int = 1 << 22, first_line: int = 1) -> History:
+def bulk(data: bytes, chunk: int = 1 << 22, first_line: int = 1,
+         batch_lines: int | None = None) -> History:
     history = History(source="x")
     parser = BulkJsonlParser(history, first_line)
-    for start in range(0, len(data), chunk):
-        parser.feed(data[start : start + chunk])
-    parser.finish()
+    default_batch = bulk_module.BATCH_LINES
+    if batch_lines is not None:
+        bulk_module.BATCH_LINES = batch_lines
+    try:
+        for start in range(0, len(data), chunk):
+            parser.feed(data[start : start + chunk])
+        parser.finish()
+    finally:
+        bulk_module.BATCH_LINES = default_batch
     return history
+
+
+def assert_bulk_matches(data: bytes, chunk: int = 1 << 22) -> History:
+    """Bulk in large batches and in tiny ones (where the learned step shape, and so msgspec,
+    takes every batch after the first) both equal the line-by-line result."""
+    expected = per_line(data, chunk)
+    assert_same_history(expected, bulk(data, chunk))
+    for batch_lines in (1, 2, 5):
+        assert_same_history(expected, bulk(data, chunk, batch_lines=batch_lines))
+    return expected
 
 
 def assert_same_table(expected: Table, actual: Table, what: str) -> None:
@@ -117,28 +135,25 @@ FLAT_RECORDS = lines(
 
 
 def test_edge_cases_identical() -> None:
-    expected = per_line(EDGE_CASES)
+    expected = assert_bulk_matches(EDGE_CASES)
     assert expected.malformed_lines >= 8 and expected.problem_count > expected.malformed_lines
     assert len(expected.steps) and len(expected.epochs) and expected.epoch_rewinds == 1
-    assert_same_history(expected, bulk(EDGE_CASES))
 
 
 def test_flat_records_identical() -> None:
-    expected = per_line(FLAT_RECORDS)
+    expected = assert_bulk_matches(FLAT_RECORDS)
     assert len(expected.epochs) == 3 and len(expected.steps) == 3
-    assert_same_history(expected, bulk(FLAT_RECORDS))
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 17, 64, 1000])
 def test_any_chunking_identical(chunk: int) -> None:
-    data = EDGE_CASES + FLAT_RECORDS
-    assert_same_history(per_line(data), bulk(data, chunk))
+    assert_bulk_matches(EDGE_CASES + FLAT_RECORDS, chunk)
 
 
 def test_windows_line_ends_identical() -> None:
     data = EDGE_CASES.replace(b"\n", b"\r\n") + b'{"kind":"step","step":50}\r\r\n'
     for chunk in (1, 5, 1 << 20):
-        assert_same_history(per_line(data, chunk), bulk(data, chunk))
+        assert_bulk_matches(data, chunk)
 
 
 def test_over_long_lines_identical() -> None:
@@ -161,9 +176,8 @@ def test_missing_values_and_changing_metric_sets_identical() -> None:
         encode_step(4, 1, 4.0, {"never": None}),  # a column that is only ever missing
         encode_step(5, 1, 5.0, {}),
     )
-    expected = per_line(data)
+    expected = assert_bulk_matches(data)
     assert expected.steps.names == ["b", "c", "a"]
-    assert_same_history(expected, bulk(data))
 
 
 def test_generated_history_identical() -> None:
@@ -259,8 +273,9 @@ def _record_line(draw: st.DrawFn) -> str:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_record_line(), max_size=40), st.sampled_from([7, 64, 1 << 20]))
 def test_random_records_identical(records: list[str], chunk: int) -> None:
-    data = "\n".join(records).encode()
-    assert_same_history(per_line(data, chunk), bulk(data, chunk))
+    teach = "".join(bench.history_lines(6)).encode()  # so the step shape is known early
+    data = teach + "\n".join(records).encode()
+    assert_bulk_matches(data, chunk)
 
 
 def test_small_batches_identical(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -268,3 +283,68 @@ def test_small_batches_identical(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("lstm_top.sources.bulk.BATCH_LINES", 3)
     data = EDGE_CASES + FLAT_RECORDS + "".join(bench.history_lines(2000)).encode()
     assert_same_history(per_line(data), bulk(data))
+
+
+_TEMPLATE_STEP = '{"kind":"step","step":%s,"time":1.5,"metrics":{"loss":%s,"acc":0.5},"epoch":1}'
+_SHAPE_VARIANTS = [
+    _TEMPLATE_STEP % ("7", "01"),  # JSON forbids a leading zero
+    _TEMPLATE_STEP % ("7", "+1"),
+    _TEMPLATE_STEP % ("7", ".5"),
+    _TEMPLATE_STEP % ("7", "1."),
+    _TEMPLATE_STEP % ("7", "NaN"),  # bare token: only the standard library reads it
+    _TEMPLATE_STEP % ("7", "1e400"),
+    _TEMPLATE_STEP % ("7", "true"),
+    _TEMPLATE_STEP % ("7", '"nan"'),
+    _TEMPLATE_STEP % ("7", '"NAN"'),
+    _TEMPLATE_STEP % ("7", "null"),
+    _TEMPLATE_STEP % ("7", "[1]"),
+    _TEMPLATE_STEP % ("7", "123456789012345678901234567890"),
+    _TEMPLATE_STEP % ("7.0", "1"),
+    _TEMPLATE_STEP % ('"7"', "1"),
+    _TEMPLATE_STEP % ("-9223372036854775808", "1"),
+    _TEMPLATE_STEP % ("9223372036854775807", "1"),
+    _TEMPLATE_STEP % ("7", "2.2250738585072011e-308"),
+    _TEMPLATE_STEP % ("7", "0.1000000000000000055511151231257827"),
+    _TEMPLATE_STEP % ("7", "4.9e-324"),
+    _TEMPLATE_STEP % ("7", "1 "),
+    '{"kind":"step","step":7,"time":1.5,"metrics":{"loss":1,"acc":0.5,"loss":2},"epoch":1}',
+    '{"kind":"step","step":7,"time":1.5,"metrics":{"loss":1,"acc":0.5,"new":2},"epoch":1}',
+    '{"kind":"step","step":7,"time":1.5,"metrics":{"acc":0.5},"epoch":1}',
+    '{"kind":"step","step":7,"time":"NaN","metrics":{"loss":1,"acc":0.5}}',
+    '{"kind":"step","step":7,"time":1.5,"metrics":{"loss":1,"acc":0.5},"epoch":1.0}',
+    '{"kind":"step","step":7,"metrics":{"loss":1,"acc":0.5},"extra":{"a":[1,2]}}',
+    '{"kind":"step","step":7,"metrics":{"loss":1,"acc":0.5},"subsets":{"s":{"loss":3}}}',
+    '{"kind":"step","step":7,"metrics":{"loss":1,"acc":0.5},"subsets":null}',
+    '{"kind":"step","step":7,"metrics":{"loss":1,"acc":0.5},"x":01}',
+    '{"kind":"st\\u0065p","step":7,"metrics":{"lo\\u0073s":1,"acc":0.5}}',
+    '{"kind":"Step","step":7,"metrics":{"loss":1,"acc":0.5}}',
+    '{"kind":"step","step":7,"metrics":{"loss":1,"acc":0.5}} trailing',
+    '{"kind":"step","step":7,"metrics":{"loss":1,"acc":0.5}}{"kind":"step"}',
+    '  {"kind":"step","step":7,"metrics":{"loss":1,"acc":0.5}}  ',
+    '{"step":7,"loss":1}',
+]
+
+
+@pytest.mark.parametrize("variant", _SHAPE_VARIANTS)
+def test_learned_step_shape_never_changes_the_result(variant: str) -> None:
+    """Lines close to the learned step shape: msgspec takes only what decode_record would read
+    the same way; everything else goes the general way, with the same outcome."""
+    teach = [_TEMPLATE_STEP % (i, 0.25 * i) for i in range(1, 6)]
+    data = lines(*teach, variant, *teach, variant.replace("7", "8", 1))
+    assert_bulk_matches(data)
+
+
+def test_invalid_utf8_in_a_step_line_identical() -> None:
+    teach = lines(*(_TEMPLATE_STEP % (i, 0.5) for i in range(1, 6)))
+    bad = b'{"kind":"step\xff","step":7,"metrics":{"loss":1,"acc":0.5}}\n'
+    bad_key = b'{"kind":"step","step":7,"metrics":{"loss\xfe":1,"acc":0.5}}\n'
+    assert_bulk_matches(teach + bad + bad_key + teach)
+
+
+def test_learned_shape_is_used_for_a_logger_file() -> None:
+    data = "".join(bench.history_lines(5000)).encode()
+    parser = BulkJsonlParser(History())
+    parser.feed(data)
+    parser.finish()
+    assert parser._steps_template is not None
+    assert parser._steps_template.names == bench.STEP_METRICS
