@@ -41,7 +41,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain, compress, repeat
-from operator import attrgetter, eq, is_not, itemgetter
+from operator import attrgetter, eq, is_, is_not, itemgetter, or_
 from typing import Annotated, Any
 
 import numpy as np
@@ -242,15 +242,20 @@ class BulkJsonlParser:
         if max(map(len, lines)) > MAX_JSON_DEPTH:
             return None  # a line this short cannot nest too deep; longer ones: _parse_lines
         decode = template.decoder.decode
-        structs: list[Any] = []
-        others: list[int] = []
-        for position, line in enumerate(lines):
-            try:
-                structs.append(decode(line))
-            except msgspec.MsgspecError:
-                others.append(position)
-        if not structs or set(map(attrgetter("kind"), structs)) != {"step"}:
+        try:
+            decoded = list(map(decode, lines))
+        except msgspec.MsgspecError:  # some line is malformed or of another shape
+            decoded = []
+            for line in lines:
+                try:
+                    decoded.append(decode(line))
+                except msgspec.MsgspecError:
+                    decoded.append(None)
+        is_step = list(map(is_, map(type, decoded), repeat(template.step_type)))
+        structs = list(compress(decoded, is_step))
+        if not structs:
             return None
+        others = [position for position, step in enumerate(is_step) if not step]
         other_lines = [lines[i] for i in others]
         other_objects = _parse_lines(other_lines) if others else []
         if others:
@@ -347,21 +352,22 @@ class _StepTemplate:
                                     rename=dict(zip(fields, names, strict=True)),
                                     forbid_unknown_fields=True, gc=False)
         index = Annotated[int, msgspec.Meta(ge=-MAX_INDEX, le=MAX_INDEX)]
-        step = msgspec.defstruct(
-            "Step", [("kind", str), ("step", index), ("metrics", metrics),
+        self.step_type = msgspec.defstruct(
+            "Step", [("step", index), ("metrics", metrics),
                      ("time", float | int | None, None), ("epoch", index | None, None)],
-            forbid_unknown_fields=True, gc=False, kw_only=True)
-        self.decoder = msgspec.json.Decoder(step)
-        self._metric_getter = attrgetter(*(f"metrics.{field}" for field in fields))
+            tag_field="kind", tag="step", forbid_unknown_fields=True, gc=False, kw_only=True)
+        # The other kinds decode to empty markers, so that a whole batch usually decodes in one
+        # map() call; their lines are then parsed again by orjson and decoded as usual.
+        others = [msgspec.defstruct(f"Other{kind}", [], tag_field="kind", tag=kind, gc=False)
+                  for kind in ("epoch", "header", "end")]
+        self.decoder = msgspec.json.Decoder(functools.reduce(or_, others, self.step_type))
 
     def columns(self, structs: list[Any]
                 ) -> tuple[np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
         count = len(structs)
         index = np.fromiter(map(attrgetter("step"), structs), dtype=np.int64, count=count)
         time = _time_column(list(map(attrgetter("time"), structs)))
-        rows = list(map(self._metric_getter, structs))
-        if len(self.names) == 1:
-            rows = [(value,) for value in rows]
+        rows = list(map(msgspec.structs.astuple, map(attrgetter("metrics"), structs)))
         columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if set(map(type, chain.from_iterable(rows))) == {float}:
             matrix = np.fromiter(chain.from_iterable(rows), dtype=np.float64,

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from lstm_top.format import nesting_too_deep, to_float
+from lstm_top.format import MAX_NAME_CHARS, nesting_too_deep, to_float
 from lstm_top.history import History
 from lstm_top.sources.bulk import BulkJsonlParser
 
@@ -121,7 +121,7 @@ def read_csv_text(text: str, history: History) -> None:
         raise SourceError(f"{history.source}: empty CSV file") from None
     except csv.Error as exc:
         raise SourceError(f"{history.source}: not a CSV file ({exc})") from None
-    header = [name.strip() for name in header]
+    header = [name.strip()[:MAX_NAME_CHARS] for name in header]  # as JSONL names are cut
     epoch_col = next((header.index(c) for c in EPOCH_COLUMNS if c in header), None)
     step_col = next((header.index(c) for c in STEP_COLUMNS if c in header), None)
     time_col = next((header.index(c) for c in TIME_COLUMNS if c in header), None)

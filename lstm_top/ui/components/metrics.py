@@ -42,10 +42,11 @@ class MetricsTable(DataTable[Text]):
         self.cursor_type = "row"
         self.cell_padding = 1
         self.zebra_stripes = False
-        self.add_column(Text("metric"), key="metric")
-        self.add_column(Text("latest", justify="right"), key="latest")
-        self.add_column(Text("best@ep", justify="right"), key="best")
-        self.add_column(Text(f"Δ{LOOKBACK}", justify="right"), key="change")
+        # Fixed widths: columns that resize with their content would jitter on every epoch.
+        self.add_column(Text("metric"), key="metric", width=NAME_CHARS)
+        self.add_column(Text("latest", justify="right"), key="latest", width=7)
+        self.add_column(Text("best@ep", justify="right"), key="best", width=10)
+        self.add_column(Text(f"Δ{LOOKBACK}", justify="right"), key="change", width=7)
         self._shown: list[tuple[str, ...]] = []
 
     def show(self, metrics: Sequence[MetricSummary]) -> None:
