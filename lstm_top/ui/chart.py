@@ -40,6 +40,7 @@ MONO_MARKERS = ("•", "+", "x", "o", "*", "#", "=", "~")
 
 SERIES_MODES = ("train + val + subsets", "train + val", "val + subsets")
 _PLOT_LOCK = threading.Lock()
+_WHITE_BACKGROUND = "\x1b[48;5;15m"
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +252,9 @@ def render(spec: ChartSpec) -> str:
         if hi <= lo:  # a single epoch: give the axis some room
             fig.ruler("x").lim(lo - 1, hi + 1)
         text: str = fig.build().string(colorless=not color)
-    return text
+    # plotext 6 paints full-canvas lines on a white background whatever pixel is given; on a
+    # dark terminal that is a glaring bar, so the background code is dropped.
+    return text.replace(_WHITE_BACKGROUND, "")
 
 
 def legend_entries(spec: ChartSpec) -> list[tuple[str, int | None]]:
