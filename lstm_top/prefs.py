@@ -1,4 +1,4 @@
-"""The viewer's toggles (log scale, smoothing, window), remembered between runs.
+"""The viewer's toggles (log scale, smoothing, window, series), remembered between runs.
 
 Stored as JSON in ``$XDG_CONFIG_HOME/lstm-top/prefs.json`` (``~/.config`` when the variable is
 unset or not absolute, as the XDG spec says). Reading never fails: a missing, unreadable or
@@ -26,6 +26,7 @@ PREFS_VERSION = 1
 MAX_PREFS_BYTES = 1 << 16  # far above any real file; a huge one is not ours
 MAX_SMOOTHING = 0.99
 MAX_WINDOW = 1_000_000
+MAX_SERIES_CHARS = 40
 
 
 @dataclass
@@ -38,6 +39,8 @@ class Prefs:
     smoothing: float = 0.0
     # Show only the last ``window`` epochs; 0 shows them all.
     window: int = 0
+    # Which series the chart shows (the viewer's mode name); "" is the viewer's default.
+    series: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -119,6 +122,7 @@ def _from_dict(stored: dict[str, Any]) -> Prefs:
     log_scale = stored.get("log_scale")
     smoothing = stored.get("smoothing")
     window = stored.get("window")
+    series = stored.get("series")
     return Prefs(
         log_scale=log_scale if isinstance(log_scale, bool) else defaults.log_scale,
         smoothing=(min(max(float(smoothing), 0.0), MAX_SMOOTHING)
@@ -127,6 +131,8 @@ def _from_dict(stored: dict[str, Any]) -> Prefs:
         window=(min(max(int(window), 0), MAX_WINDOW)
                 if _is_number(window) and math.isfinite(window) and float(window).is_integer()
                 else defaults.window),
+        series=(series if isinstance(series, str) and len(series) <= MAX_SERIES_CHARS
+                and series.isprintable() else defaults.series),
         extra={key: value for key, value in stored.items() if key not in known | {"version"}},
     )
 

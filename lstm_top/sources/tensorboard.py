@@ -55,8 +55,9 @@ def read_tensorboard(path: str | os.PathLike[str]) -> History:
         raise SourceError(f"{path}: no such file or folder")
     locations = _event_locations(path)
     if not locations:
+        hint = _history_files_hint(path)
         raise SourceError(f"{path}: is a folder without TensorBoard event files "
-                          "(events.out.tfevents.*)")
+                          f"(events.out.tfevents.*){hint}")
     # Scalars and scalar tensors in full; nothing else is kept in memory.
     guidance = {kind: 1 for kind in event_accumulator.SUMMARY_TYPES}
     guidance.update({event_accumulator.SCALARS: 0, event_accumulator.TENSORS: 0})
@@ -108,6 +109,19 @@ def _event_locations(path: str) -> list[tuple[str, str]]:
         relative = os.path.relpath(folder, root)
         locations.append(("" if relative == "." else relative.replace(os.sep, "/"), folder))
     return locations
+
+
+def _history_files_hint(folder: str) -> str:
+    """Name a few files lstm-top can read, so ``check lightning_logs/version_0`` says what
+    to pass instead (Lightning's CSVLogger writes metrics.csv there)."""
+    found: list[str] = []
+    for parent, subfolders, files in os.walk(folder):
+        subfolders.sort()
+        found += [os.path.join(parent, name) for name in sorted(files)
+                  if name.lower().endswith((".jsonl", ".csv"))]
+        if len(found) >= 3:
+            break
+    return f"; pass a history file instead, e.g. {', '.join(found[:3])}" if found else ""
 
 
 def _prefixed(prefix: str, tag: str) -> str:

@@ -1,9 +1,17 @@
 """lstm-top's screen: status line, loss chart, warnings panel, metrics table, run list.
 
 Threads never touch widgets. A source's reader thread posts ``RunChanged`` (at most one pending
-per run, so a burst of appends is one update); the UI thread then asks for a render, and one
-render worker at a time analyses the runs and builds the chart string, posting ``ViewReady``.
-A render requested while one is running is remembered and done once, afterwards.
+per run, so a burst of appends is one update); the UI thread then asks for a render and for a
+diagnosis. Each has one worker at a time, and a request that comes while it runs is remembered
+and done once, afterwards (coalescing):
+
+* the render worker takes a snapshot of the history, builds the chart string and the metrics
+  table and posts ``ViewReady``; it is cheap, whatever the length of the run;
+* the diagnosis worker runs the warning signs (slow on the first look at a huge file) and posts
+  ``FindingsUpdated`` per run; the chart and metrics never wait for it, and the warnings panel
+  says "diagnosing…" until the first result.
+
+``is_settled`` tells when everything asked for is on screen, for tests and screenshots.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -21,13 +29,16 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
-from lstm_top.reduce import format_duration, format_value
+from lstm_top.history import History, LossKeys
+from lstm_top.reduce import MetricSummary, format_duration, format_value
+from lstm_top.sanitize import truncate
 from lstm_top.sources.base import SourceUpdate
 from lstm_top.sources.directory import DirectoryWatcher
 from lstm_top.ui.chart import (
     RUN_COLORS,
     SERIES_MODES,
     ChartOptions,
+    ChartSpec,
     SmootherCache,
     build_overlay_spec,
     build_spec,
@@ -42,14 +53,27 @@ from lstm_top.ui.components.run_list import RunList
 from lstm_top.ui.components.status import STATE_STYLES, StatusHeader
 from lstm_top.ui.components.warnings import WarningsPanel
 from lstm_top.ui.demo_runner import DemoRunner, list_scenarios
-from lstm_top.ui.messages import RunChanged, RunFileAppeared, ViewReady
-from lstm_top.ui.run_state import Run
-from lstm_top.ui.sources_compat import open_target
+from lstm_top.ui.messages import (
+    DiagnosisDone,
+    FindingsUpdated,
+    RunChanged,
+    RunFileAppeared,
+    RunReplaced,
+    ViewReady,
+)
+from lstm_top.ui.run_state import Run, snapshot
+from lstm_top.ui.sources_compat import FrozenSource, open_target
 from lstm_top.ui.text import clean
 
-WINDOWS = (None, 20, 100)
+if TYPE_CHECKING:
+    from lstm_top.signs import Finding
+
+WINDOWS: tuple[int | None, ...] = (None, 20, 100)
 SMOOTHING_WEIGHTS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
 DEFAULT_SMOOTHING = 2
+# The run name's share of the status line; state, epoch, elapsed and pace always fit.
+STATUS_NAME_MIN = 12
+STATUS_NAME_SHARE = 0.4
 
 
 class LstmTopApp(App[int]):
@@ -77,7 +101,8 @@ class LstmTopApp(App[int]):
     def __init__(self, targets: list[str] | None = None, *, demo: str | None = None,
                  runs_dir: str | None = None, train_key: str | None = None,
                  val_key: str | None = None, clock: Callable[[], float] = time.time,
-                 export_dir: str | None = None, demo_epochs: int | None = None) -> None:
+                 export_dir: str | None = None, demo_epochs: int | None = None,
+                 demo_epoch_delay: float | None = None) -> None:
         super().__init__()
         self.targets = list(targets or [])
         self.start_demo = demo
@@ -86,6 +111,7 @@ class LstmTopApp(App[int]):
         self.train_key, self.val_key = train_key, val_key
         self.clock = clock  # wall clock for elapsed time; tests freeze it
         self.demo_epochs = demo_epochs
+        self.demo_epoch_delay = demo_epoch_delay
         self.runs: dict[str, Run] = {}
         self.selected: str | None = None
         self.options = ChartOptions(color=not self.no_color)
@@ -100,9 +126,14 @@ class LstmTopApp(App[int]):
         self._mounted = False
         self._render_busy = False
         self._render_again = False
+        self._rendered_size: tuple[int, int] = (0, 0)
         self._generation = 0
-        self._smoothers: dict[str, SmootherCache] = {}
+        self._diagnose_busy = False
+        self._diagnose_pending: set[str] = set()
+        self._smoothers: dict[tuple[str, int], SmootherCache] = {}
+        self._replaced = 0
         self.renders_done = 0  # for tests and the benchmark
+        self.diagnoses_done = 0
 
     # ------------------------------------------------------------------ layout
 
@@ -154,16 +185,40 @@ class LstmTopApp(App[int]):
         if self.selected is None or select:
             self.selected = target
         source.start(lambda update, run=run: self._on_source_update(run, update))
+        self.request_diagnosis(target)
         self._update_run_list()
         return run
 
     def _on_source_update(self, run: Run, update: SourceUpdate) -> None:
         """Reader thread: one pending message per run is enough (coalescing)."""
-        if update.message:
-            run.message = clean(update.message, 200)
+        # The source's current notice, also when it was cleared (the file appeared, the socket
+        # reconnected): the update only carries a message when there is a new one.
+        notice = update.source.message
+        run.message = clean(notice, 200) if notice else None
+        previous = run.seen_history
+        run.seen_history = update.history
+        if update.new_run and previous is not None and previous is not update.history:
+            self.post_message(RunReplaced(run.key, previous))
         if not run.update_posted:
             run.update_posted = True
             self.post_message(RunChanged(run.key))
+
+    def on_run_replaced(self, message: RunReplaced) -> None:
+        """Another run started in the same file: the earlier one stays in the list, as it was."""
+        live = self.runs.get(message.run_key)
+        if live is None:
+            return
+        self._replaced += 1
+        key = f"{message.run_key}#{self._replaced}"
+        source = FrozenSource(message.run_key, message.history)
+        earlier = Run(key, source, self.train_key, self.val_key, color_slot=len(self.runs),
+                      label="(earlier)")
+        earlier.seen_history = message.history
+        self.runs[key] = earlier
+        self._smoothers.pop((live.key, id(message.history)), None)
+        self.request_diagnosis(key)
+        self._update_run_list()
+        self.request_render()
 
     def on_run_changed(self, message: RunChanged) -> None:
         run = self.runs.get(message.run_key)
@@ -174,6 +229,7 @@ class LstmTopApp(App[int]):
             self.unseen_updates += 1
             self._update_status()
             return
+        self.request_diagnosis(run.key)
         self.request_render()
 
     def watch_directory(self, folder: str) -> None:
@@ -203,73 +259,85 @@ class LstmTopApp(App[int]):
     # ------------------------------------------------------------------ rendering
 
     def request_render(self) -> None:
-        if not self._mounted:  # a resize arrives before the widgets exist
+        if not self._mounted:
             return
+        width, height = self.loss_plot.chart_size()
+        if width <= 0 or height <= 0:
+            return  # not laid out yet: the plot's own Resize asks again
         if self._render_busy:
             self._render_again = True
             return
         self._render_busy = True
         self._generation += 1
-        plot = self.loss_plot
-        width, height = plot.chart_size()
         self._render(self._generation, width, height)
 
-    @work(thread=True, group="render")
+    @work(thread=True, exclusive=True, group="render")
     def _render(self, generation: int, width: int, height: int) -> None:
-        """Worker thread: the chart first (with the findings known so far), then the analysis;
-        when the analysis changed anything the chart is built again, with its markers. A long
-        first diagnosis of a huge file thus never keeps the chart from appearing."""
-        self._post_chart(generation, width, height)
-        changed = [run.analyse() for run in list(self.runs.values())]
-        if any(changed):
-            self._post_chart(generation, width, height)
-        self.post_message(ViewReady(generation, None, None))
+        """Worker thread: chart, legend and metrics from a snapshot, with the findings known so
+        far. Never waits for the diagnosis; never holds a history lock for more than a copy."""
+        summaries: dict[str, tuple[tuple[int, int], LossKeys, list[MetricSummary]]] = {}
+        try:
+            chart, legend = self._build_view(width, height, summaries)
+        except Exception as exc:  # a plotting bug must not take the screen down
+            chart = Text(clean(f"chart unavailable: {type(exc).__name__}: {exc}", 300),
+                         style="red")
+            legend = Text("")
+        self.post_message(ViewReady(generation, chart, legend, (width, height), summaries))
 
-    def _post_chart(self, generation: int, width: int, height: int) -> None:
+    def _summarise(self, run: Run, summaries: dict[str, tuple[tuple[int, int], LossKeys,
+                                                               list[MetricSummary]]]
+                   ) -> tuple[History, LossKeys]:
+        history = run.history
+        frozen = snapshot(history)
+        keys, metrics = run.summarise(frozen)
+        summaries[run.key] = ((id(history), frozen.epochs.version), keys, metrics)
+        return frozen, keys
+
+    def _build_view(self, width: int, height: int,
+                    summaries: dict[str, tuple[tuple[int, int], LossKeys, list[MetricSummary]]]
+                    ) -> tuple[Text, Text]:
         options = self.options
+        runs = list(self.runs.values())
         run = self.runs.get(self.selected) if self.selected else None
-        if self.overlay and len(self.runs) > 1:
-            keys = self.overlay_marks or set(self.runs)
-            chosen = [(r.name, r.history, r.keys) for r in self.runs.values() if r.key in keys]
+        if self.overlay and len(runs) > 1:
+            keys_wanted = self.overlay_marks or {r.key for r in runs}
+            chosen_runs = [r for r in runs if r.key in keys_wanted]
+            chosen = []
+            for other in chosen_runs:
+                frozen, keys = self._summarise(other, summaries)
+                chosen.append((other.name, frozen, keys))
             spec = build_overlay_spec(chosen, options, width, height)
-            if spec.lines:  # colours follow each run's slot, so they stay put
-                slots = [r.color_slot for r in self.runs.values() if r.key in keys]
-                for line, slot in zip(spec.lines, slots, strict=False):
-                    line.color = RUN_COLORS[slot % len(RUN_COLORS)]
+            # Colours follow each run's slot, so they stay put.
+            for line, other in zip(spec.lines, [r for r, (_, _, k) in zip(
+                    chosen_runs, chosen, strict=True) if k.val or k.train], strict=False):
+                line.color = RUN_COLORS[other.color_slot % len(RUN_COLORS)]
         elif run is not None:
-            smoothers = self._smoothers.setdefault(run.key, SmootherCache())
-            history = run.history
-            with history.lock:
-                spec = build_spec(history, run.keys, run.findings, options, width, height,
-                                  smoothers)
+            frozen, keys = self._summarise(run, summaries)
+            smoothers = self._smoothers.setdefault((run.key, id(run.history)), SmootherCache())
+            spec = build_spec(frozen, keys, run.findings, options, width, height, smoothers)
             if run.source.state == "error":
                 spec.empty_message = run.message or "cannot read this file"
-            elif not len(history.epochs):
+            elif not len(frozen.epochs):
                 state = run.state(self.clock())
                 name = clean(os.path.basename(run.key), 60)
                 if state == "waiting":
                     spec.empty_message = run.message or f"waiting for {name}…"
                 elif state not in ("live", "stalled"):
-                    problems = history.problem_count
+                    problems = frozen.problem_count
                     spec.empty_message = f"{name}: no epoch records" + (
                         f" ({problems} unreadable lines)" if problems else "")
         else:
-            self.post_message(ViewReady(generation, Text("no run — press d to start a demo",
-                                                         style="dim"), Text(""), partial=True))
-            return
-        try:
-            ansi = render(spec)
-        except Exception as exc:  # a plotting bug must not take the screen down
-            ansi = f"chart unavailable: {type(exc).__name__}: {exc}"
+            return Text("no run — press d to start a demo", style="dim"), Text("")
         if spec.empty_message is not None:
-            chart = Text(clean(spec.empty_message, 300), style="dim")
-        elif options.color:
+            return Text(clean(spec.empty_message, 300), style="dim"), self._legend(spec)
+        ansi = render(spec)
+        if options.color:
             chart = Text.from_ansi(ansi, no_wrap=True, overflow="crop")
         else:
             chart = Text(ansi, no_wrap=True, overflow="crop")
-        self.post_message(ViewReady(generation, chart, self._legend(spec), partial=True))
+        return chart, self._legend(spec)
 
-    def _legend(self, spec) -> Text:  # type: ignore[no-untyped-def]
+    def _legend(self, spec: ChartSpec) -> Text:
         legend = Text(no_wrap=False)
         flags = []
         if self.overlay and len(self.runs) > 1:
@@ -291,17 +359,97 @@ class LstmTopApp(App[int]):
         return legend
 
     def on_view_ready(self, message: ViewReady) -> None:
-        if message.chart is not None and message.legend is not None:
-            self.loss_plot.show(message.chart, message.legend)
-            self._show_panels()
-        if message.partial:
-            return
         self._render_busy = False
         self.renders_done += 1
+        self._rendered_size = message.size
+        for key, (version, keys, metrics) in message.summaries.items():
+            run = self.runs.get(key)
+            if run is not None:
+                run.rendered, run.keys, run.metrics = version, keys, metrics
+        self.loss_plot.show(message.chart, message.legend)
         self._show_panels()
         if self._render_again:
             self._render_again = False
             self.request_render()
+
+    # ------------------------------------------------------------------ diagnosis
+
+    def request_diagnosis(self, key: str | None = None) -> None:
+        """Bring the findings of one run (default: all) up to date, off the UI thread."""
+        self._diagnose_pending.update([key] if key is not None else list(self.runs))
+        if not self._diagnose_busy:
+            self._start_diagnosis()
+
+    def _start_diagnosis(self) -> None:
+        keys = [k for k in self._diagnose_pending if k in self.runs]
+        self._diagnose_pending.clear()
+        runs = [self.runs[k] for k in keys if not self.runs[k].diagnosed]
+        if not runs:
+            return
+        runs.sort(key=lambda r: r.key != self.selected)  # what is on screen first
+        self._diagnose_busy = True
+        self._diagnose(runs)
+
+    @work(thread=True, exclusive=True, group="diagnose")
+    def _diagnose(self, runs: list[Run]) -> None:
+        for run in runs:
+            try:
+                version, findings = run.diagnose()
+                error = None
+            except Exception as exc:  # a sign's bug: say so in the panel, keep the screen
+                version, findings = run.version(), []
+                error = clean(f"diagnosis failed: {type(exc).__name__}: {exc}", 300)
+            self.post_message(FindingsUpdated(run.key, version, findings, error))
+        self.post_message(DiagnosisDone())
+
+    def on_findings_updated(self, message: FindingsUpdated) -> None:
+        run = self.runs.get(message.run_key)
+        if run is None:
+            return
+        before = _finding_signature(run.findings)
+        run.findings, run.analysed = message.findings, message.version
+        run.diagnosis_error = message.error
+        if run.key == self.selected or self.overlay:
+            self._show_panels()
+        if _finding_signature(run.findings) != before:
+            self.request_render()  # the chart's markers
+        self._update_run_list()
+
+    def on_diagnosis_done(self, message: DiagnosisDone) -> None:
+        self._diagnose_busy = False
+        self.diagnoses_done += 1
+        if self._diagnose_pending:
+            self._start_diagnosis()
+
+    # ------------------------------------------------------------------ settled
+
+    def is_settled(self) -> bool:
+        """Everything asked for is done and shown: no render or diagnosis running or queued,
+        no source update waiting, the chart drawn at the plot's current size from the latest
+        history, findings of every run up to date, and the status line current.
+
+        Tests and screenshots wait for this instead of sleeping."""
+        if not self._mounted or self._render_busy or self._render_again:
+            return False
+        if self._diagnose_busy or self._diagnose_pending:
+            return False
+        size = self.loss_plot.chart_size()
+        if size[0] <= 0 or size[1] <= 0 or size != self._rendered_size:
+            return False
+        shown = self._shown_runs()
+        for run in self.runs.values():
+            if run.update_posted or not run.diagnosed:
+                return False
+            if run in shown and run.rendered != run.version():
+                return False
+        return self.status_header.plain_text == self._status_text().plain
+
+    def _shown_runs(self) -> list[Run]:
+        if self.overlay and len(self.runs) > 1:
+            keys = self.overlay_marks or set(self.runs)
+            return [r for r in self.runs.values() if r.key in keys]
+        run = self.runs.get(self.selected) if self.selected else None
+        return [run] if run is not None else []
 
     def _show_panels(self) -> None:
         run = self.runs.get(self.selected) if self.selected else None
@@ -311,52 +459,69 @@ class LstmTopApp(App[int]):
             warnings.show([], "no run selected")
             metrics.show([])
         else:
+            history = run.history
+            findings = run.findings if run.analysed[0] == id(history) else []
             waiting = None
             if run.source.state == "error":
                 waiting = f"cannot read: {run.message or run.key}"
-            elif not len(run.history.epochs):
+            elif not len(history.epochs):
                 waiting = run.message or "waiting for the first epoch…"
-            warnings.show(run.findings, waiting)
-            metrics.show(run.metrics)
+            elif run.diagnosis_error:
+                waiting = run.diagnosis_error
+            elif run.analysed[0] != id(history):
+                waiting = f"diagnosing… ({len(history.epochs)} epochs)"
+            warnings.show(findings, waiting)
+            metrics.show(run.metrics if run.rendered[0] == id(history) else [])
         self._update_status()
         self._update_run_list()
 
     def on_resize(self) -> None:
         self.request_render()
 
+    def on_loss_plot_resized(self, message: LossPlot.Resized) -> None:
+        self.request_render()
+
     def _tick(self) -> None:
+        """Once a second: elapsed time and stalled state. Repaints only if the text changed."""
         if not self._mounted:
             return
-        """Once a second: elapsed time and stalled state. Repaints only if the text changed."""
         self._update_status()
         self._update_run_list()
 
     def _update_status(self) -> None:
-        header = self.status_header
+        self.status_header.show_text(self._status_text())
+
+    def _status_text(self) -> Text:
         run = self.runs.get(self.selected) if self.selected else None
         if run is None:
-            header.show([("lstm-top", "bold"), ("no run", "dim")])
-            return
+            return StatusHeader.compose_text([("lstm-top", "bold"), ("no run", "dim")])
         history = run.history
-        state = run.state(self.clock())
-        parts = [(run.name, "bold")]
+        now = self.clock()
+        state = run.state(now)
         label = state
-        quiet = run.stalled_for(self.clock())
+        quiet = run.stalled_for(now)
         if state == "stalled" and quiet is not None:
             label = f"stalled {format_duration(quiet)}"
-        parts.append((f"● {label}", STATE_STYLES.get(state, "")))
+        facts = [(f"● {label}", STATE_STYLES.get(state, ""))]
         last = history.last_epoch()
-        parts.append((f"epoch {last if last is not None else '–'}", ""))
-        parts.append((f"elapsed {format_duration(run.elapsed(self.clock()))}", ""))
+        facts.append((f"epoch {last if last is not None else '–'}", ""))
+        facts.append((f"elapsed {format_duration(run.elapsed(now))}", ""))
         per_epoch = history.seconds_per_epoch()
         if per_epoch is not None:
-            parts.append((f"{format_value(per_epoch)} s/epoch", ""))
+            facts.append((f"{format_value(per_epoch)} s/epoch", ""))
         if not self.following:
-            parts.append((f"⏸ paused (+{self.unseen_updates})", "bold reverse"))
+            facts.append((f"⏸ paused (+{self.unseen_updates})", "bold reverse"))
         if history.malformed_lines:
-            parts.append((f"{history.malformed_lines} bad lines", "yellow"))
-        parts.append((clean(os.path.basename(run.key), 40), "dim"))
-        header.show(parts)
+            facts.append((f"{history.malformed_lines} bad lines", "yellow"))
+        # The name gets a bounded share: what follows it (state, epoch, ...) must always show.
+        width = self.status_header.size.width or self.size.width
+        needed = sum(len(piece) + 3 for piece, _ in facts) + 2  # separators, padding
+        budget = max(STATUS_NAME_MIN, min(int(width * STATUS_NAME_SHARE), width - needed))
+        parts = [(truncate(run.name, budget), "bold"), *facts]
+        file_name = clean(os.path.basename(run.source.target.rstrip("/")), 40)
+        if file_name != run.name:
+            parts.append((file_name, "dim"))
+        return StatusHeader.compose_text(parts)
 
     def _update_run_list(self) -> None:
         run_list = self.run_list
@@ -370,7 +535,7 @@ class LstmTopApp(App[int]):
             color = RUN_COLORS[run.color_slot % len(RUN_COLORS)]
             mark = "◉" if run.key in self.overlay_marks else "━"
             label.append(f"{mark} ", style=f"color({color})" if self.options.color else "")
-            label.append(run.name[:18])
+            label.append(truncate(run.name, 18))
             state = run.state(self.clock())
             active = sum(1 for f in run.findings if f.active)
             label.append(f"\n  {state}", style=STATE_STYLES.get(state, "dim"))
@@ -420,6 +585,7 @@ class LstmTopApp(App[int]):
         self.following = not self.following
         if self.following:
             self.unseen_updates = 0
+            self.request_diagnosis()
             self.request_render()
         self._update_status()
 
@@ -446,7 +612,7 @@ class LstmTopApp(App[int]):
     def snapshot_text(self) -> str:
         """The screen's content as plain text: status, chart, warnings, metrics."""
         header = self.status_header
-        lines = [getattr(header, "_shown", ""), "", self.loss_plot.plain, "",
+        lines = [header.plain_text, "", self.loss_plot.plain, "",
                  "warnings:", self.warnings_panel.plain, "", "metrics:"]
         run = self.runs.get(self.selected) if self.selected else None
         for row in run.metrics if run else []:
@@ -469,7 +635,7 @@ class LstmTopApp(App[int]):
                         markup=False)
             return
         try:
-            demo = self.demos.start(scenario, self.demo_epochs)
+            demo = self.demos.start(scenario, self.demo_epochs, self.demo_epoch_delay)
         except OSError as exc:
             self.notify(f"cannot start the demo: {exc}", severity="error", markup=False)
             return
@@ -499,6 +665,11 @@ class LstmTopApp(App[int]):
 
     def on_unmount(self) -> None:
         self.shutdown()
+
+
+def _finding_signature(findings: list[Finding]) -> list[tuple[object, ...]]:
+    """What the chart draws of the findings (markers) and the panel lists."""
+    return [(f.id, int(f.severity), f.since_epoch, f.until_epoch, f.message) for f in findings]
 
 
 def run_app(targets: list[str], demo: str | None = None, runs_dir: str | None = None,

@@ -48,7 +48,8 @@ class DemoRunner:
         self.runs_dir = Path(runs_dir)
         self.demos: list[DemoProcess] = []
 
-    def start(self, scenario: str, epochs: int | None = None) -> DemoProcess:
+    def start(self, scenario: str, epochs: int | None = None,
+              epoch_delay: float | None = None) -> DemoProcess:
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = self.runs_dir / f"{scenario}-{stamp}.jsonl"
@@ -60,6 +61,8 @@ class DemoRunner:
                    "--out", str(path)]
         if epochs is not None:
             command += ["--epochs", str(epochs)]
+        if epoch_delay is not None:
+            command += ["--epoch-delay", str(epoch_delay)]
         log = open(path.with_suffix(".log"), "wb")  # noqa: SIM115 - owned by the child
         try:
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
@@ -81,7 +84,12 @@ class DemoRunner:
         demo.process.send_signal(signal.SIGTERM)
         return True
 
+    @property
+    def running(self) -> list[DemoProcess]:
+        return [d for d in self.demos if d.running]
+
     def stop_all(self, timeout: float = 3.0) -> None:
+        """SIGTERM to each, wait for them together (bounded), then SIGKILL what is left."""
         for demo in self.demos:
             self.stop(demo)
         deadline = time.monotonic() + timeout

@@ -1,21 +1,61 @@
 """One run as the app sees it: its source, its diagnosis, and the summary shown on screen.
 
-Textual-free: the app's worker calls ``analyse`` off the UI thread and posts the result.
+Textual-free. Two kinds of background work read a run, never holding the history lock for
+long: the render worker (chart and metrics, cheap) and the diagnosis worker (the warning signs,
+which can take a long time on a huge history). Both work on a ``snapshot`` of the history, taken
+in a moment under the lock, so the reader thread and each other never wait on them.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from lstm_top.history import History, LossKeys, resolve_loss_keys
+from lstm_top.history import History, LossKeys, Table, resolve_loss_keys
 from lstm_top.reduce import MetricSummary, summarize
-from lstm_top.signs import Diagnoser, Finding
 from lstm_top.sources.base import LiveSource, display_state
 from lstm_top.ui.text import clean
+
+if TYPE_CHECKING:  # the signs are imported by the diagnosis worker, after the first paint
+    from lstm_top.signs import Diagnoser, Finding
+
+
+def _table_snapshot(table: Table) -> Table:
+    """The table as it is now, sharing its arrays: O(columns), not O(rows).
+
+    Tables only ever append: rows below the current length are never written again, and growing
+    allocates new arrays (the old ones keep their content). A copy with the length frozen and
+    its own column dicts therefore stays exactly as it was, whatever the reader appends later.
+    """
+    frozen = copy.copy(table)
+    frozen._values = dict(table._values)
+    frozen._present = dict(table._present)
+    return frozen
+
+
+def snapshot(history: History) -> History:
+    """A consistent, immutable-in-practice view of ``history``, taken under its lock in
+    microseconds, with a lock of its own (nobody else holds it)."""
+    with history.lock:
+        frozen = copy.copy(history)
+        frozen.epochs = _table_snapshot(history.epochs)
+        frozen.steps = _table_snapshot(history.steps)
+        frozen.config = dict(history.config)
+        frozen.problems = list(history.problems)
+    frozen.lock = threading.RLock()
+    return frozen
+
+
+def _copy_finding(finding: Finding) -> Finding:
+    # The diagnoser refreshes its open findings in place; the UI gets copies of its own.
+    duplicate = copy.copy(finding)
+    duplicate.evidence = dict(finding.evidence)
+    return duplicate
 
 
 @dataclass
@@ -27,20 +67,24 @@ class Run:
     train_key: str | None = None
     val_key: str | None = None
     color_slot: int = 0
-    diagnoser: Diagnoser = field(init=False)
+    # Written by the diagnosis worker only (its thread), read through ``FindingsUpdated``.
+    diagnoser: Diagnoser | None = field(default=None, repr=False)
+    diagnosed_history_id: int = 0
+    # What the UI shows; set on the UI thread from the workers' messages.
     findings: list[Finding] = field(default_factory=list)
     metrics: list[MetricSummary] = field(default_factory=list)
     keys: LossKeys = field(default_factory=lambda: LossKeys(None, None, {}))
-    analysed_version: int = -1
-    history_id: int = 0
+    # (id of the history, epochs version) the findings / the chart and metrics were made from.
+    analysed: tuple[int, int] = (0, -1)
+    rendered: tuple[int, int] = (0, -1)
     message: str | None = None
+    diagnosis_error: str | None = None
+    label: str = ""  # shown after the name: "(earlier)" for a run replaced in its file
+    # The history the last source update carried (reader thread): the earlier run on new_run.
+    seen_history: History | None = field(default=None, repr=False)
     _last_state: str = "waiting"
-    _analysing: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # Set from the source thread; the UI thread clears it when it takes the update.
     update_posted: bool = False
-
-    def __post_init__(self) -> None:
-        self.diagnoser = Diagnoser(self.train_key, self.val_key)
 
     @property
     def path(self) -> str:
@@ -53,34 +97,45 @@ class Run:
     @property
     def name(self) -> str:
         history = self.history
-        return clean(history.run_name or os.path.basename(self.key.rstrip("/")) or self.key, 60)
+        target = self.source.target
+        name = clean(history.run_name or os.path.basename(target.rstrip("/")) or target, 200)
+        return f"{name} {self.label}" if self.label else name
 
-    def analyse(self) -> bool:
-        """Bring findings and metrics up to date; False when nothing changed. Takes the lock."""
-        if not self._analysing.acquire(blocking=False):
-            return False  # another worker is on it; its result will be shown
-        try:
-            return self._analyse()
-        finally:
-            self._analysing.release()
-
-    def _analyse(self) -> bool:
+    def version(self) -> tuple[int, int]:
+        """Identity of what there is to show: (the history object, its epochs version)."""
         history = self.history
-        with history.lock:
-            if id(history) != self.history_id:  # a new run in the same file: start over
-                self.history_id = id(history)
-                self.diagnoser = Diagnoser(self.train_key, self.val_key)
-                self.analysed_version = -1
-            version = history.epochs.version
-            if version == self.analysed_version:
-                return False
-            self.keys = resolve_loss_keys(history.epochs.names, self.train_key, self.val_key)
-            self.findings = self.diagnoser.update(history)
-            table = history.epochs
-            self.metrics = [summarize(name, table.index, table.column(name), table.present(name))
-                            for name in _metric_order(table.names, self.keys)]
-            self.analysed_version = version
-        return True
+        return id(history), history.epochs.version
+
+    @property
+    def diagnosed(self) -> bool:
+        """The findings describe the history as it is now."""
+        return self.analysed == self.version()
+
+    def summarise(self, frozen: History) -> tuple[LossKeys, list[MetricSummary]]:
+        """Loss keys and the metrics table of a snapshot (cheap: one pass per column)."""
+        table = frozen.epochs
+        keys = resolve_loss_keys(table.names, self.train_key, self.val_key)
+        metrics = [summarize(name, table.index, table.column(name), table.present(name))
+                   for name in _metric_order(table.names, keys)]
+        return keys, metrics
+
+    def diagnose(self) -> tuple[tuple[int, int], list[Finding]]:
+        """Worker thread: findings for the history as it is now, and which version that was.
+
+        Runs on a snapshot, so the reader and the render worker never wait for it, however long
+        the first diagnosis of a huge file takes. Only one diagnosis worker exists at a time.
+        """
+        from lstm_top.signs import Diagnoser
+
+        history = self.history
+        frozen = snapshot(history)
+        version = (id(history), frozen.epochs.version)
+        if self.diagnoser is None or self.diagnosed_history_id != id(history):
+            # First look, or a new run in the same file: start over.
+            self.diagnoser = Diagnoser(self.train_key, self.val_key)
+            self.diagnosed_history_id = id(history)
+        findings = self.diagnoser.update(frozen)
+        return version, [_copy_finding(f) for f in findings]
 
     def state(self, now: float | None = None) -> str:
         """live / stalled / finished / crashed / interrupted / waiting / deleted / error.

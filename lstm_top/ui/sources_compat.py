@@ -6,7 +6,8 @@ run's screen, not a traceback, so such a target becomes a source that only repor
 
 from __future__ import annotations
 
-from lstm_top.sources.base import ERROR, LiveSource
+from lstm_top.history import History
+from lstm_top.sources.base import DELETED, ENDED, ERROR, LiveSource
 from lstm_top.sources.files import SourceError
 from lstm_top.sources.open import open_source
 
@@ -25,3 +26,20 @@ def open_target(target: str) -> LiveSource:
         return open_source(target)
     except SourceError as exc:
         return RefusedSource(target, str(exc))
+
+
+class FrozenSource(LiveSource):
+    """An earlier run whose file now holds another one: what was read, kept as it was."""
+
+    def __init__(self, target: str, history: History) -> None:
+        super().__init__(target)
+        self.history = history
+        # Without an end record it did not finish; it was replaced.
+        self.state = ENDED if history.end_status is not None else DELETED
+        self.message = "replaced by a new run in the same file"
+
+    def start(self, on_update: object = None) -> None:  # type: ignore[override]
+        """Nothing to follow."""
+
+    def _run(self) -> None:
+        """Never started."""

@@ -1,30 +1,21 @@
 """Untrusted strings (run, metric and subset names, messages) made safe to show.
 
-Everything from a history file is shown as ``rich.text.Text`` (never parsed as markup); this
-module also strips escape sequences and control characters, which would otherwise reach the
-terminal (an OSC 52 sequence can write the clipboard).
+Everything from a history file is shown as ``rich.text.Text`` (never parsed as markup). The
+escaping itself is ``lstm_top.sanitize`` (escape sequences removed whole, control and bidi
+characters shown as ``?``, cut to a number of terminal cells); ``clean`` adds what the UI wants
+on top: a huge value is cut before any work, and line breaks and tabs read as spaces.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
+from lstm_top.sanitize import safe_text, truncate
 
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?"
-                      r"|\x9b[0-?]*[ -/]*[@-~]|\x9d[^\x07\x9c]*[\x07\x9c]?")
+_BREAKS = str.maketrans({"\n": " ", "\r": " ", "\t": " ", "\x0b": " ", "\x0c": " "})
 
 
 def clean(text: object, limit: int = 200) -> str:
-    """Printable text only: escapes removed, other control characters as '?', at most ``limit``."""
+    """Printable text only: escapes removed, other control characters as '?', at most ``limit``
+    terminal cells (ending with '…' when cut)."""
     # Cut first (with room for escapes that will be removed): a huge value costs nothing.
-    value = _ESCAPES.sub("", str(text)[: limit * 4 + 64])
-    value = "".join(_printable(ch) for ch in value)
-    return value if len(value) <= limit else value[: limit - 1] + "…"
-
-
-def _printable(char: str) -> str:
-    if char == " " or char.isprintable():
-        return char
-    if char in "\t\n\r" or unicodedata.category(char).startswith("Z"):
-        return " "
-    return "?"
+    value = str(text)[: limit * 4 + 64].translate(_BREAKS)
+    return truncate(safe_text(value), limit)

@@ -18,25 +18,32 @@ from tests.functional.histories import STARTED, write_run
 FROZEN_NOW = STARTED + 10_000.0
 
 
-def _quiet(app: LstmTopApp) -> bool:
-    """The whole file read, analysed, and the last render on screen."""
-    return bool(app.runs) and all(
-        run.history.finished and run.analysed_version == run.history.epochs.version
-        and not run.update_posted for run in app.runs.values()
-    ) and not app._render_busy and not app._render_again
+@pytest.fixture(autouse=True)
+def _own_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Saved viewer preferences (log scale, smoothing...) must not change the pictures."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+
+def _ready(app: LstmTopApp) -> bool:
+    """The whole file read, and the app settled: chart drawn at its size from the latest
+    history, findings up to date, status current, nothing queued."""
+    return bool(app.runs) and all(run.history.finished for run in app.runs.values()) \
+        and app.is_settled()
 
 
 async def _rendered(pilot: Pilot[int]) -> None:
+    """Wait (bounded) until ready twice in a row across a pause, then let the screen repaint."""
     app = pilot.app
     assert isinstance(app, LstmTopApp)
-    for _ in range(400):
-        if _quiet(app):
-            await pilot.pause(0.2)
-            if _quiet(app):
+    for _ in range(600):  # 30 s at most, however loaded the machine
+        if _ready(app):
+            await pilot.pause()
+            if _ready(app):
                 break
         await pilot.pause(0.05)
     else:
         raise AssertionError("the app never settled")
+    await pilot.wait_for_scheduled_animations()
     await pilot.pause()
 
 

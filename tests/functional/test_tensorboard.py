@@ -152,7 +152,13 @@ def test_missing_folder_and_folder_without_events(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="no such file"):
         read_tensorboard(tmp_path / "absent")
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(SourceError, match="without TensorBoard event files"):
+    with pytest.raises(SourceError, match="without TensorBoard event files") as raised:
+        read_history(tmp_path)
+    assert "instead" not in str(raised.value)
+    # A Lightning CSVLogger folder: the message names the file to pass.
+    (tmp_path / "version_0").mkdir()
+    (tmp_path / "version_0" / "metrics.csv").write_text("epoch,step,val_loss\n0,3,1.0\n")
+    with pytest.raises(SourceError, match=r"pass a history file instead, e\.g\. .*metrics\.csv"):
         read_history(tmp_path)
 
 

@@ -348,3 +348,14 @@ def test_learned_shape_is_used_for_a_logger_file() -> None:
     parser.finish()
     assert parser._steps_template is not None
     assert parser._steps_template.names == bench.STEP_METRICS
+
+
+def test_without_msgspec_identical(monkeypatch: pytest.MonkeyPatch) -> None:
+    """msgspec only speeds up; without it the orjson path gives the same history."""
+    monkeypatch.setattr(bulk_module, "msgspec", None)
+    data = EDGE_CASES + "".join(bench.history_lines(3000)).encode() + FLAT_RECORDS
+    parser = BulkJsonlParser(History())
+    parser.feed(data)
+    parser.finish()
+    assert parser._steps_template is None
+    assert_bulk_matches(data)

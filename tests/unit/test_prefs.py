@@ -37,9 +37,9 @@ def test_nothing_saved_gives_defaults(config_home: Path) -> None:
 
 def test_round_trip_between_runs(config_home: Path) -> None:
     prefs = load_prefs()
-    prefs.log_scale, prefs.smoothing, prefs.window = True, 0.6, 50
+    prefs.log_scale, prefs.smoothing, prefs.window, prefs.series = True, 0.6, 50, "val"
     assert save_prefs(prefs)
-    assert load_prefs() == Prefs(log_scale=True, smoothing=0.6, window=50)
+    assert load_prefs() == Prefs(log_scale=True, smoothing=0.6, window=50, series="val")
     stored = json.loads(prefs_path().read_text())
     assert stored["version"] == 1 and stored["log_scale"] is True
 
@@ -58,6 +58,8 @@ def test_wrong_field_types_fall_back_one_by_one(config_home: Path) -> None:
     assert load_prefs() == Prefs(smoothing=0.3)
     prefs_path().write_text(json.dumps({"log_scale": True, "smoothing": 7, "window": -4}))
     assert load_prefs() == Prefs(log_scale=True, smoothing=0.99, window=0)  # clamped
+    prefs_path().write_text(json.dumps({"series": "\x1b[2J", "window": True}))
+    assert load_prefs() == Prefs()  # no terminal escapes, and a bool is not a window
     prefs_path().write_text('{"smoothing": NaN, "window": Infinity}')
     assert load_prefs() == Prefs()
 

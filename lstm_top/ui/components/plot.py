@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import Static
 
 LEGEND_LINES = 2
@@ -15,6 +17,12 @@ class LossPlot(Vertical):
     LossPlot #chart { height: 1fr; }
     LossPlot #legend { height: 2; }
     """
+
+    class Resized(Message):
+        """The chart area changed size: the chart must be built again for it."""
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.post_message(self.Resized())
 
     def compose(self):  # type: ignore[no-untyped-def]
         yield Static(Text("loading…", style="dim"), id="chart")

@@ -15,12 +15,25 @@ STATE_STYLES = {
 class StatusHeader(Static):
     """Rendered from plain values; every untrusted piece arrives already cleaned."""
 
-    def show(self, parts: list[tuple[str, str]]) -> None:
+    _shown: str = ""
+
+    @staticmethod
+    def compose_text(parts: list[tuple[str, str]]) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         for i, (piece, style) in enumerate(parts):
             if i:
                 text.append(" │ ", style="dim")
             text.append(piece, style=style)
-        if text.plain != getattr(self, "_shown", None):  # no redraw when nothing changed
+        return text
+
+    @property
+    def plain_text(self) -> str:
+        return self._shown
+
+    def show(self, parts: list[tuple[str, str]]) -> None:
+        self.show_text(self.compose_text(parts))
+
+    def show_text(self, text: Text) -> None:
+        if text.plain != self._shown:  # no redraw when nothing changed
             self._shown = text.plain
             self.update(text)
