@@ -54,6 +54,15 @@ def _tui_parser() -> argparse.ArgumentParser:
                              "oscillating, subset-gap, ...)")
     parser.add_argument("--runs-dir", default=None,
                         help="where demo runs are written (default: ./runs)")
+    parser.add_argument("--web", action="store_true",
+                        help="serve the viewer to a browser instead (loopback only by default; "
+                             "needs lstm-top[web])")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address for --web (default 127.0.0.1; anything else is reachable "
+                             "from the network)")
+    parser.add_argument("--port", type=int, default=8000, help="port for --web (default 8000)")
+    parser.add_argument("--reset-prefs", action="store_true",
+                        help="forget the saved viewer settings (log scale, smoothing, window)")
     parser.add_argument("--version", action="version", version=f"lstm-top {__version__}")
     _add_key_options(parser)
     return parser
@@ -72,6 +81,17 @@ def main(argv: list[str] | None = None) -> int:
 
         return demo_main(args[1:])
     options = _tui_parser().parse_args(args)
+    if options.reset_prefs:
+        from lstm_top.prefs import prefs_path, reset_prefs
+
+        print(f"{'removed' if reset_prefs() else 'nothing saved at'} {prefs_path()}")
+        return 0
+    if options.web:
+        from lstm_top.web import serve_web
+
+        extra = [*(["--train-key", options.train_key] if options.train_key else []),
+                 *(["--val-key", options.val_key] if options.val_key else [])]
+        return serve_web(options.targets, host=options.host, port=options.port, extra_args=extra)
     from lstm_top.ui.app import run_app
 
     return run_app(options.targets, demo=options.demo, runs_dir=options.runs_dir,
