@@ -9,7 +9,7 @@ the founding note's three Keras examples as written (uniform random inputs and t
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -59,7 +59,9 @@ class Training:
 class Scenario:
     name: str
     description: str  # one line, shown in the TUI's demo picker
-    expected_sign: str | None  # the warning sign its curves show; None: no sign at all
+    # The warning signs its curves are set up to show: () for none at all. None where no sign
+    # is promised: the note's examples are reproduced as written, and show what they show.
+    expected_signs: tuple[str, ...] | None
     default_epochs: int
     training: Training
     data: Mapping[str, Any]  # keyword arguments of make_data, logged in the run's config
@@ -148,7 +150,9 @@ def seed_note_shifted(rng: np.random.Generator, *, samples: int, test_fraction: 
 
 SINE_STEPS = 24
 
-_HEALTHY_DATA: dict[str, Any] = {"train_samples": 4000, "val_samples": 1000, "steps": SINE_STEPS,
+# 8000 windows make 250 steps an epoch: enough that the epoch's mean training loss is smooth,
+# so what the validation loss does stands out. 200 validation windows, as in the note.
+_HEALTHY_DATA: dict[str, Any] = {"train_samples": 8000, "val_samples": 200, "steps": SINE_STEPS,
                                  "frequencies": (0.02, 0.12), "noise": 0.1}
 _HEALTHY_TRAINING = Training(hidden=32, lr=2e-3, batch=32, schedule="cosine",
                              final_lr_fraction=0.05)
@@ -159,10 +163,10 @@ _NOTE_SHAPE: dict[str, Any] = {"train_samples": 1000, "val_samples": 200, "steps
 SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (
     Scenario(
         name="healthy",
-        description="Noisy sine mixtures, enough data, Adam 2e-3 with cosine decay: both losses "
-                    "fall and settle",
-        expected_sign=None,
-        default_epochs=30,
+        description="8000 noisy sine windows, LSTM(32), Adam 2e-3 with cosine decay: both "
+                    "losses fall and settle",
+        expected_signs=(),
+        default_epochs=20,
         training=_HEALTHY_TRAINING,
         data=_HEALTHY_DATA,
         make_data=sine_task,
@@ -171,7 +175,7 @@ SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (
         name="stagnating",
         description="200 noisy windows for a 96-unit LSTM: train loss keeps falling while val "
                     "loss turns up (memorising the noise)",
-        expected_sign="stagnating_val_loss",
+        expected_signs=("stagnating_val_loss",),
         default_epochs=60,
         training=Training(hidden=96, lr=2e-3, batch=16),
         data={"train_samples": 200, "val_samples": 1000, "steps": SINE_STEPS,
@@ -180,11 +184,11 @@ SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (
     ),
     Scenario(
         name="oscillating",
-        description="The healthy setup with Adam at learning rate 0.1: val loss swings up and "
-                    "down",
-        expected_sign="oscillating_val_loss",
-        default_epochs=30,
-        training=Training(hidden=32, lr=0.1, batch=32),
+        description="The healthy setup with Adam at a constant learning rate of 0.1: val loss "
+                    "swings up and down",
+        expected_signs=("oscillating_val_loss",),
+        default_epochs=25,
+        training=replace(_HEALTHY_TRAINING, lr=0.1, schedule="constant"),
         data=_HEALTHY_DATA,
         make_data=sine_task,
     ),
@@ -192,9 +196,12 @@ SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (
         name="subset-gap",
         description="A fast frequency band is 5% of training: its val subset lags far behind "
                     "an acceptable average",
-        expected_sign="subset_gap",
+        expected_signs=("subset_gap",),
         default_epochs=30,
-        training=_HEALTHY_TRAINING,
+        # Half the healthy rate: the rare band's loss is fragile, and at 2e-3 one seed in three
+        # showed a one-epoch spike of it that reads as oscillation.
+        training=Training(hidden=32, lr=1e-3, batch=32, schedule="cosine",
+                          final_lr_fraction=0.05),
         data={"steps": SINE_STEPS, "noise": 0.1, "common_band": (0.02, 0.12),
               "rare_band": (0.3, 0.45), "train_common": 3800, "train_rare": 200,
               "val_common": 800, "val_rare": 200},
@@ -202,9 +209,9 @@ SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (
     ),
     Scenario(
         name="seed-1",
-        description="Founding note, example 1 as written: random data 1000x20x10, LSTM(64), "
-                    "Adam 1e-3",
-        expected_sign="stagnating_val_loss",
+        description="Note example 1 as written: random data 1000x20x10, LSTM(64), Adam 1e-3 "
+                    "(random targets)",
+        expected_signs=None,
         default_epochs=50,
         training=Training(hidden=64, lr=1e-3, batch=32),
         data=_NOTE_SHAPE,
@@ -212,9 +219,8 @@ SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (
     ),
     Scenario(
         name="seed-2",
-        description="Founding note, example 2 as written: example 1 with Adam at learning rate "
-                    "0.1",
-        expected_sign="oscillating_val_loss",
+        description="Note example 2 as written: example 1 with Adam at learning rate 0.1",
+        expected_signs=None,
         default_epochs=50,
         training=Training(hidden=64, lr=0.1, batch=32),
         data=_NOTE_SHAPE,
@@ -222,9 +228,8 @@ SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (
     ),
     Scenario(
         name="seed-3",
-        description="Founding note, example 3 as written: shifted training inputs, two "
-                    "validation subsets",
-        expected_sign=None,
+        description="Note example 3 as written: shifted training inputs, two held-out subsets",
+        expected_signs=None,
         default_epochs=50,
         training=Training(hidden=64, lr=1e-3, batch=32),
         data={"samples": 1200, "test_fraction": 0.2, "steps": 20, "features": 10, "shift": 2.0},
