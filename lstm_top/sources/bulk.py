@@ -450,10 +450,16 @@ def _learn_template(objects: list[Any]) -> _StepTemplate | None:
         if obj.__class__ is dict and obj.get("kind") == "step":
             metrics = obj.get("metrics")
             if (not obj.keys() <= _STEP_KEYS or metrics.__class__ is not dict or not metrics
-                    or len(metrics) > 64 or max(map(len, metrics)) > MAX_NAME_CHARS):
+                    or len(metrics) > 64 or max(map(len, metrics)) > MAX_NAME_CHARS
+                    or not all(map(_renamable, metrics))):
                 return None
             return _template_for(tuple(metrics))
     return None
+
+
+def _renamable(name: str) -> bool:
+    """msgspec refuses these characters in a renamed field; such names take the general path."""
+    return not any(ch in '\\"' or ch < " " for ch in name)
 
 
 @functools.lru_cache(maxsize=16)
