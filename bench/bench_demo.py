@@ -7,6 +7,7 @@ intra-op threads, ``torch.nn.LSTM``). Epochs alternate between the two so both s
 machine load; the ratio is of the fastest epoch of each.
 
     python bench/bench_demo.py        # prints the ratio; goal: numpy at most 3x PyTorch
+    python -m bench                   # every benchmark, this one included
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def _timed(epoch: Callable[[], float]) -> float:
     return time.perf_counter() - start
 
 
-def run(repeats: int = REPEATS) -> dict[str, Any]:
+def measure(repeats: int = REPEATS) -> dict[str, Any]:
     """Time ``repeats`` interleaved epochs of each (after one warm-up epoch each)."""
     import torch
 
@@ -92,28 +93,31 @@ def run(repeats: int = REPEATS) -> dict[str, Any]:
         for _ in range(repeats):
             numpy_times.append(_timed(numpy_epoch))
             torch_times.append(_timed(torch_epoch))
-    ratio = min(numpy_times) / min(torch_times)
     return {
-        "name": "demo_lstm_epoch_numpy_vs_torch",
-        "ratio": ratio,
-        "goal": GOAL,
-        "ok": ratio <= GOAL,
+        "ratio": min(numpy_times) / min(torch_times),
         "numpy_epoch_s": min(numpy_times),
         "torch_epoch_s": min(torch_times),
         "numpy_epoch_s_median": float(np.median(numpy_times)),
         "torch_epoch_s_median": float(np.median(torch_times)),
         "torch_threads": torch.get_num_threads(),
-        "shape": f"{SAMPLES}x{STEPS}x{FEATURES}, LSTM({HIDDEN}), Dense(1), batch {BATCH}",
     }
 
 
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    """One row in the bench runner's contract (see bench/run.py)."""
+    result = measure(repeats=2 if quick else REPEATS)
+    detail = (f"numpy {result['numpy_epoch_s'] * 1e3:.0f} ms / torch "
+              f"{result['torch_epoch_s'] * 1e3:.0f} ms per epoch, fastest of "
+              f"{2 if quick else REPEATS}; {SAMPLES}x{STEPS}x{FEATURES}, LSTM({HIDDEN}), "
+              f"Dense(1), batch {BATCH}, float32; torch threads {result['torch_threads']}")
+    return [{"name": "demo LSTM epoch: numpy / PyTorch CPU", "value": result["ratio"],
+             "unit": "x", "goal": f"<= {GOAL:g}", "detail": detail, **result}]
+
+
 def main() -> int:
-    result = run()
-    print(f"{result['name']}: numpy {result['numpy_epoch_s'] * 1e3:.0f} ms / torch "
-          f"{result['torch_epoch_s'] * 1e3:.0f} ms per epoch ({result['shape']}, torch "
-          f"threads {result['torch_threads']}) = {result['ratio']:.2f}x "
-          f"(goal <= {result['goal']:.0f}x: {'ok' if result['ok'] else 'MISSED'})")
-    return 0 if result["ok"] else 1
+    (row,) = run()
+    print(f"{row['name']}: {row['value']:.2f}x (goal {row['goal']}): {row['detail']}")
+    return 0 if row["value"] <= GOAL else 1
 
 
 if __name__ == "__main__":

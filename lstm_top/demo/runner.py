@@ -56,6 +56,8 @@ def run_scenario(name: str, out_path: str | os.PathLike[str], *, epochs: int | N
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     training = scenario.training
+    # The Logger writes into an existing folder only; a demo's --out runs/x.jsonl should just work.
+    os.makedirs(os.path.dirname(os.fspath(out_path)) or ".", exist_ok=True)
     with Logger(out_path, run_name=f"demo:{scenario.name}",
                 config=scenario.config(seed, epochs)) as log, single_blas_thread():
         data = scenario.build_data(seed)

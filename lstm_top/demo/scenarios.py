@@ -173,8 +173,8 @@ SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (
     ),
     Scenario(
         name="stagnating",
-        description="200 noisy windows for a 96-unit LSTM: train loss keeps falling while val "
-                    "loss turns up (memorising the noise)",
+        description="200 very noisy windows for LSTM(96): train loss keeps falling while val "
+                    "loss turns up",
         expected_signs=("stagnating_val_loss",),
         default_epochs=60,
         training=Training(hidden=96, lr=2e-3, batch=16),

@@ -44,8 +44,13 @@ SEED_LABELS: dict[str, tuple[set[str], set[str], set[str]]] = {
     # starts, the train loss sits at var(U(0,1)) = 1/12 for ~20 epochs: nothing learned, so a
     # train_plateau is a fair second reading.
     "seed1_stagnating": ({"stagnating_val_loss"}, {"train_plateau"}, set()),
-    # lr 0.1: nothing is learned (train stays at ~1/12), val jitters 5-10% with a few 30-70%
-    # spikes; training loss jitters as much. Borderline oscillation at most.
+    # lr 0.1, random seed 2: after an epoch-1 train spike nothing is learned; val jumps by
+    # 30-90% for an epoch or two every 4-10 epochs (s.d. 0.020 around 0.085, jumps of 0.08)
+    # while the train loss wobbles too, but its epoch-to-epoch noise is under a quarter of those
+    # jumps: real oscillation (tests/fixtures/seed/README.md).
+    "seed2_oscillating_rs2": ({"oscillating_val_loss"}, {"train_plateau"}, set()),
+    # lr 0.1, random seed 1: one val spike (epoch 3) and elevated noise afterwards: oscillation
+    # at most weakly (excused either way).
     "seed2_oscillating": ({"oscillating_val_loss"}, {"train_plateau"},
                           {"oscillating_val_loss"}),
     # Both val subsets are drawn from the same distribution: no real subset gap (Welch's t
@@ -98,9 +103,14 @@ def seed_cases(directory: Path = SEED_DIR) -> list[Case]:
     return cases
 
 
-def demo_cases(directory: Path = DEMO_DIR, seeds: int = 3, epochs: int = 60,
+def demo_cases(directory: Path = DEMO_DIR, seeds: int = 3, epochs: int | None = None,
                generate: bool = True) -> list[Case]:
-    """Runs of ``python -m lstm_top.demo``, cached in tests/corpus/demo (generated if missing)."""
+    """Runs of ``python -m lstm_top.demo``, cached in tests/corpus/demo (generated if missing).
+
+    Each scenario runs for its own default length (what a user of the demo sees) unless
+    ``epochs`` is given. Regenerate after the demo changes: delete the files, run
+    ``OMP_NUM_THREADS=1 python -m lstm_top.evaluation``.
+    """
     cases = []
     for scenario, expected in DEMO_SCENARIOS.items():
         for seed in range(seeds):
@@ -108,9 +118,10 @@ def demo_cases(directory: Path = DEMO_DIR, seeds: int = 3, epochs: int = 60,
             if not path.exists() and generate:
                 directory.mkdir(parents=True, exist_ok=True)
                 try:
+                    length = [] if epochs is None else ["--epochs", str(epochs)]
                     subprocess.run([sys.executable, "-m", "lstm_top.demo", "--scenario", scenario,
-                                    "--out", str(path), "--epochs", str(epochs), "--seed",
-                                    str(seed)], check=True, capture_output=True, timeout=900)
+                                    "--out", str(path), "--seed", str(seed), *length],
+                                   check=True, capture_output=True, timeout=900)
                 except (subprocess.SubprocessError, OSError):
                     path.unlink(missing_ok=True)
                     continue

@@ -167,6 +167,52 @@ def oscillating(rng: np.random.Generator) -> tuple[dict[str, Column], Draw, int 
     return _columns(d, train, val, lr=lr), d, onset + d.first, f"amp{amplitude:.2f}"
 
 
+def oscillating_spiky(rng: np.random.Generator
+                      ) -> tuple[dict[str, Column], Draw, int | None, str]:
+    """What a too-high learning rate really gave (the seed note's example 2 run for real, the
+    oscillating demo): a converging curve whose validation loss jumps up by 20-80% for one or
+    two epochs every 3-8 epochs, while the training loss jitters too (2-4x its usual noise)."""
+    d = draw(rng, min_epochs=25)
+    onset = int(rng.integers(0, max(1, d.epochs // 4)))
+    train_noise = d.train_noise * rng.uniform(2, 4)
+    spikes = np.zeros(d.epochs)
+    at = onset + int(rng.integers(1, 4))
+    while at < d.epochs:
+        height = rng.uniform(0.2, 0.8)
+        spikes[at] = height
+        if at + 1 < d.epochs and rng.random() < 0.3:
+            spikes[at + 1] = height * rng.uniform(0.5, 1.0)  # a two-epoch excursion
+        at += int(rng.integers(3, 9))
+    shape = d.converging()
+    train = d.noisy(shape, train_noise)
+    val = d.noisy(shape + d.gap + spikes, max(d.val_noise, 2 * train_noise))
+    lr = [float(rng.choice([0.1, 0.05]))] * d.epochs
+    return _columns(d, train, val, lr=lr), d, onset + d.first, "spiky"
+
+
+def healthy_noisy(rng: np.random.Generator) -> tuple[dict[str, Column], Draw, int | None, str]:
+    """Noisy but converging, in the two shapes the real healthy runs show. Either a training loss
+    that jitters by 3-12% an epoch (single-batch or small-batch logging) above a smooth
+    validation loss that wanders in slow waves of a few percent over 10-20 epochs
+    (streamflow_extremes, controlit); or a validation loss that jitters by 2-4% an epoch (a
+    small validation set: diffusion_eeg, lip-reading, mri_denoising) above a smooth training
+    loss. Both still trend down."""
+    d = draw(rng, min_epochs=20)
+    t = np.arange(d.epochs, dtype=float)
+    shape = d.converging()
+    if rng.random() < 0.5:
+        noise = rng.uniform(0.03, 0.12)
+        wave = rng.uniform(0.02, 0.06) * np.sin(2 * np.pi * t / rng.uniform(10, 20)
+                                                + rng.uniform(0, 2 * np.pi))
+        train = d.noisy(shape, noise)
+        val = d.noisy(shape + d.gap + wave, rng.uniform(0.002, 0.015))
+        return _columns(d, train, val), d, None, f"noisy_train{noise:.3f}"
+    noise = rng.uniform(0.02, 0.04)
+    train = d.noisy(shape, rng.uniform(0.002, 0.01))
+    val = d.noisy(shape + d.gap, noise)
+    return _columns(d, train, val), d, None, f"noisy_val{noise:.3f}"
+
+
 def subset_gap(rng: np.random.Generator, gap: bool = True
                ) -> tuple[dict[str, Column], Draw, int | None, str]:
     d = draw(rng)
@@ -271,10 +317,12 @@ Family = Callable[[np.random.Generator], tuple[dict[str, Column], Draw, int | No
 FAMILIES: dict[str, tuple[Family, frozenset[str], frozenset[str]]] = {
     "healthy": (healthy, frozenset(), frozenset()),
     "healthy_subsets": (lambda rng: subset_gap(rng, gap=False), frozenset(), frozenset()),
+    "healthy_noisy": (healthy_noisy, frozenset(), frozenset()),
     "stagnating": (stagnating, frozenset({"stagnating_val_loss"}), frozenset()),
     "overfitting_u": (lambda rng: stagnating(rng, rising=True),
                       frozenset({"stagnating_val_loss"}), frozenset()),
     "oscillating": (oscillating, frozenset({"oscillating_val_loss"}), frozenset()),
+    "oscillating_spiky": (oscillating_spiky, frozenset({"oscillating_val_loss"}), frozenset()),
     "subset_gap": (subset_gap, frozenset({"subset_gap"}), frozenset()),
     "nan": (nonfinite, frozenset({"nonfinite_loss"}), frozenset()),
     "diverging": (diverging, frozenset({"diverging_loss"}),

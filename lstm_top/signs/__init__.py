@@ -27,21 +27,48 @@ def all_detectors() -> list[Detector]:
             DivergingLoss(), TrainPlateau(), ExplodingGradients(), VanishingGradients()]
 
 
+# Catch-up cap: when more than this many epochs are new in one update (opening a file with a
+# million epochs), the detectors take in only the newest MAX_CATCHUP_EPOCHS, as if the older ones
+# had not been logged. Every detector's state is a window of at most a few dozen epochs, so
+# 20,000 epochs warm it fully; taking them in costs ~1-2 s of pure Python, against ~80 s for a
+# million. ``Diagnoser.skipped_epochs`` says how many were left out, for the UI and check to
+# show ("diagnosed the last 20,000 of 1,000,000 epochs"). None disables the cap.
+MAX_CATCHUP_EPOCHS = 20_000
+
+
 class Diagnoser:
     """Live diagnosis of one run: call ``update`` whenever the history has grown."""
 
-    def __init__(self, train_key: str | None = None, val_key: str | None = None) -> None:
+    def __init__(self, train_key: str | None = None, val_key: str | None = None,
+                 max_catchup: int | None = MAX_CATCHUP_EPOCHS) -> None:
         self.train_key = train_key
         self.val_key = val_key
+        self.max_catchup = max_catchup
         self.detectors = all_detectors()
+        self.skipped_epochs = 0  # epoch rows never looked at because of the catch-up cap
+        self.epochs_seen = 0  # rows of the history as of the last update
+
+    @property
+    def diagnosed_epochs(self) -> int:
+        return self.epochs_seen - self.skipped_epochs
 
     def update(self, history: History) -> list[Finding]:
         with history.lock:
-            names = history.epochs.names
-            keys = resolve_loss_keys(names, self.train_key, self.val_key)
-            context = SignContext(history, keys, find_lr_key(names))
-            for detector in self.detectors:
-                detector.update(context)
+            table = history.epochs
+            rows = len(table)
+            start = min(detector.next_row for detector in self.detectors)
+            if self.max_catchup is not None and rows - start > self.max_catchup:
+                skip_to = rows - self.max_catchup
+                self.skipped_epochs += skip_to - start
+                for detector in self.detectors:
+                    detector.skip_to(skip_to)
+            self.epochs_seen = rows
+            if rows > start:
+                names = table.names
+                keys = resolve_loss_keys(names, self.train_key, self.val_key)
+                context = SignContext(history, keys, find_lr_key(names))
+                for detector in self.detectors:
+                    detector.update(context)
         return self.findings()
 
     def findings(self) -> list[Finding]:
@@ -49,9 +76,10 @@ class Diagnoser:
         return sorted(found, key=lambda f: (not f.active, -f.severity, f.since_epoch))
 
 
-def diagnose(history: History, train_key: str | None = None,
-             val_key: str | None = None) -> list[Finding]:
-    return Diagnoser(train_key, val_key).update(history)
+def diagnose(history: History, train_key: str | None = None, val_key: str | None = None,
+             max_catchup: int | None = MAX_CATCHUP_EPOCHS) -> list[Finding]:
+    """One-shot diagnosis (``lstm-top check``); capped like a Diagnoser's first update."""
+    return Diagnoser(train_key, val_key, max_catchup).update(history)
 
 
-__all__ = ["SIGN_IDS", "Diagnoser", "Finding", "Severity", "diagnose"]
+__all__ = ["MAX_CATCHUP_EPOCHS", "SIGN_IDS", "Diagnoser", "Finding", "Severity", "diagnose"]

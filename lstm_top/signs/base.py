@@ -140,6 +140,15 @@ class Detector(ABC):
     def __init__(self) -> None:
         self.tracker = EpisodeTracker(self.sign_id, self.remedy)
         self.next_row = 0  # first epoch row not yet looked at
+        # True when older epochs were skipped (the Diagnoser's catch-up cap): the run's start
+        # was never seen, so "since the start" judgements (train_plateau) cannot be made.
+        self.started_late = False
+
+    def skip_to(self, row: int) -> None:
+        """Continue at ``row`` as if the epochs before it had not been logged."""
+        if row > self.next_row:
+            self.next_row = row
+            self.started_late = True
 
     def update(self, context: SignContext) -> None:
         rows = len(context.history.epochs)

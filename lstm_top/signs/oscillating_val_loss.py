@@ -25,6 +25,9 @@ REMEDY = ("Lower the learning rate (or add a decay schedule / warm-up); clip gra
 # Three peaks within the swing window: two can be a pair of unlucky batches (healthy real runs
 # show two isolated 10-30% bumps), three is a pattern.
 MIN_PEAKS = 3
+# Hysteresis: an open episode stays open while two peaks remain in the window, so a run that
+# keeps spiking every 8-10 epochs is one episode, not a string of open/close flickers.
+KEEP_OPEN_PEAKS = 2
 # Oscillation in the first 15 validation epochs with swings over 50% is the seed note's
 # "critical" case: training may never converge without a lower learning rate.
 EARLY_VAL_EPOCHS = 15
@@ -57,17 +60,20 @@ class OscillatingValLoss(Detector):
                  val: float) -> None:
         swings = self.swings
         swings.observe_val(epoch, val_log)
-        if len(swings.peaks) < MIN_PEAKS and not swings.big_peaks:
+        current = self.tracker.current
+        needed = MIN_PEAKS if current is None else KEEP_OPEN_PEAKS
+        if len(swings.peaks) < needed and not swings.big_peaks:
             self.tracker.clear(epoch)
             return
-        found = swings.peaks if len(swings.peaks) >= MIN_PEAKS else swings.big_peaks
+        found = swings.peaks if len(swings.peaks) >= needed else swings.big_peaks
         sizes = [swing for _, _, swing in found]
         typical = median(sizes)
-        current = self.tracker.current
+        # "Worse early": the largest doubling-and-halving excursion counts towards severity too.
+        severe = max([typical] + [swing for _, _, swing in swings.big_peaks])
         at_start = swings.val_count if current is None else current.evidence["val_epochs_at_start"]
         started_early = at_start <= EARLY_VAL_EPOCHS
         severity = Severity.WARNING
-        if started_early and typical >= SEVERE_SWING:
+        if started_early and severe >= SEVERE_SWING:
             severity = Severity.CRITICAL
         percent = math.expm1(typical) * 100
         lr = context.lr_at(row)

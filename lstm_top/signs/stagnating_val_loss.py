@@ -15,6 +15,7 @@ from collections import deque
 
 from lstm_top.signs.base import Detector, Severity, SignContext, fmt, value_at
 from lstm_top.signs.stats import log_or_none, median, noise_sigma, rounded
+from lstm_top.signs.swings import SwingCounter
 
 REMEDY = ("Regularise: dropout / recurrent dropout, L1-L2 weight decay; use a smaller model; "
           "stop early and restore the best epoch (EarlyStopping(restore_best_weights=True)); "
@@ -26,9 +27,12 @@ MIN_EPOCHS_SINCE_BEST = 3
 # Training loss must have fallen by at least ~3% since the best validation epoch: a flat training
 # loss with a flat validation loss is convergence (or a plateau), not overfitting.
 MIN_TRAIN_DROP = 0.03
-# ... and by 3 of its own noise sigmas: a training loss logged from single noisy batches can
-# "fall" 10% between two epochs by chance.
-TRAIN_DROP_NOISE_SIGMAS = 3.0
+# ... and by 4 of its own noise sigmas: a training loss logged from single noisy batches can
+# "fall" 10% between two epochs by chance. The drop compares two medians of three epochs and is
+# re-tested every epoch, so 3 sigmas (the first choice) still fired on noisy-but-converged runs
+# (synthetic healthy_noisy: 4-5% noise per epoch, "train fell 9-13%"); 5 sigmas starts losing
+# the short real overfitting runs.
+TRAIN_DROP_NOISE_SIGMAS = 4.0
 # Over the last 10 validation epochs (half the run, at least 5, on short runs: a longer window
 # would reach back into the first epochs' steep descent) the validation loss must have kept
 # less than a quarter of the training loss's pace: slow late convergence has both curves
@@ -52,8 +56,16 @@ CRITICAL_GAP_GROWTH = math.log(1.5)
 CRITICAL_WITHIN_EPOCHS = 10
 # Median of the last few points: enough to ignore one odd epoch, few enough to react quickly.
 LEVEL_WINDOW = 3
-NOISE_WINDOW = 12
+# Noise sigmas from the last 24 epochs: a median of 10 second differences (a 12-epoch window)
+# came out at a third to a half of the true noise often enough to open false episodes on noisy
+# runs; 24 halves that spread, and second differences keep a converging trend out of it.
+NOISE_WINDOW = 24
 EARLY_STOPPING_PATIENCE = 10
+# Stepping back for oscillation: while the validation loss has swung clearly up and down at
+# least twice in the swing window (see swings.py; oscillating_val_loss raises at three), its
+# distance from "the best so far" measures where in a swing the curve is, not a widening gap —
+# the best is a trough. No new stagnation episode opens then; oscillating_val_loss speaks.
+OSCILLATION_PEAKS = 2
 
 
 class StagnatingValLoss(Detector):
@@ -74,6 +86,7 @@ class StagnatingValLoss(Detector):
         self.best_epoch = 0
         self.best_index = 0
         self.train_at_best: float | None = None
+        self.swings = SwingCounter()
 
     def _advance(self, context: SignContext, start: int, stop: int) -> None:
         epochs = context.epochs
@@ -85,6 +98,7 @@ class StagnatingValLoss(Detector):
             if train_log is not None:
                 self.train_recent.append(train_log)
                 self.train_noise_window.append(train_log)
+                self.swings.observe_train(train_log)
             val = value_at(val_values, val_present, row)
             val_log = log_or_none(val) if val is not None else None
             if val_log is not None:
@@ -92,6 +106,7 @@ class StagnatingValLoss(Detector):
 
     def _observe(self, epoch: int, val_log: float, val: float) -> None:
         self.val_count += 1
+        self.swings.observe_val(epoch, val_log)
         self.val_recent.append(val_log)
         self.val_noise_window.append(val_log)
         train_level = median(self.train_recent) if self.train_recent else None
@@ -133,6 +148,10 @@ class StagnatingValLoss(Detector):
         if gap_growth >= CRITICAL_GAP_GROWTH and since <= CRITICAL_WITHIN_EPOCHS:
             severity = Severity.CRITICAL
         current = self.tracker.current
+        swinging = (len(self.swings.peaks) >= OSCILLATION_PEAKS
+                    or len(self.swings.big_peaks) > 0)
+        if current is None and swinging:
+            return
         first_epoch = epoch if current is None else current.since_epoch
         # Keras' EarlyStopping(patience=10) stops at the 10th validation epoch after the best.
         stops_in = EARLY_STOPPING_PATIENCE - since

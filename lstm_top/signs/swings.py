@@ -23,12 +23,12 @@ from lstm_top.signs.stats import noise_sigma
 # A swing must be at least 10% up and 10% down (log 0.10): healthy validation curves jitter by a
 # few percent per epoch (the healthy demo's largest bump is 11% once in 60 epochs; synthetic
 # healthy runs carry up to 3% noise), real unstable runs swing by 15-100% again and again.
-MIN_SWING = 0.08
+MIN_SWING = 0.10
 # ... and at least 4 training-noise sigmas: when even the epoch-averaged training loss jitters
 # (tiny batches, a high learning rate that shakes the training loss too) the validation loss is
 # expected to jitter more. 4 sigma is beyond what the training loss's own noise explains.
 TRAIN_NOISE_SIGMAS = 4.0
-TRAIN_NOISE_WINDOW = 12
+TRAIN_NOISE_WINDOW = 24
 # Peaks are counted over the last 20 validation epochs: the real and demo runs that oscillate
 # (lr 0.1) spike every 3-8 epochs, so a 12-epoch window saw only two of them at a time; two
 # swings in 20 epochs still read as a pair of unlucky batches (the healthy real runs show up

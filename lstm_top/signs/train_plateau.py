@@ -60,6 +60,8 @@ class TrainPlateau(Detector):
         self.best_log = math.inf
 
     def _advance(self, context: SignContext, start: int, stop: int) -> None:
+        if self.started_late:
+            return  # the start of the run was skipped: "no progress since the start" is unknown
         epochs = context.epochs
         values, present = context.series(context.keys.train)
         for row in range(start, stop):

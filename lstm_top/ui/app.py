@@ -16,6 +16,7 @@ and done once, afterwards (coalescing):
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
 from lstm_top.history import History, LossKeys
+from lstm_top.prefs import Prefs, load_prefs, save_prefs
 from lstm_top.reduce import MetricSummary, format_duration, format_value
 from lstm_top.sanitize import truncate
 from lstm_top.sources.base import SourceUpdate
@@ -72,6 +74,7 @@ WINDOWS: tuple[int | None, ...] = (None, 20, 100)
 SMOOTHING_WEIGHTS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98)
 DEFAULT_SMOOTHING = 2
 # The run name's share of the status line; state, epoch, elapsed and pace always fit.
+SMOOTHING_STRENGTH_KEY = "smoothing_strength"  # a toggle prefs.py does not know: in ``extra``
 STATUS_NAME_MIN = 12
 STATUS_NAME_SHARE = 0.4
 
@@ -117,6 +120,8 @@ class LstmTopApp(App[int]):
         self.options = ChartOptions(color=not self.no_color)
         self.smoothing_index = DEFAULT_SMOOTHING
         self.window_index = 0
+        self.prefs = load_prefs()  # never raises; XDG_CONFIG_HOME decides where
+        self._apply_prefs(self.prefs)
         self.overlay = False
         self.overlay_marks: set[str] = set()
         self.following = True
@@ -546,6 +551,21 @@ class LstmTopApp(App[int]):
 
     # ------------------------------------------------------------------ actions
 
+    def _apply_prefs(self, prefs: Prefs) -> None:
+        """Log scale, smoothing (on/off and strength), window and series as saved last time."""
+        strength = prefs.smoothing or prefs.extra.get(SMOOTHING_STRENGTH_KEY)
+        if isinstance(strength, int | float) and not isinstance(strength, bool) and strength > 0:
+            self.smoothing_index = min(range(len(SMOOTHING_WEIGHTS)),
+                                       key=lambda i: abs(SMOOTHING_WEIGHTS[i] - strength))
+        window = prefs.window or None
+        if window in WINDOWS:
+            self.window_index = WINDOWS.index(window)
+        series = prefs.series if prefs.series in SERIES_MODES else SERIES_MODES[0]
+        self.options = ChartOptions(
+            log_y=prefs.log_scale,
+            smoothing=SMOOTHING_WEIGHTS[self.smoothing_index] if prefs.smoothing else None,
+            window=window, series=series, color=self.options.color)
+
     def _set_options(self, **changes: object) -> None:
         values = {"log_y": self.options.log_y, "smoothing": self.options.smoothing,
                   "window": self.options.window, "series": self.options.series,
@@ -553,6 +573,19 @@ class LstmTopApp(App[int]):
         values.update(changes)
         self.options = ChartOptions(**values)  # type: ignore[arg-type]
         self.request_render()
+        prefs = self.prefs
+        prefs.log_scale = self.options.log_y
+        prefs.smoothing = self.options.smoothing or 0.0
+        # The strength is kept while smoothing is off, so "s" brings back the same curve.
+        prefs.extra[SMOOTHING_STRENGTH_KEY] = SMOOTHING_WEIGHTS[self.smoothing_index]
+        prefs.window = self.options.window or 0
+        prefs.series = self.options.series
+        self._save_prefs(copy.deepcopy(prefs))
+
+    @work(thread=True, exclusive=True, group="prefs")
+    def _save_prefs(self, prefs: Prefs) -> None:
+        """Off the UI thread: an atomic write with fsync. A read-only home only costs memory."""
+        save_prefs(prefs)
 
     def action_toggle_log(self) -> None:
         self._set_options(log_y=not self.options.log_y)

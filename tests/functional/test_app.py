@@ -315,3 +315,106 @@ async def test_folder_lists_runs_and_picks_up_new_ones(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: len(app.runs) == 2, what="new file in folder")
         await settled(pilot)
         assert app.query_one("#runs").display
+
+
+async def test_notice_goes_away_when_the_file_appears(tmp_path: Path) -> None:
+    path = tmp_path / "later.jsonl"
+    app = make_app(path, clock=__import__("time").time)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "to appear" in warnings(app), what="the missing notice")
+        path.write_text(run_text("healthy", 0, end=None))  # a header, no epoch yet
+        await wait_for(pilot, lambda: "live" in status(app), what="the file picked up")
+        await settled(pilot)
+        assert "to appear" not in warnings(app) and "to appear" not in plot(app).plain
+        assert "waiting for the first epoch" in warnings(app)
+
+
+async def test_a_new_run_in_the_same_file_keeps_the_earlier_one(tmp_path: Path) -> None:
+    path = write_run(tmp_path / "train.jsonl", "healthy", 12, end=None, name="first")
+    app = make_app(path, clock=__import__("time").time)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "epoch 12" in status(app), what="the first run")
+        replacement = tmp_path / "next.jsonl"
+        replacement.write_text(run_text("stagnating", 5, end=None, name="second").replace(
+            str(int(STARTED)), str(int(STARTED) + 5000), 1))
+        os.replace(replacement, path)
+        await wait_for(pilot, lambda: len(app.runs) == 2, what="the earlier run kept")
+        await settled(pilot)
+        names = sorted(run.name for run in app.runs.values())
+        assert names == ["first (earlier)", "second"]
+        earlier = next(r for r in app.runs.values() if r.name == "first (earlier)")
+        assert earlier.history.last_epoch() == 12
+        assert "second" in status(app) and "epoch 5" in status(app)
+        assert app.run_list.display and app.run_list.option_count == 2
+
+
+async def test_a_long_name_leaves_room_for_the_facts(tmp_path: Path) -> None:
+    path = write_run(tmp_path / "long.jsonl", "healthy", 30, name="n" * 400)
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(pilot)
+        visible = status(app)[: SIZE[0] - 2]  # what fits the line (padding 1 each side)
+        for fact in ("finished", "epoch 30", "elapsed", "s/epoch"):
+            assert fact in visible, visible
+        assert visible.startswith("nnnnnnnnnnnn") and "n…" in visible
+
+
+async def test_chart_and_metrics_do_not_wait_for_a_slow_diagnosis(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A diagnosis that takes as long as it likes (here: until released) never holds the chart
+    or the metrics; the warnings panel says so meanwhile, and the findings come after."""
+    import threading
+
+    from lstm_top.signs import Diagnoser
+
+    release = threading.Event()
+    real_update = Diagnoser.update
+
+    def slow_update(self: Diagnoser, history):  # type: ignore[no-untyped-def]
+        release.wait(20.0)
+        return real_update(self, history)
+
+    monkeypatch.setattr(Diagnoser, "update", slow_update)
+    path = write_run(tmp_path / "stag.jsonl", "stagnating", 60)
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "━━ val" in plot(app).plain, what="the chart")
+        await wait_for(pilot, lambda: "val_loss" in metric_names(app), what="the metrics")
+        assert "diagnosing" in warnings(app)
+        assert not app.is_settled()
+        release.set()
+        await settled(pilot)
+        assert "stagnating val loss" in warnings(app)
+        assert "diagnosing" not in warnings(app)
+
+
+async def test_preferences_are_saved_and_restored(tmp_path: Path, _own_config: Path) -> None:
+    path = write_run(tmp_path / "gap.jsonl", "subset_gap", 60)
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(pilot)
+        await pilot.press("l", "s", "plus", "w")
+        await settled(pilot)
+        assert "[log · ema 0.9 · last 20]" in plot(app).plain
+        await pilot.press("q")
+    await asyncio.sleep(0)
+    saved = _own_config / "lstm-top" / "prefs.json"
+    for _ in range(100):  # the save runs in a worker; bounded wait for the file
+        if saved.exists():
+            break
+        await asyncio.sleep(0.05)
+    assert saved.exists()
+
+    again = make_app(path)
+    async with again.run_test(size=SIZE) as pilot:
+        await settled(pilot)
+        assert "[log · ema 0.9 · last 20]" in plot(again).plain
+        await pilot.press("s")  # off; the strength is remembered for next time
+        await settled(pilot)
+    third = make_app(path)
+    async with third.run_test(size=SIZE) as pilot:
+        await settled(pilot)
+        assert "ema" not in plot(third).plain and "[log · last 20]" in plot(third).plain
+        await pilot.press("s")
+        await settled(pilot)
+        assert "ema 0.9" in plot(third).plain

@@ -75,8 +75,12 @@ async def choose(pilot: Pilot[int], scenario: str) -> None:
     options = app.screen.query_one("#scenarios", OptionList)
     ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
     assert scenario in ids
-    while options.get_option_at_index(options.highlighted or 0).id != scenario:
+    assert options.has_focus, "the arrows must move the list"
+    for _ in range(len(ids)):
+        if options.get_option_at_index(options.highlighted or 0).id == scenario:
+            break
         await pilot.press("down")
+    assert options.get_option_at_index(options.highlighted or 0).id == scenario
     await pilot.press("enter")
     await wait_for(pilot, lambda: not isinstance(app.screen, DemoPicker), 5.0, "picker closed")
 
@@ -141,6 +145,7 @@ async def test_pick_follow_stop_and_quit_without_orphans(tmp_path: Path) -> None
         await wait_for(pilot, lambda: app.run_list.display and app.run_list.option_count == 2,
                        10.0, "both runs in the run list")
         await wait_for(pilot, lambda: demo_children(os.getpid()) != [], 10.0, "its process")
+        await wait_for(pilot, lambda: last_epoch(app, second) >= 1, 60.0, "its first epoch")
         processes = [d.process for d in app.demos.demos]
         assert len(processes) == 2
 

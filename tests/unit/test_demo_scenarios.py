@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -63,7 +62,7 @@ def default_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dic
     for name in ("healthy", "stagnating", "oscillating", "subset-gap"):
         path = folder / f"{name}.jsonl"
         run_scenario(name, path, seed=0)
-        header, epochs, end = read_run(path)
+        _, epochs, end = read_run(path)
         assert end is not None and end["status"] == "completed"
         assert len(epochs) == SCENARIOS[name].default_epochs
         runs[name] = epochs
@@ -80,6 +79,10 @@ def test_every_scenario_is_described_for_the_picker() -> None:
         assert scenario.description and "\n" not in scenario.description
         assert len(scenario.description) <= 100
         assert 20 <= scenario.default_epochs <= 60
+    designed = {name: SCENARIOS[name].expected_signs
+                for name in ("healthy", "stagnating", "oscillating", "subset-gap")}
+    assert designed == {"healthy": (), "stagnating": ("stagnating_val_loss",),
+                        "oscillating": ("oscillating_val_loss",), "subset-gap": ("subset_gap",)}
 
 
 def test_list_prints_every_scenario(capsys: pytest.CaptureFixture[str]) -> None:
@@ -101,7 +104,7 @@ SMALL = {"train_samples": 64, "val_samples": 32}
 
 
 def test_a_run_logs_like_a_user_script(tmp_path: Path) -> None:
-    path = tmp_path / "run.jsonl"
+    path = tmp_path / "runs" / "run.jsonl"  # a folder that does not exist yet
     run_scenario("healthy", path, epochs=3, seed=4, data_overrides=SMALL)
     header, epochs, end = read_run(path)
     assert header["kind"] == "header" and header["run"] == "demo:healthy"
@@ -142,23 +145,25 @@ def test_same_seed_same_history_other_seed_other_history(tmp_path: Path) -> None
     assert first != losses(2, "c.jsonl")
 
 
-def test_sigterm_stops_a_demo_process_as_interrupted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_ends_a_demo_process_as_interrupted(tmp_path: Path,
+                                                          stop_signal: signal.Signals) -> None:
     path = tmp_path / "stopped.jsonl"
     process = subprocess.Popen(
         [sys.executable, "-m", "lstm_top.demo", "--scenario", "stagnating", "--out", str(path),
          "--epoch-delay", "0.2"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ})
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and '"kind":"epoch"' not in _text(path):
             time.sleep(0.05)
         assert '"kind":"epoch"' in _text(path), "no epoch within 60 s"
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop_signal)
         assert process.wait(timeout=30) == 130
     finally:
         if process.poll() is None:
             process.kill()
-    header, epochs, end = read_run(path)
+    _, epochs, end = read_run(path)
     assert end is not None and end["status"] == "interrupted"
     assert 1 <= len(epochs) < SCENARIOS["stagnating"].default_epochs
 
@@ -178,7 +183,7 @@ def test_healthy_both_losses_fall_and_settle(default_runs: dict[str, list]) -> N
     epochs = default_runs["healthy"]
     train, val = column(epochs, "loss"), column(epochs, "val_loss")
     assert val[-1] < 0.8 * val[0]
-    assert train[-1] < 0.3 * train[0]
+    assert train[-1] < 0.4 * train[0]
     assert val[-1] <= 1.03 * min(val)  # settled at its best, not drifting up
     assert val.index(min(val)) >= 0.75 * len(val)
     assert val[-1] < 1.25 * train[-1]  # no generalisation gap to speak of
@@ -204,7 +209,7 @@ def test_stagnating_val_turns_up_while_train_keeps_falling(default_runs: dict[st
 def test_oscillating_val_swings_far_more_than_healthy(default_runs: dict[str, list]) -> None:
     oscillating = column(default_runs["oscillating"], "val_loss")
     healthy = column(default_runs["healthy"], "val_loss")
-    assert swing_peaks(oscillating) >= 5
+    assert swing_peaks(oscillating) >= 4
     assert swing_peaks(oscillating) >= 3 * max(swing_peaks(healthy), 1)
     # It learns something (not a plateau), but ends well above the healthy run.
     assert min(oscillating) < 0.8 * oscillating[0]
@@ -220,8 +225,11 @@ def test_subset_gap_rare_band_far_worse_than_common(default_runs: dict[str, list
     train = column(epochs, "loss")
     assert rare[-1] > 2.5 * common[-1]
     assert all(r > 2 * c for r, c in zip(rare[-10:], common[-10:], strict=True))
-    # The average looks acceptable: near the training loss, far below the rare band.
-    assert average[-1] < 1.8 * train[-1]
-    assert average[-1] < 0.6 * rare[-1]
+    # The average alone looks like a healthy run: it fell, settled at its best, and sits far
+    # below the rare band it hides.
+    assert average[-1] < 0.4 * average[0]
+    assert average[-1] <= 1.02 * min(average)
+    assert average[-1] < 0.5 * rare[-1]
+    assert train[-1] < 0.5 * train[0]
     # The common band itself learned like the healthy run.
     assert common[-1] < 0.6 * common[0]

@@ -16,6 +16,8 @@ from lstm_top.ui.demo_runner import ScenarioInfo
 
 
 class DemoPicker(ModalScreen[str | None]):
+    # The app's own AUTO_FOCUS names a main-screen widget; here the arrows must move the list.
+    AUTO_FOCUS = "#scenarios"
     BINDINGS: ClassVar[list[BindingType]] = [
         ("escape", "dismiss_none", "Close"), ("q", "dismiss_none", "Close")]
     DEFAULT_CSS = """

@@ -31,6 +31,7 @@ KEYS = (
 
 
 class HelpScreen(ModalScreen[None]):
+    AUTO_FOCUS = "VerticalScroll"  # arrows scroll the help on a short terminal
     BINDINGS: ClassVar[list[BindingType]] = [
         ("escape", "dismiss", "Close"), ("question_mark", "dismiss", "Close"),
                 ("q", "dismiss", "Close")]
