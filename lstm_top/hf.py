@@ -24,14 +24,13 @@ into training: a failure is reported once as an ``lstm_top.LoggerWarning``.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from lstm_top.format import STATUS_COMPLETED, STATUS_CRASHED
-from lstm_top.hook.logger import Logger, LoggerWarning
+from lstm_top.hook.logger import Logger, OnceWarner
 
 __all__ = ["LstmTopCallback"]
 
@@ -65,7 +64,7 @@ class LstmTopCallback(TrainerCallback):
         self._lr: float | None = None
         self._evaluation: dict[str, float] = {}
         self._subsets: dict[str, dict[str, float]] = {}
-        self._warned: set[str] = set()
+        self._warn_once = OnceWarner(stacklevel=3)
 
     # ------------------------------------------------------------------ Trainer events
 
@@ -214,14 +213,6 @@ class LstmTopCallback(TrainerCallback):
         config.update(self.extra_config)
         return {key: value for key, value in config.items() if value is not None}
 
-    def _warn_once(self, key: str, message: str) -> None:
-        if key in self._warned:
-            return
-        self._warned.add(key)
-        try:
-            warnings.warn(message, LoggerWarning, stacklevel=3)
-        except Exception:  # warnings configured as errors must still not stop training
-            pass
 
 
 def _strategy(args: TrainingArguments) -> str:

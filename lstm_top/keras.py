@@ -25,14 +25,13 @@ import atexit
 import math
 import sys
 import threading
-import warnings
 import weakref
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
 from lstm_top.format import STATUS_COMPLETED, STATUS_CRASHED, STATUS_INTERRUPTED
-from lstm_top.hook.logger import Logger, LoggerWarning
+from lstm_top.hook.logger import Logger, OnceWarner
 
 try:
     import keras as _keras
@@ -75,7 +74,7 @@ class LstmTopCallback(_keras.callbacks.Callback):
         self.logger: Logger | None = None
         self._epoch = 0
         self._step = 0
-        self._warned: set[str] = set()
+        self._warn_once = OnceWarner(stacklevel=3)
 
     # ------------------------------------------------------------------ Keras hooks
 
@@ -211,14 +210,6 @@ class LstmTopCallback(_keras.callbacks.Callback):
         except Exception:
             return None
 
-    def _warn_once(self, key: str, message: str) -> None:
-        if key in self._warned:
-            return
-        self._warned.add(key)
-        try:
-            warnings.warn(message, LoggerWarning, stacklevel=3)
-        except Exception:  # warnings turned into errors must still not stop training
-            pass
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
 from lstm_top.format import STATUS_COMPLETED, STATUS_CRASHED, STATUS_INTERRUPTED
-from lstm_top.hook.logger import Logger, LoggerWarning
+from lstm_top.hook.logger import Logger, OnceWarner
 
 try:
     import lightning.pytorch as _pl
@@ -71,7 +70,7 @@ class LstmTopCallback(_pl.Callback):
         self.grad_norm = grad_norm
         self.per_rank = per_rank
         self.logger: Logger | None = None
-        self._warned: set[str] = set()
+        self._warn_once = OnceWarner(stacklevel=3)
         # Names ever set by a validation loop: the rest of callback_metrics is training's.
         self._validation_keys: set[str] = set()
         self._before_validation: dict[str, float] = {}
@@ -232,14 +231,6 @@ class LstmTopCallback(_pl.Callback):
         config.update(self.extra_config)
         return {key: value for key, value in config.items() if value is not None}
 
-    def _warn_once(self, key: str, message: str) -> None:
-        if key in self._warned:
-            return
-        self._warned.add(key)
-        try:
-            warnings.warn(message, LoggerWarning, stacklevel=3)
-        except Exception:  # warnings configured as errors must still not stop training
-            pass
 
 
 def _float_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:

@@ -41,6 +41,24 @@ class LoggerWarning(UserWarning):
     """lstm-top could not write its history; training goes on."""
 
 
+class OnceWarner:
+    """Reports each kind of trouble once, through ``warnings``: a failing disk must not flood
+    the training's output, and warnings configured as errors must still not stop training."""
+
+    def __init__(self, stacklevel: int) -> None:
+        self._reported: set[str] = set()
+        self._stacklevel = stacklevel
+
+    def __call__(self, key: str, message: str) -> None:
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        try:
+            warnings.warn(message, LoggerWarning, stacklevel=self._stacklevel)
+        except Exception:
+            pass
+
+
 def _process_rank() -> int | None:
     """This process's global rank in a distributed run (torchrun, Lightning, SLURM), if any."""
     for variable in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
@@ -72,7 +90,7 @@ class Logger:
         self._fd: int | None = None
         self._closed = False
         self._failed_at: float | None = None
-        self._warned: set[str] = set()
+        self._warn_once = OnceWarner(stacklevel=4)
         self._partial_line = False
         self._last_path_check = 0.0
         self._inode: tuple[int, int] | None = None
@@ -276,14 +294,6 @@ class Logger:
                                            "training continues, logging will retry")
         self._failed_at = time.monotonic()
 
-    def _warn_once(self, key: str, message: str) -> None:
-        if key in self._warned:
-            return
-        self._warned.add(key)
-        try:
-            warnings.warn(message, LoggerWarning, stacklevel=4)
-        except Exception:  # warnings configured as errors must still not stop training
-            pass
 
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)

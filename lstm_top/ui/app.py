@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
+from textual.worker import get_current_worker
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -137,6 +138,7 @@ class LstmTopApp(App[int]):
         self._diagnose_pending: set[str] = set()
         self._smoothers: dict[tuple[str, int], SmootherCache] = {}
         self._replaced = 0
+        self._closing = False
         self.renders_done = 0  # for tests and the benchmark
         self.diagnoses_done = 0
 
@@ -397,7 +399,10 @@ class LstmTopApp(App[int]):
 
     @work(thread=True, exclusive=True, group="diagnose")
     def _diagnose(self, runs: list[Run]) -> None:
+        worker = get_current_worker()
         for run in runs:
+            if worker.is_cancelled or self._closing:
+                return  # the app is going away: leave no thread behind
             try:
                 version, findings = run.diagnose()
                 error = None
@@ -690,6 +695,7 @@ class LstmTopApp(App[int]):
 
     def shutdown(self) -> None:
         """Stop every reader and every demo process started here (idempotent)."""
+        self._closing = True
         for run in self.runs.values():
             run.source.stop(timeout=1.0)
         for watcher in self._directory_watchers:
