@@ -29,10 +29,11 @@ def all_detectors() -> list[Detector]:
 
 # Catch-up cap: when more than this many epochs are new in one update (opening a file with a
 # million epochs), the detectors take in only the newest MAX_CATCHUP_EPOCHS, as if the older ones
-# had not been logged. Every detector's state is a window of at most a few dozen epochs, so
-# 20,000 epochs warm it fully; taking them in costs ~1-2 s of pure Python, against ~80 s for a
-# million. ``Diagnoser.skipped_epochs`` says how many were left out, for the UI and check to
-# show ("diagnosed the last 20,000 of 1,000,000 epochs"). None disables the cap.
+# had not been logged. Every detector's windows span at most a few dozen epochs, so 20,000
+# epochs warm them fully (references such as "the best val so far" restart at the window's
+# start); taking them in costs ~1 s of pure Python, against 50-80 s for a million.
+# ``Diagnoser.skipped_epochs`` says how many were left out, for the UI and check to show
+# ("diagnosed the last 20,000 of 1,000,000 epochs"). None disables the cap.
 MAX_CATCHUP_EPOCHS = 20_000
 
 
