@@ -9,7 +9,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from lstm_top.history import History, resolve_loss_keys
-from lstm_top.signs import Finding, Severity, diagnose
+from lstm_top.signs import Diagnoser, Finding, Severity
 
 EXIT_HEALTHY = 0
 EXIT_SIGNS = 1
@@ -59,8 +59,10 @@ def summarize(history: History, train_key: str | None = None,
 
 
 def report_dict(history: History, findings: list[Finding], train_key: str | None = None,
-                val_key: str | None = None) -> dict[str, Any]:
+                val_key: str | None = None, skipped_epochs: int = 0) -> dict[str, Any]:
     summary = summarize(history, train_key, val_key)
+    # Signs look at the newest epochs only when a history is huge (see signs.MAX_CATCHUP_EPOCHS).
+    summary["diagnosed_epochs"] = summary["epochs"] - skipped_epochs
     return {
         "run": history.name,
         "source": history.source,
@@ -108,6 +110,9 @@ def format_text(report: dict[str, Any]) -> str:
         lines.append(f"last     {shown}")
     if summary["error"]:
         lines.append(f"error    {_printable(summary['error'])}")
+    if summary["diagnosed_epochs"] < summary["epochs"]:
+        lines.append(f"signs    judged on the last {summary['diagnosed_epochs']:,} of "
+                     f"{summary['epochs']:,} epochs")
     if report["malformed_lines"] or report["problems"]:
         lines.append(f"skipped  {report['malformed_lines']} malformed line(s)")
         for problem in report["problems"][:5]:
@@ -144,8 +149,9 @@ def run_check(path: str, *, as_json: bool = False, train_key: str | None = None,
         err.write(f"lstm-top check: {_printable(path)}: no records could be read "
                   f"({history.malformed_lines} malformed line(s))\n")
         return EXIT_UNREADABLE
-    findings = diagnose(history, train_key, val_key)
-    report = report_dict(history, findings, train_key, val_key)
+    diagnoser = Diagnoser(train_key, val_key)
+    findings = diagnoser.update(history)
+    report = report_dict(history, findings, train_key, val_key, diagnoser.skipped_epochs)
     if as_json:
         import json
 

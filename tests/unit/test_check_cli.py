@@ -127,3 +127,18 @@ def test_run_without_end_record_is_not_called_finished(tmp_path: Path) -> None:
     logger.close()
     report = json.loads(_check(str(path), "--json").stdout)
     assert report["summary"]["status"] == "completed"
+
+
+def test_huge_history_says_which_epochs_the_signs_judged(tmp_path: Path) -> None:
+    from lstm_top.signs import MAX_CATCHUP_EPOCHS
+
+    path = tmp_path / "long.jsonl"
+    epochs = MAX_CATCHUP_EPOCHS + 5_000
+    with Logger(path, run_name="long") as logger:
+        for epoch in range(1, epochs + 1):
+            logger.log(epoch=epoch, loss=1.0 / epoch**0.3, val_loss=1.1 / epoch**0.3)
+    text = _check(str(path))
+    assert f"judged on the last {MAX_CATCHUP_EPOCHS:,} of {epochs:,} epochs" in text.stdout
+    report = json.loads(_check(str(path), "--json").stdout)
+    assert report["summary"]["diagnosed_epochs"] == MAX_CATCHUP_EPOCHS
+    assert report["epochs"] == epochs
