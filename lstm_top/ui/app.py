@@ -138,7 +138,7 @@ class LstmTopApp(App[int]):
         self._diagnose_pending: set[str] = set()
         self._smoothers: dict[tuple[str, int], SmootherCache] = {}
         self._replaced = 0
-        self._closing = False
+        self._shutting_down = False  # not "_closing": Textual's MessagePump owns that name
         self.renders_done = 0  # for tests and the benchmark
         self.diagnoses_done = 0
 
@@ -278,7 +278,7 @@ class LstmTopApp(App[int]):
         self._generation += 1
         self._render(self._generation, width, height)
 
-    @work(thread=True, exclusive=True, group="render")
+    @work(thread=True, group="render")
     def _render(self, generation: int, width: int, height: int) -> None:
         """Worker thread: chart, legend and metrics from a snapshot, with the findings known so
         far. Never waits for the diagnosis; never holds a history lock for more than a copy."""
@@ -397,11 +397,11 @@ class LstmTopApp(App[int]):
         self._diagnose_busy = True
         self._diagnose(runs)
 
-    @work(thread=True, exclusive=True, group="diagnose")
+    @work(thread=True, group="diagnose")
     def _diagnose(self, runs: list[Run]) -> None:
         worker = get_current_worker()
         for run in runs:
-            if worker.is_cancelled or self._closing:
+            if worker.is_cancelled or self._shutting_down:
                 return  # the app is going away: leave no thread behind
             try:
                 version, findings = run.diagnose()
@@ -695,7 +695,7 @@ class LstmTopApp(App[int]):
 
     def shutdown(self) -> None:
         """Stop every reader and every demo process started here (idempotent)."""
-        self._closing = True
+        self._shutting_down = True
         for run in self.runs.values():
             run.source.stop(timeout=1.0)
         for watcher in self._directory_watchers:
