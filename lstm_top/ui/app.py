@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
-from textual.worker import get_current_worker
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
+from textual.worker import get_current_worker
 
 from lstm_top.history import History, LossKeys
 from lstm_top.prefs import Prefs, load_prefs, save_prefs
@@ -278,7 +278,7 @@ class LstmTopApp(App[int]):
         self._generation += 1
         self._render(self._generation, width, height)
 
-    @work(thread=True, group="render")
+    @work(thread=True, exclusive=True, group="render")
     def _render(self, generation: int, width: int, height: int) -> None:
         """Worker thread: chart, legend and metrics from a snapshot, with the findings known so
         far. Never waits for the diagnosis; never holds a history lock for more than a copy."""
@@ -397,7 +397,7 @@ class LstmTopApp(App[int]):
         self._diagnose_busy = True
         self._diagnose(runs)
 
-    @work(thread=True, group="diagnose")
+    @work(thread=True, exclusive=True, group="diagnose")
     def _diagnose(self, runs: list[Run]) -> None:
         worker = get_current_worker()
         for run in runs:
