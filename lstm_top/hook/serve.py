@@ -302,22 +302,27 @@ class HistoryServer:
                 self._eager = any(not v.wants_write for v in self._viewers.values())
                 self._drain_inbox()
             self._drain_inbox()
+            # Viewers still in the listen backlog connected before the run ended: they get the
+            # whole run too, instead of a connection closed without a greeting.
+            while self._accept():
+                pass
             self._flush_before_close()
         except Exception:
             pass  # a server bug must never reach training; the file is still written
         finally:
             self._shutdown()
 
-    def _accept(self) -> None:
+    def _accept(self) -> bool:
+        """Take one waiting connection; False when none was waiting."""
         try:
             sock, _ = self._listener.accept()
         except OSError:
-            return
+            return False
         sock.setblocking(False)
         if len(self._viewers) >= MAX_VIEWERS:
             self._say_goodbye(sock, f"too many viewers (at most {MAX_VIEWERS})")
             sock.close()
-            return
+            return True
         self._drain_inbox()  # the replay must include everything published so far
         records = b"".join(line for _, line in heapq.merge(self._kept, self._steps))
         hello = _encode_control(HELLO_KIND, format=PROTOCOL_FORMAT, version=PROTOCOL_VERSION,
@@ -330,6 +335,7 @@ class HistoryServer:
         self.viewers_accepted += 1
         self._queue(viewer, replay)
         self._flush(viewer)
+        return True
 
     def _drain_wake(self) -> None:
         try:

@@ -140,6 +140,10 @@ def test_ten_concurrent_viewers_each_get_every_record(tmp_path: Path, sock_path:
             if index == 10:  # viewers join mid-run: the replay gives them the start
                 for source, recorder in zip(sources, recorders, strict=True):
                     source.start(recorder)
+                # Joined means replayed: only then is "the run went on after they joined" true.
+                for source in sources:
+                    assert wait_until(lambda s=source: len(s.history.epochs) >= 10), \
+                        source.message
         logger.close()
         for source in sources:
             assert wait_until(lambda s=source: s.state == ENDED), source.message  # type: ignore[misc]
