@@ -55,7 +55,7 @@ from lstm_top.ui.components.plot import LossPlot
 from lstm_top.ui.components.run_list import RunList
 from lstm_top.ui.components.status import STATE_STYLES, StatusHeader
 from lstm_top.ui.components.warnings import WarningsPanel
-from lstm_top.ui.demo_runner import DemoRunner, list_scenarios
+from lstm_top.ui.demo_runner import WATCH_SECONDS, DemoRunner, list_scenarios
 from lstm_top.ui.messages import (
     DiagnosisDone,
     FindingsUpdated,
@@ -106,7 +106,8 @@ class LstmTopApp(App[int]):
                  runs_dir: str | None = None, train_key: str | None = None,
                  val_key: str | None = None, clock: Callable[[], float] = time.time,
                  export_dir: str | None = None, demo_epochs: int | None = None,
-                 demo_epoch_delay: float | None = None) -> None:
+                 demo_epoch_delay: float | None = None,
+                 demo_watch_seconds: float | None = None) -> None:
         super().__init__()
         self.targets = list(targets or [])
         self.start_demo = demo
@@ -127,7 +128,7 @@ class LstmTopApp(App[int]):
         self.overlay_marks: set[str] = set()
         self.following = True
         self.unseen_updates = 0
-        self.demos = DemoRunner(self.runs_dir)
+        self.demos = DemoRunner(self.runs_dir, watch_seconds=demo_watch_seconds)
         self._directory_watchers: list[DirectoryWatcher] = []
         self._mounted = False
         self._render_busy = False
@@ -714,7 +715,7 @@ def _finding_signature(findings: list[Finding]) -> list[tuple[object, ...]]:
 def run_app(targets: list[str], demo: str | None = None, runs_dir: str | None = None,
             train_key: str | None = None, val_key: str | None = None) -> int:
     app = LstmTopApp(targets, demo=demo, runs_dir=runs_dir, train_key=train_key,
-                     val_key=val_key)
+                     val_key=val_key, demo_watch_seconds=WATCH_SECONDS)
     try:
         result = app.run()
     finally:

@@ -43,9 +43,17 @@ class DemoProcess:
         return self.process.poll() is None
 
 
+# A demo started to be watched is paced to take about a minute in all: slow enough to see the
+# curves develop and the sign appear, short enough to wait for. (Unpaced, a scenario trains in
+# about ten seconds on 2 cores.)
+WATCH_SECONDS = 50.0
+
+
 class DemoRunner:
-    def __init__(self, runs_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, runs_dir: str | os.PathLike[str],
+                 watch_seconds: float | None = None) -> None:
         self.runs_dir = Path(runs_dir)
+        self.watch_seconds = watch_seconds
         self.demos: list[DemoProcess] = []
 
     def start(self, scenario: str, epochs: int | None = None,
@@ -61,6 +69,11 @@ class DemoRunner:
                    "--out", str(path)]
         if epochs is not None:
             command += ["--epochs", str(epochs)]
+        if epoch_delay is None and self.watch_seconds:
+            from lstm_top.demo import SCENARIOS
+
+            planned = epochs or SCENARIOS[scenario].default_epochs
+            epoch_delay = round(self.watch_seconds / max(1, planned), 2)
         if epoch_delay is not None:
             command += ["--epoch-delay", str(epoch_delay)]
         log = open(path.with_suffix(".log"), "wb")  # noqa: SIM115 - owned by the child
