@@ -163,7 +163,9 @@ def format_value(value: float | None) -> str:
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
     if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-        return f"{value:.2e}"
+        # "6.8e-5", not "6.80e-05": table columns are 7 cells wide
+        mantissa, exponent = f"{value:.2e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
     return f"{value:.4g}"
 
 

@@ -82,6 +82,7 @@ STATUS_NAME_SHARE = 0.4
 
 class LstmTopApp(App[int]):
     CSS_PATH = "lstm_top.tcss"
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
     TITLE = "lstm-top"
     AUTO_FOCUS = "#warnings"
     ENABLE_COMMAND_PALETTE = False
@@ -536,7 +537,8 @@ class LstmTopApp(App[int]):
 
     def _update_run_list(self) -> None:
         run_list = self.run_list
-        visible = len(self.runs) > 1 or bool(self.demos.demos)
+        # One run needs no list (the status line names it) and its columns go to the warnings.
+        visible = len(self.runs) > 1
         run_list.display = visible
         if not visible:
             return
@@ -546,7 +548,7 @@ class LstmTopApp(App[int]):
             color = RUN_COLORS[run.color_slot % len(RUN_COLORS)]
             mark = "◉" if run.key in self.overlay_marks else "━"
             label.append(f"{mark} ", style=f"color({color})" if self.options.color else "")
-            label.append(truncate(run.name, 18))
+            label.append(truncate(run.name, 13 if self.screen.has_class("-narrow") else 18))
             state = run.state(self.clock())
             active = sum(1 for f in run.findings if f.active)
             label.append(f"\n  {state}", style=STATE_STYLES.get(state, "dim"))

@@ -1,0 +1,63 @@
+"""Display reduction: the plot gets a width's worth of points, and spikes survive it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lstm_top.reduce import IncrementalEma, ema, format_value, reduce_minmax, window
+
+
+def test_million_points_reduce_to_the_bucket_budget_and_keep_every_spike() -> None:
+    rng = np.random.default_rng(0)
+    x = np.arange(1, 1_000_001, dtype=float)
+    y = 1.0 / np.sqrt(x) + rng.normal(0, 1e-4, len(x))
+    spikes = rng.choice(len(x), 7, replace=False)
+    y[spikes] = 50.0  # the very oscillations we warn about must stay visible
+    dips = rng.choice(len(x), 3, replace=False)
+    y[dips] = -50.0
+    out_x, out_y = reduce_minmax(x, y, buckets=80)
+    assert len(out_x) == len(out_y) <= 4 * 80
+    assert out_y.max() == 50.0 and out_y.min() == -50.0
+    # every spike's bucket shows it: as many maxima at 50 as buckets holding a spike
+    buckets_with_spike = len({int((x[i] - 1) / (len(x) - 1) * 80 - 1e-9) for i in spikes})
+    assert np.count_nonzero(out_y == 50.0) >= buckets_with_spike
+    assert out_x[0] == 1.0 and out_x[-1] == 1_000_000.0
+    assert np.all(np.diff(out_x) >= 0)
+
+
+def test_short_series_are_drawn_as_they_are() -> None:
+    x = np.arange(10, dtype=float)
+    y = x**2
+    out_x, out_y = reduce_minmax(x, y, buckets=80)
+    assert np.array_equal(out_x, x) and np.array_equal(out_y, y)
+
+
+def test_window_counts_epochs_not_points() -> None:
+    x = np.array([1, 2, 3, 10, 11, 12], dtype=float)  # validation logged with a gap
+    y = np.arange(6, dtype=float)
+    wx, _ = window(x, y, last=5)
+    assert list(wx) == [10, 11, 12]
+    assert len(window(x, y, None)[0]) == 6
+
+
+def test_incremental_ema_equals_one_shot_and_carries_over_missing_values() -> None:
+    rng = np.random.default_rng(1)
+    values = rng.normal(1.0, 0.3, 500)
+    values[[10, 11, 200]] = np.nan
+    smoother = IncrementalEma(0.8)
+    for stop in (1, 7, 100, 333, 500):
+        incremental = smoother.update(values[:stop]).copy()
+    assert np.allclose(incremental, ema(values, 0.8))
+    assert incremental[11] == incremental[9]  # NaN epochs hold the last smoothed value
+    # smoothing removes noise: the smoothed series varies less than the raw one
+    assert np.nanstd(np.diff(incremental)) < 0.5 * np.nanstd(np.diff(values))
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (0.03537, "0.03537"), (1e-3, "0.001"), (6.8e-05, "6.8e-5"), (-2.5e-7, "-2.5e-7"),
+    (123456.0, "1.23e5"), (float("nan"), "NaN"), (float("inf"), "inf"), (None, "–"),
+])
+def test_values_fit_a_seven_cell_column(value: float | None, text: str) -> None:
+    assert format_value(value) == text
+    assert len(text) <= 7
