@@ -482,7 +482,7 @@ class LstmTopApp(App[int]):
                 waiting = run.diagnosis_error
             elif run.analysed[0] != id(history):
                 waiting = f"diagnosing… ({len(history.epochs)} epochs)"
-            warnings.show(findings, waiting)
+            warnings.show(findings, waiting, _catch_up_note(run))
             metrics.show(run.metrics if run.rendered[0] == id(history) else [])
         self._update_status()
         self._update_run_list()
@@ -707,6 +707,15 @@ class LstmTopApp(App[int]):
 
     def on_unmount(self) -> None:
         self.shutdown()
+
+
+def _catch_up_note(run: Run) -> str | None:
+    """Say so when the signs judged only the newest epochs of a huge history."""
+    diagnoser = run.diagnoser
+    if diagnoser is None or not diagnoser.skipped_epochs:
+        return None
+    return (f"signs judged the last {diagnoser.diagnosed_epochs:,} of "
+            f"{diagnoser.epochs_seen:,} epochs")
 
 
 def _finding_signature(findings: list[Finding]) -> list[tuple[object, ...]]:

@@ -418,3 +418,4 @@ async def test_preferences_are_saved_and_restored(tmp_path: Path, _own_config: P
         await pilot.press("s")
         await settled(pilot)
         assert "ema 0.9" in plot(third).plain
+

@@ -29,12 +29,15 @@ def _evidence_value(value: Any) -> str:
     return clean(value, 40)
 
 
-def findings_text(findings: Sequence[Finding], waiting_message: str | None = None) -> Text:
+def findings_text(findings: Sequence[Finding], waiting_message: str | None = None,
+                  footnote: str | None = None) -> Text:
     text = Text()
     active = [f for f in findings if f.active]
     resolved = [f for f in findings if not f.active]
     if not findings:
         text.append(waiting_message or "✓ no warning signs", style="green")
+        if footnote and not waiting_message:
+            text.append(f"\n{footnote}", style="dim")
         return text
     for number, finding in enumerate(active, start=1):
         if number > 1:
@@ -59,6 +62,8 @@ def findings_text(findings: Sequence[Finding], waiting_message: str | None = Non
             text.append(f"  {finding.severity.label} {clean(finding.id, 60).replace('_', ' ')} "
                         f"epochs {finding.since_epoch}–{finding.until_epoch}: "
                         f"{clean(finding.message, 200)}\n", style="dim")
+    if footnote:
+        text.append(f"\n{footnote}", style="dim")
     text.rstrip()
     return text
 
@@ -74,8 +79,9 @@ class WarningsPanel(VerticalScroll, can_focus=True):
     def compose(self):  # type: ignore[no-untyped-def]
         yield Static("", id="findings")
 
-    def show(self, findings: Sequence[Finding], waiting_message: str | None = None) -> None:
-        text = findings_text(findings, waiting_message)
+    def show(self, findings: Sequence[Finding], waiting_message: str | None = None,
+             footnote: str | None = None) -> None:
+        text = findings_text(findings, waiting_message, footnote)
         if text.plain == self.plain:
             return
         self.plain = text.plain
