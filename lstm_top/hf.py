@@ -31,6 +31,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 
 from lstm_top.format import STATUS_COMPLETED, STATUS_CRASHED
 from lstm_top.hook.logger import Logger, OnceWarner
+from lstm_top.hook.subsets import weighted_means
 
 __all__ = ["LstmTopCallback"]
 
@@ -167,7 +168,7 @@ class LstmTopCallback(TrainerCallback):
                 metrics["grad_norm"] = sum(self._grad_norms) / len(self._grad_norms)
             if self._lr is not None:
                 metrics["lr"] = self._lr
-            for metric, value in _weighted_means(self._subsets).items():
+            for metric, value in weighted_means(self._subsets).items():
                 metrics.setdefault(metric, value)
             self.logger.log(epoch=index, subsets=self._subsets, **metrics)
         except Exception as exc:
@@ -259,14 +260,3 @@ def _dataset_size(dataloader: Any) -> float | None:
     except Exception:  # no dataloader, or an iterable dataset without a length
         return None
 
-
-def _weighted_means(subsets: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
-    """Every metric all subsets share, averaged with the subset sizes as weights."""
-    if len(subsets) < 2 or not all("n" in values for values in subsets.values()):
-        return {}
-    shared = set.intersection(*(set(values) for values in subsets.values())) - {"n"}
-    total = sum(values["n"] for values in subsets.values())
-    if total <= 0:
-        return {}
-    return {metric: sum(values[metric] * values["n"] for values in subsets.values()) / total
-            for metric in sorted(shared)}

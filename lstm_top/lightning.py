@@ -30,6 +30,7 @@ import torch
 
 from lstm_top.format import STATUS_COMPLETED, STATUS_CRASHED, STATUS_INTERRUPTED
 from lstm_top.hook.logger import Logger, OnceWarner
+from lstm_top.hook.subsets import weighted_means
 
 try:
     import lightning.pytorch as _pl
@@ -197,7 +198,7 @@ class LstmTopCallback(_pl.Callback):
             values[match["metric"]] = value
             if index < len(sizes) and sizes[index] is not None:
                 values["n"] = sizes[index]
-        for metric, value in _weighted_means(subsets).items():
+        for metric, value in weighted_means(subsets).items():
             metrics.setdefault(metric, value)
         metrics.update(self._epoch_lr)
         if self._grad_steps and self._grad_sum is not None and self._grad_max is not None:
@@ -267,17 +268,6 @@ def _epoch_level(metrics: dict[str, float]) -> dict[str, float]:
         result.setdefault(name, value)
     return result
 
-
-def _weighted_means(subsets: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
-    """Every metric all subsets share, averaged with the subset sizes as weights."""
-    if len(subsets) < 2 or not all("n" in values for values in subsets.values()):
-        return {}
-    shared = set.intersection(*(set(values) for values in subsets.values())) - {"n"}
-    total = sum(values["n"] for values in subsets.values())
-    if total <= 0:
-        return {}
-    return {metric: sum(values[metric] * values["n"] for values in subsets.values()) / total
-            for metric in sorted(shared)}
 
 
 def _dataloader_sizes(loaders: Any) -> list[float | None]:
