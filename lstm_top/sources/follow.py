@@ -29,12 +29,12 @@ import time
 from lstm_top.format import Header, RecordError, decode_line
 from lstm_top.history import History
 from lstm_top.sources.base import DELETED, ENDED, ERROR, LIVE, WAITING, LiveSource
-from lstm_top.sources.jsonl import JsonlParser
+from lstm_top.sources.bulk import BulkJsonlParser as JsonlParser
 from lstm_top.sources.watcher import WatchHandle, shared_events
 
 # Look at the file at least this often even without a file event.
 POLL_INTERVAL_S = 1.0
-READ_CHUNK_BYTES = 1 << 20
+READ_CHUNK_BYTES = 1 << 22  # a backlog is parsed a batch at a time (sources.bulk)
 # While reading a large backlog, report progress this often so the screen fills gradually.
 PROGRESS_INTERVAL_S = 0.25
 # How far into replaced content to look for its first line before deciding it has no header.
