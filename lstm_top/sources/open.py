@@ -54,6 +54,10 @@ def open_source(target: str) -> LiveSource:
         except ValueError as exc:
             raise SourceError(str(exc)) from None
     if os.path.isdir(target):
+        from lstm_top.sources.tensorboard import is_tensorboard_folder, read_tensorboard
+
+        if is_tensorboard_folder(target):
+            return FinishedFileSource(target, read_tensorboard)
         raise SourceError(f"{target} is a folder; watch it with DirectoryWatcher")
     if os.path.isfile(target):
         from lstm_top.sources.tensorboard import is_event_file, read_tensorboard

@@ -43,6 +43,32 @@ def is_event_file(path: str) -> bool:
     return EVENT_FILE_MARK in os.path.basename(path)
 
 
+# How deep and how wide to look for event files when deciding what a folder is: Lightning puts
+# them two levels down (lightning_logs/version_0/); a bigger walk is not a TensorBoard log dir.
+FOLDER_PEEK_DEPTH = 3
+FOLDER_PEEK_ENTRIES = 2000
+
+
+def is_tensorboard_folder(path: str) -> bool:
+    """A folder to open as one TensorBoard run: it holds event files (within a few levels) and
+    no history files of its own at the top, which would make it a folder of runs."""
+    try:
+        top = os.listdir(path)
+    except OSError:
+        return False
+    if any(name.endswith((".jsonl", ".csv")) for name in top):
+        return False
+    seen = 0
+    base_depth = path.rstrip(os.sep).count(os.sep)
+    for folder, subfolders, files in os.walk(path):
+        if any(is_event_file(name) for name in files):
+            return True
+        seen += len(files) + len(subfolders)
+        if seen > FOLDER_PEEK_ENTRIES or folder.count(os.sep) - base_depth >= FOLDER_PEEK_DEPTH:
+            subfolders.clear()
+    return False
+
+
 def read_tensorboard(path: str | os.PathLike[str]) -> History:
     """Every scalar under ``path`` (an event file or a folder). Raises SourceError."""
     path = os.fspath(path)

@@ -37,6 +37,7 @@ from lstm_top.reduce import MetricSummary, format_duration, format_value
 from lstm_top.sanitize import truncate
 from lstm_top.sources.base import SourceUpdate
 from lstm_top.sources.directory import DirectoryWatcher
+from lstm_top.sources.tensorboard import is_tensorboard_folder
 from lstm_top.ui.chart import (
     RUN_COLORS,
     SERIES_MODES,
@@ -168,7 +169,7 @@ class LstmTopApp(App[int]):
         self.metrics_table.border_title = "metrics"
         self._mounted = True
         for target in self.targets:
-            if os.path.isdir(target):
+            if os.path.isdir(target) and not is_tensorboard_folder(target):
                 self.watch_directory(target)
             else:
                 self.add_run(target)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -213,3 +214,25 @@ def test_wandb_history_from_hugging_face_uses_its_fractional_epoch(tmp_path: Pat
     report = check_json(path)
     assert (report["summary"]["train_key"], report["summary"]["val_key"]) == \
         ("train/loss", "eval/loss")
+
+
+def test_a_tensorboard_folder_opens_as_one_run_in_the_viewer(same_run: Path) -> None:
+    """`lstm-top tb/` shows the run; `lstm-top runs/` (history files inside) stays a folder."""
+    from lstm_top.sources.base import ENDED
+    from lstm_top.sources.open import open_source
+    from lstm_top.sources.tensorboard import is_tensorboard_folder
+
+    assert is_tensorboard_folder(str(same_run / "tb"))
+    assert not is_tensorboard_folder(str(same_run))  # holds run.jsonl: a folder of runs
+    source = open_source(str(same_run / "tb"))
+    updates: list[object] = []
+    source.start(updates.append)
+    try:
+        deadline = time.monotonic() + 30
+        while source.state != ENDED and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert source.state == ENDED, source.message
+        assert len(source.history.epochs) == EPOCHS
+        assert "val/loss" in source.history.epochs.names
+    finally:
+        source.stop()
