@@ -65,7 +65,7 @@ class LstmTopCallback(TrainerCallback):
         self._lr: float | None = None
         self._evaluation: dict[str, float] = {}
         self._subsets: dict[str, dict[str, float]] = {}
-        self._warn_once = OnceWarner(stacklevel=3)
+        self._warn_once = OnceWarner()
 
     # ------------------------------------------------------------------ Trainer events
 

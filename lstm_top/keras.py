@@ -74,7 +74,7 @@ class LstmTopCallback(_keras.callbacks.Callback):
         self.logger: Logger | None = None
         self._epoch = 0
         self._step = 0
-        self._warn_once = OnceWarner(stacklevel=3)
+        self._warn_once = OnceWarner()
 
     # ------------------------------------------------------------------ Keras hooks
 

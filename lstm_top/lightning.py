@@ -71,7 +71,7 @@ class LstmTopCallback(_pl.Callback):
         self.grad_norm = grad_norm
         self.per_rank = per_rank
         self.logger: Logger | None = None
-        self._warn_once = OnceWarner(stacklevel=3)
+        self._warn_once = OnceWarner()
         # Names ever set by a validation loop: the rest of callback_metrics is training's.
         self._validation_keys: set[str] = set()
         self._before_validation: dict[str, float] = {}

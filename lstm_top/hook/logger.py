@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 import threading
 import time
 import warnings
@@ -41,20 +42,26 @@ class LoggerWarning(UserWarning):
     """lstm-top could not write its history; training goes on."""
 
 
+# Warnings point at the user's line, not ours: the first frame outside this package.
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
 class OnceWarner:
     """Reports each kind of trouble once, through ``warnings``: a failing disk must not flood
     the training's output, and warnings configured as errors must still not stop training."""
 
-    def __init__(self, stacklevel: int) -> None:
+    def __init__(self) -> None:
         self._reported: set[str] = set()
-        self._stacklevel = stacklevel
 
     def __call__(self, key: str, message: str) -> None:
         if key in self._reported:
             return
         self._reported.add(key)
         try:
-            warnings.warn(message, LoggerWarning, stacklevel=self._stacklevel)
+            frame, stacklevel = sys._getframe(), 1
+            while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+                frame, stacklevel = frame.f_back, stacklevel + 1
+            warnings.warn(message, LoggerWarning, stacklevel=stacklevel)
         except Exception:
             pass
 
@@ -90,7 +97,7 @@ class Logger:
         self._fd: int | None = None
         self._closed = False
         self._failed_at: float | None = None
-        self._warn_once = OnceWarner(stacklevel=4)
+        self._warn_once = OnceWarner()
         self._partial_line = False
         self._last_path_check = 0.0
         self._inode: tuple[int, int] | None = None

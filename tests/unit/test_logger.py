@@ -119,3 +119,16 @@ def test_warnings_as_errors_still_do_not_raise(tmp_path: Path) -> None:
         logger.log(epoch=1, loss=1.0)
         logger.close()
     assert not missing.exists()
+
+
+def test_a_write_failure_warning_points_at_the_training_scripts_line(tmp_path: Path) -> None:
+    """The user reads "train.py:42: LoggerWarning ...", not a line inside lstm-top."""
+    with pytest.warns(LoggerWarning) as opened:
+        logger = Logger(tmp_path / "missing-folder" / "run.jsonl")
+    assert opened[0].filename == __file__
+    with pytest.warns(LoggerWarning) as logged:
+        broken = Logger("/dev/full")
+        broken.log(epoch=1, loss=1.0)
+    assert logged[0].filename == __file__
+    logger.close()
+    broken.close()
