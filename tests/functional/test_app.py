@@ -19,6 +19,7 @@ from lstm_top.ui.components.status import StatusHeader
 from lstm_top.ui.components.warnings import WarningsPanel
 from lstm_top.ui.messages import RunChanged, ViewReady
 from tests.functional.histories import STARTED, append_epochs, run_text, write_run
+from tests.functional.pilots import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -42,12 +43,7 @@ FROZEN_NOW = STARTED + 10_000.0
 
 async def wait_for(pilot: Pilot[int], condition: Callable[[], bool], timeout: float = 8.0,
                    what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
+    await wait_until(pilot, condition, timeout, what)
 
 
 def status(app: LstmTopApp) -> str:

@@ -7,7 +7,6 @@ no child process behind. Every wait is bounded.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from textual.widgets import OptionList
 
 from lstm_top.ui.app import LstmTopApp
 from lstm_top.ui.components.demo_picker import DemoPicker
+from tests.functional.pilots import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -40,12 +40,7 @@ def _own_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def wait_for(pilot: Pilot[int], condition: Callable[[], bool], timeout: float = 30.0,
                    what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
+    await wait_until(pilot, condition, timeout, what)
 
 
 def demo_children(parent: int) -> list[int]:

@@ -27,6 +27,7 @@ except ImportError as exc:  # pragma: no cover - the app is another engineer's m
     pytest.skip(f"the TUI is not importable: {exc}", allow_module_level=True)
 
 from lstm_top.format import encode_end, encode_epoch, encode_header
+from tests.functional.pilots import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -50,12 +51,7 @@ def make_app(*targets: Path | str) -> LstmTopApp:
 
 async def wait_for(pilot: Pilot[int], condition: Callable[[], bool], timeout: float = 10.0,
                    what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
+    await wait_until(pilot, condition, timeout, what)
 
 
 def screen_text(app: LstmTopApp) -> str:
