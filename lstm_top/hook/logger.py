@@ -158,12 +158,7 @@ class Logger:
             self._write(encode_end(status, time.time(), error))
         self._closed = True
         with self._lock:
-            if self._fd is not None:
-                try:
-                    os.close(self._fd)
-                except OSError:
-                    pass
-                self._fd = None
+            self._close_fd_locked()
         if self._server is not None:
             try:
                 self._server.close()
@@ -254,13 +249,16 @@ class Logger:
             if self._server is not None:
                 self._publish(data)
 
-    def _reopen_locked(self, with_header: bool) -> None:
+    def _close_fd_locked(self) -> None:
         if self._fd is not None:
             try:
                 os.close(self._fd)
             except OSError:
                 pass
             self._fd = None
+
+    def _reopen_locked(self, with_header: bool) -> None:
+        self._close_fd_locked()
         # An empty file gets the header even on a plain retry: a file that only became
         # writable now (its directory appeared, the disk was remounted rw) must not lack it.
         if self._open() and (with_header or self._opened_empty):
@@ -278,11 +276,7 @@ class Logger:
             self._partial_line = False
         except OSError as exc:
             self._report(exc)
-            try:
-                os.close(self._fd)
-            except OSError:
-                pass
-            self._fd = None
+            self._close_fd_locked()
             self._failed_at = time.monotonic()
 
     def _publish(self, data: bytes) -> None:

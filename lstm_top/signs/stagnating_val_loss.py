@@ -93,13 +93,13 @@ class StagnatingValLoss(Detector):
         val_values, val_present = context.series(context.keys.val)
         for row in range(start, stop):
             train = value_at(train_values, train_present, row)
-            train_log = log_or_none(train) if train is not None else None
+            train_log = log_or_none(train)
             if train_log is not None:
                 self.train_recent.append(train_log)
                 self.train_noise_window.append(train_log)
                 self.swings.observe_train(train_log)
             val = value_at(val_values, val_present, row)
-            val_log = log_or_none(val) if val is not None else None
+            val_log = log_or_none(val)
             if val_log is not None:
                 self._observe(int(epochs[row]), val_log, float(val))
 

@@ -19,9 +19,10 @@ LR_KEYS = ("lr", "learning_rate", "Learning Rate", "learning-rate", "lr-Adam", "
            "lr-AdamW", "optimizer/lr")
 
 
-def log_or_none(value: float) -> float | None:
-    """Natural log of a positive finite loss; None for anything a log scale cannot hold."""
-    if value > 0 and math.isfinite(value):
+def log_or_none(value: float | None) -> float | None:
+    """Natural log of a positive finite loss; None for a missing value and for anything a log
+    scale cannot hold."""
+    if value is not None and value > 0 and math.isfinite(value):
         return math.log(value)
     return None
 

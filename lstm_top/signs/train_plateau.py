@@ -66,7 +66,7 @@ class TrainPlateau(Detector):
         values, present = context.series(context.keys.train)
         for row in range(start, stop):
             value = value_at(values, present, row)
-            value_log = log_or_none(value) if value is not None else None
+            value_log = log_or_none(value)
             if value_log is not None:
                 self._observe(int(epochs[row]), value_log)
 
