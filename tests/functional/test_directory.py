@@ -12,15 +12,11 @@ from pathlib import Path
 from lstm_top.format import encode_epoch, encode_header
 from lstm_top.hook.logger import Logger
 from lstm_top.sources.directory import DirectoryWatcher, looks_like_history
+from tests.waiting import poll_until
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return condition()
+    return poll_until(condition, timeout)
 
 
 def write_histories(folder: Path) -> None:

@@ -25,17 +25,13 @@ from lstm_top.history import History
 from lstm_top.hook.logger import Logger
 from lstm_top.sources.base import ENDED, SourceUpdate
 from lstm_top.sources.follow import FileFollower
+from tests.waiting import poll_until
 
 WAIT_S = 15.0
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = WAIT_S) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
+    return poll_until(condition, timeout, interval=0.01)
 
 
 class Watcher:

@@ -25,6 +25,7 @@ from lstm_top.hook.serve import MAX_VIEWERS, HistoryServer
 from lstm_top.sources.base import ENDED, ERROR, SourceUpdate
 from lstm_top.sources.files import read_history
 from lstm_top.sources.socket_client import HELLO_TIMEOUT_S, SocketSource
+from tests.waiting import poll_until
 
 WAIT_S = 10.0
 
@@ -34,12 +35,7 @@ def open_fds() -> int:
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = WAIT_S) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
+    return poll_until(condition, timeout, interval=0.01)
 
 
 @pytest.fixture

@@ -25,17 +25,13 @@ from lstm_top.sources import socket_client
 from lstm_top.sources.base import DISCONNECTED, ENDED, ERROR, LIVE, SourceUpdate, display_state
 from lstm_top.sources.open import open_source
 from lstm_top.sources.socket_client import SocketSource
+from tests.waiting import poll_until
 
 WAIT_S = 10.0
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = WAIT_S) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return condition()
+    return poll_until(condition, timeout)
 
 
 def epochs_of(source: SocketSource) -> list[int]:

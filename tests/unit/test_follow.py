@@ -28,6 +28,7 @@ from lstm_top.sources.base import (
     display_state,
 )
 from lstm_top.sources.follow import FileFollower
+from tests.waiting import poll_until
 
 WAIT_S = 5.0
 
@@ -53,12 +54,7 @@ def epochs_of(follower: FileFollower) -> list[int]:
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = WAIT_S) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return condition()
+    return poll_until(condition, timeout)
 
 
 class Recorder:
