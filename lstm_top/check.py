@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from typing import Any, TextIO
 
 import numpy as np
 
+from lstm_top.format import encode_number
 from lstm_top.history import History, resolve_loss_keys
+from lstm_top.sanitize import safe_text  # names come from files other people wrote
 from lstm_top.signs import Diagnoser, Finding, Severity
 
 EXIT_HEALTHY = 0
 EXIT_SIGNS = 1
 EXIT_UNREADABLE = 2
-
-
-def _json_number(value: float) -> float | str | None:
-    if value is None:
-        return None
-    if math.isfinite(value):
-        return value
-    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
 def summarize(history: History, train_key: str | None = None,
@@ -53,7 +46,7 @@ def summarize(history: History, train_key: str | None = None,
     for name in table.names:
         epochs, values = table.logged(name)
         if len(values):
-            summary["last"][name] = _json_number(float(values[-1]))
+            summary["last"][name] = encode_number(float(values[-1]))
     summary["seconds_per_epoch"] = history.seconds_per_epoch()
     return summary
 
@@ -77,7 +70,7 @@ def report_dict(history: History, findings: list[Finding], train_key: str | None
 
 def _sanitize(value: Any) -> Any:
     if isinstance(value, float):
-        return _json_number(value)
+        return encode_number(value)
     if isinstance(value, dict):
         return {k: _sanitize(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -87,14 +80,9 @@ def _sanitize(value: Any) -> Any:
     return value
 
 
-def _printable(text: object) -> str:
-    """Names come from files other people wrote: never let them drive the terminal."""
-    return "".join(ch if ch.isprintable() else "?" for ch in str(text))
-
-
 def format_text(report: dict[str, Any]) -> str:
     summary = report["summary"]
-    lines = [f"run      {_printable(report['run'])}  ({summary['status']})"]
+    lines = [f"run      {safe_text(report['run'])}  ({summary['status']})"]
     if summary["epochs"]:
         lines.append(f"epochs   {summary['epochs']} (epoch {summary['first_epoch']} .. "
                      f"{summary['last_epoch']})")
@@ -105,18 +93,18 @@ def format_text(report: dict[str, Any]) -> str:
                      f"at epoch {summary['best_val_epoch']}")
     last = summary["last"]
     if last:
-        shown = ", ".join(f"{_printable(k)}={v:.6g}" if isinstance(v, float) else
-                          f"{_printable(k)}={v}" for k, v in list(last.items())[:12])
+        shown = ", ".join(f"{safe_text(k)}={v:.6g}" if isinstance(v, float) else
+                          f"{safe_text(k)}={v}" for k, v in list(last.items())[:12])
         lines.append(f"last     {shown}")
     if summary["error"]:
-        lines.append(f"error    {_printable(summary['error'])}")
+        lines.append(f"error    {safe_text(summary['error'])}")
     if summary["diagnosed_epochs"] < summary["epochs"]:
         lines.append(f"signs    judged on the last {summary['diagnosed_epochs']:,} of "
                      f"{summary['epochs']:,} epochs")
     if report["malformed_lines"] or report["problems"]:
         lines.append(f"skipped  {report['malformed_lines']} malformed line(s)")
         for problem in report["problems"][:5]:
-            lines.append(f"         line {problem['line']}: {_printable(problem['reason'])}")
+            lines.append(f"         line {problem['line']}: {safe_text(problem['reason'])}")
     signs = report["signs"]
     lines.append("")
     if not signs:
@@ -124,9 +112,9 @@ def format_text(report: dict[str, Any]) -> str:
     for sign in signs:
         until = "now" if sign["until_epoch"] is None else f"epoch {sign['until_epoch']}"
         lines.append(f"[{sign['severity'].upper()}] {sign['id']}: "
-                     f"{_printable(sign['message'])}")
+                     f"{safe_text(sign['message'])}")
         lines.append(f"    since epoch {sign['since_epoch']} until {until}")
-        evidence = ", ".join(f"{_printable(k)}={_printable(v)}"
+        evidence = ", ".join(f"{safe_text(k)}={safe_text(v)}"
                              for k, v in sign["evidence"].items())
         lines.append(f"    evidence: {evidence}")
         lines.append(f"    remedy:   {sign['remedy']}")
@@ -143,10 +131,10 @@ def run_check(path: str, *, as_json: bool = False, train_key: str | None = None,
     try:
         history = read_history(path)
     except SourceError as exc:
-        err.write(f"lstm-top check: {_printable(exc)}\n")
+        err.write(f"lstm-top check: {safe_text(exc)}\n")
         return EXIT_UNREADABLE
     if not len(history.epochs) and not history.headers_seen:
-        err.write(f"lstm-top check: {_printable(path)}: no records could be read "
+        err.write(f"lstm-top check: {safe_text(path)}: no records could be read "
                   f"({history.malformed_lines} malformed line(s))\n")
         return EXIT_UNREADABLE
     diagnoser = Diagnoser(train_key, val_key)

@@ -63,7 +63,8 @@ def split_subset_column(name: str) -> tuple[str, str] | None:
 # ---------------------------------------------------------------------------- encoding
 
 
-def _encode_number(value: Any) -> Any:
+def encode_number(value: Any) -> Any:
+    """A float as JSON allows it: non-finite values as "NaN", "Infinity", "-Infinity"."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     return value
@@ -74,7 +75,7 @@ def _number_or_none(value: Any) -> float | int | str | None:
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int | float):
-        return _encode_number(value)
+        return encode_number(value)
     item = getattr(value, "item", None)
     if item is not None:
         try:
@@ -82,7 +83,7 @@ def _number_or_none(value: Any) -> float | int | str | None:
         except Exception:
             return None
     try:
-        return _encode_number(float(value))
+        return encode_number(float(value))
     except (TypeError, ValueError):
         return None
 
@@ -141,7 +142,7 @@ def _json_safe(value: Any, depth: int = 0) -> Any:
     if isinstance(value, str | bool | int) or value is None:
         return value
     if isinstance(value, float):
-        return _encode_number(value)
+        return encode_number(value)
     if depth < 8 and isinstance(value, Mapping):
         return {str(k): _json_safe(v, depth + 1) for k, v in value.items()}
     if depth < 8 and isinstance(value, list | tuple):
