@@ -154,8 +154,9 @@ def summarize(name: str, index: np.ndarray, values: np.ndarray, present: np.ndar
                          bool(direction))
 
 
-def format_value(value: float | None) -> str:
-    """Four significant digits whatever the scale (losses span 1e-6 .. 1e5)."""
+def format_value(value: float | None, digits: int = 4) -> str:
+    """``digits`` significant digits whatever the scale (losses span 1e-6 .. 1e5); at most
+    three in exponent form, which fits a 7-cell column."""
     if value is None:
         return "–"
     if math.isnan(value):
@@ -164,9 +165,9 @@ def format_value(value: float | None) -> str:
         return "inf" if value > 0 else "-inf"
     if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
         # "6.8e-5", not "6.80e-05": table columns are 7 cells wide
-        mantissa, exponent = f"{value:.2e}".split("e")
+        mantissa, exponent = f"{value:.{min(digits, 3) - 1}e}".split("e")
         return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
-    return f"{value:.4g}"
+    return f"{value:.{digits}g}"
 
 
 def format_duration(seconds: float | None) -> str:

@@ -61,3 +61,9 @@ def test_incremental_ema_equals_one_shot_and_carries_over_missing_values() -> No
 def test_values_fit_a_seven_cell_column(value: float | None, text: str) -> None:
     assert format_value(value) == text
     assert len(text) <= 7
+
+
+@pytest.mark.parametrize("change", [6.8e-05, 0.0027, 0.016, 1.5, 2.5e-7, 123456.0])
+def test_a_change_with_its_arrow_fits_the_column(change: float) -> None:
+    """The metrics table's Δ column: arrow + two significant digits in 7 cells."""
+    assert len("↓" + format_value(change, digits=2)) <= 7

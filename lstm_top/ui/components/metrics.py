@@ -34,7 +34,8 @@ def _change_cell(row: MetricSummary) -> Text:
         improving = (row.change > 0) == direction
         style = "green" if improving else "red"
     # The arrow carries the sign; two significant digits are enough to read a trend.
-    return Text(f"{arrow}{abs(row.change):.2g}", style=style, justify="right")
+    return Text(f"{arrow}{format_value(abs(row.change), digits=2)}", style=style,
+                justify="right")
 
 
 class MetricsTable(DataTable[Text]):
