@@ -10,7 +10,7 @@ import numpy as np
 from lstm_top.format import encode_number
 from lstm_top.history import History, resolve_loss_keys
 from lstm_top.sanitize import safe_text  # names come from files other people wrote
-from lstm_top.signs import Diagnoser, Finding, Severity
+from lstm_top.signs import Diagnoser, Finding, Severity, SignParams
 
 EXIT_HEALTHY = 0
 EXIT_SIGNS = 1
@@ -113,7 +113,10 @@ def format_text(report: dict[str, Any]) -> str:
         until = "now" if sign["until_epoch"] is None else f"epoch {sign['until_epoch']}"
         lines.append(f"[{sign['severity'].upper()}] {sign['id']}: "
                      f"{safe_text(sign['message'])}")
-        lines.append(f"    since epoch {sign['since_epoch']} until {until}")
+        escalated = sign.get("warning_since")
+        escalation = (f" (warning since epoch {escalated})"
+                      if escalated is not None and escalated != sign["since_epoch"] else "")
+        lines.append(f"    since epoch {sign['since_epoch']}{escalation} until {until}")
         evidence = ", ".join(f"{safe_text(k)}={safe_text(v)}"
                              for k, v in sign["evidence"].items())
         lines.append(f"    evidence: {evidence}")
@@ -123,7 +126,9 @@ def format_text(report: dict[str, Any]) -> str:
 
 def run_check(path: str, *, as_json: bool = False, train_key: str | None = None,
               val_key: str | None = None, fail_on: str = "warning",
-              out: TextIO | None = None, err: TextIO | None = None) -> int:
+              out: TextIO | None = None, err: TextIO | None = None,
+              sign_params: SignParams | None = None,
+              disabled_signs: frozenset[str] = frozenset()) -> int:
     from lstm_top.sources.files import SourceError, read_history
 
     out = out or sys.stdout
@@ -137,7 +142,7 @@ def run_check(path: str, *, as_json: bool = False, train_key: str | None = None,
         err.write(f"lstm-top check: {safe_text(path)}: no records could be read "
                   f"({history.malformed_lines} malformed line(s))\n")
         return EXIT_UNREADABLE
-    diagnoser = Diagnoser(train_key, val_key)
+    diagnoser = Diagnoser(train_key, val_key, params=sign_params, disabled=disabled_signs)
     findings = diagnoser.update(history)
     report = report_dict(history, findings, train_key, val_key, diagnoser.skipped_epochs)
     if as_json:

@@ -108,6 +108,10 @@ def sample_config(index: int, family: str) -> RunConfig:
     hidden = int(rng.choice([8, 16, 32, 64, 128, 256] if tabular else [4, 8, 16, 24, 32, 48]))
     if family == "char_lm":
         hidden = min(hidden, 32)
+        # A language model needs thousands of windows to get past the unigram guess at all.
+        train_n = max(train_n, 1024)
+        while math.ceil(train_n / batch) * 15 > MAX_STEPS:
+            batch *= 2
     layers = int(rng.choice([1, 1, 2])) if hidden <= 32 or tabular else 1
     return RunConfig(
         index=index, family=family, model=str(rng.choice(models)),
@@ -199,7 +203,7 @@ def ar_forecast(rng: np.random.Generator, noise_level: float) -> Sampler:
 def band_classify(rng: np.random.Generator, noise_level: float) -> Sampler:
     classes = int(rng.choice([2, 3, 5]))
     edges = np.linspace(0.03, 0.3, classes + 1)
-    noise = 0.3 + 1.2 * noise_level
+    noise = 0.1 + 0.6 * noise_level
 
     def make(count: int, noise_scale: float) -> tuple[np.ndarray, np.ndarray]:
         labels = rng.integers(0, classes, size=count)
@@ -548,10 +552,10 @@ def train_one(config: RunConfig, out_dir: Path) -> dict[str, Any]:
             for name, mask in val_masks.items():
                 part = val_losses[mask]
                 if len(part) >= 2:
-                    subsets[name] = {"val_loss": float(part.mean()), "n": int(len(part)),
+                    subsets[name] = {"val_loss": float(part.mean()), "n": len(part),
                                      "val_loss_std": float(part.std(ddof=1))}
             log.log(epoch=epoch, loss=train_loss, val_loss=float(val_losses.mean()),
-                    val_loss_std=float(val_losses.std(ddof=1)), val_n=int(len(val_losses)),
+                    val_loss_std=float(val_losses.std(ddof=1)), val_n=len(val_losses),
                     lr=lr, grad_norm=float(np.mean(norms)), subsets=subsets or None)
             oracle_record["epochs"].append(epoch)
             oracle_record["oracle_loss"].append(float(oracle_losses.mean()))

@@ -116,7 +116,7 @@ class SwingCounter:
                 peaks.popleft()
 
     def _zigzag(self, epoch: int, val_log: float) -> None:
-        """Track turning points that differ by at least ``big_swing``; record confirmed big peaks."""
+        """Track turning points at least ``big_swing`` apart; record confirmed big peaks."""
         point = (val_log, self.last_train_log, epoch, self.val_count)
         if self.extreme is None:
             self.extreme = self.turn = point
