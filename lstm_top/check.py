@@ -124,7 +124,7 @@ def format_text(report: dict[str, Any]) -> str:
 def run_check(path: str, *, as_json: bool = False, train_key: str | None = None,
               val_key: str | None = None, fail_on: str = "warning",
               out: TextIO | None = None, err: TextIO | None = None) -> int:
-    from lstm_top.sources.files import SourceError, read_history
+    from lstm_top.sources.formats import SourceError, read_history
 
     out = out or sys.stdout
     err = err or sys.stderr

@@ -37,7 +37,8 @@ from lstm_top.reduce import MetricSummary, format_duration, format_value
 from lstm_top.sanitize import truncate
 from lstm_top.sources.base import SourceUpdate
 from lstm_top.sources.directory import DirectoryWatcher
-from lstm_top.sources.tensorboard import is_tensorboard_folder
+from lstm_top.sources.formats import classify
+from lstm_top.sources.open import FrozenSource, open_target
 from lstm_top.ui.chart import (
     RUN_COLORS,
     SERIES_MODES,
@@ -66,7 +67,6 @@ from lstm_top.ui.messages import (
     ViewReady,
 )
 from lstm_top.ui.run_state import Run, snapshot
-from lstm_top.ui.sources_compat import FrozenSource, open_target
 from lstm_top.ui.text import clean
 
 if TYPE_CHECKING:
@@ -169,7 +169,7 @@ class LstmTopApp(App[int]):
         self.metrics_table.border_title = "metrics"
         self._mounted = True
         for target in self.targets:
-            if os.path.isdir(target) and not is_tensorboard_folder(target):
+            if os.path.isdir(target) and classify(target) is None:  # a folder of runs
                 self.watch_directory(target)
             else:
                 self.add_run(target)

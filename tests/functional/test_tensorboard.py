@@ -24,7 +24,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from lstm_top import Logger
 from lstm_top.history import History
-from lstm_top.sources.files import SourceError, read_history
+from lstm_top.sources.formats import SourceError, read_history
 from lstm_top.sources.tensorboard import read_tensorboard
 
 EPOCHS = 3
