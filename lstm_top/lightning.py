@@ -198,8 +198,9 @@ class LstmTopCallback(_pl.Callback):
             subset = names[index] if index < len(names) else f"dataloader_{index}"
             values = subsets.setdefault(subset, {})
             values[match["metric"]] = value
-            if index < len(sizes) and sizes[index] is not None:
-                values["n"] = sizes[index]
+            size = sizes[index] if index < len(sizes) else None
+            if size is not None:
+                values["n"] = size
         for metric, value in weighted_means(subsets).items():
             metrics.setdefault(metric, value)
         metrics.update(self._epoch_lr)
