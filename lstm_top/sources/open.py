@@ -24,6 +24,7 @@ from lstm_top.sources.base import (
     LiveSource,
     SourceError,
     SourceUpdate,
+    UpdateCallback,
 )
 from lstm_top.sources.formats import JSONL, classify, read_history
 from lstm_top.sources.socket_client import SocketSource, is_socket_address
@@ -129,7 +130,7 @@ class FrozenSource(LiveSource):
         self.state = ENDED if history.end_status is not None else DELETED
         self.message = "replaced by a new run in the same file"
 
-    def start(self, on_update: object = None) -> None:  # type: ignore[override]
+    def start(self, on_update: UpdateCallback | None = None) -> None:
         """Nothing to follow."""
 
     def _run(self) -> None:

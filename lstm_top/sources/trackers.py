@@ -188,10 +188,10 @@ def read_mlflow_run(folder: str, live: bool = False) -> History:
     if os.path.isdir(params):
         for path in list(_files_under(params))[:200]:
             try:
-                value = read_text(path).strip()[:80]
+                setting = read_text(path).strip()[:80]
             except SourceError:
                 continue
-            history.config[os.path.relpath(path, params).replace(os.sep, "/")] = value
+            history.config[os.path.relpath(path, params).replace(os.sep, "/")] = setting
     try:
         history.run_name = read_text(os.path.join(folder, "tags", "mlflow.runName")).strip()
     except SourceError:
@@ -248,9 +248,9 @@ def read_dvclive(folder: str, live: bool = False) -> History:
     params = os.path.join(folder, "params.yaml")
     if os.path.isfile(params):
         for line in read_text(params).splitlines()[:200]:
-            key, sep, value = line.partition(":")
-            if sep and not line.startswith(" ") and value.strip():
-                history.config[key.strip()] = value.strip()[:80]
+            key, sep, setting = line.partition(":")
+            if sep and not line.startswith(" ") and setting.strip():
+                history.config[key.strip()] = setting.strip()[:80]
     return history
 
 

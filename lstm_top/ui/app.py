@@ -39,6 +39,7 @@ from lstm_top.sources.base import SourceUpdate
 from lstm_top.sources.directory import DirectoryWatcher
 from lstm_top.sources.formats import classify
 from lstm_top.sources.open import FrozenSource, open_target
+from lstm_top.steps import is_step_run
 from lstm_top.ui.chart import (
     RUN_COLORS,
     SERIES_MODES,
@@ -516,8 +517,11 @@ class LstmTopApp(App[int]):
         if state == "stalled" and quiet is not None:
             label = f"stalled {format_duration(quiet)}"
         facts = [(f"● {label}", STATE_STYLES.get(state, ""))]
-        last = history.last_epoch()
-        facts.append((f"epoch {last if last is not None else '–'}", ""))
+        if is_step_run(history):  # judged by its evaluation points: the x axis is steps
+            facts.append((f"step {int(history.steps.index[-1])} · steps", ""))
+        else:
+            last = history.last_epoch()
+            facts.append((f"epoch {last if last is not None else '–'}", ""))
         facts.append((f"elapsed {format_duration(run.elapsed(now))}", ""))
         per_epoch = history.seconds_per_epoch()
         if per_epoch is not None:
