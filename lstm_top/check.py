@@ -202,7 +202,8 @@ def run_check_folder(folder: str, *, as_json: bool = False, train_key: str | Non
     if unreadable:
         worst_exit = max(worst_exit, EXIT_UNREADABLE)
     if not entries and not unreadable:
-        err.write(f"lstm-top check: {safe_text(folder)}: no runs found\n")
+        err.write(f"lstm-top check: {safe_text(folder)}: a folder with no runs in it (history "
+                  "files or run folders)\n")
         return EXIT_UNREADABLE
     config_keys, rows = sweep_rows(entries)
     rows = sort_rows(rows)

@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
+from lstm_top.format import subset_column
 from lstm_top.history import History
 from lstm_top.sources import files, tensorboard, trackers, wandb
 from lstm_top.sources.base import LiveSource, SourceError
@@ -36,8 +40,15 @@ _LOSS_HINTS = ("loss", "acc", "epoch", "step")
 class Format:
     name: str  # shown to the user ("keras-csv", "tensorboard", ...)
     description: str  # what it is and what is followed live (README "Watch" mirrors this)
-    read: Callable[[str, bool], History]  # (path, live) -> History; raises SourceError
+    reader: Callable[[str, bool], History]  # (path, live) -> History; raises SourceError
     incremental: bool = False  # followed by appending bytes (our JSONL) rather than re-reading
+
+    def read(self, path: str, live: bool = False) -> History:
+        """The whole file or folder; with ``live``, an unfinished last row left out."""
+        history = self.reader(path, live)
+        if not self.incremental:
+            name_subsets(history)
+        return history
 
     def follow(self, target: str) -> LiveSource:
         if self.incremental:
@@ -47,6 +58,42 @@ class Format:
         from lstm_top.sources.snapshot import SnapshotFollower
 
         return SnapshotFollower(target, self.read)
+
+
+# ---------------------------------------------------------------------------- metric names
+
+# Lightning names a metric logged on several validation dataloaders ``val_loss/dataloader_idx_1``.
+_DATALOADER_SUFFIX = re.compile(r"^(?P<metric>.+)/dataloader_idx_(?P<index>\d+)$")
+
+
+def name_subsets(history: History) -> None:
+    """Other tools' names for per-subset metrics, as ours: ``val_loss/dataloader_idx_1`` is
+    subset ``dataloader_1``'s ``val_loss`` (``val_loss[dataloader_1]``), as our Lightning
+    callback names it. Without a plain ``val_loss``, the subsets' mean stands in for it."""
+    for table in (history.epochs, history.steps):
+        renamed: dict[str, list[str]] = {}
+        for name in table.names:
+            match = _DATALOADER_SUFFIX.match(name)
+            if match is None:
+                continue
+            column = subset_column(match["metric"], f"dataloader_{match['index']}")
+            if column in table:
+                continue
+            # Tables have no rename: the column's arrays move to the new name, in place.
+            table._values[column] = table._values.pop(name)
+            table._present[column] = table._present.pop(name)
+            renamed.setdefault(match["metric"], []).append(column)
+        for metric, columns in renamed.items():
+            if metric in table or len(columns) < 2:
+                continue
+            values = np.vstack([table.column(c) for c in columns])
+            present = np.vstack([table.present(c) for c in columns])
+            with np.errstate(invalid="ignore"):
+                mean = np.nanmean(np.where(present, values, np.nan), axis=0)
+            has = present.all(axis=0)
+            if table._ensure_column(metric):
+                table._values[metric][: len(table)] = np.where(has, mean, np.nan)
+                table._present[metric][: len(table)] = has
 
 
 # ---------------------------------------------------------------------------- bulk readers
@@ -118,6 +165,9 @@ TENSORBOARD = Format("tensorboard", "TensorBoard event files or folders: new rec
                      "event files followed", _read_tensorboard)
 HF_STATE = Format("hf-trainer-state", "Hugging Face trainer_state.json: re-read at every "
                   "checkpoint save", lambda path, live: trackers.read_trainer_state(path, live))
+HF_OUTPUT = Format("hf-output-dir", "a Hugging Face Trainer output_dir: the newest "
+                   "checkpoint-*/trainer_state.json, re-read at every save",
+                   lambda path, live: trackers.read_hf_output(path, live))
 WANDB = Format("wandb", "W&B / HF history JSON Lines (_step, train/epoch) and W&B run folders: "
                "re-read as it grows", _read_wandb)
 WANDB_FOLDER = Format("wandb-folder", "a W&B run folder (files/wandb-history.jsonl)",
@@ -129,8 +179,8 @@ DVCLIVE = Format("dvclive", "a DVCLive folder (dvclive/plots/metrics/**.tsv): ne
 RAY_TUNE = Format("ray-tune", "a Ray Tune trial folder (result.json, params.json): new "
                   "results followed", lambda path, live: trackers.read_ray_trial(path, live))
 
-FORMATS: tuple[Format, ...] = (JSONL, KERAS_CSV, HISTORY_JSON, TENSORBOARD, HF_STATE, WANDB,
-                               WANDB_FOLDER, MLFLOW, DVCLIVE, RAY_TUNE)
+FORMATS: tuple[Format, ...] = (JSONL, KERAS_CSV, HISTORY_JSON, TENSORBOARD, HF_STATE, HF_OUTPUT,
+                               WANDB, WANDB_FOLDER, MLFLOW, DVCLIVE, RAY_TUNE)
 
 
 def _head(path: str, size: int = HEAD_BYTES) -> bytes:
@@ -153,6 +203,8 @@ def classify_folder(folder: str) -> Format | None:
         return DVCLIVE
     if wandb.history_file(folder) is not None:
         return WANDB_FOLDER
+    if trackers.hf_state_file(folder) is not None:
+        return HF_OUTPUT
     if tensorboard.is_tensorboard_folder(folder):
         return TENSORBOARD
     return None
@@ -270,10 +322,13 @@ def looks_like_history(path: str) -> bool:
         try:
             if os.path.getsize(path) > MAX_HISTORY_JSON_BYTES:
                 return False
-            read_history_json(path)
+            history = read_history_json(path)
         except (SourceError, OSError):
             return False
-        return True
+        # A metric -> list JSON that is not about training (Ray's experiment_state, ...)
+        # has no loss-like series.
+        return any(hint in name.lower() for name in history.epochs.names
+                   for hint in _LOSS_HINTS)
     if fmt is JSONL:
         return _first_line_is_record(head)
     return True

@@ -67,20 +67,42 @@ def fingerprint(target: str) -> Fingerprint | None:
     return tuple(entries)
 
 
-def _rows_match(old: Table, new: Table, rows: int) -> bool:
-    """The first ``rows`` rows of ``old`` are in ``new`` unchanged."""
+def _rows_match(old: Table, new: Table, rows: int, names: dict[str, str]) -> bool:
+    """The first ``rows`` rows of ``old`` are in ``new`` unchanged (``names``: old column ->
+    its name in ``new``)."""
     if len(new) < rows:
         return False
     if not np.array_equal(old.index[:rows], new.index[:rows]):
         return False
     for name in old.names:
-        if name not in new:
+        renamed = names.get(name)
+        if renamed is None:
             return False
-        if not np.array_equal(old.present(name)[:rows], new.present(name)[:rows]):
+        if not np.array_equal(old.present(name)[:rows], new.present(renamed)[:rows]):
             return False
-        if not np.array_equal(old.column(name)[:rows], new.column(name)[:rows], equal_nan=True):
+        if not np.array_equal(old.column(name)[:rows], new.column(renamed)[:rows],
+                              equal_nan=True):
             return False
     return True
+
+
+def _column_names(old: Table, new: Table) -> dict[str, str]:
+    """Each old column's name in the new reading: the same, or — when a TensorBoard folder
+    gained a second event folder and its tags got folder prefixes — the new name ending in
+    ``/<old name>`` that holds the same values."""
+    names = {}
+    rows = min(len(old), len(new))
+    for name in old.names:
+        if name in new:
+            names[name] = name
+            continue
+        for other in new.names:
+            if other.endswith("/" + name) and np.array_equal(
+                    old.present(name)[:rows], new.present(other)[:rows]) and np.array_equal(
+                    old.column(name)[:rows], new.column(other)[:rows], equal_nan=True):
+                names[name] = other
+                break
+    return names
 
 
 def _append_rows(old: Table, new: Table) -> int:
@@ -94,12 +116,17 @@ def _append_rows(old: Table, new: Table) -> int:
 
 def relation(old: History, new: History) -> str:
     """'same', 'extends', 'revises' or 'new' (see the module docstring)."""
-    tables = ((old.epochs, new.epochs), (old.steps, new.steps))
-    if all(_rows_match(o, n, len(o)) for o, n in tables):
-        grown = any(len(n) > len(o) for o, n in tables)
+    tables = [(o, n, _column_names(o, n)) for o, n in ((old.epochs, new.epochs),
+                                                        (old.steps, new.steps))]
+    renamed = any(old_name != new_name for _, _, names in tables
+                  for old_name, new_name in names.items())
+    if all(_rows_match(o, n, len(o), names) for o, n, names in tables):
+        if renamed:
+            return "revises"
+        grown = any(len(n) > len(o) for o, n, _ in tables)
         changed = (old.end_status != new.end_status) or (old.config != new.config)
         return "extends" if grown or changed else "same"
-    if all(_rows_match(o, n, max(0, len(o) - 1)) for o, n in tables):
+    if all(_rows_match(o, n, max(0, len(o) - 1), names) for o, n, names in tables):
         return "revises"
     return "new"
 

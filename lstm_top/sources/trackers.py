@@ -109,11 +109,41 @@ def read_trainer_state(path: str, live: bool = False) -> History:
     history = history_from_series(path, series)
     history.source_kind = "hf-trainer-state"
     folder = os.path.dirname(os.path.abspath(path))
+    if os.path.basename(folder).startswith("checkpoint-"):
+        folder = os.path.dirname(folder)
     history.run_name = os.path.basename(folder)
     history.config = {"source_format": "hf-trainer-state"}
     for key in ("train_batch_size", "num_train_epochs", "max_steps", "eval_steps"):
         if isinstance(data.get(key), int | float):
             history.config[key] = data[key]
+    return history
+
+
+def hf_state_file(folder: str) -> str | None:
+    """The newest ``trainer_state.json`` of a Trainer ``output_dir``: its own, or that of the
+    latest ``checkpoint-<step>/`` (the Trainer writes one per save)."""
+    checkpoints = []
+    for name in _listdir(folder):
+        if name.startswith("checkpoint-") and name[len("checkpoint-"):].isdigit():
+            path = os.path.join(folder, name, HF_STATE_NAME)
+            if os.path.isfile(path):
+                checkpoints.append((int(name[len("checkpoint-"):]), path))
+    own = os.path.join(folder, HF_STATE_NAME)
+    if os.path.isfile(own):
+        checkpoints.append((-1, own))  # the final save_state(): newest only by time
+        checkpoints.sort(key=lambda item: os.path.getmtime(item[1]))
+    else:
+        checkpoints.sort()
+    return checkpoints[-1][1] if checkpoints else None
+
+
+def read_hf_output(folder: str, live: bool = False) -> History:
+    """A Trainer ``output_dir``: its newest trainer state, named after the folder."""
+    path = hf_state_file(folder)
+    if path is None:
+        raise SourceError(f"{folder}: no trainer_state.json in it or its checkpoint-*/ yet")
+    history = read_trainer_state(path, live)
+    history.run_name = os.path.basename(os.path.normpath(folder))
     return history
 
 
