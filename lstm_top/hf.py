@@ -31,6 +31,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 
 from lstm_top.format import STATUS_COMPLETED, STATUS_CRASHED
 from lstm_top.hook.logger import Logger, OnceWarner
+from lstm_top.hook.metrics import clean_config, numbers, try_set
 from lstm_top.hook.subsets import weighted_means
 
 __all__ = ["LstmTopCallback"]
@@ -105,8 +106,8 @@ class LstmTopCallback(TrainerCallback):
         if self.logger is None or not logs or "loss" not in logs:
             return  # evaluations arrive through on_evaluate; the final summary is not a step
         try:
-            metrics = _numbers(logs)
-            metrics.pop("epoch", None)
+            metrics = numbers(logs)
+            metrics.pop("epoch", None)  # the record's own field, not a metric
             if "learning_rate" in metrics:
                 metrics["lr"] = metrics.pop("learning_rate")
                 self._lr = metrics["lr"]
@@ -114,7 +115,7 @@ class LstmTopCallback(TrainerCallback):
                 self._train_losses.append(metrics["loss"])
             if "grad_norm" in metrics:
                 self._grad_norms.append(metrics["grad_norm"])
-            self.logger.log(epoch=_epoch_of(state), step=state.global_step, **metrics)
+            self.logger.log_metrics(metrics, epoch=_epoch_of(state), step=state.global_step)
         except Exception as exc:
             self._warn_once("log", f"lstm-top: could not log a step ({exc!r})")
 
@@ -125,11 +126,11 @@ class LstmTopCallback(TrainerCallback):
             return
         try:
             prefix = _metric_prefix(metrics)
-            values = {name: value for name, value in _numbers(metrics).items()
+            values = {name: value for name, value in numbers(metrics).items()
                       if name.startswith(prefix) and not name.endswith(_THROUGHPUT_SUFFIXES)}
             if prefix == _EVAL_PREFIX:
                 self._evaluation.update(values)
-                self.logger.log(epoch=_epoch_of(state), step=state.global_step, **values)
+                self.logger.log_metrics(values, epoch=_epoch_of(state), step=state.global_step)
             else:  # one set of a dict eval_dataset: "eval_long_loss" -> subset "long"
                 subset = prefix[len(_EVAL_PREFIX):-1]
                 renamed = {_EVAL_PREFIX + name[len(prefix):]: value
@@ -138,8 +139,8 @@ class LstmTopCallback(TrainerCallback):
                 if size is not None:
                     renamed["n"] = size
                 self._subsets[subset] = renamed
-                self.logger.log(epoch=_epoch_of(state), step=state.global_step,
-                                subsets={subset: renamed})
+                self.logger.log_metrics({}, epoch=_epoch_of(state), step=state.global_step,
+                                        subsets={subset: renamed})
             if self._per_evaluation:
                 self._record_due = True
         except Exception as exc:
@@ -170,7 +171,7 @@ class LstmTopCallback(TrainerCallback):
                 metrics["lr"] = self._lr
             for metric, value in weighted_means(self._subsets).items():
                 metrics.setdefault(metric, value)
-            self.logger.log(epoch=index, subsets=self._subsets, **metrics)
+            self.logger.log_metrics(metrics, epoch=index, subsets=self._subsets)
         except Exception as exc:
             self._warn_once("epoch", f"lstm-top: could not log record {index} ({exc!r})")
         finally:
@@ -207,12 +208,8 @@ class LstmTopCallback(TrainerCallback):
             model_type = getattr(getattr(model, "config", None), "model_type", None)
             if model_type:
                 config["model_type"] = model_type
-            try:
-                config["params"] = sum(p.numel() for p in model.parameters())
-            except Exception:
-                pass
-        config.update(self.extra_config)
-        return {key: value for key, value in config.items() if value is not None}
+            try_set(config, "params", lambda: sum(p.numel() for p in model.parameters()))
+        return clean_config(config, self.extra_config)
 
 
 
@@ -231,16 +228,6 @@ def _run_name(args: TrainingArguments) -> str | None:
 def _epoch_of(state: TrainerState) -> int:
     """The 1-based epoch a fractional ``state.epoch`` (0.5, 1.0, 1.5...) falls in."""
     return max(1, math.ceil(state.epoch or 0))
-
-
-def _numbers(logs: Mapping[str, Any]) -> dict[str, float]:
-    result: dict[str, float] = {}
-    for name, value in logs.items():
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int | float):
-            result[str(name)] = float(value)
-    return result
 
 
 def _metric_prefix(metrics: Mapping[str, Any]) -> str:

@@ -30,7 +30,9 @@ import torch
 
 from lstm_top.format import STATUS_COMPLETED, STATUS_CRASHED, STATUS_INTERRUPTED
 from lstm_top.hook.logger import Logger, OnceWarner
+from lstm_top.hook.metrics import clean_config, learning_rates, numbers, try_set
 from lstm_top.hook.subsets import weighted_means
+from lstm_top.torch import total_grad_norm
 
 try:
     import lightning.pytorch as _pl
@@ -104,13 +106,13 @@ class LstmTopCallback(_pl.Callback):
     def on_validation_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         if self.logger is None:
             return
-        self._before_validation = _float_metrics(trainer.callback_metrics)
+        self._before_validation = numbers(trainer.callback_metrics)
 
     def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         if self.logger is None or trainer.sanity_checking:
             return
         try:
-            after = _float_metrics(trainer.callback_metrics)
+            after = numbers(trainer.callback_metrics)
             # New names, or names whose value changed, were set by this validation loop.
             changed = {name for name, value in after.items()
                        if not _same(self._before_validation.get(name), value)}
@@ -124,7 +126,7 @@ class LstmTopCallback(_pl.Callback):
         if self.logger is None or not self.grad_norm:
             return
         try:
-            norm = _total_grad_norm(pl_module.parameters())
+            norm = total_grad_norm(pl_module.parameters())
             if norm is None:
                 return
             # Kept as tensors: reading a GPU value every step would stall the device.
@@ -144,13 +146,13 @@ class LstmTopCallback(_pl.Callback):
             return
         try:
             metrics = {}
-            for name, value in _float_metrics(trainer.callback_metrics).items():
+            for name, value in numbers(trainer.callback_metrics).items():
                 if name in self._validation_keys or name.endswith("_epoch"):
                     continue
                 metrics[name.removesuffix("_step")] = value
             metrics.update(_learning_rates(trainer))
-            self.logger.log(epoch=trainer.current_epoch + 1, step=trainer.global_step,
-                            **metrics)
+            self.logger.log_metrics(metrics, epoch=trainer.current_epoch + 1,
+                                    step=trainer.global_step)
         except Exception as exc:
             self._warn_once("step", f"lstm-top: could not log a step ({exc!r})")
 
@@ -160,7 +162,7 @@ class LstmTopCallback(_pl.Callback):
         epoch = trainer.current_epoch + 1  # Lightning counts from 0; lstm-top from 1
         try:
             metrics, subsets = self._epoch_metrics(trainer)
-            self.logger.log(epoch=epoch, subsets=subsets, **metrics)
+            self.logger.log_metrics(metrics, epoch=epoch, subsets=subsets)
         except Exception as exc:
             self._warn_once("epoch", f"lstm-top: could not log epoch {epoch} ({exc!r})")
         finally:
@@ -180,7 +182,7 @@ class LstmTopCallback(_pl.Callback):
     # ------------------------------------------------------------------ internals
 
     def _epoch_metrics(self, trainer: Any) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-        current = _float_metrics(trainer.callback_metrics)
+        current = numbers(trainer.callback_metrics)
         training = {name: value for name, value in current.items()
                     if name not in self._validation_keys}
         metrics = _epoch_level(training)
@@ -196,8 +198,9 @@ class LstmTopCallback(_pl.Callback):
             subset = names[index] if index < len(names) else f"dataloader_{index}"
             values = subsets.setdefault(subset, {})
             values[match["metric"]] = value
-            if index < len(sizes) and sizes[index] is not None:
-                values["n"] = sizes[index]
+            size = sizes[index] if index < len(sizes) else None
+            if size is not None:
+                values["n"] = size
         for metric, value in weighted_means(subsets).items():
             metrics.setdefault(metric, value)
         metrics.update(self._epoch_lr)
@@ -225,29 +228,12 @@ class LstmTopCallback(_pl.Callback):
                                   "max_epochs": trainer.max_epochs,
                                   "world_size": trainer.world_size,
                                   "precision": str(trainer.precision)}
-        _try_set(config, "params", lambda: sum(p.numel() for p in pl_module.parameters()))
-        _try_set(config, "hparams", lambda: dict(pl_module.hparams) or None)
+        try_set(config, "params", lambda: sum(p.numel() for p in pl_module.parameters()))
+        try_set(config, "hparams", lambda: dict(pl_module.hparams) or None)
         if self.validation_subsets:
             config["validation_subsets"] = self.validation_subsets
-        config.update(self.extra_config)
-        return {key: value for key, value in config.items() if value is not None}
+        return clean_config(config, self.extra_config)
 
-
-
-def _float_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
-    """Lightning's metric tensors as floats; anything that is not a scalar is left out."""
-    result: dict[str, float] = {}
-    for name, value in metrics.items():
-        try:
-            if isinstance(value, torch.Tensor):
-                if value.numel() != 1:
-                    continue
-                result[str(name)] = float(value.detach().cpu().item())
-            elif isinstance(value, int | float) and not isinstance(value, bool):
-                result[str(name)] = float(value)
-        except Exception:
-            continue
-    return result
 
 
 def _same(before: float | None, after: float) -> bool:
@@ -287,40 +273,4 @@ def _dataloader_sizes(loaders: Any) -> list[float | None]:
 
 
 def _learning_rates(trainer: Any) -> dict[str, float]:
-    """``lr`` of the first optimizer's first parameter group, ``lr_pg1``... for the others."""
-    rates: dict[str, float] = {}
-    optimizers = getattr(trainer, "optimizers", None) or []
-    for index, optimizer in enumerate(optimizers):
-        for group_index, group in enumerate(getattr(optimizer, "param_groups", [])):
-            rate = group.get("lr")
-            if isinstance(rate, torch.Tensor):
-                rate = rate.item()
-            if not isinstance(rate, int | float):
-                continue
-            name = "lr" if index == 0 else f"lr_opt{index}"
-            if group_index:
-                name = f"{name}_pg{group_index}"
-            rates[name] = float(rate)
-    return rates
-
-
-def _total_grad_norm(parameters: Any) -> torch.Tensor | None:
-    """L2 norm over all gradients, as one tensor on the gradients' device (no host sync)."""
-    norms = [torch.linalg.vector_norm(p.grad.detach(), 2.0, dtype=torch.float32)
-             for p in parameters if p.grad is not None and not p.grad.is_sparse]
-    if not norms:
-        return None
-    devices = {norm.device for norm in norms}
-    if len(devices) > 1:  # model parallel: gather the per-tensor norms on one device
-        device = next(iter(devices))
-        norms = [norm.to(device) for norm in norms]
-    return torch.linalg.vector_norm(torch.stack(norms), 2.0)
-
-
-def _try_set(config: dict[str, Any], key: str, compute: Any) -> None:
-    try:
-        value = compute()
-    except Exception:
-        return
-    if value is not None:
-        config[key] = value
+    return learning_rates(getattr(trainer, "optimizers", None) or [])

@@ -17,15 +17,15 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 
+from lstm_top.hook import metrics as _metrics
 from lstm_top.hook.logger import Logger
 
-__all__ = ["EpochLogger", "grad_norm", "learning_rate", "log_epoch"]
+__all__ = ["EpochLogger", "grad_norm", "learning_rate", "log_epoch", "total_grad_norm"]
 
 ParamsLike = torch.nn.Module | torch.Tensor | Iterable[torch.Tensor]
 
@@ -38,42 +38,37 @@ def _parameters(model_or_params: ParamsLike) -> list[torch.Tensor]:
     return list(model_or_params)
 
 
-def grad_norm(model_or_params: ParamsLike, norm_type: float = 2.0) -> float:
-    """Global norm of all gradients together, as ``clip_grad_norm_`` computes it.
-
-    Call it after ``backward()`` and before clipping: after clipping you would only ever see
-    the clip threshold. Parameters without a gradient are skipped; NaN/inf come back as such
-    (an exploding gradient is exactly what this is for). One device sync per call.
+def total_grad_norm(model_or_params: ParamsLike, norm_type: float = 2.0) -> torch.Tensor | None:
+    """Global norm of all gradients together, as ``clip_grad_norm_`` computes it, as one
+    tensor on the gradients' device (no host sync: a callback can sum it over the steps of an
+    epoch and read it once). None when no parameter has a gradient; sparse gradients skipped.
     """
-    grads = [p.grad.detach() for p in _parameters(model_or_params) if p.grad is not None]
-    if not grads:
-        return 0.0
     norm_type = float(norm_type)
     # Per-tensor norms first (as torch does), then the norm of those: same result, and it
     # never concatenates the whole model into one buffer.
-    per_tensor = torch.stack([torch.linalg.vector_norm(g, norm_type).to(grads[0].device)
-                              for g in grads])
-    return float(torch.linalg.vector_norm(per_tensor, norm_type).item())
+    norms = [torch.linalg.vector_norm(p.grad.detach(), norm_type, dtype=torch.float32)
+             for p in _parameters(model_or_params)
+             if p.grad is not None and not p.grad.is_sparse]
+    if not norms:
+        return None
+    device = norms[0].device  # model parallel: gather the per-tensor norms on one device
+    return torch.linalg.vector_norm(torch.stack([norm.to(device) for norm in norms]), norm_type)
+
+
+def grad_norm(model_or_params: ParamsLike, norm_type: float = 2.0) -> float:
+    """Global norm of all gradients together, as a float (one device sync per call).
+
+    Call it after ``backward()`` and before clipping: after clipping you would only ever see
+    the clip threshold. Parameters without a gradient are skipped; NaN/inf come back as such
+    (an exploding gradient is exactly what this is for); 0.0 when there is no gradient.
+    """
+    norm = total_grad_norm(model_or_params, norm_type)
+    return 0.0 if norm is None else float(norm.item())
 
 
 def learning_rate(optimizer: torch.optim.Optimizer) -> float | None:
     """The optimizer's current learning rate: of its first param group (schedulers included)."""
-    groups = getattr(optimizer, "param_groups", None)
-    if not groups:
-        return None
-    value = groups[0].get("lr")
-    if isinstance(value, torch.Tensor):  # lr may be a tensor (capturable / fused optimizers)
-        value = value.item()
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _as_metric(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.detach().float().item() if value.numel() == 1 else math.nan
-    return value
+    return _metrics.learning_rate(optimizer)
 
 
 def log_epoch(logger: Logger, epoch: int, model: torch.nn.Module | None = None,
@@ -87,7 +82,7 @@ def log_epoch(logger: Logger, epoch: int, model: torch.nn.Module | None = None,
     currently held by the model (the last batch's) is logged. Tensors are unwrapped. Never
     raises: a failure to compute ``lr`` or the norm leaves that value out.
     """
-    values = {name: _as_metric(value) for name, value in metrics.items()}
+    values = _metrics.numbers(metrics)
     if optimizer is not None and "lr" not in values:
         try:
             lr = learning_rate(optimizer)
@@ -101,7 +96,7 @@ def log_epoch(logger: Logger, epoch: int, model: torch.nn.Module | None = None,
                 values["grad_norm"] = grad_norm(model)
         except Exception:
             pass
-    logger.log(epoch=epoch, subsets=subsets, **values)
+    logger.log_metrics(values, epoch=epoch, subsets=subsets)
 
 
 class EpochLogger:
@@ -122,8 +117,7 @@ class EpochLogger:
         log_epoch(self.logger, epoch, self.model, self.optimizer, **metrics)
 
     def log_step(self, step: int, epoch: int | None = None, **metrics: Any) -> None:
-        self.logger.log(epoch=epoch, step=step,
-                        **{name: _as_metric(value) for name, value in metrics.items()})
+        self.logger.log_metrics(_metrics.numbers(metrics), epoch=epoch, step=step)
 
     def close(self, status: str = "completed", error: str | None = None) -> None:
         self.logger.close(status, error)

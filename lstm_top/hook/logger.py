@@ -34,7 +34,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Mapping
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from lstm_top.format import (
@@ -78,7 +78,8 @@ class OnceWarner:
             return
         self._reported.add(key)
         try:
-            frame, stacklevel = sys._getframe(), 1
+            frame: FrameType | None = sys._getframe()
+            stacklevel = 1
             while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
                 frame, stacklevel = frame.f_back, stacklevel + 1
             warnings.warn(message, LoggerWarning, stacklevel=stacklevel)
@@ -161,7 +162,17 @@ class Logger:
 
     def log(self, epoch: int | None = None, step: int | None = None, *,
             subsets: Mapping[str, Mapping[str, Any]] | None = None, **metrics: Any) -> None:
-        """Record one epoch (or, with ``step``, one step). Never raises."""
+        """Record one epoch (or, with ``step``, one step). Never raises.
+
+        Metric names that are Python keywords or clash with ``epoch``/``step``/``subsets``
+        cannot be passed this way: use :meth:`log_metrics`."""
+        self.log_metrics(metrics, epoch=epoch, step=step, subsets=subsets)
+
+    def log_metrics(self, metrics: Mapping[str, Any], *, epoch: int | None = None,
+                    step: int | None = None,
+                    subsets: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """Record one epoch (or, with ``step``, one step) from a mapping, so any metric name
+        works, ``epoch`` and ``step`` included. Never raises."""
         if not self.enabled or self._closed:
             return
         try:
@@ -485,11 +496,11 @@ def _last_byte(path: str) -> bytes:
         return b"\n"
 
 
-def _merge_subsets(metrics: dict[str, Any],
+def _merge_subsets(metrics: Mapping[str, Any],
                    subsets: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
-    if not subsets:
-        return metrics
     merged = dict(metrics)
+    if not subsets:
+        return merged
     for subset, values in subsets.items():
         for metric, value in values.items():
             merged[f"{metric}[{subset}]"] = value
