@@ -218,6 +218,7 @@ class EpochActions:
         self.announce = announce
         self.rule: StopRule | None = None
         self.best_weights: Any = None
+        self._announced = False
 
     @property
     def enabled(self) -> bool:
@@ -227,6 +228,7 @@ class EpochActions:
         """A new run (``fit``) starts: forget the previous one."""
         self.rule = None
         self.best_weights = None
+        self._announced = False
         if not self.enabled:
             return
         try:
@@ -247,9 +249,9 @@ class EpochActions:
         except Exception as exc:
             self._warn("actions", f"lstm-top: could not judge epoch {epoch} ({exc!r})")
             return False
-        reason = decision.reason
-        if self.announce and decision.stop and reason is not None and reason.epoch == epoch:
-            _announce(reason)  # once: on the epoch that decided it
+        if self.announce and decision.stop and decision.reason is not None and not self._announced:
+            self._announced = True
+            _announce(decision.reason)
         return decision.stop and self.stop_on is not None
 
     def restore(self, apply: Callable[[Any], None]) -> int | None:
