@@ -22,14 +22,23 @@ are read as epoch records, or step records when they carry a step and no epoch.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 FORMAT_NAME = "lstm-top"
 FORMAT_VERSION = 1
+
+# The socket protocol (``Logger(serve=...)``, hook/serve.py; read by sources/socket_client.py):
+# the same records as the file, after a hello line; a goodbye line when the server closes a
+# viewer on purpose. Their fields are described in hook/serve.py's docstring.
+HELLO_KIND = "hello"
+GOODBYE_KIND = "goodbye"
+PROTOCOL_FORMAT = FORMAT_NAME
+PROTOCOL_VERSION = 1
 
 STATUS_COMPLETED = "completed"
 STATUS_CRASHED = "crashed"
@@ -235,12 +244,18 @@ class EndRecord:
 
 Record = Header | EpochRecord | StepRecord | EndRecord
 
-try:  # orjson is a runtime dependency of the reader; the hook never reaches this path.
-    from orjson import JSONDecodeError as _OrjsonError
-    from orjson import loads as _fast_loads
-except ImportError:  # pragma: no cover - exercised only without orjson installed
-    _fast_loads = None
-    _OrjsonError = ValueError
+
+
+@functools.cache
+def _orjson() -> tuple[Callable[[bytes | str], Any], type[Exception]] | None:
+    """orjson's ``loads`` and its error, imported on the first parse rather than with this
+    module: the hook imports this module to write, and must load the standard library only
+    (tests/unit/test_import_hygiene.py). None without orjson: the stdlib parser then reads."""
+    try:
+        from orjson import JSONDecodeError, loads
+    except ImportError:  # pragma: no cover - exercised only without orjson installed
+        return None
+    return loads, JSONDecodeError
 
 
 # Deeper nesting is never a record. Both orjson (3.8) and the standard library's C scanner can
@@ -280,10 +295,12 @@ def parse_json(line: bytes | str) -> Any:
     """Parse one JSON text; accepts Python's bare NaN/Infinity tokens as a fallback."""
     if nesting_too_deep(line):
         raise RecordError(f"not valid JSON (nested more than {MAX_JSON_DEPTH} levels deep)")
-    if _fast_loads is not None:
+    fast = _orjson()
+    if fast is not None:
+        fast_loads, fast_error = fast
         try:
-            return _fast_loads(line)
-        except _OrjsonError:
+            return fast_loads(line)
+        except fast_error:
             pass  # maybe bare NaN/Infinity tokens, which orjson rejects; json accepts them
     try:
         return json.loads(line)

@@ -36,7 +36,7 @@ from lstm_top.hook.metrics import clean_config, is_tensor_like, learning_rate, n
 try:
     import keras as _keras
 except ImportError:  # pragma: no cover - only on TF 2.x installs without standalone keras
-    from tensorflow import keras as _keras  # type: ignore[no-redef]
+    from tensorflow import keras as _keras
 
 __all__ = ["LstmTopCallback"]
 

@@ -17,7 +17,7 @@ import threading
 import time
 import warnings
 from collections.abc import Mapping
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from lstm_top.format import (
@@ -58,7 +58,8 @@ class OnceWarner:
             return
         self._reported.add(key)
         try:
-            frame, stacklevel = sys._getframe(), 1
+            frame: FrameType | None = sys._getframe()
+            stacklevel = 1
             while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
                 frame, stacklevel = frame.f_back, stacklevel + 1
             warnings.warn(message, LoggerWarning, stacklevel=stacklevel)

@@ -49,10 +49,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
-HELLO_KIND = "hello"
-GOODBYE_KIND = "goodbye"
-PROTOCOL_FORMAT = "lstm-top"
-PROTOCOL_VERSION = 1
+from lstm_top.format import GOODBYE_KIND, HELLO_KIND, PROTOCOL_FORMAT, PROTOCOL_VERSION
 
 # A viewer this far behind (bytes queued for it beyond its replay) is dropped: a stuck viewer
 # must not grow the training process's memory without bound.
