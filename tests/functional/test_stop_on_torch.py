@@ -122,7 +122,7 @@ def test_lightning_stops_a_run_whose_learning_rate_is_far_too_high(tmp_path: Pat
     assert stopped is not None, "the run with a learning rate far too high was not stopped"
     assert stopped["sign"] in ("diverging_loss", "nonfinite_loss")
     assert history.last_epoch() == stopped["epoch"] < 30
-    epochs, val = history.epochs.logged("val_loss")
+    _, val = history.epochs.logged("val_loss")
     best = float(val[torch.tensor(val).nan_to_num(float("inf")).argmin()])
     restored = _val_loss(module.net, x[384:], y[384:])
     assert restored == pytest.approx(best, rel=1e-4)
