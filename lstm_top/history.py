@@ -191,6 +191,8 @@ class History:
     end_status: str | None = None
     end_error: str | None = None
     end_time: float | None = None
+    # The end record's stopped_by: the warning sign that stopped the run (stop_on=), if any.
+    end_stopped_by: dict[str, Any] | None = None
     malformed_lines: int = 0  # lines skipped entirely
     problem_count: int = 0  # skipped lines plus dropped fields
     problems: list[Problem] = field(default_factory=list)
@@ -224,6 +226,7 @@ class History:
             self.end_status = record.status
             self.end_error = record.error
             self.end_time = record.time
+            self.end_stopped_by = record.stopped_by
 
     def apply_all(self, records: Iterable[tuple[int, Record]]) -> None:
         for line, record in records:

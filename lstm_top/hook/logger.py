@@ -190,12 +190,19 @@ class Logger:
             return
         self._write(line)
 
-    def close(self, status: str = STATUS_COMPLETED, error: str | None = None) -> None:
-        """Write the end record and release the file. Idempotent; never raises."""
+    def close(self, status: str = STATUS_COMPLETED, error: str | None = None, *,
+              stopped_by: Mapping[str, Any] | None = None) -> None:
+        """Write the end record and release the file. Idempotent; never raises.
+
+        ``stopped_by`` says which warning sign stopped the run (see ``lstm_top.actions``)."""
         if self._closed:
             return
         if self.enabled:
-            self._write(encode_end(status, time.time(), error))
+            try:
+                end = encode_end(status, time.time(), error, stopped_by)
+            except Exception:  # an unencodable reason must not cost the end record
+                end = encode_end(status, time.time(), error)
+            self._write(end)
         self._closed = True
         writer = self._writer
         if writer is not None:  # give a slow target a moment for the end record, no more
