@@ -24,7 +24,7 @@ into training: a failure is reported once as an ``lstm_top.LoggerWarning``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
@@ -48,10 +48,22 @@ class LstmTopCallback(TrainerCallback):
         run_name: shown by the viewer; default: the Trainer's ``run_name`` or the file name.
         config: extra header configuration, merged over what the callback finds itself.
         per_rank: in a multi-process run, every process writes its own file.
+        stop_on: stop training (``control.should_training_stop``) when a warning sign
+            appears in the epoch (or evaluation) records: a severity (``"critical"``) or sign
+            ids; the sign is written in the end record. Judged when the evaluation ends (with a
+            dict ``eval_dataset``: when the next step begins, so one more step runs). Off by
+            default.
+        restore_best: when training ends, load the weights of the record with the best
+            ``monitor`` value (default: ``eval_loss``), copied to host memory at every
+            improvement. (The Trainer's own ``load_best_model_at_end`` needs checkpoints.)
+        monitor, mode, min_delta: what "best" means for ``restore_best``.
     """
 
     def __init__(self, path: str, *, run_name: str | None = None,
-                 config: Mapping[str, Any] | None = None, per_rank: bool = False) -> None:
+                 config: Mapping[str, Any] | None = None, per_rank: bool = False,
+                 stop_on: str | Iterable[str] | None = None, restore_best: bool = False,
+                 monitor: str | None = None, mode: str = "min",
+                 min_delta: float = 0.0) -> None:
         self.path = path
         self.run_name = run_name
         self.extra_config = dict(config or {})
@@ -59,6 +71,7 @@ class LstmTopCallback(TrainerCallback):
         self.logger: Logger | None = None
         self._per_evaluation = False
         self._records = 0
+        self._last_index = 0
         self._epoch_index: int | None = None
         self._record_due = False
         self._train_losses: list[float] = []
@@ -67,6 +80,14 @@ class LstmTopCallback(TrainerCallback):
         self._evaluation: dict[str, float] = {}
         self._subsets: dict[str, dict[str, float]] = {}
         self._warn_once = OnceWarner()
+        self._model: Any = None
+        self._stop_due = False
+        self.actions: Any = None
+        if stop_on is not None or restore_best:  # the signs (numpy) load only when asked for
+            from lstm_top.actions import EpochActions
+
+            self.actions = EpochActions(stop_on, restore_best=restore_best, monitor=monitor,
+                                        mode=mode, min_delta=min_delta, warn=self._warn_once)
 
     # ------------------------------------------------------------------ Trainer events
 
@@ -79,6 +100,11 @@ class LstmTopCallback(TrainerCallback):
         self._per_evaluation = _strategy(args) == "steps"
         self._reset_pending()
         self._records = 0
+        self._last_index = 0
+        self._model = kwargs.get("model")
+        self._stop_due = False
+        if self.actions is not None:
+            self.actions.begin()
         try:
             self.logger = Logger(self.path, run_name=self.run_name or _run_name(args),
                                  config=self._config(args, state, kwargs.get("model")),
@@ -89,10 +115,12 @@ class LstmTopCallback(TrainerCallback):
     def on_epoch_begin(self, args: TrainingArguments, state: TrainerState,
                        control: TrainerControl, **kwargs: Any) -> None:
         self._write_due_record()
+        self._apply_stop(control)
 
     def on_step_begin(self, args: TrainingArguments, state: TrainerState,
                       control: TrainerControl, **kwargs: Any) -> None:
         self._write_due_record()
+        self._apply_stop(control)
 
     def on_epoch_end(self, args: TrainingArguments, state: TrainerState,
                      control: TrainerControl, **kwargs: Any) -> None:
@@ -143,6 +171,12 @@ class LstmTopCallback(TrainerCallback):
                                         subsets={subset: renamed})
             if self._per_evaluation:
                 self._record_due = True
+            if prefix == _EVAL_PREFIX:
+                # One eval set: the record is complete now (the epoch's training logs came
+                # before its evaluation), so it is written - and judged, so a stop takes effect
+                # before the next step. Only a dict's sets wait for the next step to begin.
+                self._write_due_record()
+                self._apply_stop(control)
         except Exception as exc:
             self._warn_once("evaluate", f"lstm-top: could not log an evaluation ({exc!r})")
 
@@ -152,6 +186,9 @@ class LstmTopCallback(TrainerCallback):
             self._record_due = True  # max_steps ended the run inside an epoch
             self._epoch_index = self._epoch_index or _epoch_of(state)
         self._write_due_record()
+        model = kwargs.get("model", self._model)
+        if self.actions is not None and model is not None:
+            self.actions.restore(model.load_state_dict)
         self._close(STATUS_COMPLETED)
 
     # ------------------------------------------------------------------ internals
@@ -161,6 +198,10 @@ class LstmTopCallback(TrainerCallback):
             return
         self._records += 1
         index = self._records if self._per_evaluation else (self._epoch_index or self._records)
+        # A run stopped inside an epoch ends at a fractional epoch (8.5 rounds to 8): the last
+        # record still gets a number of its own.
+        index = max(index, self._last_index + 1)
+        self._last_index = index
         try:
             metrics: dict[str, float] = dict(self._evaluation)
             if self._train_losses:
@@ -172,10 +213,22 @@ class LstmTopCallback(TrainerCallback):
             for metric, value in weighted_means(self._subsets).items():
                 metrics.setdefault(metric, value)
             self.logger.log_metrics(metrics, epoch=index, subsets=self._subsets)
+            if self.actions is not None and self.actions.after_epoch(
+                    index, metrics, self._subsets, snapshot=self._snapshot):
+                self._stop_due = True
         except Exception as exc:
             self._warn_once("epoch", f"lstm-top: could not log record {index} ({exc!r})")
         finally:
             self._reset_pending()
+
+    def _apply_stop(self, control: TrainerControl) -> None:
+        if self._stop_due:
+            control.should_training_stop = True
+
+    def _snapshot(self) -> Any:
+        from lstm_top.torch import state_copy
+
+        return state_copy(self._model) if self._model is not None else None
 
     def _reset_pending(self) -> None:
         self._record_due = False
@@ -188,7 +241,8 @@ class LstmTopCallback(TrainerCallback):
     def _close(self, status: str, error: str | None = None) -> None:
         logger, self.logger = self.logger, None
         if logger is not None:
-            logger.close(status, error)
+            stopped_by = self.actions.stopped_by if self.actions is not None else None
+            logger.close(status, error, stopped_by=stopped_by)
 
     def _config(self, args: TrainingArguments, state: TrainerState, model: Any) -> dict[str, Any]:
         config: dict[str, Any] = {

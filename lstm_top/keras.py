@@ -25,7 +25,7 @@ import atexit
 import sys
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -36,7 +36,7 @@ from lstm_top.hook.metrics import clean_config, is_tensor_like, learning_rate, n
 try:
     import keras as _keras
 except ImportError:  # pragma: no cover - only on TF 2.x installs without standalone keras
-    from tensorflow import keras as _keras  # type: ignore[no-redef]
+    from tensorflow import keras as _keras
 
 __all__ = ["LstmTopCallback"]
 
@@ -57,6 +57,14 @@ class LstmTopCallback(_keras.callbacks.Callback):
         config: extra header configuration, merged over what the callback finds itself
             (optimizer, learning rate, epochs, parameter count, backend).
         log_steps: also write one step record per training batch (Keras' running averages).
+        stop_on: stop training when a warning sign appears: a severity (``"critical"``: any
+            sign at least that severe) or sign ids (``{"diverging_loss", "nonfinite_loss"}``).
+            The signs run in-process on the epochs this callback logs; the sign that stopped
+            the run is written in the end record (``stopped_by``). Off by default.
+        restore_best: at the end of training, load the weights of the epoch with the best
+            ``monitor`` value (Keras' ``restore_best_weights``): copied at every improvement.
+        monitor, mode, min_delta: what "best" means for ``restore_best`` (default: the
+            validation loss, lower is better).
 
     Each ``fit`` is one run: a second ``fit`` with the same callback appends a new header
     (epochs keep Keras' numbering, so ``initial_epoch`` continues the curve).
@@ -64,7 +72,9 @@ class LstmTopCallback(_keras.callbacks.Callback):
 
     def __init__(self, path: str, *, validation_subsets: Mapping[str, SubsetData] | None = None,
                  run_name: str | None = None, config: Mapping[str, Any] | None = None,
-                 log_steps: bool = False) -> None:
+                 log_steps: bool = False, stop_on: str | Iterable[str] | None = None,
+                 restore_best: bool = False, monitor: str | None = None, mode: str = "min",
+                 min_delta: float = 0.0) -> None:
         super().__init__()
         self.path = path
         self.validation_subsets = dict(validation_subsets or {})
@@ -75,6 +85,12 @@ class LstmTopCallback(_keras.callbacks.Callback):
         self._epoch = 0
         self._step = 0
         self._warn_once = OnceWarner()
+        self.actions: Any = None
+        if stop_on is not None or restore_best:  # the signs (numpy) load only when asked for
+            from lstm_top.actions import EpochActions
+
+            self.actions = EpochActions(stop_on, restore_best=restore_best, monitor=monitor,
+                                        mode=mode, min_delta=min_delta, warn=self._warn_once)
 
     # ------------------------------------------------------------------ Keras hooks
 
@@ -84,6 +100,8 @@ class LstmTopCallback(_keras.callbacks.Callback):
                 self.logger.close(STATUS_CRASHED, "training stopped without on_train_end")
             self.logger = Logger(self.path, run_name=self.run_name, config=self._config())
             self._step = 0
+            if self.actions is not None:
+                self.actions.begin()
             _OPEN_CALLBACKS.add(self)
             _install_exit_hooks()
         except Exception as exc:
@@ -111,13 +129,19 @@ class LstmTopCallback(_keras.callbacks.Callback):
                 metrics["lr"] = lr
             subsets = {name: self._evaluate_subset(name, data)
                        for name, data in self.validation_subsets.items()}
+            subsets = {k: v for k, v in subsets.items() if v}
             # Keras epochs count from 0; lstm-top's (like the progress bar's) from 1.
-            self.logger.log_metrics(metrics, epoch=epoch + 1,
-                                    subsets={k: v for k, v in subsets.items() if v})
+            self.logger.log_metrics(metrics, epoch=epoch + 1, subsets=subsets)
         except Exception as exc:
             self._warn_once("epoch", f"lstm-top: could not log epoch {epoch + 1} ({exc!r})")
+            return
+        if self.actions is not None and self.actions.after_epoch(
+                epoch + 1, metrics, subsets, snapshot=self.model.get_weights):
+            self.model.stop_training = True
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        if self.actions is not None:
+            self.actions.restore(self.model.set_weights)
         self._close(STATUS_COMPLETED)
 
     # ------------------------------------------------------------------ internals
@@ -126,7 +150,8 @@ class LstmTopCallback(_keras.callbacks.Callback):
         logger, self.logger = self.logger, None
         _OPEN_CALLBACKS.discard(self)
         if logger is not None:
-            logger.close(status, error)
+            stopped_by = self.actions.stopped_by if self.actions is not None else None
+            logger.close(status, error, stopped_by=stopped_by)
 
     def _config(self) -> dict[str, Any]:
         config: dict[str, Any] = {"framework": "keras"}

@@ -23,16 +23,17 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
 
+from lstm_top.actions import EpochActions
 from lstm_top.format import STATUS_COMPLETED, STATUS_CRASHED, STATUS_INTERRUPTED
 from lstm_top.hook.logger import Logger, OnceWarner
 from lstm_top.hook.metrics import clean_config, learning_rates, numbers, try_set
 from lstm_top.hook.subsets import weighted_means
-from lstm_top.torch import total_grad_norm
+from lstm_top.torch import state_copy, total_grad_norm
 
 try:
     import lightning.pytorch as _pl
@@ -58,12 +59,20 @@ class LstmTopCallback(_pl.Callback):
         grad_norm: compute the gradient norm before every optimizer step (one small reduction
             per step, read back once per epoch).
         per_rank: in a multi-process run, every rank writes its own file.
+        stop_on: stop training (``trainer.should_stop``) when a warning sign appears: a
+            severity (``"critical"``) or sign ids; the sign is written in the end record.
+            Judged on rank 0's epochs; Lightning's strategy broadcasts the stop. Off by default.
+        restore_best: when fit ends, load the weights of the epoch with the best ``monitor``
+            value (default: the validation loss), copied to host memory at every improvement.
+        monitor, mode, min_delta: what "best" means for ``restore_best``.
     """
 
     def __init__(self, path: str, *, validation_subsets: Sequence[str] | None = None,
                  run_name: str | None = None, config: Mapping[str, Any] | None = None,
                  log_every_n_steps: int | None = None, grad_norm: bool = True,
-                 per_rank: bool = False) -> None:
+                 per_rank: bool = False, stop_on: str | Iterable[str] | None = None,
+                 restore_best: bool = False, monitor: str | None = None, mode: str = "min",
+                 min_delta: float = 0.0) -> None:
         super().__init__()
         self.path = path
         self.validation_subsets = list(validation_subsets or [])
@@ -83,12 +92,18 @@ class LstmTopCallback(_pl.Callback):
         self._grad_max: torch.Tensor | None = None
         self._grad_steps = 0
         self._epoch_lr: dict[str, float] = {}
+        self.actions: EpochActions | None = None
+        if stop_on is not None or restore_best:
+            self.actions = EpochActions(stop_on, restore_best=restore_best, monitor=monitor,
+                                        mode=mode, min_delta=min_delta, warn=self._warn_once)
 
     # ------------------------------------------------------------------ Lightning hooks
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         if self.logger is not None:  # a previous fit with this callback never finished
             self._close(STATUS_CRASHED, "training stopped without on_fit_end")
+        if self.actions is not None:
+            self.actions.begin()
         if not trainer.is_global_zero and not self.per_rank:
             return
         try:
@@ -101,15 +116,15 @@ class LstmTopCallback(_pl.Callback):
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         # Read now: an epoch-interval scheduler steps before on_train_epoch_end runs, so the
         # rate found there is the next epoch's.
-        self._epoch_lr = _learning_rates(trainer) if self.logger is not None else {}
+        self._epoch_lr = _learning_rates(trainer) if self._watching else {}
 
     def on_validation_epoch_start(self, trainer: Any, pl_module: Any) -> None:
-        if self.logger is None:
+        if not self._watching:
             return
         self._before_validation = numbers(trainer.callback_metrics)
 
     def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        if self.logger is None or trainer.sanity_checking:
+        if not self._watching or trainer.sanity_checking:
             return
         try:
             after = numbers(trainer.callback_metrics)
@@ -157,20 +172,33 @@ class LstmTopCallback(_pl.Callback):
             self._warn_once("step", f"lstm-top: could not log a step ({exc!r})")
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        if self.logger is None:
+        if not self._watching:
             return
         epoch = trainer.current_epoch + 1  # Lightning counts from 0; lstm-top from 1
+        stop = False
         try:
             metrics, subsets = self._epoch_metrics(trainer)
-            self.logger.log_metrics(metrics, epoch=epoch, subsets=subsets)
+            if self.logger is not None:
+                self.logger.log_metrics(metrics, epoch=epoch, subsets=subsets)
+            if self.actions is not None:
+                # Every rank keeps its own best weights; rank 0's signs decide the stop.
+                stop = self.actions.after_epoch(epoch, metrics, subsets,
+                                                snapshot=lambda: state_copy(pl_module))
         except Exception as exc:
             self._warn_once("epoch", f"lstm-top: could not log epoch {epoch} ({exc!r})")
         finally:
             self._validation = None
             self._grad_sum = self._grad_max = None
             self._grad_steps = 0
+        if self.actions is not None and self.actions.stop_on is not None:
+            if trainer.world_size > 1:
+                stop = bool(trainer.strategy.broadcast(stop, src=0))
+            if stop:
+                trainer.should_stop = True
 
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        if self.actions is not None:
+            self.actions.restore(pl_module.load_state_dict)
         self._close(STATUS_COMPLETED)
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
@@ -180,6 +208,11 @@ class LstmTopCallback(_pl.Callback):
             self._close(STATUS_CRASHED, f"{type(exception).__name__}: {exception}"[:500])
 
     # ------------------------------------------------------------------ internals
+
+    @property
+    def _watching(self) -> bool:
+        """This rank reads the epoch's metrics: it writes them, or judges them (stop_on)."""
+        return self.logger is not None or self.actions is not None
 
     def _epoch_metrics(self, trainer: Any) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
         current = numbers(trainer.callback_metrics)
@@ -220,7 +253,8 @@ class LstmTopCallback(_pl.Callback):
     def _close(self, status: str, error: str | None = None) -> None:
         logger, self.logger = self.logger, None
         if logger is not None:
-            logger.close(status, error)
+            stopped_by = self.actions.stopped_by if self.actions is not None else None
+            logger.close(status, error, stopped_by=stopped_by)
 
     def _config(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
         config: dict[str, Any] = {"framework": "lightning", "lightning": _pl.__version__,

@@ -25,7 +25,8 @@ import torch
 from lstm_top.hook import metrics as _metrics
 from lstm_top.hook.logger import Logger
 
-__all__ = ["EpochLogger", "grad_norm", "learning_rate", "log_epoch", "total_grad_norm"]
+__all__ = ["EpochLogger", "grad_norm", "learning_rate", "log_epoch", "state_copy",
+           "total_grad_norm"]
 
 ParamsLike = torch.nn.Module | torch.Tensor | Iterable[torch.Tensor]
 
@@ -74,8 +75,9 @@ def learning_rate(optimizer: torch.optim.Optimizer) -> float | None:
 def log_epoch(logger: Logger, epoch: int, model: torch.nn.Module | None = None,
               optimizer: torch.optim.Optimizer | None = None, *,
               subsets: Mapping[str, Mapping[str, Any]] | None = None,
-              **metrics: Any) -> None:
-    """Write one epoch record: ``metrics`` plus ``lr`` from the optimizer.
+              **metrics: Any) -> dict[str, float]:
+    """Write one epoch record: ``metrics`` plus ``lr`` from the optimizer; returns what was
+    written.
 
     ``grad_norm=`` is logged as given (measure it per step with :func:`grad_norm`; pass the
     epoch's mean or max). With ``model`` and no ``grad_norm`` metric, the norm of the gradients
@@ -97,33 +99,84 @@ def log_epoch(logger: Logger, epoch: int, model: torch.nn.Module | None = None,
         except Exception:
             pass
     logger.log_metrics(values, epoch=epoch, subsets=subsets)
+    return values
+
+
+def state_copy(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's weights, copied to host memory (a GPU model's copy costs no GPU memory)."""
+    return {name: tensor.detach().to("cpu", copy=True)
+            for name, tensor in model.state_dict().items()}
 
 
 class EpochLogger:
     """``log_epoch`` bound to one logger, model and optimizer; also a context manager that
-    ends the run (completed, crashed with the error, or interrupted on Ctrl-C)."""
+    ends the run (completed, crashed with the error, or interrupted on Ctrl-C).
+
+    ``stop_on="critical"`` (or sign ids) judges every epoch with the warning signs; calling
+    the logger returns True when training should stop (``should_stop`` stays True), and the
+    sign is written in the end record. ``restore_best=True`` (needs ``model``) copies the
+    weights at every new best ``monitor`` value (default: the validation loss) and loads them
+    back when the run ends normally (``close()`` or leaving the ``with`` block)::
+
+        with EpochLogger("run.jsonl", model=model, optimizer=opt, stop_on="critical",
+                         restore_best=True) as log:
+            for epoch in range(1, 101):
+                ...
+                if log(epoch, loss=train_loss, val_loss=val_loss):
+                    break
+    """
 
     def __init__(self, path_or_logger: str | Logger, *, model: torch.nn.Module | None = None,
                  optimizer: torch.optim.Optimizer | None = None, run_name: str | None = None,
-                 config: Mapping[str, Any] | None = None) -> None:
+                 config: Mapping[str, Any] | None = None,
+                 stop_on: str | Iterable[str] | None = None, restore_best: bool = False,
+                 monitor: str | None = None, mode: str = "min", min_delta: float = 0.0) -> None:
+        if restore_best and model is None:
+            raise ValueError("restore_best=True needs the model (EpochLogger(..., model=model))")
+        self.actions: Any = None
+        if stop_on is not None or restore_best:
+            from lstm_top.actions import EpochActions
+
+            self.actions = EpochActions(stop_on, restore_best=restore_best, monitor=monitor,
+                                        mode=mode, min_delta=min_delta)
+            self.actions.begin()
         if isinstance(path_or_logger, Logger):
             self.logger = path_or_logger
         else:
             self.logger = Logger(path_or_logger, run_name=run_name, config=config)
         self.model = model
         self.optimizer = optimizer
+        self.should_stop = False
 
-    def __call__(self, epoch: int, **metrics: Any) -> None:
-        log_epoch(self.logger, epoch, self.model, self.optimizer, **metrics)
+    def __call__(self, epoch: int, *, subsets: Mapping[str, Mapping[str, Any]] | None = None,
+                 **metrics: Any) -> bool:
+        """Log one epoch; True when a warning sign in ``stop_on`` says to stop."""
+        values = log_epoch(self.logger, epoch, self.model, self.optimizer, subsets=subsets,
+                           **metrics)
+        if self.actions is not None:
+            model = self.model
+            snapshot = (lambda: state_copy(model)) if model is not None else None
+            if self.actions.after_epoch(epoch, values, subsets, snapshot=snapshot):
+                self.should_stop = True
+        return self.should_stop
 
     def log_step(self, step: int, epoch: int | None = None, **metrics: Any) -> None:
         self.logger.log_metrics(_metrics.numbers(metrics), epoch=epoch, step=step)
 
     def close(self, status: str = "completed", error: str | None = None) -> None:
-        self.logger.close(status, error)
+        stopped_by = None
+        if self.actions is not None:
+            model = self.model
+            if status == "completed" and model is not None:
+                self.actions.restore(model.load_state_dict)
+            stopped_by = self.actions.stopped_by
+        self.logger.close(status, error, stopped_by=stopped_by)
 
     def __enter__(self) -> EpochLogger:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
-        self.logger.__exit__(*exc_info)
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.logger.__exit__(exc_type, *exc_info)
