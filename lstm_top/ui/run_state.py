@@ -16,39 +16,40 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from lstm_top.history import History, LossKeys, Table, resolve_loss_keys
+from lstm_top.history import History, LossKeys, resolve_loss_keys
 from lstm_top.reduce import MetricSummary, summarize
 from lstm_top.sources.base import LiveSource, display_state
+from lstm_top.steps import judged
 from lstm_top.ui.text import clean
 
 if TYPE_CHECKING:  # the signs are imported by the diagnosis worker, after the first paint
     from lstm_top.signs import Diagnoser, Finding
 
 
-def _table_snapshot(table: Table) -> Table:
-    """The table as it is now, sharing its arrays: O(columns), not O(rows).
-
-    Tables only ever append: rows below the current length are never written again, and growing
-    allocates new arrays (the old ones keep their content). A copy with the length frozen and
-    its own column dicts therefore stays exactly as it was, whatever the reader appends later.
-    """
-    frozen = copy.copy(table)
-    frozen._values = dict(table._values)
-    frozen._present = dict(table._present)
-    return frozen
-
-
 def snapshot(history: History) -> History:
     """A consistent, immutable-in-practice view of ``history``, taken under its lock in
-    microseconds, with a lock of its own (nobody else holds it)."""
+    microseconds, with a lock of its own (nobody else holds it).
+
+    A run logged by step comes back as its evaluation view (``lstm_top.steps.judged``): the
+    chart, the metrics and the signs all see its evaluation points as rows. Either way the
+    view's ``epochs.version`` is ``view_version(history)``.
+    """
     with history.lock:
         frozen = copy.copy(history)
-        frozen.epochs = _table_snapshot(history.epochs)
-        frozen.steps = _table_snapshot(history.steps)
+        frozen.epochs = history.epochs.snapshot()
+        frozen.steps = history.steps.snapshot()
         frozen.config = dict(history.config)
         frozen.problems = list(history.problems)
     frozen.lock = threading.RLock()
-    return frozen
+    view = judged(frozen)
+    view.epochs.version = view_version(frozen)
+    return view
+
+
+def view_version(history: History) -> int:
+    """Moves whenever anything shown changes: epoch rows, or step rows (a step run's
+    evaluations; a mixed run's faint step line)."""
+    return history.epochs.version + history.steps.version
 
 
 def _copy_finding(finding: Finding) -> Finding:
@@ -104,7 +105,7 @@ class Run:
     def version(self) -> tuple[int, int]:
         """Identity of what there is to show: (the history object, its epochs version)."""
         history = self.history
-        return id(history), history.epochs.version
+        return id(history), view_version(history)
 
     @property
     def diagnosed(self) -> bool:
