@@ -7,6 +7,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from lstm_top.actions import describe
 from lstm_top.format import encode_number
 from lstm_top.history import History, resolve_loss_keys
 from lstm_top.sanitize import safe_text  # names come from files other people wrote
@@ -32,6 +33,8 @@ def summarize(history: History, train_key: str | None = None,
         "status": history.end_status or ("no end record" if history.source_kind == "jsonl"
                                           else "finished file"),
         "error": history.end_error,
+        # The warning sign that stopped the run in-process (stop_on=), from the end record.
+        "stopped_by": history.end_stopped_by,
         "best_val_loss": None,
         "best_val_epoch": None,
         "last": {},
@@ -98,6 +101,8 @@ def format_text(report: dict[str, Any]) -> str:
         lines.append(f"last     {shown}")
     if summary["error"]:
         lines.append(f"error    {safe_text(summary['error'])}")
+    if summary.get("stopped_by"):
+        lines.append(f"stopped  {safe_text(describe(summary['stopped_by']))}")
     if summary["diagnosed_epochs"] < summary["epochs"]:
         lines.append(f"signs    judged on the last {summary['diagnosed_epochs']:,} of "
                      f"{summary['epochs']:,} epochs")

@@ -100,7 +100,7 @@ class StagnatingValLoss(Detector):
                 self.swings.observe_train(train_log)
             val = value_at(val_values, val_present, row)
             val_log = log_or_none(val)
-            if val_log is not None:
+            if val is not None and val_log is not None:
                 self._observe(int(epochs[row]), val_log, float(val))
 
     def _observe(self, epoch: int, val_log: float, val: float) -> None:

@@ -93,10 +93,12 @@ class SubsetGap(Detector):
         mean, std, count = stats[worst]
         rest_mean, rest_std, rest_count = _pooled([v for k, v in stats.items() if k != worst])
         ratio = mean / rest_mean if rest_mean > 0 else math.inf
-        tested = (std is not None and count is not None and rest_std is not None
-                  and rest_count is not None and count > 1 and rest_count > 1)
-        t_stat = (welch_t(mean, std, count, rest_mean, rest_std, rest_count)
-                  if tested else None)  # type: ignore[arg-type]
+        tested = False
+        t_stat: float | None = None
+        if (std is not None and count is not None and rest_std is not None
+                and rest_count is not None and count > 1 and rest_count > 1):
+            tested = True
+            t_stat = welch_t(mean, std, count, rest_mean, rest_std, rest_count)
         if math.isfinite(ratio) and ratio > 0:
             self.log_ratios.append(math.log(ratio))
             if self.first_ratio is None:

@@ -365,8 +365,10 @@ class _StepTemplate:
         # map() call; their lines are then parsed again by orjson and decoded as usual.
         others = [msgspec.defstruct(f"Other{kind}", [], tag_field="kind", tag=kind, gc=False)
                   for kind in ("epoch", "header", "end")]
-        self.numbers = msgspec.json.Decoder(functools.reduce(or_, others, self.numbers_type))
-        self.general = msgspec.json.Decoder(functools.reduce(or_, others, self.general_type))
+        self.numbers: msgspec.json.Decoder[Any] = msgspec.json.Decoder(
+            functools.reduce(or_, others, self.numbers_type))
+        self.general: msgspec.json.Decoder[Any] = msgspec.json.Decoder(
+            functools.reduce(or_, others, self.general_type))
 
     def _step_type(self, value: Any) -> type:
         fields = [f"m{i}" for i in range(len(self.names))]
@@ -475,7 +477,8 @@ def _extend_table(table: Table, group: list[dict[str, Any]], kind: str, history:
     without having changed anything."""
     count = len(group)
     index_key = "step" if kind == "step" else "epoch"
-    index_values = list(map(dict.get, group, repeat(index_key)))
+    # Any: the type check on the next line is what makes them ints.
+    index_values: list[Any] = list(map(dict.get, group, repeat(index_key)))
     if set(map(type, index_values)) != _INDEX_TYPES:
         raise _NotFast
     # decode_record refuses indexes beyond int64 (also -2**63, which int64 could hold).
@@ -483,7 +486,7 @@ def _extend_table(table: Table, group: list[dict[str, Any]], kind: str, history:
         raise _NotFast
     if kind == "step":
         # A step's epoch is not stored, but an unreadable one makes decode_record skip the line.
-        epochs = list(map(dict.get, group, repeat("epoch")))
+        epochs: list[Any] = list(map(dict.get, group, repeat("epoch")))
         epoch_types = set(map(type, epochs))
         if not epoch_types <= _STEP_EPOCH_TYPES:
             raise _NotFast

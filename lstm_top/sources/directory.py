@@ -75,13 +75,15 @@ class DirectoryWatcher:
         self.use_events = use_events
         self.reported: set[str] = set()
         self.error: str | None = None  # why the folder cannot be listed, when it cannot
-        self._on_new_file: Callable[[str], None] | None = None
+        self._on_new_file: Callable[[str], object] | None = None
         self._stop = threading.Event()
         self._poke = threading.Event()
         self._thread: threading.Thread | None = None
         self._watch: WatchHandle | None = None
 
-    def start(self, on_new_file: Callable[[str], None]) -> None:
+    def start(self, on_new_file: Callable[[str], object]) -> None:
+        """Call ``on_new_file(path)`` (from the watching thread; its result is ignored) for
+        each history file in the folder, then for each new one."""
         self._on_new_file = on_new_file
         self._thread = threading.Thread(target=self._run, name=f"lstm-top-dir:{self.path}",
                                         daemon=True)

@@ -44,7 +44,8 @@ FRAMES_PER_SECOND = 10  # a rate a person can follow; more is CPU for nothing
 
 class LstmTopApp(App[int]):
     CSS_PATH = "lstm_top.tcss"
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (110, "-wide")]
+    # Typed as Textual declares it (an instance attribute there, so not ClassVar here).
+    HORIZONTAL_BREAKPOINTS: list[tuple[int, str]] | None = [(0, "-narrow"), (110, "-wide")]  # noqa: RUF012
     TITLE = "lstm-top"
     AUTO_FOCUS = "#warnings"
     ENABLE_COMMAND_PALETTE = False

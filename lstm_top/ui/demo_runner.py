@@ -27,7 +27,7 @@ class ScenarioInfo:
 def list_scenarios() -> list[ScenarioInfo]:
     """The demo scenarios, or an empty list when the demo package is not there."""
     try:
-        from lstm_top.demo import SCENARIOS  # type: ignore[attr-defined]
+        from lstm_top.demo import SCENARIOS
     except ImportError:
         return []
     return [ScenarioInfo(str(name), str(getattr(s, "description", "")))

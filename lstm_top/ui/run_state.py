@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from lstm_top.history import History, LossKeys, Table, resolve_loss_keys
+from lstm_top.history import History, LossKeys, resolve_loss_keys
 from lstm_top.reduce import MetricSummary, summarize
 from lstm_top.sources.base import LiveSource, display_state
 from lstm_top.ui.text import clean
@@ -27,26 +27,13 @@ if TYPE_CHECKING:  # the signs are imported by the diagnosis worker, after the f
     from lstm_top.signs import Diagnoser, Finding
 
 
-def _table_snapshot(table: Table) -> Table:
-    """The table as it is now, sharing its arrays: O(columns), not O(rows).
-
-    Tables only ever append: rows below the current length are never written again, and growing
-    allocates new arrays (the old ones keep their content). A copy with the length frozen and
-    its own column dicts therefore stays exactly as it was, whatever the reader appends later.
-    """
-    frozen = copy.copy(table)
-    frozen._values = dict(table._values)
-    frozen._present = dict(table._present)
-    return frozen
-
-
 def snapshot(history: History) -> History:
     """A consistent, immutable-in-practice view of ``history``, taken under its lock in
     microseconds, with a lock of its own (nobody else holds it)."""
     with history.lock:
         frozen = copy.copy(history)
-        frozen.epochs = _table_snapshot(history.epochs)
-        frozen.steps = _table_snapshot(history.steps)
+        frozen.epochs = history.epochs.snapshot()
+        frozen.steps = history.steps.snapshot()
         frozen.config = dict(history.config)
         frozen.problems = list(history.problems)
     frozen.lock = threading.RLock()

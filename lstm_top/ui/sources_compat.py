@@ -7,7 +7,7 @@ run's screen, not a traceback, so such a target becomes a source that only repor
 from __future__ import annotations
 
 from lstm_top.history import History
-from lstm_top.sources.base import DELETED, ENDED, ERROR, LiveSource
+from lstm_top.sources.base import DELETED, ENDED, ERROR, LiveSource, UpdateCallback
 from lstm_top.sources.files import SourceError
 from lstm_top.sources.open import open_source
 
@@ -38,7 +38,7 @@ class FrozenSource(LiveSource):
         self.state = ENDED if history.end_status is not None else DELETED
         self.message = "replaced by a new run in the same file"
 
-    def start(self, on_update: object = None) -> None:  # type: ignore[override]
+    def start(self, on_update: UpdateCallback | None = None) -> None:
         """Nothing to follow."""
 
     def _run(self) -> None:

@@ -57,7 +57,7 @@ class MetricsTable(DataTable[Text]):
                 continue  # subset spreads back the warnings' evidence; too many rows here
             best = "–" if row.best is None else f"{format_value(row.best)}@{row.best_epoch}"
             rows.append((short_name(row.name), format_value(row.latest), best, row))
-        signature = [(*r[:3], format_value(r[3].change)) for r in rows]
+        signature: list[tuple[str, ...]] = [(*r[:3], format_value(r[3].change)) for r in rows]
         if signature == self._shown:
             return
         self._shown = signature

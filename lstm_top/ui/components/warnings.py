@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -76,7 +77,7 @@ class WarningsPanel(VerticalScroll, can_focus=True):
     """
     plain: str = ""
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         yield Static("", id="findings")
 
     def show(self, findings: Sequence[Finding], waiting_message: str | None = None,
