@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.binding import BindingType
 from textual.widgets import Footer
 from textual.worker import Worker, get_current_worker
 
@@ -49,7 +49,7 @@ class LstmTopApp(App[int]):
     TITLE = "lstm-top"
     AUTO_FOCUS = "#warnings"
     ENABLE_COMMAND_PALETTE = False
-    BINDINGS: ClassVar[list[Binding | tuple[str, str, str]]] = bindings()
+    BINDINGS: ClassVar[list[BindingType]] = bindings()
 
     def __init__(self, targets: list[str] | None = None, *, demo: str | None = None,
                  runs_dir: str | None = None, train_key: str | None = None,

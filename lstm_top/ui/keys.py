@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ KEYS: tuple[Key, ...] = (
 )
 
 
-def bindings() -> list[Binding]:
+def bindings() -> list[BindingType]:
     """The app's bindings; every one is in the footer while it fits (the help has them all)."""
     return [Binding(k.keys, k.action, k.footer, key_display=k.shown_as or None)
             for k in KEYS if k.action]

@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
@@ -242,7 +242,7 @@ class ViewSettings:
     smoothing_index: int = DEFAULT_SMOOTHING
     window_index: int = 0
 
-    def _with(self, **changes: object) -> ViewSettings:
+    def _with(self, **changes: Any) -> ViewSettings:
         return replace(self, options=replace(self.options, **changes))
 
     def toggled_log(self) -> ViewSettings:
