@@ -22,7 +22,8 @@ from textual.worker import Worker, get_current_worker
 
 from lstm_top.prefs import Prefs, load_prefs, save_prefs
 from lstm_top.sources.directory import DirectoryWatcher
-from lstm_top.sources.tensorboard import is_tensorboard_folder
+from lstm_top.sources.formats import classify
+from lstm_top.sources.open import open_target
 from lstm_top.ui import messages as msg
 from lstm_top.ui.chart import ChartOptions
 from lstm_top.ui.components.demo_picker import DemoPicker
@@ -36,7 +37,6 @@ from lstm_top.ui.frames import FramePacer
 from lstm_top.ui.keys import bindings
 from lstm_top.ui.run_state import Diagnosers, DiagnosisJob, Run
 from lstm_top.ui.runs import RunBook
-from lstm_top.ui.sources_compat import open_target
 from lstm_top.ui.view import ViewBuilder, ViewRequest, settings_from_prefs, store_settings
 
 FRAMES_PER_SECOND = 10  # a rate a person can follow; more is CPU for nothing
@@ -102,7 +102,7 @@ class LstmTopApp(App[int]):
             main.status_header, main.loss_plot, main.run_list
         self.warnings_panel, self.metrics_table = main.warnings_panel, main.metrics_table
         for target in self.targets:
-            if os.path.isdir(target) and not is_tensorboard_folder(target):
+            if os.path.isdir(target) and classify(target) is None:  # a folder of runs
                 self.watch_directory(target)
             else:
                 self.add_run(target)

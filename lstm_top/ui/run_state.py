@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from lstm_top.history import History, LossKeys, resolve_loss_keys
 from lstm_top.reduce import MetricSummary, summarize
 from lstm_top.sources.base import LiveSource, display_state
+from lstm_top.steps import judged
 from lstm_top.ui.text import clean
 
 if TYPE_CHECKING:  # the signs are imported by the diagnosis worker, after the first paint
@@ -29,7 +30,12 @@ if TYPE_CHECKING:  # the signs are imported by the diagnosis worker, after the f
 
 def snapshot(history: History) -> History:
     """A consistent, immutable-in-practice view of ``history``, taken under its lock in
-    microseconds, with a lock of its own (nobody else holds it)."""
+    microseconds, with a lock of its own (nobody else holds it).
+
+    A run logged by step comes back as its evaluation view (``lstm_top.steps.judged``): the
+    chart, the metrics and the signs all see its evaluation points as rows. Either way the
+    view's ``epochs.version`` is ``view_version(history)``.
+    """
     with history.lock:
         frozen = copy.copy(history)
         frozen.epochs = history.epochs.snapshot()
@@ -37,7 +43,15 @@ def snapshot(history: History) -> History:
         frozen.config = dict(history.config)
         frozen.problems = list(history.problems)
     frozen.lock = threading.RLock()
-    return frozen
+    view = judged(frozen)
+    view.epochs.version = view_version(frozen)
+    return view
+
+
+def view_version(history: History) -> int:
+    """Moves whenever anything shown changes: epoch rows, or step rows (a step run's
+    evaluations; a mixed run's faint step line)."""
+    return history.epochs.version + history.steps.version
 
 
 def _copy_finding(finding: Finding) -> Finding:
@@ -97,7 +111,7 @@ class Run:
         if history is not self._known_history:
             self._known_history = history
             self._serial += 1
-        return self._serial, history.epochs.version
+        return self._serial, view_version(history)
 
     @property
     def diagnosed(self) -> bool:
@@ -146,15 +160,19 @@ class Run:
 class SnapshotFacts:
     """What the status line says about a snapshot: the epoch the chart and table show."""
 
-    last_epoch: int | None
+    last_epoch: int | None  # for a run judged by steps: its last step
     seconds_per_epoch: float | None
     malformed_lines: int
     epoch_count: int
+    unit: str = "epoch"  # what the x axis counts: "epoch", or "step" for a step run
 
     @classmethod
     def of(cls, frozen: History) -> SnapshotFacts:
-        return cls(frozen.last_epoch(), frozen.seconds_per_epoch(), frozen.malformed_lines,
-                   len(frozen.epochs))
+        last = frozen.last_epoch()
+        if frozen.index_unit == "step" and len(frozen.steps):
+            last = int(frozen.steps.index[-1])
+        return cls(last, frozen.seconds_per_epoch(), frozen.malformed_lines, len(frozen.epochs),
+                   frozen.index_unit)
 
 
 def summarise(frozen: History, train_key: str | None, val_key: str | None

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from lstm_top.history import History
 from lstm_top.sources.base import LiveSource
+from lstm_top.sources.open import FrozenSource
 from lstm_top.ui.chart import RUN_COLORS, ChartOptions
 from lstm_top.ui.run_state import DiagnosisJob, DiagnosisResult, Run
-from lstm_top.ui.sources_compat import FrozenSource
 from lstm_top.ui.text import clean
 from lstm_top.ui.view import (
     RunRow,
@@ -150,7 +150,8 @@ class RunBook:
             shown.seconds_per_epoch if shown else None, run.stalled_for(now),
             None if self.following else self.unseen_updates,
             shown.malformed_lines if shown else run.history.malformed_lines,
-            clean(os.path.basename(run.source.target.rstrip("/")), 40))
+            clean(os.path.basename(run.source.target.rstrip("/")), 40),
+            shown.unit if shown else "epoch")
 
     def panels(self) -> tuple[list[Finding], str | None, str | None, list[MetricSummary]]:
         """(findings, what the warnings panel says instead, its footnote, metrics rows)."""

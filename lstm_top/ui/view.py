@@ -88,6 +88,7 @@ class StatusFacts:
     paused_unseen: int | None = None  # None: following; else updates not shown yet
     malformed_lines: int = 0
     file_name: str = ""
+    unit: str = "epoch"  # "step" for a run judged by its evaluation steps
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,14 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from lstm_top.prefs import Prefs
-from lstm_top.sources.files import read_history
+from lstm_top.sources.formats import read_history
+from lstm_top.sources.open import FrozenSource
 from lstm_top.ui.chart import ChartOptions
 from lstm_top.ui.components.run_list import row_label
 from lstm_top.ui.components.status import status_text
 from lstm_top.ui.frames import FramePacer
 from lstm_top.ui.run_state import Diagnosers, DiagnosisJob
 from lstm_top.ui.runs import RunBook
-from lstm_top.ui.sources_compat import FrozenSource
 from lstm_top.ui.view import (
     RunRow,
     ShownRun,

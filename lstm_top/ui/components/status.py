@@ -36,7 +36,10 @@ def status_text(facts: StatusFacts | None, width: int) -> Text:
     if facts.state == "stalled" and facts.stalled_for is not None:
         label = f"stalled {format_duration(facts.stalled_for)}"
     pieces = [(f"● {label}", STATE_STYLES.get(facts.state, ""))]
-    pieces.append((f"epoch {facts.epoch if facts.epoch is not None else '–'}", ""))
+    if facts.unit == "step":  # judged by its evaluation points: the x axis is steps
+        pieces.append((f"step {facts.epoch} · steps", ""))
+    else:
+        pieces.append((f"epoch {facts.epoch if facts.epoch is not None else '–'}", ""))
     pieces.append((f"elapsed {format_duration(facts.elapsed)}", ""))
     if facts.seconds_per_epoch is not None:
         pieces.append((f"{format_value(facts.seconds_per_epoch)} s/epoch", ""))
