@@ -37,7 +37,9 @@ from lstm_top.reduce import MetricSummary, format_duration, format_value
 from lstm_top.sanitize import truncate
 from lstm_top.sources.base import SourceUpdate
 from lstm_top.sources.directory import DirectoryWatcher
-from lstm_top.sources.tensorboard import is_tensorboard_folder
+from lstm_top.sources.formats import classify
+from lstm_top.sources.open import FrozenSource, open_target
+from lstm_top.steps import is_step_run
 from lstm_top.ui.chart import (
     RUN_COLORS,
     SERIES_MODES,
@@ -66,7 +68,6 @@ from lstm_top.ui.messages import (
     ViewReady,
 )
 from lstm_top.ui.run_state import Run, snapshot
-from lstm_top.ui.sources_compat import FrozenSource, open_target
 from lstm_top.ui.text import clean
 
 if TYPE_CHECKING:
@@ -170,7 +171,7 @@ class LstmTopApp(App[int]):
         self.metrics_table.border_title = "metrics"
         self._mounted = True
         for target in self.targets:
-            if os.path.isdir(target) and not is_tensorboard_folder(target):
+            if os.path.isdir(target) and classify(target) is None:  # a folder of runs
                 self.watch_directory(target)
             else:
                 self.add_run(target)
@@ -517,8 +518,11 @@ class LstmTopApp(App[int]):
         if state == "stalled" and quiet is not None:
             label = f"stalled {format_duration(quiet)}"
         facts = [(f"● {label}", STATE_STYLES.get(state, ""))]
-        last = history.last_epoch()
-        facts.append((f"epoch {last if last is not None else '–'}", ""))
+        if is_step_run(history):  # judged by its evaluation points: the x axis is steps
+            facts.append((f"step {int(history.steps.index[-1])} · steps", ""))
+        else:
+            last = history.last_epoch()
+            facts.append((f"epoch {last if last is not None else '–'}", ""))
         facts.append((f"elapsed {format_duration(run.elapsed(now))}", ""))
         per_epoch = history.seconds_per_epoch()
         if per_epoch is not None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from lstm_top.history import History, LossKeys, resolve_loss_keys
 from lstm_top.reduce import MetricSummary, summarize
 from lstm_top.sources.base import LiveSource, display_state
+from lstm_top.steps import judged
 from lstm_top.ui.text import clean
 
 if TYPE_CHECKING:  # the signs are imported by the diagnosis worker, after the first paint
@@ -27,7 +28,12 @@ if TYPE_CHECKING:  # the signs are imported by the diagnosis worker, after the f
 
 def snapshot(history: History) -> History:
     """A consistent, immutable-in-practice view of ``history``, taken under its lock in
-    microseconds, with a lock of its own (nobody else holds it)."""
+    microseconds, with a lock of its own (nobody else holds it).
+
+    A run logged by step comes back as its evaluation view (``lstm_top.steps.judged``): the
+    chart, the metrics and the signs all see its evaluation points as rows. Either way the
+    view's ``epochs.version`` is ``view_version(history)``.
+    """
     with history.lock:
         frozen = copy.copy(history)
         frozen.epochs = history.epochs.snapshot()
@@ -35,7 +41,15 @@ def snapshot(history: History) -> History:
         frozen.config = dict(history.config)
         frozen.problems = list(history.problems)
     frozen.lock = threading.RLock()
-    return frozen
+    view = judged(frozen)
+    view.epochs.version = view_version(frozen)
+    return view
+
+
+def view_version(history: History) -> int:
+    """Moves whenever anything shown changes: epoch rows, or step rows (a step run's
+    evaluations; a mixed run's faint step line)."""
+    return history.epochs.version + history.steps.version
 
 
 def _copy_finding(finding: Finding) -> Finding:
@@ -91,7 +105,7 @@ class Run:
     def version(self) -> tuple[int, int]:
         """Identity of what there is to show: (the history object, its epochs version)."""
         history = self.history
-        return id(history), history.epochs.version
+        return id(history), view_version(history)
 
     @property
     def diagnosed(self) -> bool:

@@ -29,7 +29,7 @@ import pytest
 from lstm_top import Logger, LoggerWarning
 from lstm_top.format import decode_line
 from lstm_top.hook import logger as logger_module
-from lstm_top.sources.files import read_history
+from lstm_top.sources.formats import read_history
 
 EPOCHS = 200
 # ~1.3 KB per record: big enough that a torn or interleaved write would show.

@@ -22,7 +22,7 @@ from lstm_top.format import MAX_LINE_BYTES, encode_end, encode_epoch, encode_hea
 from lstm_top.history import History, Table
 from lstm_top.sources import bulk as bulk_module
 from lstm_top.sources.bulk import BulkJsonlParser, read_jsonl, read_tail
-from lstm_top.sources.files import read_history
+from lstm_top.sources.formats import read_history
 from lstm_top.sources.jsonl import JsonlParser
 
 _NOT_COMPARED = {"lock", "epochs", "steps", "problems", "source"}

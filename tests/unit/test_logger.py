@@ -14,7 +14,7 @@ import pytest
 
 from lstm_top import Logger, LoggerWarning
 from lstm_top.format import EndRecord, EpochRecord, Header, StepRecord, decode_line
-from lstm_top.sources.files import read_history
+from lstm_top.sources.formats import read_history
 
 
 def _records(path: Path) -> list:
