@@ -636,8 +636,8 @@ def _sparse_columns(metrics: list[dict[str, Any]],
                     names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``_columns`` for many names, each logged in few records: linear in the values."""
     gathered: dict[str, tuple[list[int], list[Any]]] = {name: ([], []) for name in names}
-    for row, values in enumerate(metrics):
-        for name, value in values.items():
+    for row, record in enumerate(metrics):
+        for name, value in record.items():
             entry = gathered.get(name)
             if entry is not None:
                 entry[0].append(row)
@@ -646,8 +646,8 @@ def _sparse_columns(metrics: list[dict[str, Any]],
     columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     needs_reorder = False
     for name in names:
-        rows, values = gathered[name]
-        column = _number_column(values)
+        rows, logged_values = gathered[name]
+        column = _number_column(logged_values)
         if column is None:
             continue
         logged = np.asarray(rows, dtype=np.intp)
