@@ -41,6 +41,17 @@ PROGRESS_INTERVAL_S = 0.25
 FIRST_LINE_LOOKAHEAD = 1 << 16
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# Bytes parsed per hold of the history lock (a few thousand records).
+LOCKED_SLICE_BYTES = 1 << 18
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket file" if stat.S_ISSOCK(mode) else "not a regular file"
 
 
 def _header_key(line: bytes) -> tuple[str, float | None] | None:
@@ -125,6 +136,11 @@ class FileFollower(LiveSource):
             return
         if stat.S_ISDIR(st.st_mode):
             self._set_state(ERROR, f"{self.path} is a directory")
+            return
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block the open, /dev/zero never end
+            self._close_fd()
+            self._set_state(ERROR, f"{self.path} is {_special_kind(st.st_mode)}, not a history "
+                                   "file; lstm-top reads regular files")
             return
         identity = (st.st_dev, st.st_ino)
         if self._fd is None:
@@ -292,11 +308,19 @@ class FileFollower(LiveSource):
             if not chunk:
                 break
             self._consume(chunk)
-            with self.history.lock:
-                added += self._parser.feed(chunk)
-                if self._run_key is None and self.history.headers_seen:
-                    self._run_key = (self.history.run_name, self.history.started)
-            if len(chunk) < READ_CHUNK_BYTES:
+            full_chunk = len(chunk) == READ_CHUNK_BYTES
+            if self._offset == len(chunk) and chunk.startswith(_UTF8_BOM):
+                chunk = chunk[len(_UTF8_BOM):]  # Notepad's mark is not part of the first line
+            # The lock is held per slice, not per 4 MiB chunk, so the viewer is never kept
+            # waiting long, and a stop request is seen between slices.
+            for start in range(0, len(chunk), LOCKED_SLICE_BYTES):
+                if self.stopping:
+                    return
+                with self.history.lock:
+                    added += self._parser.feed(chunk[start : start + LOCKED_SLICE_BYTES])
+                    if self._run_key is None and self.history.headers_seen:
+                        self._run_key = (self.history.run_name, self.history.started)
+            if not full_chunk:
                 break
             if added and time.monotonic() - self._last_emit > PROGRESS_INTERVAL_S:
                 self._report(added)
