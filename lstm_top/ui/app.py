@@ -12,7 +12,7 @@ import copy
 import os
 import time
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult
@@ -27,10 +27,12 @@ from lstm_top.sources.open import open_target
 from lstm_top.ui import messages as msg
 from lstm_top.ui.chart import ChartOptions
 from lstm_top.ui.components.demo_picker import DemoPicker
+from lstm_top.ui.components.finding_detail import FindingDetail
 from lstm_top.ui.components.help import HelpScreen
 from lstm_top.ui.components.main_view import MainView
 from lstm_top.ui.components.plot import LossPlot
 from lstm_top.ui.components.run_list import RunList
+from lstm_top.ui.components.warnings import WarningsPanel
 from lstm_top.ui.demo_runner import WATCH_SECONDS, DemoRunner, list_scenarios
 from lstm_top.ui.export import export_screen, export_stem, screen_text
 from lstm_top.ui.frames import FramePacer
@@ -281,6 +283,19 @@ class LstmTopApp(App[int]):
         self.book.unseen_updates = 0
         self.request_frame()
         self.main_view.show_status(self.book, self.clock())
+
+    def notify(self, message: str, *args: Any, **kwargs: Any) -> None:
+        """One notification at a time, on the footer's line, so none covers data."""
+        self.clear_notifications()
+        super().notify(message, *args, **kwargs)
+
+    def action_warning(self, number: int) -> None:
+        request = self.book.detail_request(number, self.clock(), self.options.color)
+        if request is not None:
+            self.push_screen(FindingDetail(request))
+
+    def on_warnings_panel_chosen(self, message: WarningsPanel.Chosen) -> None:
+        self.action_warning(message.number)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
