@@ -25,12 +25,13 @@ def detail_text(request: DetailRequest) -> Text:
     finding = request.finding
     text = Text()
     text.append(f"{clean(finding.message, 600)}\n")
+    if finding.remedy:  # before the evidence: what a person acts on, without scrolling
+        text.append("what to try: ", style="bold")
+        text.append(f"{clean(finding.remedy, 600)}\n", style="italic")
     text.append("evidence\n", style="bold")
     for line in evidence_lines(finding):
         text.append(f"  {line}\n")
-    if finding.remedy:
-        text.append("what to try\n", style="bold")
-        text.append(f"  {clean(finding.remedy, 600)}", style="italic")
+    text.rstrip()
     return text
 
 

@@ -48,9 +48,9 @@ def findings_text(findings: Sequence[Finding], waiting_message: str | None = Non
     for number, finding in enumerate(active, start=1):
         starts.append(line)
         text.append(*severity_badge(finding))
-        text.append(f" {number} {title(finding)}", style="bold")
-        text.append(f" · {since(finding)}\n", style="dim")
-        text.append(f"  {headline(finding)}\n")
+        text.append(f" {number} {title(finding)}\n", style="bold")
+        text.append(f"  {since(finding)}: ", style="dim")
+        text.append(f"{headline(finding)}\n")
         line += 2
     if active:
         text.append("enter or 1…9: a warning's detail\n", style="dim")
