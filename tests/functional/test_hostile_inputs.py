@@ -121,3 +121,33 @@ def test_ctrl_c_during_check_prints_no_traceback(tmp_path: Path) -> None:
     _, stderr = process.communicate(timeout=20)
     assert "Traceback" not in stderr, stderr
     assert process.returncode in (130, 0, 1), (process.returncode, stderr)
+
+
+def test_move_and_create_rotation_loses_nothing(tmp_path: Path) -> None:
+    """logrotate's ``create`` mode: rename the file, create an empty one at once. The Logger
+    keeps appending to the renamed file until it notices (within a second), then writes the
+    new one; the follower must read both to the end."""
+    from lstm_top import Logger
+    from lstm_top.sources.follow import FileFollower
+
+    path = tmp_path / "run.jsonl"
+    logger = Logger(path, run_name="rotated")
+    follower = FileFollower(str(path), poll_interval=0.2)
+    follower.start(lambda update: None)
+    try:
+        for epoch in range(1, 601):
+            logger.log(epoch=epoch, loss=1.0 / epoch)
+            if epoch == 300:
+                os.rename(path, tmp_path / "run.jsonl.1")
+                path.touch()
+            time.sleep(0.005)
+        logger.close()
+        # Before: the 15 or so records written to the renamed file after the switch were lost.
+        assert poll_until(lambda: follower.history.end_status is not None, 15), \
+            len(follower.history.epochs)
+        with follower.history.lock:
+            epochs = follower.history.epochs.index.tolist()
+        assert epochs == list(range(1, 601))
+        assert follower.history.end_status == "completed"
+    finally:
+        follower.stop()
