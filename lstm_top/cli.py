@@ -31,10 +31,12 @@ def _check_parser() -> argparse.ArgumentParser:
         description="Diagnose a training history without a screen. Exit status: 0 no warning "
                     "sign, 1 warning signs present, 2 the input could not be read.",
         epilog="examples:\n  lstm-top check run.jsonl\n  lstm-top check training.csv --json | jq "
-               ".signs\n  lstm-top check metrics.csv --val-key valid/loss --fail-on critical",
+               ".signs\n  lstm-top check metrics.csv --val-key valid/loss --fail-on critical\n"
+               "  lstm-top check ray_results/my_sweep/",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("path", help="history file: lstm-top JSONL, Keras CSVLogger CSV, "
-                                     "Keras history JSON")
+    parser.add_argument("path", help="a history file or run folder in any format lstm-top "
+                                     "watches (README, Watch); a folder of runs (a sweep) "
+                                     "gives one table row per run, worst first")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--fail-on", choices=("info", "warning", "critical"), default="warning",
                         help="lowest severity that makes the exit status 1 (default: warning)")
@@ -69,6 +71,14 @@ def _tui_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C is a request, not a crash: no traceback
+        sys.stderr.write("lstm-top: interrupted\n")
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "check":
         options = _check_parser().parse_args(args[1:])

@@ -198,6 +198,9 @@ class History:
     problems: list[Problem] = field(default_factory=list)
     # Epoch numbers that did not increase (a resumed run, a repeated log call): kept, counted.
     epoch_rewinds: int = 0
+    # What the epochs table is indexed by: "epoch", or "step" for a view of a run logged by
+    # step whose evaluation points stand in for epochs (lstm_top.steps).
+    index_unit: str = "epoch"
     # A header that arrives after data means another run started writing into the same file.
     headers_seen: int = 0
     # Held by a background reader while it applies a batch, and by a viewer while it reads.

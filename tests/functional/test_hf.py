@@ -25,7 +25,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainerCallback, 
 
 from lstm_top.check import run_check
 from lstm_top.hf import LstmTopCallback
-from lstm_top.sources.files import read_history
+from lstm_top.sources.formats import read_history
 
 VOCABULARY = 32
 
