@@ -13,7 +13,7 @@ import torch
 optuna = pytest.importorskip("optuna", reason="optuna not installed (pip install lstm-top[optuna])")
 
 from lstm_top.optuna import STOPPED_BY_ATTR, SignsPruner, report  # noqa: E402
-from lstm_top.sources.files import read_history  # noqa: E402
+from lstm_top.sources.formats import read_history  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ import pytest
 ray = pytest.importorskip("ray", reason="ray not installed (pip install lstm-top[tune])")
 tune = pytest.importorskip("ray.tune")
 
-from lstm_top.sources.files import read_history  # noqa: E402
+from lstm_top.sources.formats import read_history  # noqa: E402
 from lstm_top.tune import SignsStopper  # noqa: E402
 
 pytestmark = pytest.mark.slow
