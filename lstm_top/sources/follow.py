@@ -16,7 +16,9 @@ What ``tail -F`` users expect, and what happens here:
   where reading left off, so no record is read twice;
 * deleted: state ``deleted``, what was read is kept; following resumes if it comes back.
 
-Bytes a writer appends to the *old* file after the switch to a new one are not read.
+After a rename, the old file is read to its end and followed until it has been quiet for
+``ROTATION_QUIET_S`` (a writer that still holds it open may append), then the new one is read:
+records written to the renamed file are not lost.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ PROGRESS_INTERVAL_S = 0.25
 FIRST_LINE_LOOKAHEAD = 1 << 16
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# After a rotation, the old file is followed until it has not grown for this long (longer than
+# the Logger takes to notice the rename and reopen), at most ROTATION_MAX_WAIT_S.
+ROTATION_QUIET_S = 1.5
+ROTATION_MAX_WAIT_S = 10.0
 # Bytes parsed per hold of the history lock (a few thousand records).
 LOCKED_SLICE_BYTES = 1 << 18
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -90,6 +96,9 @@ class FileFollower(LiveSource):
         self._parser_finished = False
         self._unfinished_bytes = 0
         self._watch: WatchHandle | None = None
+        # A rotation seen, the old file not yet quiet: when, and since when it has not grown.
+        self._rotation_seen_at: float | None = None
+        self._rotation_quiet_since: float | None = None
         self._last_emit = 0.0
         self.reads = 0  # os.read calls, for tests and benchmarks
 
@@ -100,7 +109,9 @@ class FileFollower(LiveSource):
             self._ensure_watch()
             self.check_now()
             while not self.stopping:
-                self._wait(self.poll_interval)
+                # A rotation in progress: the renamed file gets no events under our name.
+                self._wait(self.poll_interval if self._rotation_seen_at is None
+                           else min(self.poll_interval, 0.25))
                 if self.stopping:
                     break
                 self._ensure_watch()
@@ -149,7 +160,21 @@ class FileFollower(LiveSource):
             if self._has_content():
                 self._begin_new_content(f"{self.path} was recreated")
         elif identity != self._identity:
-            self._read_available()  # what the old file got before it was replaced
+            # Like ``tail -F``: the old file is drained to its end before the switch, and
+            # followed until it has been quiet for a while, because a writer holding it open
+            # (the Logger notices a rename within PATH_CHECK_INTERVAL_S) may still append.
+            before = self._offset
+            self._read_available()
+            now = time.monotonic()
+            if self._rotation_seen_at is None:
+                self._rotation_seen_at = now
+            if self._offset != before or self._rotation_quiet_since is None:
+                self._rotation_quiet_since = now
+            if (now - self._rotation_quiet_since < ROTATION_QUIET_S
+                    and now - self._rotation_seen_at < ROTATION_MAX_WAIT_S
+                    and self._old_file_still_named()):
+                return  # look again at the next event or poll
+            self._rotation_seen_at = self._rotation_quiet_since = None
             self._close_fd()
             if not self._open():
                 return
@@ -162,6 +187,14 @@ class FileFollower(LiveSource):
             if size < self._offset:
                 self._begin_new_content(f"{self.path} was truncated; reading it from the start")
         self._read_available()
+
+    def _old_file_still_named(self) -> bool:
+        """Renamed (a rotation: its writer may still append), not deleted or replaced by a
+        file renamed over it (an editor's save, a copy)."""
+        try:
+            return self._fd is not None and os.fstat(self._fd).st_nlink > 0
+        except OSError:
+            return False
 
     def _open(self) -> bool:
         try:

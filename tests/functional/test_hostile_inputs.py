@@ -121,3 +121,64 @@ def test_ctrl_c_during_check_prints_no_traceback(tmp_path: Path) -> None:
     _, stderr = process.communicate(timeout=20)
     assert "Traceback" not in stderr, stderr
     assert process.returncode in (130, 0, 1), (process.returncode, stderr)
+
+
+def test_move_and_create_rotation_loses_nothing(tmp_path: Path) -> None:
+    """logrotate's ``create`` mode: rename the file, create an empty one at once. The Logger
+    keeps appending to the renamed file until it notices (within a second), then writes the
+    new one; the follower must read both to the end."""
+    from lstm_top import Logger
+    from lstm_top.sources.follow import FileFollower
+
+    path = tmp_path / "run.jsonl"
+    logger = Logger(path, run_name="rotated")
+    follower = FileFollower(str(path), poll_interval=0.2)
+    follower.start(lambda update: None)
+    try:
+        for epoch in range(1, 601):
+            logger.log(epoch=epoch, loss=1.0 / epoch)
+            if epoch == 300:
+                os.rename(path, tmp_path / "run.jsonl.1")
+                path.touch()
+            time.sleep(0.005)
+        logger.close()
+        # Before: the 15 or so records written to the renamed file after the switch were lost.
+        assert poll_until(lambda: follower.history.end_status is not None, 15), \
+            len(follower.history.epochs)
+        with follower.history.lock:
+            epochs = follower.history.epochs.index.tolist()
+        assert epochs == list(range(1, 601))
+        assert follower.history.end_status == "completed"
+    finally:
+        follower.stop()
+
+
+def test_a_folder_of_20000_other_files_is_not_reread_at_every_poll(tmp_path: Path) -> None:
+    from lstm_top import Logger
+    from lstm_top.sources.directory import DirectoryWatcher
+
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    for n in range(20_000):
+        (folder / f"config-{n:05d}.json").write_text(json.dumps({"not": "history", "n": n}))
+    old = time.time() - 60
+    for path in folder.iterdir():
+        os.utime(path, (old, old))
+    found: list[str] = []
+    watcher = DirectoryWatcher(str(folder), poll_interval=0.2)
+    watcher.start(found.append)
+    try:
+        assert poll_until(lambda: watcher.opened_for_a_look >= 20_000, 60)
+        opened = watcher.opened_for_a_look
+        cpu_before = time.process_time()
+        time.sleep(3.0)  # several polls
+        cpu = time.process_time() - cpu_before
+        # Before: every poll re-opened every file (83 % of a core, forever).
+        assert watcher.opened_for_a_look == opened
+        assert cpu < 1.0, cpu
+        with Logger(folder / "run.jsonl", run_name="found") as logger:
+            logger.log(epoch=1, loss=1.0)
+        assert poll_until(lambda: str(folder / "run.jsonl") in found, 10)
+        assert found == [str(folder / "run.jsonl")]
+    finally:
+        watcher.stop()
