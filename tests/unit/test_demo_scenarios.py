@@ -113,8 +113,11 @@ def test_a_run_logs_like_a_user_script(tmp_path: Path) -> None:
     assert {"lr", "hidden", "batch", "epochs", "train_samples"} <= set(config)
     assert [record["epoch"] for record in epochs] == [1, 2, 3]
     for record in epochs:
-        assert {"loss", "val_loss", "lr", "grad_norm"} <= set(record["metrics"])
-        assert all(math.isfinite(v) for v in record["metrics"].values())
+        metrics = record["metrics"]
+        assert {"loss", "val_loss", "lr", "grad_norm"} <= set(metrics)
+        assert all(math.isfinite(v) for v in metrics.values())
+        # The whole validation set's size and per-sample spread, for the signs' noise bars.
+        assert metrics["val_n"] == SMALL["val_samples"] and metrics["val_loss_std"] > 0
     assert end is not None and end["status"] == "completed"
 
 
