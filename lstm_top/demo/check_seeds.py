@@ -38,7 +38,7 @@ class SeedResult:
     seed: int
     raised: frozenset[str]  # signs at warning or above
     info: frozenset[str]  # signs raised at info only
-    cpu_seconds: float
+    cpu_seconds: float | None  # None when an earlier sweep's history was judged again
 
     @property
     def expected(self) -> frozenset[str]:
@@ -50,17 +50,33 @@ class SeedResult:
 
 
 def judge_seed(scenario: str, seed: int, folder: str, epochs: int | None = None) -> SeedResult:
-    """Train one seed of one scenario and judge its file as ``lstm-top check --json`` does."""
+    """Train one seed of one scenario and judge its file as ``lstm-top check --json`` does.
+
+    A completed history already in ``folder`` (``--keep`` of an earlier sweep) is judged as it
+    is, so an interrupted sweep can be resumed and sweeps of seed ranges combined."""
     path = os.path.join(folder, f"{scenario}_s{seed}.jsonl")
-    started = time.process_time()
-    run_scenario(scenario, path, epochs=epochs, seed=seed)
-    cpu_seconds = time.process_time() - started
+    cpu_seconds: float | None = None
+    if not (epochs is None and _completed(path)):
+        started = time.process_time()
+        run_scenario(scenario, path, epochs=epochs, seed=seed)
+        cpu_seconds = time.process_time() - started
     report = io.StringIO()
     run_check(path, as_json=True, out=report, err=sys.stderr)
     signs = json.loads(report.getvalue())["signs"]
     raised = frozenset(s["id"] for s in signs if s["severity"] in WARNING_OR_ABOVE)
     info = frozenset(s["id"] for s in signs) - raised
     return SeedResult(scenario, seed, raised, info, cpu_seconds)
+
+
+def _completed(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 400))
+            tail = handle.read().decode(errors="replace")
+    except OSError:
+        return False
+    return '"kind":"end"' in tail and '"status":"completed"' in tail
 
 
 def _describe_miss(result: SeedResult) -> str:
@@ -76,13 +92,14 @@ def summary_lines(results: Sequence[SeedResult], seeds: int) -> list[str]:
         mine = sorted((r for r in results if r.scenario == name), key=lambda r: r.seed)
         exact = sum(r.exact for r in mine)
         expected = ", ".join(sorted(mine[0].expected)) or "nothing"
-        cpu = sorted(r.cpu_seconds for r in mine)
-        median_cpu = cpu[len(cpu) // 2]
+        cpu = sorted(r.cpu_seconds for r in mine if r.cpu_seconds is not None)
+        cost = f"median {cpu[len(cpu) // 2]:.1f} CPU s per run" if cpu else "runs reused"
         info_extra = sum(1 for r in mine if r.exact and r.info - r.expected)
-        what = "raise nothing (warning or above)" if not mine[0].expected else f"show exactly {expected}"
+        what = ("raise nothing (warning or above)" if not mine[0].expected
+                else f"show exactly {expected}")
         lines.append(f"{name:<12} {exact:3d}/{len(mine)} seeds {what}; "
                      f"{info_extra} of those with an extra info-level sign; "
-                     f"median {median_cpu:.1f} CPU s per run")
+                     f"{cost}")
         misses = [_describe_miss(r) for r in mine if not r.exact]
         if misses:
             lines.append("             misses: " + "; ".join(misses))
@@ -92,8 +109,9 @@ def summary_lines(results: Sequence[SeedResult], seeds: int) -> list[str]:
 def _print_progress(result: SeedResult) -> None:
     shown = ", ".join(sorted(result.raised)) or "nothing"
     mark = "ok  " if result.exact else "MISS"
-    print(f"{mark} {result.scenario} seed {result.seed}: {shown} "
-          f"({result.cpu_seconds:.1f} CPU s)", file=sys.stderr, flush=True)
+    cost = "reused" if result.cpu_seconds is None else f"{result.cpu_seconds:.1f} CPU s"
+    print(f"{mark} {result.scenario} seed {result.seed}: {shown} ({cost})", file=sys.stderr,
+          flush=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -108,7 +126,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--scenario", action="append", choices=promised,
                         help="only this scenario (repeatable; default: all that promise a sign)")
     parser.add_argument("--epochs", type=int, help="override every scenario's default length")
-    parser.add_argument("--keep", metavar="DIR", help="keep the histories in DIR")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="keep the histories in DIR; completed ones already there are "
+                             "judged again instead of retrained (resume or combine sweeps)")
     parser.add_argument("--progress", action="store_true",
                         help="print every run's verdict to stderr as it finishes")
     parser.add_argument("--require", type=int, metavar="COUNT",
@@ -125,7 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="lstm-top-seeds-") as scratch:
         folder = args.keep or scratch
         os.makedirs(folder, exist_ok=True)
-        jobs = [(name, seed, folder, args.epochs) for name in scenarios for seed in seeds]
+        # Seed by seed, so that an interrupted sweep has judged every scenario on the same seeds.
+        jobs = [(name, seed, folder, args.epochs) for seed in seeds for name in scenarios]
         if args.workers <= 1:
             results = []
             for job in jobs:

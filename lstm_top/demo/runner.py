@@ -24,12 +24,12 @@ def scenario_named(name: str) -> Scenario:
         raise ValueError(f"unknown demo scenario {name!r} (known: {known})") from None
 
 
-def validation_metrics(per_sample: np.ndarray, data: Dataset) -> tuple[dict[str, float],
-                                                                       dict[str, dict[str, float]]]:
+def validation_metrics(per_sample: np.ndarray, data: Dataset) -> tuple[dict[str, Any],
+                                                                       dict[str, dict[str, Any]]]:
     """The epoch's val_loss with its sample count ``val_n`` and per-sample standard deviation
     ``val_loss_std`` (unless the scenario validates only per subset), and the same three for
     each subset: with them the signs know how precisely each loss is measured."""
-    metrics: dict[str, float] = {}
+    metrics: dict[str, Any] = {}
     if data.log_val_average:
         metrics.update(_loss_statistics(per_sample, "val_n"))
     subsets = {name: _loss_statistics(per_sample[index], "n")
@@ -37,7 +37,7 @@ def validation_metrics(per_sample: np.ndarray, data: Dataset) -> tuple[dict[str,
     return metrics, subsets
 
 
-def _loss_statistics(losses: np.ndarray, count_key: str) -> dict[str, float]:
+def _loss_statistics(losses: np.ndarray, count_key: str) -> dict[str, Any]:
     return {"val_loss": float(losses.mean()), count_key: len(losses),
             "val_loss_std": float(losses.std(ddof=1)) if len(losses) > 1 else 0.0}
 

@@ -9,7 +9,7 @@ the founding note's three Keras examples as written (uniform random inputs and t
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -85,7 +85,8 @@ class Scenario:
         return {"scenario": self.name, "seed": seed, "epochs": epochs,
                 "model": "LSTM+Dense (numpy)",
                 "hidden": training.hidden, "lr": training.lr, "lr_schedule": training.schedule,
-                "batch": training.batch, "optimizer": training.optimizer_name, "clip_norm": training.clip_norm,
+                "batch": training.batch, "optimizer": training.optimizer_name,
+                "clip_norm": training.clip_norm,
                 "dropout": training.dropout, "dtype": training.dtype, **self.data}
 
 
