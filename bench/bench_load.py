@@ -32,7 +32,7 @@ import orjson
 from bench import FULL_RECORDS, QUICK_RECORDS, cached_history
 from lstm_top.history import History
 from lstm_top.sources.bulk import read_tail
-from lstm_top.sources.files import read_history
+from lstm_top.sources.formats import read_history
 from lstm_top.sources.jsonl import JsonlParser
 
 CHART_COLUMNS = 80

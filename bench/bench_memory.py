@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 _CHILD = """
 import json, resource, sys
-import lstm_top.sources.files as files
+import lstm_top.sources.formats as files
 floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 history = files.read_history(sys.argv[1])
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, TextIO
 
 import numpy as np
 
+from lstm_top.actions import describe
 from lstm_top.format import encode_number
 from lstm_top.history import History, resolve_loss_keys
 from lstm_top.sanitize import safe_text  # names come from files other people wrote
-from lstm_top.signs import Diagnoser, Finding, Severity
+from lstm_top.signs import Diagnoser, Finding, Severity, SignParams
 
 EXIT_HEALTHY = 0
 EXIT_SIGNS = 1
@@ -29,9 +31,13 @@ def summarize(history: History, train_key: str | None = None,
         "train_key": keys.train,
         "val_key": keys.val,
         "subsets": sorted(keys.subsets),
+        # "step" when the rows are the evaluation points of a run logged by step
+        "unit": history.index_unit,
         "status": history.end_status or ("no end record" if history.source_kind == "jsonl"
                                           else "finished file"),
         "error": history.end_error,
+        # The warning sign that stopped the run in-process (stop_on=), from the end record.
+        "stopped_by": history.end_stopped_by,
         "best_val_loss": None,
         "best_val_epoch": None,
         "last": {},
@@ -83,14 +89,18 @@ def _sanitize(value: Any) -> Any:
 def format_text(report: dict[str, Any]) -> str:
     summary = report["summary"]
     lines = [f"run      {safe_text(report['run'])}  ({summary['status']})"]
-    if summary["epochs"]:
+    unit = summary["unit"]
+    if summary["epochs"] and unit == "step":
+        lines.append(f"steps    {summary['epochs']} evaluations (step {summary['first_epoch']} "
+                     f".. {summary['last_epoch']}), judged by step")
+    elif summary["epochs"]:
         lines.append(f"epochs   {summary['epochs']} (epoch {summary['first_epoch']} .. "
                      f"{summary['last_epoch']})")
     else:
         lines.append("epochs   0")
     if summary["best_val_loss"] is not None:
         lines.append(f"best val {summary['val_key']} = {summary['best_val_loss']:.6g} "
-                     f"at epoch {summary['best_val_epoch']}")
+                     f"at {unit} {summary['best_val_epoch']}")
     last = summary["last"]
     if last:
         shown = ", ".join(f"{safe_text(k)}={v:.6g}" if isinstance(v, float) else
@@ -98,6 +108,8 @@ def format_text(report: dict[str, Any]) -> str:
         lines.append(f"last     {shown}")
     if summary["error"]:
         lines.append(f"error    {safe_text(summary['error'])}")
+    if summary.get("stopped_by"):
+        lines.append(f"stopped  {safe_text(describe(summary['stopped_by']))}")
     if summary["diagnosed_epochs"] < summary["epochs"]:
         lines.append(f"signs    judged on the last {summary['diagnosed_epochs']:,} of "
                      f"{summary['epochs']:,} epochs")
@@ -110,10 +122,13 @@ def format_text(report: dict[str, Any]) -> str:
     if not signs:
         lines.append("no warning signs")
     for sign in signs:
-        until = "now" if sign["until_epoch"] is None else f"epoch {sign['until_epoch']}"
+        until = "now" if sign["until_epoch"] is None else f"{unit} {sign['until_epoch']}"
         lines.append(f"[{sign['severity'].upper()}] {sign['id']}: "
                      f"{safe_text(sign['message'])}")
-        lines.append(f"    since epoch {sign['since_epoch']} until {until}")
+        escalated = sign.get("warning_since")
+        escalation = (f" (warning since {unit} {escalated})"
+                      if escalated is not None and escalated != sign["since_epoch"] else "")
+        lines.append(f"    since {unit} {sign['since_epoch']}{escalation} until {until}")
         evidence = ", ".join(f"{safe_text(k)}={safe_text(v)}"
                              for k, v in sign["evidence"].items())
         lines.append(f"    evidence: {evidence}")
@@ -121,25 +136,45 @@ def format_text(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def diagnose_file(path: str, train_key: str | None = None, val_key: str | None = None,
+                  sign_params: SignParams | None = None,
+                  disabled_signs: frozenset[str] = frozenset()
+                  ) -> tuple[History, list[Finding], int]:
+    """(judged history, findings, epochs skipped) of one run; raises SourceError. A run logged
+    by step is judged by its evaluation points (``lstm_top.steps``)."""
+    from lstm_top.sources.formats import read_history
+    from lstm_top.steps import judged
+
+    history = judged(read_history(path), train_key, val_key)
+    diagnoser = Diagnoser(train_key, val_key, params=sign_params, disabled=disabled_signs)
+    findings = diagnoser.update(history)
+    return history, findings, diagnoser.skipped_epochs
+
+
 def run_check(path: str, *, as_json: bool = False, train_key: str | None = None,
               val_key: str | None = None, fail_on: str = "warning",
-              out: TextIO | None = None, err: TextIO | None = None) -> int:
-    from lstm_top.sources.files import SourceError, read_history
+              out: TextIO | None = None, err: TextIO | None = None,
+              sign_params: SignParams | None = None,
+              disabled_signs: frozenset[str] = frozenset()) -> int:
+    from lstm_top.sources.formats import SourceError, classify
 
     out = out or sys.stdout
     err = err or sys.stderr
+    if os.path.isdir(path) and classify(path) is None:
+        return run_check_folder(path, as_json=as_json, train_key=train_key, val_key=val_key,
+                                fail_on=fail_on, out=out, err=err, sign_params=sign_params,
+                                disabled_signs=disabled_signs)
     try:
-        history = read_history(path)
+        history, findings, skipped = diagnose_file(path, train_key, val_key, sign_params,
+                                                   disabled_signs)
     except SourceError as exc:
         err.write(f"lstm-top check: {safe_text(exc)}\n")
         return EXIT_UNREADABLE
-    if not len(history.epochs) and not history.headers_seen:
+    if nothing_readable(history):
         err.write(f"lstm-top check: {safe_text(path)}: no records could be read "
                   f"({history.malformed_lines} malformed line(s))\n")
         return EXIT_UNREADABLE
-    diagnoser = Diagnoser(train_key, val_key)
-    findings = diagnoser.update(history)
-    report = report_dict(history, findings, train_key, val_key, diagnoser.skipped_epochs)
+    report = report_dict(history, findings, train_key, val_key, skipped)
     if as_json:
         import json
 
@@ -148,3 +183,68 @@ def run_check(path: str, *, as_json: bool = False, train_key: str | None = None,
         out.write(format_text(report))
     threshold = Severity[fail_on.upper()]
     return EXIT_SIGNS if any(f.severity >= threshold for f in findings) else EXIT_HEALTHY
+
+
+def nothing_readable(history: History) -> bool:
+    """No epoch or step record at all, and either no header or lines that could not be read
+    (a header and garbage is not a healthy run; a header alone is a run that just started)."""
+    if len(history.epochs) or len(history.steps):
+        return False
+    return not history.headers_seen or history.malformed_lines > 0
+
+
+def run_check_folder(folder: str, *, as_json: bool = False, train_key: str | None = None,
+                     val_key: str | None = None, fail_on: str = "warning",
+                     out: TextIO, err: TextIO, sign_params: SignParams | None = None,
+                     disabled_signs: frozenset[str] = frozenset()) -> int:
+    """``check DIR``: every run below the folder as one table row, worst first; the exit code
+    is the worst of the runs' (2 when a run cannot be read)."""
+    from lstm_top.sources.base import display_state
+    from lstm_top.sources.formats import SourceError, find_runs
+    from lstm_top.sweep import format_table, sort_rows, sweep_rows
+
+    entries = []
+    unreadable: list[tuple[str, str]] = []
+    worst_exit = EXIT_HEALTHY
+    threshold = Severity[fail_on.upper()]
+    for path in find_runs(folder):
+        name = os.path.relpath(path, folder)
+        try:
+            history, findings, _ = diagnose_file(path, train_key, val_key, sign_params,
+                                                 disabled_signs)
+        except SourceError as exc:
+            unreadable.append((name, str(exc)))
+            continue
+        if nothing_readable(history):
+            unreadable.append((name, "no records could be read"))
+            continue
+        state = "finished" if history.source_kind != "jsonl" and history.end_status is None \
+            else display_state(history)
+        entries.append((path, name, history, findings, state))
+        if any(f.severity >= threshold and f.until_epoch is None for f in findings):
+            worst_exit = EXIT_SIGNS
+    if unreadable:
+        worst_exit = max(worst_exit, EXIT_UNREADABLE)
+    if not entries and not unreadable:
+        err.write(f"lstm-top check: {safe_text(folder)}: a folder with no runs in it (history "
+                  "files or run folders)\n")
+        return EXIT_UNREADABLE
+    config_keys, rows = sweep_rows(entries)
+    rows = sort_rows(rows)
+    if as_json:
+        import json
+
+        report = {"folder": folder, "runs": [_sanitize(row.to_dict()) for row in rows],
+                  "config_keys": config_keys,
+                  "unreadable": [{"run": n, "reason": r} for n, r in unreadable]}
+        out.write(json.dumps(report, allow_nan=False) + "\n")
+    else:
+        for line in format_table(config_keys, rows).splitlines():
+            out.write(safe_text(line) + "\n")
+        out.write(f"\n{len(rows)} runs")
+        troubled = sum(1 for row in rows if row.severity >= int(threshold))
+        out.write(f", {troubled} with active {fail_on} signs or worse" if troubled else "")
+        out.write("\n")
+        for name, reason in unreadable:
+            out.write(f"unreadable  {safe_text(name)}: {safe_text(reason)}\n")
+    return worst_exit

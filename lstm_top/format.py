@@ -22,14 +22,23 @@ are read as epoch records, or step records when they carry a step and no epoch.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 FORMAT_NAME = "lstm-top"
 FORMAT_VERSION = 1
+
+# The socket protocol (``Logger(serve=...)``, hook/serve.py; read by sources/socket_client.py):
+# the same records as the file, after a hello line; a goodbye line when the server closes a
+# viewer on purpose. Their fields are described in hook/serve.py's docstring.
+HELLO_KIND = "hello"
+GOODBYE_KIND = "goodbye"
+PROTOCOL_FORMAT = FORMAT_NAME
+PROTOCOL_VERSION = 1
 
 STATUS_COMPLETED = "completed"
 STATUS_CRASHED = "crashed"
@@ -175,10 +184,13 @@ def encode_step(step: int, epoch: int | None, time: float, metrics: Mapping[str,
     return _dumps(record)
 
 
-def encode_end(status: str, time: float, error: str | None = None) -> str:
+def encode_end(status: str, time: float, error: str | None = None,
+               stopped_by: Mapping[str, Any] | None = None) -> str:
     record: dict[str, Any] = {"kind": "end", "time": round(time, 3), "status": status}
     if error:
         record["error"] = error
+    if stopped_by:
+        record["stopped_by"] = _json_safe(dict(stopped_by))
     return _dumps(record)
 
 
@@ -225,16 +237,25 @@ class EndRecord:
     status: str
     time: float | None
     error: str | None
+    # Set when a warning sign stopped the run (stop_on=): sign, severity, since_epoch, epoch,
+    # message; see lstm_top/actions.py.
+    stopped_by: dict[str, Any] | None = None
 
 
 Record = Header | EpochRecord | StepRecord | EndRecord
 
-try:  # orjson is a runtime dependency of the reader; the hook never reaches this path.
-    from orjson import JSONDecodeError as _OrjsonError
-    from orjson import loads as _fast_loads
-except ImportError:  # pragma: no cover - exercised only without orjson installed
-    _fast_loads = None
-    _OrjsonError = ValueError
+
+
+@functools.cache
+def _orjson() -> tuple[Callable[[bytes | str], Any], type[Exception]] | None:
+    """orjson's ``loads`` and its error, imported on the first parse rather than with this
+    module: the hook imports this module to write, and must load the standard library only
+    (tests/unit/test_import_hygiene.py). None without orjson: the stdlib parser then reads."""
+    try:
+        from orjson import JSONDecodeError, loads
+    except ImportError:  # pragma: no cover - exercised only without orjson installed
+        return None
+    return loads, JSONDecodeError
 
 
 # Deeper nesting is never a record. Both orjson (3.8) and the standard library's C scanner can
@@ -274,10 +295,12 @@ def parse_json(line: bytes | str) -> Any:
     """Parse one JSON text; accepts Python's bare NaN/Infinity tokens as a fallback."""
     if nesting_too_deep(line):
         raise RecordError(f"not valid JSON (nested more than {MAX_JSON_DEPTH} levels deep)")
-    if _fast_loads is not None:
+    fast = _orjson()
+    if fast is not None:
+        fast_loads, fast_error = fast
         try:
-            return _fast_loads(line)
-        except _OrjsonError:
+            return fast_loads(line)
+        except fast_error:
             pass  # maybe bare NaN/Infinity tokens, which orjson rejects; json accepts them
     try:
         return json.loads(line)
@@ -392,10 +415,30 @@ def decode_record(obj: Any) -> Record:
         if status not in END_STATUSES:
             status = STATUS_CRASHED if obj.get("error") else STATUS_COMPLETED
         error = obj.get("error")
-        return EndRecord(status, _time(obj), None if error is None else str(error)[:500])
+        return EndRecord(status, _time(obj), None if error is None else str(error)[:500],
+                         _stopped_by(obj.get("stopped_by")))
     if kind is None:
         return _decode_flat(obj)
     raise RecordError(f"unknown record kind {str(kind)[:40]!r}")
+
+
+def _stopped_by(value: Any) -> dict[str, Any] | None:
+    """The end record's ``stopped_by``, with only the fields we know and bounded text."""
+    if not isinstance(value, Mapping):
+        return None
+    sign = value.get("sign")
+    if not isinstance(sign, str) or not sign:
+        return None
+    result: dict[str, Any] = {"sign": sign[:MAX_NAME_CHARS]}
+    for name in ("severity", "message"):
+        text = value.get(name)
+        if isinstance(text, str):
+            result[name] = text[:500]
+    for name in ("since_epoch", "epoch"):
+        number = value.get(name)
+        if isinstance(number, int) and not isinstance(number, bool):
+            result[name] = number
+    return result
 
 
 # The writer nests config at most 8 deep; a deeper one (a hostile file) is cut, so that code

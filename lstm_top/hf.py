@@ -24,13 +24,14 @@ into training: a failure is reported once as an ``lstm_top.LoggerWarning``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from lstm_top.format import STATUS_COMPLETED, STATUS_CRASHED
 from lstm_top.hook.logger import Logger, OnceWarner
+from lstm_top.hook.metrics import clean_config, numbers, try_set
 from lstm_top.hook.subsets import weighted_means
 
 __all__ = ["LstmTopCallback"]
@@ -47,10 +48,22 @@ class LstmTopCallback(TrainerCallback):
         run_name: shown by the viewer; default: the Trainer's ``run_name`` or the file name.
         config: extra header configuration, merged over what the callback finds itself.
         per_rank: in a multi-process run, every process writes its own file.
+        stop_on: stop training (``control.should_training_stop``) when a warning sign
+            appears in the epoch (or evaluation) records: a severity (``"critical"``) or sign
+            ids; the sign is written in the end record. Judged when the evaluation ends (with a
+            dict ``eval_dataset``: when the next step begins, so one more step runs). Off by
+            default.
+        restore_best: when training ends, load the weights of the record with the best
+            ``monitor`` value (default: ``eval_loss``), copied to host memory at every
+            improvement. (The Trainer's own ``load_best_model_at_end`` needs checkpoints.)
+        monitor, mode, min_delta: what "best" means for ``restore_best``.
     """
 
     def __init__(self, path: str, *, run_name: str | None = None,
-                 config: Mapping[str, Any] | None = None, per_rank: bool = False) -> None:
+                 config: Mapping[str, Any] | None = None, per_rank: bool = False,
+                 stop_on: str | Iterable[str] | None = None, restore_best: bool = False,
+                 monitor: str | None = None, mode: str = "min",
+                 min_delta: float = 0.0) -> None:
         self.path = path
         self.run_name = run_name
         self.extra_config = dict(config or {})
@@ -58,6 +71,7 @@ class LstmTopCallback(TrainerCallback):
         self.logger: Logger | None = None
         self._per_evaluation = False
         self._records = 0
+        self._last_index = 0
         self._epoch_index: int | None = None
         self._record_due = False
         self._train_losses: list[float] = []
@@ -66,6 +80,14 @@ class LstmTopCallback(TrainerCallback):
         self._evaluation: dict[str, float] = {}
         self._subsets: dict[str, dict[str, float]] = {}
         self._warn_once = OnceWarner()
+        self._model: Any = None
+        self._stop_due = False
+        self.actions: Any = None
+        if stop_on is not None or restore_best:  # the signs (numpy) load only when asked for
+            from lstm_top.actions import EpochActions
+
+            self.actions = EpochActions(stop_on, restore_best=restore_best, monitor=monitor,
+                                        mode=mode, min_delta=min_delta, warn=self._warn_once)
 
     # ------------------------------------------------------------------ Trainer events
 
@@ -78,6 +100,11 @@ class LstmTopCallback(TrainerCallback):
         self._per_evaluation = _strategy(args) == "steps"
         self._reset_pending()
         self._records = 0
+        self._last_index = 0
+        self._model = kwargs.get("model")
+        self._stop_due = False
+        if self.actions is not None:
+            self.actions.begin()
         try:
             self.logger = Logger(self.path, run_name=self.run_name or _run_name(args),
                                  config=self._config(args, state, kwargs.get("model")),
@@ -88,10 +115,12 @@ class LstmTopCallback(TrainerCallback):
     def on_epoch_begin(self, args: TrainingArguments, state: TrainerState,
                        control: TrainerControl, **kwargs: Any) -> None:
         self._write_due_record()
+        self._apply_stop(control)
 
     def on_step_begin(self, args: TrainingArguments, state: TrainerState,
                       control: TrainerControl, **kwargs: Any) -> None:
         self._write_due_record()
+        self._apply_stop(control)
 
     def on_epoch_end(self, args: TrainingArguments, state: TrainerState,
                      control: TrainerControl, **kwargs: Any) -> None:
@@ -105,8 +134,8 @@ class LstmTopCallback(TrainerCallback):
         if self.logger is None or not logs or "loss" not in logs:
             return  # evaluations arrive through on_evaluate; the final summary is not a step
         try:
-            metrics = _numbers(logs)
-            metrics.pop("epoch", None)
+            metrics = numbers(logs)
+            metrics.pop("epoch", None)  # the record's own field, not a metric
             if "learning_rate" in metrics:
                 metrics["lr"] = metrics.pop("learning_rate")
                 self._lr = metrics["lr"]
@@ -114,7 +143,7 @@ class LstmTopCallback(TrainerCallback):
                 self._train_losses.append(metrics["loss"])
             if "grad_norm" in metrics:
                 self._grad_norms.append(metrics["grad_norm"])
-            self.logger.log(epoch=_epoch_of(state), step=state.global_step, **metrics)
+            self.logger.log_metrics(metrics, epoch=_epoch_of(state), step=state.global_step)
         except Exception as exc:
             self._warn_once("log", f"lstm-top: could not log a step ({exc!r})")
 
@@ -125,11 +154,11 @@ class LstmTopCallback(TrainerCallback):
             return
         try:
             prefix = _metric_prefix(metrics)
-            values = {name: value for name, value in _numbers(metrics).items()
+            values = {name: value for name, value in numbers(metrics).items()
                       if name.startswith(prefix) and not name.endswith(_THROUGHPUT_SUFFIXES)}
             if prefix == _EVAL_PREFIX:
                 self._evaluation.update(values)
-                self.logger.log(epoch=_epoch_of(state), step=state.global_step, **values)
+                self.logger.log_metrics(values, epoch=_epoch_of(state), step=state.global_step)
             else:  # one set of a dict eval_dataset: "eval_long_loss" -> subset "long"
                 subset = prefix[len(_EVAL_PREFIX):-1]
                 renamed = {_EVAL_PREFIX + name[len(prefix):]: value
@@ -138,10 +167,16 @@ class LstmTopCallback(TrainerCallback):
                 if size is not None:
                     renamed["n"] = size
                 self._subsets[subset] = renamed
-                self.logger.log(epoch=_epoch_of(state), step=state.global_step,
-                                subsets={subset: renamed})
+                self.logger.log_metrics({}, epoch=_epoch_of(state), step=state.global_step,
+                                        subsets={subset: renamed})
             if self._per_evaluation:
                 self._record_due = True
+            if prefix == _EVAL_PREFIX:
+                # One eval set: the record is complete now (the epoch's training logs came
+                # before its evaluation), so it is written - and judged, so a stop takes effect
+                # before the next step. Only a dict's sets wait for the next step to begin.
+                self._write_due_record()
+                self._apply_stop(control)
         except Exception as exc:
             self._warn_once("evaluate", f"lstm-top: could not log an evaluation ({exc!r})")
 
@@ -151,6 +186,9 @@ class LstmTopCallback(TrainerCallback):
             self._record_due = True  # max_steps ended the run inside an epoch
             self._epoch_index = self._epoch_index or _epoch_of(state)
         self._write_due_record()
+        model = kwargs.get("model", self._model)
+        if self.actions is not None and model is not None:
+            self.actions.restore(model.load_state_dict)
         self._close(STATUS_COMPLETED)
 
     # ------------------------------------------------------------------ internals
@@ -160,6 +198,10 @@ class LstmTopCallback(TrainerCallback):
             return
         self._records += 1
         index = self._records if self._per_evaluation else (self._epoch_index or self._records)
+        # A run stopped inside an epoch ends at a fractional epoch (8.5 rounds to 8): the last
+        # record still gets a number of its own.
+        index = max(index, self._last_index + 1)
+        self._last_index = index
         try:
             metrics: dict[str, float] = dict(self._evaluation)
             if self._train_losses:
@@ -170,11 +212,23 @@ class LstmTopCallback(TrainerCallback):
                 metrics["lr"] = self._lr
             for metric, value in weighted_means(self._subsets).items():
                 metrics.setdefault(metric, value)
-            self.logger.log(epoch=index, subsets=self._subsets, **metrics)
+            self.logger.log_metrics(metrics, epoch=index, subsets=self._subsets)
+            if self.actions is not None and self.actions.after_epoch(
+                    index, metrics, self._subsets, snapshot=self._snapshot):
+                self._stop_due = True
         except Exception as exc:
             self._warn_once("epoch", f"lstm-top: could not log record {index} ({exc!r})")
         finally:
             self._reset_pending()
+
+    def _apply_stop(self, control: TrainerControl) -> None:
+        if self._stop_due:
+            control.should_training_stop = True
+
+    def _snapshot(self) -> Any:
+        from lstm_top.torch import state_copy
+
+        return state_copy(self._model) if self._model is not None else None
 
     def _reset_pending(self) -> None:
         self._record_due = False
@@ -187,7 +241,8 @@ class LstmTopCallback(TrainerCallback):
     def _close(self, status: str, error: str | None = None) -> None:
         logger, self.logger = self.logger, None
         if logger is not None:
-            logger.close(status, error)
+            stopped_by = self.actions.stopped_by if self.actions is not None else None
+            logger.close(status, error, stopped_by=stopped_by)
 
     def _config(self, args: TrainingArguments, state: TrainerState, model: Any) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -207,12 +262,8 @@ class LstmTopCallback(TrainerCallback):
             model_type = getattr(getattr(model, "config", None), "model_type", None)
             if model_type:
                 config["model_type"] = model_type
-            try:
-                config["params"] = sum(p.numel() for p in model.parameters())
-            except Exception:
-                pass
-        config.update(self.extra_config)
-        return {key: value for key, value in config.items() if value is not None}
+            try_set(config, "params", lambda: sum(p.numel() for p in model.parameters()))
+        return clean_config(config, self.extra_config)
 
 
 
@@ -231,16 +282,6 @@ def _run_name(args: TrainingArguments) -> str | None:
 def _epoch_of(state: TrainerState) -> int:
     """The 1-based epoch a fractional ``state.epoch`` (0.5, 1.0, 1.5...) falls in."""
     return max(1, math.ceil(state.epoch or 0))
-
-
-def _numbers(logs: Mapping[str, Any]) -> dict[str, float]:
-    result: dict[str, float] = {}
-    for name, value in logs.items():
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int | float):
-            result[str(name)] = float(value)
-    return result
 
 
 def _metric_prefix(metrics: Mapping[str, Any]) -> str:

@@ -7,6 +7,7 @@ its float64 values (float64 because losses span 1e-6..1e5 and a NaN must stay a 
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 from collections.abc import Iterable, Mapping
@@ -153,6 +154,19 @@ class Table:
         arrays = [self._index, self._time, *self._values.values(), *self._present.values()]
         return sum(a.nbytes for a in arrays)
 
+    def snapshot(self) -> Table:
+        """The table as it is now, sharing its arrays: O(columns), not O(rows). Take it under
+        the history's lock.
+
+        Tables only ever append: rows below the current length are never written again, and
+        growing allocates new arrays (the old ones keep their content). A copy with the length
+        frozen and its own column dicts therefore stays exactly as it was, whatever is appended
+        to this table later."""
+        frozen = copy.copy(self)
+        frozen._values = dict(self._values)
+        frozen._present = dict(self._present)
+        return frozen
+
 
 def _resized(array: np.ndarray, capacity: int, fill: Any) -> np.ndarray:
     grown = np.full(capacity, fill, dtype=array.dtype)
@@ -177,11 +191,16 @@ class History:
     end_status: str | None = None
     end_error: str | None = None
     end_time: float | None = None
+    # The end record's stopped_by: the warning sign that stopped the run (stop_on=), if any.
+    end_stopped_by: dict[str, Any] | None = None
     malformed_lines: int = 0  # lines skipped entirely
     problem_count: int = 0  # skipped lines plus dropped fields
     problems: list[Problem] = field(default_factory=list)
     # Epoch numbers that did not increase (a resumed run, a repeated log call): kept, counted.
     epoch_rewinds: int = 0
+    # What the epochs table is indexed by: "epoch", or "step" for a view of a run logged by
+    # step whose evaluation points stand in for epochs (lstm_top.steps).
+    index_unit: str = "epoch"
     # A header that arrives after data means another run started writing into the same file.
     headers_seen: int = 0
     # Held by a background reader while it applies a batch, and by a viewer while it reads.
@@ -210,6 +229,7 @@ class History:
             self.end_status = record.status
             self.end_error = record.error
             self.end_time = record.time
+            self.end_stopped_by = record.stopped_by
 
     def apply_all(self, records: Iterable[tuple[int, Record]]) -> None:
         for line, record in records:

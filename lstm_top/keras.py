@@ -22,21 +22,21 @@ How the run ends (the ``end`` record's status):
 from __future__ import annotations
 
 import atexit
-import math
 import sys
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
 from lstm_top.format import STATUS_COMPLETED, STATUS_CRASHED, STATUS_INTERRUPTED
 from lstm_top.hook.logger import Logger, OnceWarner
+from lstm_top.hook.metrics import clean_config, is_tensor_like, learning_rate, numbers, try_set
 
 try:
     import keras as _keras
 except ImportError:  # pragma: no cover - only on TF 2.x installs without standalone keras
-    from tensorflow import keras as _keras  # type: ignore[no-redef]
+    from tensorflow import keras as _keras
 
 __all__ = ["LstmTopCallback"]
 
@@ -57,6 +57,14 @@ class LstmTopCallback(_keras.callbacks.Callback):
         config: extra header configuration, merged over what the callback finds itself
             (optimizer, learning rate, epochs, parameter count, backend).
         log_steps: also write one step record per training batch (Keras' running averages).
+        stop_on: stop training when a warning sign appears: a severity (``"critical"``: any
+            sign at least that severe) or sign ids (``{"diverging_loss", "nonfinite_loss"}``).
+            The signs run in-process on the epochs this callback logs; the sign that stopped
+            the run is written in the end record (``stopped_by``). Off by default.
+        restore_best: at the end of training, load the weights of the epoch with the best
+            ``monitor`` value (Keras' ``restore_best_weights``): copied at every improvement.
+        monitor, mode, min_delta: what "best" means for ``restore_best`` (default: the
+            validation loss, lower is better).
 
     Each ``fit`` is one run: a second ``fit`` with the same callback appends a new header
     (epochs keep Keras' numbering, so ``initial_epoch`` continues the curve).
@@ -64,7 +72,9 @@ class LstmTopCallback(_keras.callbacks.Callback):
 
     def __init__(self, path: str, *, validation_subsets: Mapping[str, SubsetData] | None = None,
                  run_name: str | None = None, config: Mapping[str, Any] | None = None,
-                 log_steps: bool = False) -> None:
+                 log_steps: bool = False, stop_on: str | Iterable[str] | None = None,
+                 restore_best: bool = False, monitor: str | None = None, mode: str = "min",
+                 min_delta: float = 0.0) -> None:
         super().__init__()
         self.path = path
         self.validation_subsets = dict(validation_subsets or {})
@@ -75,6 +85,12 @@ class LstmTopCallback(_keras.callbacks.Callback):
         self._epoch = 0
         self._step = 0
         self._warn_once = OnceWarner()
+        self.actions: Any = None
+        if stop_on is not None or restore_best:  # the signs (numpy) load only when asked for
+            from lstm_top.actions import EpochActions
+
+            self.actions = EpochActions(stop_on, restore_best=restore_best, monitor=monitor,
+                                        mode=mode, min_delta=min_delta, warn=self._warn_once)
 
     # ------------------------------------------------------------------ Keras hooks
 
@@ -84,6 +100,8 @@ class LstmTopCallback(_keras.callbacks.Callback):
                 self.logger.close(STATUS_CRASHED, "training stopped without on_train_end")
             self.logger = Logger(self.path, run_name=self.run_name, config=self._config())
             self._step = 0
+            if self.actions is not None:
+                self.actions.begin()
             _OPEN_CALLBACKS.add(self)
             _install_exit_hooks()
         except Exception as exc:
@@ -97,7 +115,7 @@ class LstmTopCallback(_keras.callbacks.Callback):
             return
         self._step += 1
         try:
-            self.logger.log(epoch=self._epoch + 1, step=self._step, **_numbers(logs))
+            self.logger.log_metrics(numbers(logs), epoch=self._epoch + 1, step=self._step)
         except Exception as exc:
             self._warn_once("step", f"lstm-top: could not log a step ({exc!r})")
 
@@ -105,19 +123,25 @@ class LstmTopCallback(_keras.callbacks.Callback):
         if self.logger is None:
             return
         try:
-            metrics = _numbers(logs)
+            metrics = numbers(logs)
             lr = self._learning_rate()
             if lr is not None:
                 metrics["lr"] = lr
             subsets = {name: self._evaluate_subset(name, data)
                        for name, data in self.validation_subsets.items()}
+            subsets = {k: v for k, v in subsets.items() if v}
             # Keras epochs count from 0; lstm-top's (like the progress bar's) from 1.
-            self.logger.log(epoch=epoch + 1, subsets={k: v for k, v in subsets.items() if v},
-                            **metrics)
+            self.logger.log_metrics(metrics, epoch=epoch + 1, subsets=subsets)
         except Exception as exc:
             self._warn_once("epoch", f"lstm-top: could not log epoch {epoch + 1} ({exc!r})")
+            return
+        if self.actions is not None and self.actions.after_epoch(
+                epoch + 1, metrics, subsets, snapshot=self.model.get_weights):
+            self.model.stop_training = True
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        if self.actions is not None:
+            self.actions.restore(self.model.set_weights)
         self._close(STATUS_COMPLETED)
 
     # ------------------------------------------------------------------ internals
@@ -126,46 +150,33 @@ class LstmTopCallback(_keras.callbacks.Callback):
         logger, self.logger = self.logger, None
         _OPEN_CALLBACKS.discard(self)
         if logger is not None:
-            logger.close(status, error)
+            stopped_by = self.actions.stopped_by if self.actions is not None else None
+            logger.close(status, error, stopped_by=stopped_by)
 
     def _config(self) -> dict[str, Any]:
         config: dict[str, Any] = {"framework": "keras"}
-        _try_set(config, "keras_backend", lambda: _keras.backend.backend())
+        try_set(config, "keras_backend", lambda: _keras.backend.backend())
         params = self.params or {}
         for key in ("epochs", "steps", "batch_size", "samples"):
             if params.get(key) is not None:
                 config[key] = params[key]
         model = self.model
         if model is not None:
-            _try_set(config, "model", lambda: model.name)
+            try_set(config, "model", lambda: model.name)
             # count_params() only reads shapes of built weights: cheap, but fails unbuilt.
-            _try_set(config, "params", lambda: int(model.count_params()))
+            try_set(config, "params", lambda: int(model.count_params()))
             optimizer = getattr(model, "optimizer", None)
             if optimizer is not None:
-                _try_set(config, "optimizer", lambda: type(optimizer).__name__)
-                _try_set(config, "lr", self._learning_rate)
+                try_set(config, "optimizer", lambda: type(optimizer).__name__)
+                try_set(config, "lr", self._learning_rate)
                 learning_rate = getattr(optimizer, "_learning_rate", None)
-                if learning_rate is not None and not _is_variable_like(learning_rate):
+                if learning_rate is not None and not is_tensor_like(learning_rate):
                     config["lr_schedule"] = type(learning_rate).__name__
-            _try_set(config, "loss", lambda: _loss_name(model.loss))
-        config.update(self.extra_config)
-        return {k: v for k, v in config.items() if v is not None}
+            try_set(config, "loss", lambda: _loss_name(model.loss))
+        return clean_config(config, self.extra_config)
 
     def _learning_rate(self) -> float | None:
-        optimizer = getattr(self.model, "optimizer", None)
-        if optimizer is None:
-            return None
-        try:
-            # Keras 3: the property applies a schedule at the current iteration. tf.keras 2:
-            # the attribute may be the schedule itself, to call with the iteration count.
-            value = getattr(optimizer, "learning_rate", None)
-            if value is None:
-                value = getattr(optimizer, "lr", None)
-            if value is not None and callable(value) and not _is_variable_like(value):
-                value = value(optimizer.iterations)
-            return _to_float(value)
-        except Exception:
-            return None
+        return learning_rate(getattr(self.model, "optimizer", None))
 
     def _evaluate_subset(self, name: str, data: SubsetData) -> dict[str, float]:
         model = self.model
@@ -181,7 +192,7 @@ class LstmTopCallback(_keras.callbacks.Callback):
                                               f"subset {name!r} ({exc!r}); not logged")
             return {}
         values = {(k if k.startswith("val_") else f"val_{k}"): v
-                  for k, v in _numbers(results).items()}
+                  for k, v in numbers(results).items()}
         count = _sample_count(x)
         if count is not None:
             values["n"] = count
@@ -215,32 +226,6 @@ class LstmTopCallback(_keras.callbacks.Callback):
 # ---------------------------------------------------------------------------- helpers
 
 
-def _to_float(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    # A Keras 3 Variable: read its backend tensor (its own numpy() path warns under numpy 2);
-    # on tf.Variable ``value`` is a method.
-    if hasattr(value, "value") and hasattr(value, "assign"):
-        inner = value.value
-        value = inner() if callable(inner) else inner
-    item = getattr(value, "item", None)  # torch tensors, numpy scalars and arrays
-    if callable(item):
-        try:
-            return float(item())
-        except (TypeError, ValueError, RuntimeError):
-            pass  # more than one element: not a metric
-    try:
-        array = _to_numpy(value)
-    except Exception:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            return None
-    return float(array.reshape(-1)[0]) if array.size == 1 else None
-
-
 def _to_numpy(value: Any) -> Any:
     """A backend tensor as a float64 numpy array (Keras 3 ops, else tf's ``.numpy()``)."""
     import numpy as np
@@ -251,31 +236,6 @@ def _to_numpy(value: Any) -> Any:
     elif hasattr(value, "numpy"):
         value = value.numpy()
     return np.asarray(value, dtype=np.float64)
-
-
-def _numbers(logs: Mapping[str, Any] | None) -> dict[str, float]:
-    """The scalar entries of a Keras logs dict as floats (non-finite kept: NaN is news)."""
-    out: dict[str, float] = {}
-    for key, value in (logs or {}).items():
-        number = _to_float(value)
-        if number is not None:
-            out[str(key)] = number
-    return out
-
-
-def _is_variable_like(value: Any) -> bool:
-    """A Keras/TF variable or tensor (has a dtype and shape), as opposed to a schedule."""
-    return hasattr(value, "dtype") and hasattr(value, "shape")
-
-
-def _try_set(config: dict[str, Any], key: str, compute: Any) -> None:
-    try:
-        value = compute()
-    except Exception:
-        return
-    if isinstance(value, float) and not math.isfinite(value):
-        return
-    config[key] = value
 
 
 def _loss_name(loss: Any) -> str | None:

@@ -23,14 +23,17 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
 
+from lstm_top.actions import EpochActions
 from lstm_top.format import STATUS_COMPLETED, STATUS_CRASHED, STATUS_INTERRUPTED
 from lstm_top.hook.logger import Logger, OnceWarner
+from lstm_top.hook.metrics import clean_config, learning_rates, numbers, try_set
 from lstm_top.hook.subsets import weighted_means
+from lstm_top.torch import state_copy, total_grad_norm
 
 try:
     import lightning.pytorch as _pl
@@ -56,12 +59,20 @@ class LstmTopCallback(_pl.Callback):
         grad_norm: compute the gradient norm before every optimizer step (one small reduction
             per step, read back once per epoch).
         per_rank: in a multi-process run, every rank writes its own file.
+        stop_on: stop training (``trainer.should_stop``) when a warning sign appears: a
+            severity (``"critical"``) or sign ids; the sign is written in the end record.
+            Judged on rank 0's epochs; Lightning's strategy broadcasts the stop. Off by default.
+        restore_best: when fit ends, load the weights of the epoch with the best ``monitor``
+            value (default: the validation loss), copied to host memory at every improvement.
+        monitor, mode, min_delta: what "best" means for ``restore_best``.
     """
 
     def __init__(self, path: str, *, validation_subsets: Sequence[str] | None = None,
                  run_name: str | None = None, config: Mapping[str, Any] | None = None,
                  log_every_n_steps: int | None = None, grad_norm: bool = True,
-                 per_rank: bool = False) -> None:
+                 per_rank: bool = False, stop_on: str | Iterable[str] | None = None,
+                 restore_best: bool = False, monitor: str | None = None, mode: str = "min",
+                 min_delta: float = 0.0) -> None:
         super().__init__()
         self.path = path
         self.validation_subsets = list(validation_subsets or [])
@@ -81,12 +92,18 @@ class LstmTopCallback(_pl.Callback):
         self._grad_max: torch.Tensor | None = None
         self._grad_steps = 0
         self._epoch_lr: dict[str, float] = {}
+        self.actions: EpochActions | None = None
+        if stop_on is not None or restore_best:
+            self.actions = EpochActions(stop_on, restore_best=restore_best, monitor=monitor,
+                                        mode=mode, min_delta=min_delta, warn=self._warn_once)
 
     # ------------------------------------------------------------------ Lightning hooks
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         if self.logger is not None:  # a previous fit with this callback never finished
             self._close(STATUS_CRASHED, "training stopped without on_fit_end")
+        if self.actions is not None:
+            self.actions.begin()
         if not trainer.is_global_zero and not self.per_rank:
             return
         try:
@@ -99,18 +116,18 @@ class LstmTopCallback(_pl.Callback):
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
         # Read now: an epoch-interval scheduler steps before on_train_epoch_end runs, so the
         # rate found there is the next epoch's.
-        self._epoch_lr = _learning_rates(trainer) if self.logger is not None else {}
+        self._epoch_lr = _learning_rates(trainer) if self._watching else {}
 
     def on_validation_epoch_start(self, trainer: Any, pl_module: Any) -> None:
-        if self.logger is None:
+        if not self._watching:
             return
-        self._before_validation = _float_metrics(trainer.callback_metrics)
+        self._before_validation = numbers(trainer.callback_metrics)
 
     def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        if self.logger is None or trainer.sanity_checking:
+        if not self._watching or trainer.sanity_checking:
             return
         try:
-            after = _float_metrics(trainer.callback_metrics)
+            after = numbers(trainer.callback_metrics)
             # New names, or names whose value changed, were set by this validation loop.
             changed = {name for name, value in after.items()
                        if not _same(self._before_validation.get(name), value)}
@@ -124,7 +141,7 @@ class LstmTopCallback(_pl.Callback):
         if self.logger is None or not self.grad_norm:
             return
         try:
-            norm = _total_grad_norm(pl_module.parameters())
+            norm = total_grad_norm(pl_module.parameters())
             if norm is None:
                 return
             # Kept as tensors: reading a GPU value every step would stall the device.
@@ -144,31 +161,44 @@ class LstmTopCallback(_pl.Callback):
             return
         try:
             metrics = {}
-            for name, value in _float_metrics(trainer.callback_metrics).items():
+            for name, value in numbers(trainer.callback_metrics).items():
                 if name in self._validation_keys or name.endswith("_epoch"):
                     continue
                 metrics[name.removesuffix("_step")] = value
             metrics.update(_learning_rates(trainer))
-            self.logger.log(epoch=trainer.current_epoch + 1, step=trainer.global_step,
-                            **metrics)
+            self.logger.log_metrics(metrics, epoch=trainer.current_epoch + 1,
+                                    step=trainer.global_step)
         except Exception as exc:
             self._warn_once("step", f"lstm-top: could not log a step ({exc!r})")
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        if self.logger is None:
+        if not self._watching:
             return
         epoch = trainer.current_epoch + 1  # Lightning counts from 0; lstm-top from 1
+        stop = False
         try:
             metrics, subsets = self._epoch_metrics(trainer)
-            self.logger.log(epoch=epoch, subsets=subsets, **metrics)
+            if self.logger is not None:
+                self.logger.log_metrics(metrics, epoch=epoch, subsets=subsets)
+            if self.actions is not None:
+                # Every rank keeps its own best weights; rank 0's signs decide the stop.
+                stop = self.actions.after_epoch(epoch, metrics, subsets,
+                                                snapshot=lambda: state_copy(pl_module))
         except Exception as exc:
             self._warn_once("epoch", f"lstm-top: could not log epoch {epoch} ({exc!r})")
         finally:
             self._validation = None
             self._grad_sum = self._grad_max = None
             self._grad_steps = 0
+        if self.actions is not None and self.actions.stop_on is not None:
+            if trainer.world_size > 1:
+                stop = bool(trainer.strategy.broadcast(stop, src=0))
+            if stop:
+                trainer.should_stop = True
 
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        if self.actions is not None:
+            self.actions.restore(pl_module.load_state_dict)
         self._close(STATUS_COMPLETED)
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
@@ -179,8 +209,13 @@ class LstmTopCallback(_pl.Callback):
 
     # ------------------------------------------------------------------ internals
 
+    @property
+    def _watching(self) -> bool:
+        """This rank reads the epoch's metrics: it writes them, or judges them (stop_on)."""
+        return self.logger is not None or self.actions is not None
+
     def _epoch_metrics(self, trainer: Any) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-        current = _float_metrics(trainer.callback_metrics)
+        current = numbers(trainer.callback_metrics)
         training = {name: value for name, value in current.items()
                     if name not in self._validation_keys}
         metrics = _epoch_level(training)
@@ -196,8 +231,9 @@ class LstmTopCallback(_pl.Callback):
             subset = names[index] if index < len(names) else f"dataloader_{index}"
             values = subsets.setdefault(subset, {})
             values[match["metric"]] = value
-            if index < len(sizes) and sizes[index] is not None:
-                values["n"] = sizes[index]
+            size = sizes[index] if index < len(sizes) else None
+            if size is not None:
+                values["n"] = size
         for metric, value in weighted_means(subsets).items():
             metrics.setdefault(metric, value)
         metrics.update(self._epoch_lr)
@@ -217,7 +253,8 @@ class LstmTopCallback(_pl.Callback):
     def _close(self, status: str, error: str | None = None) -> None:
         logger, self.logger = self.logger, None
         if logger is not None:
-            logger.close(status, error)
+            stopped_by = self.actions.stopped_by if self.actions is not None else None
+            logger.close(status, error, stopped_by=stopped_by)
 
     def _config(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
         config: dict[str, Any] = {"framework": "lightning", "lightning": _pl.__version__,
@@ -225,29 +262,12 @@ class LstmTopCallback(_pl.Callback):
                                   "max_epochs": trainer.max_epochs,
                                   "world_size": trainer.world_size,
                                   "precision": str(trainer.precision)}
-        _try_set(config, "params", lambda: sum(p.numel() for p in pl_module.parameters()))
-        _try_set(config, "hparams", lambda: dict(pl_module.hparams) or None)
+        try_set(config, "params", lambda: sum(p.numel() for p in pl_module.parameters()))
+        try_set(config, "hparams", lambda: dict(pl_module.hparams) or None)
         if self.validation_subsets:
             config["validation_subsets"] = self.validation_subsets
-        config.update(self.extra_config)
-        return {key: value for key, value in config.items() if value is not None}
+        return clean_config(config, self.extra_config)
 
-
-
-def _float_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
-    """Lightning's metric tensors as floats; anything that is not a scalar is left out."""
-    result: dict[str, float] = {}
-    for name, value in metrics.items():
-        try:
-            if isinstance(value, torch.Tensor):
-                if value.numel() != 1:
-                    continue
-                result[str(name)] = float(value.detach().cpu().item())
-            elif isinstance(value, int | float) and not isinstance(value, bool):
-                result[str(name)] = float(value)
-        except Exception:
-            continue
-    return result
 
 
 def _same(before: float | None, after: float) -> bool:
@@ -287,40 +307,4 @@ def _dataloader_sizes(loaders: Any) -> list[float | None]:
 
 
 def _learning_rates(trainer: Any) -> dict[str, float]:
-    """``lr`` of the first optimizer's first parameter group, ``lr_pg1``... for the others."""
-    rates: dict[str, float] = {}
-    optimizers = getattr(trainer, "optimizers", None) or []
-    for index, optimizer in enumerate(optimizers):
-        for group_index, group in enumerate(getattr(optimizer, "param_groups", [])):
-            rate = group.get("lr")
-            if isinstance(rate, torch.Tensor):
-                rate = rate.item()
-            if not isinstance(rate, int | float):
-                continue
-            name = "lr" if index == 0 else f"lr_opt{index}"
-            if group_index:
-                name = f"{name}_pg{group_index}"
-            rates[name] = float(rate)
-    return rates
-
-
-def _total_grad_norm(parameters: Any) -> torch.Tensor | None:
-    """L2 norm over all gradients, as one tensor on the gradients' device (no host sync)."""
-    norms = [torch.linalg.vector_norm(p.grad.detach(), 2.0, dtype=torch.float32)
-             for p in parameters if p.grad is not None and not p.grad.is_sparse]
-    if not norms:
-        return None
-    devices = {norm.device for norm in norms}
-    if len(devices) > 1:  # model parallel: gather the per-tensor norms on one device
-        device = next(iter(devices))
-        norms = [norm.to(device) for norm in norms]
-    return torch.linalg.vector_norm(torch.stack(norms), 2.0)
-
-
-def _try_set(config: dict[str, Any], key: str, compute: Any) -> None:
-    try:
-        value = compute()
-    except Exception:
-        return
-    if value is not None:
-        config[key] = value
+    return learning_rates(getattr(trainer, "optimizers", None) or [])

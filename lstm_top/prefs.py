@@ -20,7 +20,7 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 PREFS_VERSION = 1
 MAX_PREFS_BYTES = 1 << 16  # far above any real file; a huge one is not ours
@@ -144,5 +144,5 @@ def _to_dict(prefs: Prefs) -> dict[str, Any]:
     return {**{str(k): v for k, v in extra.items()}, **data}
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)

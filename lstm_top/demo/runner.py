@@ -80,7 +80,7 @@ def run_scenario(name: str, out_path: str | os.PathLike[str], *, epochs: int | N
             result = train_epoch(model, optimiser, train_x, train_y, batch_size=training.batch,
                                  rng=rng, clip_norm=training.clip_norm)
             metrics, subsets = validation_metrics(model.per_sample_loss(val_x, data.val_y), data)
-            log.log(epoch=epoch, loss=result.loss, **metrics, lr=optimiser.lr,
-                    grad_norm=result.grad_norm, subsets=subsets or None)
+            log.log_metrics({"loss": result.loss, **metrics, "lr": optimiser.lr,
+                             "grad_norm": result.grad_norm}, epoch=epoch, subsets=subsets or None)
             if epoch_delay > 0 and epoch < epochs:
                 time.sleep(epoch_delay)

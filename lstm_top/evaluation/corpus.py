@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from lstm_top.evaluation.synthetic import Case, synthetic_cases
-from lstm_top.sources.files import read_history
+from lstm_top.sources.formats import read_history
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_DIR = ROOT / "tests" / "corpus" / "real"

@@ -9,7 +9,7 @@ from pathlib import Path
 from lstm_top.evaluation.generate import CALIBRATION_FAMILIES, DEFAULT_OUT, TEST_FAMILIES
 from lstm_top.evaluation.labels import GRAY, SCORED_SIGNS, YES, OracleRun, load
 from lstm_top.evaluation.synthetic import Case
-from lstm_top.sources.files import read_history
+from lstm_top.sources.formats import read_history
 
 PARTS = {"calibration": CALIBRATION_FAMILIES, "test": TEST_FAMILIES}
 

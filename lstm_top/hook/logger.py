@@ -6,18 +6,35 @@ Standard library only, so it can go into any training script. Two promises, both
   line on an ``O_APPEND`` descriptor (no user-space buffer to flush, nothing to lose on a kill);
 * training is never interrupted — an I/O error is reported once through ``warnings`` and the
   logger retries later (disk full clears, a deleted file is recreated); nothing raises.
+
+What the path may be, so that nobody else's file is written and nothing blocks training:
+
+* a regular file (created if missing, with its missing parent folders, mode 0o700, said once);
+  created honouring the umask (``0o666 & ~umask``, like any tool), or 0o600 with
+  ``private=True``. The header's config is written in the clear: keep secrets out of it;
+* a symlink only if it is the user's own (or with ``follow_symlinks=True``): the file is opened
+  with ``O_NOFOLLOW`` otherwise, so a link planted by another user, even after the path was
+  replaced mid-run, is refused with a warning instead of followed into their file;
+* not a FIFO, device or socket file: those are refused with one warning (a FIFO would block the
+  constructor until someone opens it, and ``log()`` once the pipe is full). ``special_files=True``
+  writes to one anyway, without ever blocking: the descriptor is non-blocking, and when a write
+  would block, a writer thread takes over the records (in order) until the target takes data
+  again; beyond ``MAX_BACKLOG_BYTES`` waiting, records are dropped and counted (``dropped``).
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import select
+import stat
 import sys
 import threading
 import time
 import warnings
+from collections import deque
 from collections.abc import Mapping
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from lstm_top.format import (
@@ -36,6 +53,9 @@ RETRY_INTERVAL_S = 5.0
 # How often to check that the path still names the file being written (deleted or rotated
 # files are recreated); a stat per second is invisible next to an epoch.
 PATH_CHECK_INTERVAL_S = 1.0
+# Records waiting for a target that does not take data (a full pipe) before new ones are
+# dropped (and counted) rather than kept: the training's memory must not grow for a stuck reader.
+MAX_BACKLOG_BYTES = 8 << 20
 
 
 class LoggerWarning(UserWarning):
@@ -58,7 +78,8 @@ class OnceWarner:
             return
         self._reported.add(key)
         try:
-            frame, stacklevel = sys._getframe(), 1
+            frame: FrameType | None = sys._getframe()
+            stacklevel = 1
             while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
                 frame, stacklevel = frame.f_back, stacklevel + 1
             warnings.warn(message, LoggerWarning, stacklevel=stacklevel)
@@ -92,8 +113,17 @@ class Logger:
 
     def __init__(self, path: str | os.PathLike[str], *, run_name: str | None = None,
                  config: Mapping[str, Any] | None = None, serve: str | None = None,
-                 per_rank: bool = False, rank: int | None = None) -> None:
+                 per_rank: bool = False, rank: int | None = None, private: bool = False,
+                 follow_symlinks: bool = False, special_files: bool = False) -> None:
         self._lock = threading.Lock()
+        self._mode = 0o600 if private else 0o666  # the umask applies, as for any created file
+        self.follow_symlinks = follow_symlinks
+        self.special_files = special_files
+        # Records a non-blocking target could not take yet; the writer thread sends them.
+        self._backlog: deque[bytes] = deque()
+        self._backlog_bytes = 0
+        self._writer: threading.Thread | None = None
+        self.dropped = 0  # records dropped because the target took no data for too long
         self._fd: int | None = None
         self._closed = False
         self._failed_at: float | None = None
@@ -132,7 +162,17 @@ class Logger:
 
     def log(self, epoch: int | None = None, step: int | None = None, *,
             subsets: Mapping[str, Mapping[str, Any]] | None = None, **metrics: Any) -> None:
-        """Record one epoch (or, with ``step``, one step). Never raises."""
+        """Record one epoch (or, with ``step``, one step). Never raises.
+
+        Metric names that are Python keywords or clash with ``epoch``/``step``/``subsets``
+        cannot be passed this way: use :meth:`log_metrics`."""
+        self.log_metrics(metrics, epoch=epoch, step=step, subsets=subsets)
+
+    def log_metrics(self, metrics: Mapping[str, Any], *, epoch: int | None = None,
+                    step: int | None = None,
+                    subsets: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """Record one epoch (or, with ``step``, one step) from a mapping, so any metric name
+        works, ``epoch`` and ``step`` included. Never raises."""
         if not self.enabled or self._closed:
             return
         try:
@@ -150,14 +190,28 @@ class Logger:
             return
         self._write(line)
 
-    def close(self, status: str = STATUS_COMPLETED, error: str | None = None) -> None:
-        """Write the end record and release the file. Idempotent; never raises."""
+    def close(self, status: str = STATUS_COMPLETED, error: str | None = None, *,
+              stopped_by: Mapping[str, Any] | None = None) -> None:
+        """Write the end record and release the file. Idempotent; never raises.
+
+        ``stopped_by`` says which warning sign stopped the run (see ``lstm_top.actions``)."""
         if self._closed:
             return
         if self.enabled:
-            self._write(encode_end(status, time.time(), error))
+            try:
+                end = encode_end(status, time.time(), error, stopped_by)
+            except Exception:  # an unencodable reason must not cost the end record
+                end = encode_end(status, time.time(), error)
+            self._write(end)
         self._closed = True
+        writer = self._writer
+        if writer is not None:  # give a slow target a moment for the end record, no more
+            writer.join(CLOSE_BACKLOG_WAIT_S)
         with self._lock:
+            if self._backlog:
+                self.dropped += len(self._backlog)
+                self._backlog.clear()
+                self._backlog_bytes = 0
             self._close_fd_locked()
         if self._server is not None:
             try:
@@ -197,11 +251,37 @@ class Logger:
                                      "the history file is still written")
 
     def _open(self) -> bool:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _CLOEXEC | os.O_NONBLOCK
+        if not self._symlink_allowed():
+            flags |= _NOFOLLOW
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _CLOEXEC, 0o644)
+            try:
+                fd = os.open(self.path, flags, self._mode)
+            except FileNotFoundError:
+                if not self._make_parents():
+                    raise
+                fd = os.open(self.path, flags, self._mode)
         except OSError as exc:
-            self._report(exc)
+            if exc.errno == errno.ELOOP and flags & _NOFOLLOW:
+                self._refuse("symlink", f"lstm-top: {self.path} is a symlink that is not yours; "
+                                        "not following it (pass follow_symlinks=True to allow "
+                                        "it); training continues without a history file")
+            elif exc.errno == errno.ENXIO:  # a FIFO nobody reads: O_NONBLOCK says so at once
+                self._refuse_special("a FIFO")
+            else:
+                self._report(exc)
             return False
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            mode = stat.S_IFREG
+        if not stat.S_ISREG(mode):
+            if not self.special_files:
+                os.close(fd)
+                self._refuse_special(_kind_of(mode))
+                return False
+        else:
+            os.set_blocking(fd, True)  # a regular file ignores it; keep the usual semantics
         self._fd = fd
         self._opened_empty = False
         try:
@@ -215,6 +295,49 @@ class Logger:
             self._inode = None
         self._failed_at = None
         return True
+
+    def _symlink_allowed(self) -> bool:
+        """Follow a symlink at the path only if it is ours (or the caller said so)."""
+        if self.follow_symlinks:
+            return True
+        try:
+            st = os.lstat(self.path)
+        except OSError:
+            return False
+        return not stat.S_ISLNK(st.st_mode) or st.st_uid == os.getuid()
+
+    def _make_parents(self) -> bool:
+        """Create the missing folders of the path (0o700: only the user's); say so once."""
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if os.path.isdir(directory):
+            return False
+        missing = []
+        while directory and not os.path.isdir(directory):
+            missing.append(directory)
+            parent = os.path.dirname(directory)
+            if parent == directory:
+                break
+            directory = parent
+        try:
+            for folder in reversed(missing):  # each one 0o700: os.makedirs leaves parents 0o755
+                try:
+                    os.mkdir(folder, 0o700)
+                except FileExistsError:
+                    pass
+        except OSError:
+            return False
+        directory = missing[0] if missing else directory
+        self._warn_once("mkdir", f"lstm-top: created the folder {directory} for {self.path}")
+        return True
+
+    def _refuse_special(self, kind: str) -> None:
+        self._refuse("special", f"lstm-top: {self.path} is {kind}, not a regular file; not "
+                                "writing to it (it could block training; pass "
+                                "special_files=True to write to it anyway)")
+
+    def _refuse(self, key: str, message: str) -> None:
+        self._warn_once(key, message)
+        self._failed_at = time.monotonic()  # look again later: the path may become a file
 
     def _path_replaced(self, now: float) -> bool:
         if now - self._last_path_check < PATH_CHECK_INTERVAL_S:
@@ -266,18 +389,74 @@ class Logger:
 
     def _write_locked(self, data: bytes) -> None:
         assert self._fd is not None
+        if self._backlog:  # the writer thread has records before this one: keep the order
+            self._queue_locked(data)
+            return
         if self._partial_line:
             data = b"\n" + data
+        written = 0
         try:
             written = os.write(self._fd, data)
             while written < len(data):  # short write: the rest, or an error below
                 self._partial_line = True
                 written += os.write(self._fd, data[written:])
             self._partial_line = False
+        except BlockingIOError:  # a special file that takes no more now: the thread waits
+            self._queue_locked(data[written:])
         except OSError as exc:
             self._report(exc)
             self._close_fd_locked()
             self._failed_at = time.monotonic()
+
+    def _queue_locked(self, data: bytes) -> None:
+        if self._backlog_bytes + len(data) > MAX_BACKLOG_BYTES:
+            self.dropped += 1
+            self._warn_once("dropped", f"lstm-top: {self.path} has taken no data for a while; "
+                                       "records are dropped (counted in Logger.dropped) until "
+                                       "it does")
+            return
+        self._backlog.append(data)
+        self._backlog_bytes += len(data)
+        if self._writer is None or not self._writer.is_alive():
+            self._writer = threading.Thread(target=self._drain_backlog, daemon=True,
+                                            name=f"lstm-top-writer:{self.path}")
+            self._writer.start()
+
+    def _drain_backlog(self) -> None:
+        """Writer thread: send the backlog, in order, as the target takes it; then end."""
+        try:
+            while True:
+                with self._lock:
+                    if not self._backlog or self._fd is None:
+                        return
+                    fd = self._fd
+                    head = self._backlog[0]
+                    try:
+                        written = os.write(fd, head)
+                    except BlockingIOError:
+                        written = 0
+                    except OSError as exc:
+                        self._report(exc)
+                        self.dropped += len(self._backlog)
+                        self._backlog.clear()
+                        self._backlog_bytes = 0
+                        self._close_fd_locked()
+                        return
+                    self._partial_line = written < len(head)
+                    if written == len(head):
+                        self._backlog.popleft()
+                        self._backlog_bytes -= written
+                        continue
+                    if written:
+                        self._backlog[0] = head[written:]
+                        self._backlog_bytes -= written
+                # Outside the lock: log() keeps queueing while the target is full.
+                try:
+                    select.select([], [fd], [], 0.1)
+                except (OSError, ValueError):
+                    time.sleep(0.1)
+        except Exception:
+            pass  # a writer bug must never reach training
 
     def _publish(self, data: bytes) -> None:
         if self._server is not None:
@@ -298,6 +477,21 @@ class Logger:
 
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+# On close, how long a slow special target may take to accept what is still queued.
+CLOSE_BACKLOG_WAIT_S = 0.5
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    return "not a regular file"
 
 
 def _last_byte(path: str) -> bytes:
@@ -309,11 +503,11 @@ def _last_byte(path: str) -> bytes:
         return b"\n"
 
 
-def _merge_subsets(metrics: dict[str, Any],
+def _merge_subsets(metrics: Mapping[str, Any],
                    subsets: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
-    if not subsets:
-        return metrics
     merged = dict(metrics)
+    if not subsets:
+        return merged
     for subset, values in subsets.items():
         for metric, value in values.items():
             merged[f"{metric}[{subset}]"] = value

@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-from lstm_top.history import History, resolve_loss_keys
 from collections.abc import Mapping
 
+from lstm_top.history import History, resolve_loss_keys
 from lstm_top.signs.base import Detector, Epoch, Finding, Params, Severity, SignContext
 from lstm_top.signs.diverging_loss import DivergingLoss, DivergingParams
 from lstm_top.signs.exploding_gradients import ExplodingGradients, ExplodingGradientsParams

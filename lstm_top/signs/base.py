@@ -3,8 +3,8 @@
 A detector is incremental: ``update`` hands it only the epochs that arrived since its last
 call (the per-row loop lives here, once), and it keeps whatever bounded running state it needs,
 so the cost of a new epoch does not grow with the length of the run. Its thresholds are a frozen
-``Params`` object whose defaults are the calibrated values. Detectors never look ahead: a finding that starts at epoch E would have
-been reported by a live run at epoch E.
+``Params`` object whose defaults are the calibrated values. Detectors never look ahead: a
+finding that starts at epoch E would have been reported by a live run at epoch E.
 """
 
 from __future__ import annotations

@@ -19,6 +19,11 @@ import numpy as np
 from lstm_top.format import STATUS_COMPLETED, STATUS_INTERRUPTED
 from lstm_top.history import History
 
+
+class SourceError(Exception):
+    """The input cannot be read at all; the message says why, for a person."""
+
+
 # Source states, as shown to the user.
 WAITING = "waiting"  # the file does not exist yet / nothing to connect to yet
 LIVE = "live"  # reading; records may still arrive

@@ -1,72 +1,39 @@
-"""Watch a folder for history files: those already there first, then each new one.
+"""Watch a folder tree for runs: those already there first, then each new one.
 
-``DirectoryWatcher("runs/").start(on_new_file)`` calls ``on_new_file(path)`` once per history
-file, from its own thread. Like the file follower it listens to file events (watchdog) and
+``DirectoryWatcher("runs/").start(on_new_file)`` calls ``on_new_file(path)`` once per run — a
+history file, or a folder that is one run (a Ray Tune trial, an MLflow run, a TensorBoard log
+dir; see ``formats.find_runs``), searched a few levels deep — from its own thread. Like the
+file follower it listens to file events (watchdog) and
 re-lists the folder every ``POLL_INTERVAL_S`` as a safety net. A file is reported once it *looks
 like* a history — an empty ``run.jsonl`` the Logger has just created is reported as soon as its
 first line is there — so a folder of other JSON or CSV files stays quiet.
+
+A file turned down is not opened again at every poll (20,000 other files would cost a core):
+only when an event names it, or at the slow full re-check every ``RECHECK_REJECTED_S``, and
+then only if its size or modification time changed.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 
-from lstm_top.format import RecordError, decode_line
-from lstm_top.history import History
-from lstm_top.sources.files import EPOCH_COLUMNS, SourceError, read_history_json_text
+from lstm_top.sources.formats import find_runs, looks_like_history
 from lstm_top.sources.watcher import WatchHandle, shared_events
 
-HISTORY_SUFFIXES = (".jsonl", ".ndjson", ".csv", ".json")
 POLL_INTERVAL_S = 1.0
-HEAD_BYTES = 1 << 16
-# A history JSON dump is small; a huge .json is something else and is not read to find out.
-MAX_HISTORY_JSON_BYTES = 32 << 20
-_LOSS_HINTS = ("loss", "acc", "epoch")
-
-
-def looks_like_history(path: str) -> bool:
-    """Whether ``path`` holds (the beginning of) a training history we can show."""
-    lower = path.lower()
-    if not lower.endswith(HISTORY_SUFFIXES) or os.path.basename(path).startswith("."):
-        return False
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(HEAD_BYTES)
-            if lower.endswith(".json"):
-                if os.fstat(handle.fileno()).st_size > MAX_HISTORY_JSON_BYTES:
-                    return False
-                head += handle.read()
-    except OSError:
-        return False
-    if lower.endswith(".csv"):
-        first_row = head.split(b"\n", 1)[0].decode("utf-8", "replace").lower()
-        columns = {cell.strip() for cell in first_row.split(",")}
-        return b"\n" in head and (bool(columns & {c.lower() for c in EPOCH_COLUMNS})
-                                  or any(hint in first_row for hint in _LOSS_HINTS))
-    if lower.endswith(".json"):
-        try:
-            read_history_json_text(head.decode("utf-8", "replace"), History())
-        except SourceError:
-            return _first_line_is_record(head)  # JSON Lines under a .json name
-        return True
-    return _first_line_is_record(head)
-
-
-def _first_line_is_record(head: bytes) -> bool:
-    newline = head.find(b"\n")
-    if newline < 0:
-        return False  # nothing, or a first line still being written: look again later
-    try:
-        decode_line(head[:newline].rstrip(b"\r"))
-    except RecordError:
-        return False
-    return True
+RECHECK_REJECTED_S = 30.0
+# A file turned down is remembered once it is this big or this long untouched.
+SETTLED_BYTES = 4096
+SETTLED_S = 10.0
+WALK_COST_FACTOR = 30.0
 
 
 class DirectoryWatcher:
-    """Reports history files in one folder (not its subfolders), each once."""
+    """Reports the runs in a folder tree, each once. Events come from the top folder; the
+    tree below is re-walked at every poll, less often when walking it takes long."""
 
     def __init__(self, path: str, *, poll_interval: float = POLL_INTERVAL_S,
                  use_events: bool = True) -> None:
@@ -75,13 +42,52 @@ class DirectoryWatcher:
         self.use_events = use_events
         self.reported: set[str] = set()
         self.error: str | None = None  # why the folder cannot be listed, when it cannot
-        self._on_new_file: Callable[[str], None] | None = None
+        self._on_new_file: Callable[[str], object] | None = None
         self._stop = threading.Event()
         self._poke = threading.Event()
         self._thread: threading.Thread | None = None
         self._watch: WatchHandle | None = None
+        # Files turned down, with (size, mtime) when they were; those named by an event since.
+        self._rejected: dict[str, tuple[int, int]] = {}
+        self._dirty: set[str] = set()
+        self._dirty_lock = threading.Lock()
+        self._recheck_due = 0.0
+        self._rechecking = False
+        self.opened_for_a_look = 0  # files opened to decide, for tests
 
-    def start(self, on_new_file: Callable[[str], None]) -> None:
+    def _looks(self, path: str) -> bool:
+        """``looks_like_history``, skipping files already turned down and unchanged."""
+        signature = self._rejected.get(path)
+        if signature is not None:
+            with self._dirty_lock:
+                dirty = path in self._dirty
+                self._dirty.discard(path)
+            if not dirty and not self._rechecking:
+                return False
+            try:
+                st = os.stat(path)
+            except OSError:
+                return False
+            if (st.st_size, st.st_mtime_ns) == signature:
+                return False
+        self.opened_for_a_look += 1
+        if looks_like_history(path):
+            self._rejected.pop(path, None)
+            return True
+        try:
+            st = os.stat(path)
+        except OSError:
+            self._rejected.pop(path, None)
+            return False
+        # A small file written in the last seconds may be a history whose first line is not
+        # complete yet (below the top folder no event says when it is): look again next poll.
+        if st.st_size >= SETTLED_BYTES or time.time() - st.st_mtime > SETTLED_S:
+            self._rejected[path] = (st.st_size, st.st_mtime_ns)
+        return False
+
+    def start(self, on_new_file: Callable[[str], object]) -> None:
+        """Call ``on_new_file(path)`` (from the watching thread; its result is ignored) for
+        each history file in the folder, then for each new one."""
         self._on_new_file = on_new_file
         self._thread = threading.Thread(target=self._run, name=f"lstm-top-dir:{self.path}",
                                         daemon=True)
@@ -98,8 +104,11 @@ class DirectoryWatcher:
             while not self._stop.is_set():
                 if self.use_events and self._watch is None and os.path.isdir(self.path):
                     self._watch = shared_events.watch(self.path, self._on_event)
+                began = time.monotonic()
                 self._scan()
-                self._poke.wait(self.poll_interval)
+                took = time.monotonic() - began
+                # Walking a big sweep costs: at most a few percent of one core.
+                self._poke.wait(max(self.poll_interval, took * WALK_COST_FACTOR))
                 self._poke.clear()
         finally:
             shared_events.unwatch(self._watch)
@@ -107,26 +116,31 @@ class DirectoryWatcher:
 
     def _on_event(self, path: str) -> None:
         if path not in self.reported:
+            with self._dirty_lock:
+                self._dirty.add(path)
             self._poke.set()
 
     def _scan(self) -> None:
-        try:
-            names = sorted(os.listdir(self.path))
-        except OSError as exc:
-            self.error = f"cannot list {self.path}: {exc.strerror or exc}"
+        if not os.path.isdir(self.path):
+            self.error = f"cannot list {self.path}: no such folder"
             return
         self.error = None
-        for name in names:
+        now = time.monotonic()
+        self._rechecking = now >= self._recheck_due
+        if self._rechecking:
+            self._recheck_due = now + RECHECK_REJECTED_S
+        for path in find_runs(self.path, looks=self._looks):
             if self._stop.is_set():
                 return
-            path = os.path.join(self.path, name)
-            if path in self.reported or not os.path.isfile(path):
+            if path in self.reported:
                 continue
-            if looks_like_history(path):
-                self.reported.add(path)
-                callback = self._on_new_file
-                if callback is not None:
-                    try:
-                        callback(path)
-                    except Exception:
-                        pass  # the viewer's problem must not stop the watching
+            self.reported.add(path)
+            callback = self._on_new_file
+            if callback is not None:
+                try:
+                    callback(path)
+                except Exception:
+                    pass  # the viewer's problem must not stop the watching
+
+
+__all__ = ["DirectoryWatcher", "looks_like_history"]

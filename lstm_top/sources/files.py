@@ -1,10 +1,9 @@
-"""Read a finished history file of any supported kind into a History.
+"""Text readers for per-epoch CSV and Keras history JSON (the registry in ``sources/formats.py``
+decides which file gets which).
 
-Supported: our JSON Lines (also flat ``{"epoch":..,"loss":..}`` lines), Keras ``CSVLogger`` and
-other per-epoch CSV files (Lightning's ``metrics.csv`` included: rows of one epoch are merged),
-and a Keras ``history.history`` JSON dump (``{"loss": [...], "val_loss": [...]}``).
-TensorBoard event files or folders (``sources/tensorboard.py``) and W&B ``wandb-history.jsonl``
-(``sources/wandb.py``) are handed to their own readers.
+Keras ``CSVLogger`` and other per-epoch CSV files (Lightning's ``metrics.csv`` included: rows of
+one epoch are merged), and a Keras ``history.history`` JSON dump
+(``{"loss": [...], "val_loss": [...]}``).
 """
 
 from __future__ import annotations
@@ -13,87 +12,16 @@ import csv
 import io
 import json
 import math
-import os
 from collections.abc import Iterator
 
 import numpy as np
 
 from lstm_top.format import MAX_NAME_CHARS, nesting_too_deep, to_float
-from lstm_top.history import History
-from lstm_top.sources.bulk import BulkJsonlParser
+from lstm_top.history import History, Table
+from lstm_top.sources.base import SourceError
 
-READ_CHUNK_BYTES = 1 << 22
 # Epoch numbers are stored as int64; a float at or beyond 2**63 cannot be one.
 _INDEX_LIMIT = float(1 << 63)
-
-
-class SourceError(Exception):
-    """The input cannot be read at all; the message says why, for a person."""
-
-
-def detect_kind(path: str, head: bytes) -> str:
-    """'jsonl', 'csv' or 'history-json', from the extension first, then the content."""
-    lower = path.lower()
-    if lower.endswith((".jsonl", ".ndjson", ".jsonlines")):
-        return "jsonl"
-    if lower.endswith((".csv", ".tsv")):
-        return "csv"
-    text = head.lstrip()
-    if text.startswith(b"{"):
-        first_line = text.split(b"\n", 1)[0].rstrip()
-        if lower.endswith(".json") and not (first_line.endswith(b"}") and b"\n" in text):
-            return "history-json"
-        try:
-            json.loads(first_line)
-            return "jsonl"
-        except (ValueError, RecursionError):
-            return "history-json"
-    if b"," in head.split(b"\n", 1)[0]:
-        return "csv"
-    return "jsonl"
-
-
-def read_history(path: str | os.PathLike[str]) -> History:
-    """Read a whole file. Raises SourceError when it cannot be read or recognised."""
-    path = os.fspath(path)
-    if os.path.isdir(path) or "tfevents" in os.path.basename(path):  # TensorBoard logs
-        from lstm_top.sources.tensorboard import read_tensorboard
-
-        return read_tensorboard(path)
-    if os.path.basename(path).lower() == "wandb-history.jsonl":  # W&B per-step history
-        from lstm_top.sources.wandb import read_wandb_history
-
-        return read_wandb_history(path)
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4096)
-            kind = detect_kind(path, head)
-            history = History(source=path, source_kind=kind)
-            if kind == "jsonl":
-                # The bulk parser: JsonlParser's results, a chunk at a time (see sources/bulk.py).
-                parser = BulkJsonlParser(history)
-                parser.feed(head)
-                while chunk := handle.read(READ_CHUNK_BYTES):
-                    parser.feed(chunk)
-                parser.finish()
-                if parser.newer_format and not len(history.epochs):
-                    raise SourceError(f"{path}: {parser.newer_format}")
-                return history
-            data = head + handle.read()
-    except FileNotFoundError:
-        raise SourceError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise SourceError(f"{path}: is a directory") from None
-    except PermissionError:
-        raise SourceError(f"{path}: permission denied") from None
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    text = data.decode("utf-8", "replace")
-    if kind == "csv":
-        read_csv_text(text, history)
-    else:
-        read_history_json_text(text, history)
-    return history
 
 
 def _csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
@@ -143,6 +71,17 @@ def read_csv_text(text: str, history: History) -> None:
     try:
         for line, row in rows:
             if not row or all(not cell.strip() for cell in row):
+                continue
+            if [cell.strip() for cell in row] == header:
+                # The header again (CSVLogger(append=True) after a restart, two runs in one
+                # file): a new run. The file shows its last run; the earlier one is noted.
+                earlier = len(history.epochs)
+                history.epochs, history.steps = Table(), Table()
+                current, merged, carried = None, {}, {}
+                implicit_epoch = 0
+                history.note_problem(line, f"a new run starts here (header repeated); the "
+                                           f"{earlier} epochs before it are not shown",
+                                     skipped=False)
                 continue
             if len(row) > len(header):
                 history.note_problem(line, f"{len(row)} fields, header has {len(header)}")

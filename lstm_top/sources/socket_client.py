@@ -18,16 +18,16 @@ import socket
 import time
 from typing import Any
 
-from lstm_top.format import FORMAT_VERSION, parse_json
-from lstm_top.history import History
-from lstm_top.hook.serve import (
+from lstm_top.format import (
+    FORMAT_VERSION,
     GOODBYE_KIND,
     HELLO_KIND,
     PROTOCOL_FORMAT,
     PROTOCOL_VERSION,
-    ServeAddress,
-    parse_address,
+    parse_json,
 )
+from lstm_top.history import History
+from lstm_top.hook.serve import ServeAddress, parse_address
 from lstm_top.sources.base import (
     DISCONNECTED,
     ENDED,

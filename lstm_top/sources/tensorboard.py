@@ -18,26 +18,17 @@ Parsing is TensorBoard's own (``EventAccumulator``, from the optional ``tensorbo
 
 from __future__ import annotations
 
-import bisect
-import math
 import os
-from collections.abc import Iterable, Mapping
 
-import numpy as np
-
-from lstm_top.history import History, Table
-from lstm_top.sources.files import SourceError
+from lstm_top.history import History
+from lstm_top.sources.base import SourceError
+from lstm_top.sources.series import Point, history_from_series
 
 EVENT_FILE_MARK = "tfevents"
-EPOCH_TAGS = ("epoch", "trainer/epoch", "train/epoch")  # Lightning; HF's fractional epoch
 # Lightning's placeholder for TensorBoard's hparams view (always -1 unless set): not a metric.
 IGNORED_TAGS = frozenset({"hp_metric"})
 # Plenty for any real training log folder; stops a walk started at "/" by mistake.
 MAX_EVENT_DIRS = 1000
-
-# One logged value: (step, wall time, value).
-Point = tuple[int, float, float]
-
 
 def is_event_file(path: str) -> bool:
     return EVENT_FILE_MARK in os.path.basename(path)
@@ -170,64 +161,3 @@ def _scalar_tensor_points(accumulator: object, tag: str) -> list[Point]:
         return points
     except Exception:
         return []
-
-
-def history_from_series(source: str, series: Mapping[str, Iterable[Point]],
-                        epoch_tags: Iterable[str] = EPOCH_TAGS) -> History:
-    """Build a History from per-tag (step, time, value) points (see the module docstring).
-
-    Points come in the order they were written; a step written twice keeps the later value,
-    as a restarted run overwrites its own past.
-    """
-    by_tag: dict[str, dict[int, tuple[float, float]]] = {}
-    for tag, points in series.items():
-        values: dict[int, tuple[float, float]] = {}
-        for step, wall_time, value in points:
-            values[step] = (wall_time, value)
-        if values:
-            by_tag[tag] = values
-    history = History(source=source)
-    epoch_tag = next((tag for tag in epoch_tags if tag in by_tag), None)
-    times = [t for values in by_tag.values() for t, _ in values.values() if math.isfinite(t)]
-    history.started = min(times) if times else None
-    if epoch_tag is None:
-        _fill(history.epochs, by_tag)
-        return history
-    epochs = by_tag.pop(epoch_tag)
-    _fill(history.steps, by_tag)
-    epoch_steps = sorted(epochs)
-    per_epoch: dict[str, dict[int, tuple[float, float]]] = {}
-    for tag, values in by_tag.items():
-        merged = per_epoch.setdefault(tag, {})
-        for step in sorted(values):
-            # The epoch logged at this step, else the last one logged before it.
-            at = bisect.bisect_right(epoch_steps, step) - 1
-            if at < 0:
-                continue  # logged before the first epoch marker: belongs to no epoch
-            epoch_value = epochs[epoch_steps[at]][1]
-            if not math.isfinite(epoch_value):
-                continue
-            merged[math.ceil(epoch_value)] = values[step]
-    _fill(history.epochs, per_epoch)
-    return history
-
-
-def _fill(table: Table, by_tag: Mapping[str, Mapping[int, tuple[float, float]]]) -> None:
-    """Rows for the union of indices; a tag without a value at an index is missing there."""
-    index = np.array(sorted({i for values in by_tag.values() for i in values}), dtype=np.int64)
-    if not len(index):
-        return
-    position = {int(i): row for row, i in enumerate(index)}
-    row_time = np.full(len(index), np.nan)
-    columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for tag, values in by_tag.items():
-        column = np.full(len(index), np.nan)
-        present = np.zeros(len(index), dtype=bool)
-        for i, (wall_time, value) in values.items():
-            row = position[i]
-            column[row] = value
-            present[row] = True
-            if not row_time[row] >= wall_time:  # NaN-aware max: a row's time is its latest
-                row_time[row] = wall_time
-        columns[tag] = (column, present)
-    table.extend(index, row_time, columns)

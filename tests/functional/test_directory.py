@@ -42,12 +42,13 @@ def test_existing_histories_are_reported_first_and_others_never(tmp_path: Path) 
     watcher = DirectoryWatcher(str(tmp_path))
     watcher.start(reported.append)
     try:
-        assert wait_until(lambda: len(reported) == 4)
+        assert wait_until(lambda: len(reported) == 5)
         time.sleep(0.3)  # nothing else trickles in
     finally:
         watcher.stop()
-    assert [os.path.basename(p) for p in reported] == ["a.jsonl", "b.csv", "c.json",
-                                                        "flat.jsonl"]
+    # Subfolders are searched too (runs/<sweep>/<trial>/...).
+    assert [os.path.relpath(p, tmp_path) for p in reported] == [
+        "a.jsonl", "b.csv", "c.json", "flat.jsonl", os.path.join("sub", "nested.jsonl")]
 
 
 def test_a_new_run_appears_promptly_once_its_first_line_is_written(tmp_path: Path) -> None:

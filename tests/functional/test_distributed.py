@@ -24,7 +24,7 @@ if not torch.distributed.is_available() or not torch.distributed.is_gloo_availab
     pytest.skip("this torch build has no gloo backend for torch.distributed",
                 allow_module_level=True)
 
-from lstm_top.sources.files import read_history  # noqa: E402
+from lstm_top.sources.formats import read_history  # noqa: E402
 
 pytestmark = pytest.mark.slow
 EPOCHS = 2

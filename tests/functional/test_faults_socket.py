@@ -23,7 +23,7 @@ import pytest
 from lstm_top.hook.logger import Logger
 from lstm_top.hook.serve import MAX_VIEWERS, HistoryServer
 from lstm_top.sources.base import ENDED, ERROR, SourceUpdate
-from lstm_top.sources.files import read_history
+from lstm_top.sources.formats import read_history
 from lstm_top.sources.socket_client import HELLO_TIMEOUT_S, SocketSource
 from tests.waiting import poll_until
 

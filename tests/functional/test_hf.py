@@ -25,7 +25,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainerCallback, 
 
 from lstm_top.check import run_check
 from lstm_top.hf import LstmTopCallback
-from lstm_top.sources.files import read_history
+from lstm_top.sources.formats import read_history
 
 VOCABULARY = 32
 
@@ -55,6 +55,21 @@ class Recorder(TrainerCallback):
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any = None,
                     **kw: Any) -> None:
         self.evaluations.append((state.global_step, dict(metrics or {})))
+
+
+def _first_critical_epoch(history: Any) -> int | None:
+    """The epoch at which a live viewer of this file first shows a critical sign."""
+    from lstm_top.history import History
+    from lstm_top.signs import Diagnoser, Severity
+
+    replay, diagnoser, table = History(), Diagnoser(), history.epochs
+    for row in range(len(table)):
+        replay.epochs.append(int(table.index[row]), None,
+                             {name: float(table.column(name)[row]) for name in table.names
+                              if table.present(name)[row]})
+        if any(f.active and f.severity >= Severity.CRITICAL for f in diagnoser.update(replay)):
+            return int(table.index[row])
+    return None
 
 
 def train(tmp_path: Path, callbacks: list[Any], eval_dataset: Any, **arguments: Any) -> None:
@@ -152,3 +167,41 @@ def test_step_evaluation_strategy_writes_one_record_per_evaluation(tmp_path: Pat
         [m["eval_loss"] for _, m in recorder.evaluations])
     assert all(history.epochs.present("loss"))
     assert all(math.isfinite(v) for v in history.epochs.column("loss"))
+
+
+def test_stop_on_stops_an_overfitting_trainer_and_restores_the_best_epoch(
+        tmp_path: Path) -> None:
+    # 16 random sequences, 60 epochs at lr 1e-2: GPT-2 memorises them while the loss on other
+    # random sequences climbs (there is nothing to generalise).
+    transformers.set_seed(0)
+    transformers.logging.set_verbosity_error()
+    config = GPT2Config(vocab_size=VOCABULARY, n_positions=16, n_embd=32, n_layer=1, n_head=2,
+                        bos_token_id=0, eos_token_id=0)
+    model = GPT2LMHeadModel(config)
+    args = TrainingArguments(output_dir=str(tmp_path / "out"), save_strategy="no",
+                             report_to=[], use_cpu=True, disable_tqdm=True,
+                             num_train_epochs=60, per_device_train_batch_size=8,
+                             logging_steps=2, eval_strategy="epoch", learning_rate=1e-2)
+    path = tmp_path / "overfit.jsonl"
+    recorder = Recorder()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.getLogger("transformers").setLevel(logging.ERROR)
+        trainer = Trainer(model=model, args=args, train_dataset=RandomTokens(16, 0),
+                          eval_dataset=RandomTokens(16, 1),
+                          callbacks=[recorder, LstmTopCallback(str(path), stop_on="critical",
+                                                               restore_best=True)])
+        trainer.train()
+        evaluations = [metrics["eval_loss"] for _, metrics in recorder.evaluations]
+        after = trainer.evaluate()["eval_loss"]
+    history = read_history(str(path))
+    stopped = history.end_stopped_by
+    assert stopped is not None and stopped["severity"] == "critical", stopped
+    # Stopped right after the epoch's evaluation: no step of the next epoch was trained.
+    assert len(evaluations) == stopped["epoch"] == history.last_epoch() < 60
+    assert recorder.logs[-2][0] == trainer.state.global_step == 2 * stopped["epoch"]
+    sign_epoch = _first_critical_epoch(history)
+    assert sign_epoch is not None and sign_epoch <= stopped["epoch"] <= sign_epoch + 3
+    best = min(range(len(evaluations)), key=evaluations.__getitem__)
+    assert best + 1 < len(evaluations)
+    assert after == pytest.approx(evaluations[best], rel=1e-5)

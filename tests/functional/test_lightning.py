@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lstm_top.check import run_check
 from lstm_top.lightning import LstmTopCallback
-from lstm_top.sources.files import read_history
+from lstm_top.sources.formats import read_history
 
 SEQUENCE_LENGTH = 6
 

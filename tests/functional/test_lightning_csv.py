@@ -19,7 +19,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import CSVLogger
 
 from lstm_top.lightning import LstmTopCallback
-from lstm_top.sources.files import read_history
+from lstm_top.sources.formats import read_history
 from tests.functional.test_lightning import TinyLstm, loader, sequences, trainer
 
 EPOCHS = 3

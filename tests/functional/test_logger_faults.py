@@ -13,6 +13,7 @@ import os
 import random
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,7 @@ import pytest
 from lstm_top import Logger, LoggerWarning
 from lstm_top.format import decode_line
 from lstm_top.hook import logger as logger_module
-from lstm_top.sources.files import read_history
+from lstm_top.sources.formats import read_history
 
 EPOCHS = 200
 # ~1.3 KB per record: big enough that a torn or interleaved write would show.
@@ -156,7 +157,7 @@ def test_dev_full_enospc_does_not_stop_training() -> None:
         pytest.skip("/dev/full does not exist on this system")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        logger = Logger("/dev/full")
+        logger = Logger("/dev/full", special_files=True)  # a device only when asked
         completed = _train(logger, 1, 50)
         logger.close()
     assert completed == 50
@@ -283,22 +284,23 @@ def test_deleted_file_is_recreated_with_header(tmp_path: Path, fast_retry: None)
     assert history.end_status == "completed" and history.malformed_lines == 0
 
 
-def test_missing_directory_warns_once_and_writes_when_it_appears(tmp_path: Path,
-                                                                 fast_retry: None) -> None:
+def test_missing_folders_are_made_said_once_and_made_again_if_removed(
+        tmp_path: Path, fast_retry: None) -> None:
     folder = tmp_path / "runs" / uuid.uuid4().hex
     path = folder / "run.jsonl"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        logger = Logger(path, run_name="late")
-        assert _train(logger, 1, 30) == 30
-        messages = _logger_warnings(caught)
-        assert len(messages) == 1 and "directory missing" in messages[0], messages
-        folder.mkdir(parents=True)
+        logger = Logger(path, run_name="late")  # nothing made beforehand
+        assert _train(logger, 1, 3) == 3
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700  # only the user's
+        assert stat.S_IMODE((tmp_path / "runs").stat().st_mode) == 0o700
+        shutil.rmtree(tmp_path / "runs")  # a cleanup job mid-run
         time.sleep(0.1)
-        _train(logger, 31, 33)
+        _train(logger, 4, 40)
         logger.close()
-    assert len(_logger_warnings(caught)) == 1
+    messages = _logger_warnings(caught)
+    assert sum("created the folder" in m for m in messages) == 1, messages
     history = read_history(path)
     assert history.run_name == "late"
-    assert list(history.epochs.index) == [31, 32, 33]
+    assert list(history.epochs.index)[-3:] == [38, 39, 40]
     shutil.rmtree(tmp_path / "runs")

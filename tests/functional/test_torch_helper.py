@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lstm_top import Logger  # noqa: E402
-from lstm_top.sources.files import read_history  # noqa: E402
+from lstm_top.sources.formats import read_history  # noqa: E402
 from lstm_top.torch import EpochLogger, grad_norm, learning_rate, log_epoch  # noqa: E402
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -18,14 +17,16 @@ from lstm_top.sources.base import (
     STALL_MIN_QUIET_S,
     STALL_NO_PACE_S,
     LiveSource,
+    SourceError,
     SourceUpdate,
     display_state,
     stall_after_s,
 )
-from lstm_top.sources.files import SourceError
 from lstm_top.sources.follow import FileFollower
-from lstm_top.sources.open import FinishedFileSource, open_source
+from lstm_top.sources.open import PendingSource, open_source
+from lstm_top.sources.snapshot import SnapshotFollower
 from lstm_top.sources.socket_client import SocketSource
+from tests.waiting import poll_until
 
 START = 1_700_000_000.0
 
@@ -102,8 +103,11 @@ def test_open_source_picks_the_right_reader(tmp_path: Path) -> None:
     csv.write_text("epoch,loss,val_loss\n0,1.0,1.2\n1,0.5,0.9\n")
     jsonl = tmp_path / "run.jsonl"
     jsonl.write_text("")
-    assert isinstance(open_source(str(csv)), FinishedFileSource)
+    assert isinstance(open_source(str(csv)), SnapshotFollower)  # CSV is followed too
     assert isinstance(open_source(str(jsonl)), FileFollower)
+    # An empty file whose name does not say what it will be waits for its first line.
+    (tmp_path / "training.log").write_text("")
+    assert isinstance(open_source(str(tmp_path / "training.log")), PendingSource)
     assert isinstance(open_source(str(tmp_path / "not-yet.jsonl")), FileFollower)
     assert isinstance(open_source("unix:/tmp/x.sock"), SocketSource)
     assert isinstance(open_source("tcp://127.0.0.1:7000"), SocketSource)
@@ -113,20 +117,25 @@ def test_open_source_picks_the_right_reader(tmp_path: Path) -> None:
         open_source(str(tmp_path))
 
 
-def test_a_finished_csv_is_read_once_and_ended(tmp_path: Path) -> None:
+def test_a_csv_is_followed_and_grows(tmp_path: Path) -> None:
     csv = tmp_path / "training.csv"
     csv.write_text("epoch,loss,val_loss\n0,1.0,1.2\n1,0.5,0.9\n")
     source = open_source(str(csv))
-    done = threading.Event()
     updates: list[SourceUpdate] = []
-
-    def on_update(update: SourceUpdate) -> None:
-        updates.append(update)
-        done.set()
-
-    source.start(on_update)
-    assert done.wait(5)
-    source.stop()
-    assert source.state == ENDED and len(source.history.epochs) == 2
-    assert updates[-1].history is source.history and updates[-1].added == 2
-    assert display_state(source, now=time.time()) == "finished"
+    source.start(updates.append)
+    try:
+        assert poll_until(lambda: len(source.history.epochs) == 2, 5)
+        assert source.state == LIVE
+        with csv.open("a") as handle:
+            handle.write("2,0.4,0.8\n3,0.3")  # the last row is not finished yet
+        assert poll_until(lambda: len(source.history.epochs) == 3, 5)
+        time.sleep(0.3)
+        assert list(source.history.epochs.index) == [0, 1, 2]  # the partial row waits
+        with csv.open("a") as handle:
+            handle.write(",0.7\n")
+        assert poll_until(lambda: len(source.history.epochs) == 4, 5)
+        assert source.history.epochs.column("val_loss")[-1] == 0.7
+    finally:
+        source.stop()
+    assert all(u.history is source.history for u in updates if u.added)
+    assert display_state(source, now=time.time()) == "live"

@@ -33,12 +33,8 @@ from lstm_top import format as fmt
 from lstm_top.format import MAX_LINE_BYTES, RecordError, decode_line
 from lstm_top.history import MAX_COLUMNS, MAX_KEPT_PROBLEMS, History
 from lstm_top.sources import jsonl as jsonl_module
-from lstm_top.sources.files import (
-    SourceError,
-    read_csv_text,
-    read_history,
-    read_history_json_text,
-)
+from lstm_top.sources.files import SourceError, read_csv_text, read_history_json_text
+from lstm_top.sources.formats import read_history
 from lstm_top.sources.jsonl import JsonlParser
 from tests.conftest import fuzz_examples
 

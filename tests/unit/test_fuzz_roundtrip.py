@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from lstm_top.format import MAX_NAME_CHARS, subset_column
 from lstm_top.history import History
 from lstm_top.hook.logger import Logger
-from lstm_top.sources.files import read_history
+from lstm_top.sources.formats import read_history
 from lstm_top.sources.jsonl import JsonlParser
 from tests.conftest import fuzz_examples
 

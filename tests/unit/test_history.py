@@ -103,3 +103,19 @@ def test_resolve_loss_keys_aliases_and_overrides() -> None:
     assert keys.subsets == {"long": "val_loss[long]", "short": "loss[short]"}
     assert keys.subset_std_column("long") == "val_loss_std[long]"
     assert keys.subset_count_column("long") == "n[long]"
+
+
+def test_a_snapshot_stays_as_it_was_while_the_table_grows() -> None:
+    table = Table()
+    for epoch in range(1, 4):
+        table.append(epoch, None, {"loss": 1.0 / epoch})
+    frozen = table.snapshot()
+    # More rows than the capacity (so the arrays are reallocated), and a new column.
+    for epoch in range(4, 200):
+        table.append(epoch, None, {"loss": 1.0 / epoch, "val_loss": 2.0})
+    table.extend(np.array([200]), np.array([np.nan]),
+                 {"loss": (np.array([9.0]), np.array([True]))})
+    assert len(frozen) == 3 and frozen.names == ["loss"] and "val_loss" not in frozen
+    np.testing.assert_array_equal(frozen.index, [1, 2, 3])
+    np.testing.assert_allclose(frozen.column("loss"), [1.0, 0.5, 1.0 / 3])
+    assert len(table) == 200 and table.column("loss")[-1] == 9.0

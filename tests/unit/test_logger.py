@@ -14,7 +14,7 @@ import pytest
 
 from lstm_top import Logger, LoggerWarning
 from lstm_top.format import EndRecord, EpochRecord, Header, StepRecord, decode_line
-from lstm_top.sources.files import read_history
+from lstm_top.sources.formats import read_history
 
 
 def _records(path: Path) -> list:
@@ -112,7 +112,8 @@ def test_only_rank_zero_writes_unless_per_rank(tmp_path: Path,
 
 
 def test_warnings_as_errors_still_do_not_raise(tmp_path: Path) -> None:
-    missing = tmp_path / "no" / "such" / "dir" / "run.jsonl"
+    (tmp_path / "a-file").write_text("not a folder")
+    missing = tmp_path / "a-file" / "dir" / "run.jsonl"  # a folder that cannot be made
     with warnings.catch_warnings():
         warnings.simplefilter("error", LoggerWarning)
         logger = Logger(missing)
@@ -124,10 +125,10 @@ def test_warnings_as_errors_still_do_not_raise(tmp_path: Path) -> None:
 def test_a_write_failure_warning_points_at_the_training_scripts_line(tmp_path: Path) -> None:
     """The user reads "train.py:42: LoggerWarning ...", not a line inside lstm-top."""
     with pytest.warns(LoggerWarning) as opened:
-        logger = Logger(tmp_path / "missing-folder" / "run.jsonl")
+        logger = Logger(tmp_path / "missing-folder" / "run.jsonl")  # "created the folder"
     assert opened[0].filename == __file__
     with pytest.warns(LoggerWarning) as logged:
-        broken = Logger("/dev/full")
+        broken = Logger("/dev/full", special_files=True)
         broken.log(epoch=1, loss=1.0)
     assert logged[0].filename == __file__
     logger.close()

@@ -8,6 +8,7 @@ without build isolation (the installed setuptools builds it; nothing is fetched)
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -24,8 +25,10 @@ pytestmark = pytest.mark.slow
 
 
 def run(command: list[str | Path], **options: object) -> subprocess.CompletedProcess[str]:
+    # Without PYTHONPATH: a developer's source tree on it would shadow the installed wheel.
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     return subprocess.run([str(c) for c in command], capture_output=True, text=True,
-                          timeout=300, **options)  # type: ignore[call-overload]
+                          timeout=300, env=env, **options)  # type: ignore[call-overload]
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +63,7 @@ def test_wheel_holds_the_package_data(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "lstm_top/ui/lstm_top.tcss" in names  # the app cannot start without its stylesheet
     assert "lstm_top/hook/logger.py" in names
+    assert "lstm_top/py.typed" in names  # PEP 561: users' type checkers read our hints
     assert not any(name.startswith("tests/") for name in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "lstm-top = lstm_top.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

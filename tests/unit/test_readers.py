@@ -16,7 +16,7 @@ import pytest
 
 from lstm_top import Logger
 from lstm_top.history import resolve_loss_keys
-from lstm_top.sources.files import SourceError, read_history
+from lstm_top.sources.formats import SourceError, read_history
 
 
 def _check_json(path: Path, *extra: str) -> dict:

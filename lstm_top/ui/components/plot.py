@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual import events
+from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Static
@@ -24,7 +25,7 @@ class LossPlot(Vertical):
     def on_resize(self, event: events.Resize) -> None:
         self.post_message(self.Resized())
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         yield Static(Text("loading…", style="dim"), id="chart")
         yield Static("", id="legend")
 

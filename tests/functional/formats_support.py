@@ -1,0 +1,60 @@
+"""Following a target the way the viewer does, for the live-format tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from lstm_top.history import History
+from lstm_top.signs import Diagnoser
+from lstm_top.sources.base import LiveSource, SourceUpdate
+from lstm_top.sources.open import open_source
+from lstm_top.steps import judged
+from tests.waiting import poll_until
+
+# Each new epoch must be on screen within this (the issue's goal: 2 s with inotify).
+LIVE_WITHIN_S = 2.0
+
+
+class Followed:
+    """``open_source(target)`` started, its updates kept, its epoch count waited for."""
+
+    def __init__(self, target: str) -> None:
+        self.source: LiveSource = open_source(target)
+        self.updates: list[SourceUpdate] = []
+        self.latencies: list[float] = []
+        self.source.start(self.updates.append)
+
+    @property
+    def history(self) -> History:
+        return self.source.history
+
+    def rows(self) -> int:
+        return len(judged(self.history).epochs)
+
+    def wait_rows(self, count: int, timeout: float = LIVE_WITHIN_S * 3,
+                  rows: Callable[[], int] | None = None) -> float:
+        """Seconds until ``count`` rows show (``rows``: what to count, default the rows the
+        chart and the signs see); fails after ``timeout``."""
+        counted = rows or self.rows
+        began = time.monotonic()
+        assert poll_until(lambda: counted() >= count, timeout, 0.02), (
+            f"{self.source.target}: {counted()} rows after {timeout} s, wanted {count}; "
+            f"state {self.source.state}, message {self.source.message}")
+        took = time.monotonic() - began
+        self.latencies.append(took)
+        return took
+
+    def new_runs(self) -> int:
+        return sum(1 for update in self.updates if update.new_run)
+
+    def stop(self) -> None:
+        self.source.stop()
+
+
+def sign_ids(history: History) -> set[str]:
+    return {finding.id for finding in Diagnoser().update(judged(history))}
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    assert poll_until(condition, timeout, 0.02), f"timed out waiting for {what}"
