@@ -9,7 +9,7 @@ the founding note's three Keras examples as written (uniform random inputs and t
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -218,7 +218,10 @@ SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (
                     "an acceptable average",
         expected_signs=("subset_gap",),
         default_epochs=20,
-        training=_HEALTHY_TRAINING,
+        # Half the healthy rate: at 1e-2 the rare band's loss, learned from 100 windows, jumps
+        # 1.5x now and then, and the average (20% of it rare) reads as oscillating on ~2 seeds
+        # in 30.
+        training=replace(_HEALTHY_TRAINING, lr=5e-3),
         data={"steps": SINE_STEPS, "noise": 0.05, "common_band": (0.02, 0.12),
               "rare_band": (0.3, 0.45), "train_common": 1900, "train_rare": 100,
               "val_common": 800, "val_rare": 200},
