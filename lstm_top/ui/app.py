@@ -40,6 +40,7 @@ from lstm_top.sources.directory import DirectoryWatcher
 from lstm_top.sources.formats import classify
 from lstm_top.sources.open import FrozenSource, open_target
 from lstm_top.steps import is_step_run
+from lstm_top.sweep import sweep_rows
 from lstm_top.ui.chart import (
     RUN_COLORS,
     SERIES_MODES,
@@ -56,6 +57,7 @@ from lstm_top.ui.components.help import HelpScreen
 from lstm_top.ui.components.metrics import MetricsTable
 from lstm_top.ui.components.plot import LossPlot
 from lstm_top.ui.components.run_list import RunList
+from lstm_top.ui.components.run_table import RunTableScreen
 from lstm_top.ui.components.status import STATE_STYLES, StatusHeader
 from lstm_top.ui.components.warnings import WarningsPanel
 from lstm_top.ui.demo_runner import WATCH_SECONDS, DemoRunner, list_scenarios
@@ -67,8 +69,15 @@ from lstm_top.ui.messages import (
     RunReplaced,
     ViewReady,
 )
-from lstm_top.ui.run_state import Run, snapshot
+from lstm_top.ui.run_state import Run, snapshot, sweep_entries, sweep_signature
 from lstm_top.ui.text import clean
+
+# A folder with this many runs opens on the sweep table.
+SWEEP_TABLE_MIN_RUNS = 10
+TABLE_REFRESH_S = 0.5
+# Beyond this many runs each run's file is polled less often (events still come at once).
+MANY_RUNS = 50
+MANY_RUNS_POLL_S = 10.0
 
 if TYPE_CHECKING:
     from lstm_top.signs import Finding
@@ -104,6 +113,7 @@ class LstmTopApp(App[int]):
         Binding("e", "export", "Export"),
         Binding("d", "demo", "Demo"),
         Binding("x", "stop_demo", "Stop demo", show=False),
+        Binding("t", "run_table", "Runs table", show=False),
     ]
 
     def __init__(self, targets: list[str] | None = None, *, demo: str | None = None,
@@ -144,6 +154,11 @@ class LstmTopApp(App[int]):
         self._smoothers: dict[tuple[str, int], SmootherCache] = {}
         self._replaced = 0
         self._shutting_down = False  # not "_closing": Textual's MessagePump owns that name
+        self._sweep_shown: tuple[object, ...] | None = None
+        self._sweep_opened = False
+        self._run_paths: dict[str, Run] = {}
+        self._table_next_at = 0.0
+        self._table_refresh_pending = False
         self.renders_done = 0  # for tests and the benchmark
         self.diagnoses_done = 0
 
@@ -187,15 +202,23 @@ class LstmTopApp(App[int]):
 
     def add_run(self, target: str, select: bool = False) -> Run:
         # One run per file, however it was named (argument, folder listing, demo).
-        existing = next((r for r in self.runs.values() if r.path == os.path.abspath(target)),
-                        None)
+        # A dict, not a scan of the runs: a sweep adds a thousand of them.
+        by_path = {run.path: run for run in self.runs.values()} \
+            if len(self._run_paths) != len(self.runs) else self._run_paths
+        existing = by_path.get(os.path.abspath(target))
         if existing is not None:
             return existing
         source = open_target(target)
         run = Run(target, source, self.train_key, self.val_key, color_slot=len(self.runs))
         self.runs[target] = run
+        self._run_paths = by_path
+        self._run_paths[run.path] = run
         if self.selected is None or select:
             self.selected = target
+        if len(self.runs) > MANY_RUNS and hasattr(source, "poll_interval"):
+            # File events keep a sweep's runs prompt; their safety-net polls, a thousand of
+            # them a second, would keep the idle viewer busy.
+            source.poll_interval = max(source.poll_interval, MANY_RUNS_POLL_S)
         source.start(lambda update, run=run: self._on_source_update(run, update))
         self.request_diagnosis(target)
         self._update_run_list()
@@ -251,7 +274,14 @@ class LstmTopApp(App[int]):
         self._directory_watchers.append(watcher)
 
     def on_run_file_appeared(self, message: RunFileAppeared) -> None:
+        if (not self._sweep_opened and len(self.runs) + 1 >= SWEEP_TABLE_MIN_RUNS
+                and self._directory_watchers):
+            # A sweep: open on the table before adding the rest, so the hidden run list is
+            # not rebuilt once per run.
+            self._sweep_opened = True
+            self.action_run_table()
         self.add_run(message.path)
+        self._schedule_table_refresh()
         self.request_render()
 
     def toggle_overlay_mark(self, key: str | None) -> None:
@@ -372,6 +402,8 @@ class LstmTopApp(App[int]):
 
     def on_view_ready(self, message: ViewReady) -> None:
         self._render_busy = False
+        if not self.screen_stack:
+            return  # closing
         self.renders_done += 1
         self._rendered_size = message.size
         for key, (version, keys, metrics) in message.summaries.items():
@@ -496,10 +528,71 @@ class LstmTopApp(App[int]):
     def on_loss_plot_resized(self, message: LossPlot.Resized) -> None:
         self.request_render()
 
+    # ------------------------------------------------------------------ the sweep table
+
+    def _run_table(self) -> RunTableScreen | None:
+        """The sweep table when it is the screen on top (never raises, also while closing)."""
+        stack = self.screen_stack
+        return stack[-1] if stack and isinstance(stack[-1], RunTableScreen) else None
+
+    def action_run_table(self) -> None:
+        if self._run_table() is None and self.screen_stack:
+            self.push_screen(RunTableScreen(self.overlay_marks))
+            self._sweep_shown = None
+            self._refresh_run_table()
+
+    def _refresh_run_table(self) -> None:
+        screen = self._run_table()
+        if screen is None:
+            return
+        runs = list(self.runs.values())
+        now = self.clock()
+        if time.monotonic() < self._table_next_at:
+            self._schedule_table_refresh()  # too soon after the last one: later
+            return
+        signature = sweep_signature(runs, now)
+        if signature == self._sweep_shown:
+            return
+        began = time.monotonic()
+        self._sweep_shown = signature
+        screen.show_rows(*sweep_rows(sweep_entries(runs, now)))
+        # A thousand rows take a while to rebuild: the table gets at most a fifth of the time.
+        self._table_next_at = time.monotonic() + 4 * (time.monotonic() - began)
+
+    def show_runs(self, keys: set[str] | None, overlay: bool) -> None:
+        """From the sweep table: open one run, or overlay the marked ones (all when none)."""
+        table = self._run_table()
+        if table is not None:
+            self.overlay_marks = set(table.marks)
+            self.pop_screen()
+        if keys and not overlay:
+            self.selected = next(iter(keys))
+        self.overlay = overlay and len(self.runs) > 1
+        if overlay and keys:
+            self.overlay_marks = set(keys)
+        self._update_run_list()
+        self._update_status()
+        self.request_render()
+
+    def _schedule_table_refresh(self) -> None:
+        """Soon, once: many runs appearing or changing at once make one table update."""
+        if not self._table_refresh_pending:
+            self._table_refresh_pending = True
+            self.set_timer(TABLE_REFRESH_S, self._table_refresh_due)
+
+    def _table_refresh_due(self) -> None:
+        self._table_refresh_pending = False
+        if (not self._sweep_opened and len(self.runs) >= SWEEP_TABLE_MIN_RUNS
+                and self._directory_watchers):
+            self._sweep_opened = True  # a sweep: open on the table, once
+            self.action_run_table()
+        self._refresh_run_table()
+
     def _tick(self) -> None:
         """Once a second: elapsed time and stalled state. Repaints only if the text changed."""
         if not self._mounted:
             return
+        self._table_refresh_due()
         self._update_status()
         self._update_run_list()
 
@@ -542,6 +635,13 @@ class LstmTopApp(App[int]):
         return StatusHeader.compose_text(parts)
 
     def _update_run_list(self) -> None:
+        if not self.screen_stack:
+            return  # closing: the screens are gone, the messages still come
+        if self._run_table() is not None:
+            # The list is hidden under the table; with hundreds of runs rebuilding it on every
+            # update would cost more than everything else. The table is refreshed instead.
+            self._schedule_table_refresh()
+            return
         run_list = self.run_list
         # One run needs no list (the status line names it) and its columns go to the warnings.
         visible = len(self.runs) > 1

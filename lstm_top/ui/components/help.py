@@ -19,6 +19,7 @@ KEYS = (
     ("w", "window: all epochs / last N"),
     ("v", "series shown: train + val + subsets / train + val / val + subsets"),
     ("o", "overlay: val loss of the marked runs (or all) on one chart"),
+    ("t", "sweep table: every run, worst first (s sort, / filter, space mark, o overlay)"),
     ("f", "pause / resume following new records"),
     ("tab", "move focus: warnings, metrics, run list"),
     ("↑ ↓ PgUp PgDn", "scroll the focused panel"),
