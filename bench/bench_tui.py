@@ -60,7 +60,7 @@ async def _redraw_seconds(path: Path, repeats: int = REPEATS) -> tuple[float, in
             chart_before = app.loss_plot.plain
             start = time.perf_counter()
             await pilot.press("l")
-            while app.renders_done == before or app._render_busy:
+            while app.renders_done == before or not app.is_settled():
                 await asyncio.sleep(0.0005)
             await pilot.pause()  # let the compositor paint the new frame
             timings.append(time.perf_counter() - start)

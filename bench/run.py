@@ -32,6 +32,8 @@ ROOT = BENCH_DIR.parent
 PREFERRED_ORDER = ("load", "memory", "tui", "signs", "logger", "latency", "demo")
 EXPECTED = ("load", "memory", "tui", "signs", "logger", "latency", "demo")
 ROWS_MARKER = "@@lstm-top-bench-rows@@"
+# Benches that train real models need longer than the default timeout.
+MIN_TIMEOUT_S = {"sweep": 900.0}
 
 _CHILD = """
 import inspect, json, sys
@@ -200,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{time.perf_counter() - generating:.1f} s", file=sys.stderr)
         for name in names:
             print(f"  running bench_{name} ...", file=sys.stderr, flush=True)
-            result = run_one(name, args.quick, timeout, env)
+            result = run_one(name, args.quick, max(timeout, MIN_TIMEOUT_S.get(name, 0.0)), env)
             print(f"    {result[0].seconds:.1f} s", file=sys.stderr, flush=True)
             rows.extend(result)
         rows.extend(Row(name, "MISSING", math.nan, "", "", f"bench/bench_{name}.py not found")

@@ -161,7 +161,7 @@ def run_check(path: str, *, as_json: bool = False, train_key: str | None = None,
     except SourceError as exc:
         err.write(f"lstm-top check: {safe_text(exc)}\n")
         return EXIT_UNREADABLE
-    if not len(history.epochs) and not history.headers_seen:
+    if nothing_readable(history):
         err.write(f"lstm-top check: {safe_text(path)}: no records could be read "
                   f"({history.malformed_lines} malformed line(s))\n")
         return EXIT_UNREADABLE
@@ -174,6 +174,14 @@ def run_check(path: str, *, as_json: bool = False, train_key: str | None = None,
         out.write(format_text(report))
     threshold = Severity[fail_on.upper()]
     return EXIT_SIGNS if any(f.severity >= threshold for f in findings) else EXIT_HEALTHY
+
+
+def nothing_readable(history: History) -> bool:
+    """No epoch or step record at all, and either no header or lines that could not be read
+    (a header and garbage is not a healthy run; a header alone is a run that just started)."""
+    if len(history.epochs) or len(history.steps):
+        return False
+    return not history.headers_seen or history.malformed_lines > 0
 
 
 def run_check_folder(folder: str, *, as_json: bool = False, train_key: str | None = None,
@@ -196,7 +204,7 @@ def run_check_folder(folder: str, *, as_json: bool = False, train_key: str | Non
         except SourceError as exc:
             unreadable.append((name, str(exc)))
             continue
-        if not len(history.epochs) and not history.headers_seen:
+        if nothing_readable(history):
             unreadable.append((name, "no records could be read"))
             continue
         state = "finished" if history.source_kind != "jsonl" and history.end_status is None \

@@ -71,6 +71,14 @@ def _tui_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C is a request, not a crash: no traceback
+        sys.stderr.write("lstm-top: interrupted\n")
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "check":
         options = _check_parser().parse_args(args[1:])

@@ -69,7 +69,7 @@ from lstm_top.format import (
     subset_column,
     to_float,
 )
-from lstm_top.history import History, Table
+from lstm_top.history import MAX_COLUMNS, History, Table
 
 # Bytes read from the file at once (about 20 000 records).
 BULK_CHUNK_BYTES = 1 << 22
@@ -91,6 +91,10 @@ _NUMBER_TYPES = frozenset({float, int, str, _NONE_TYPE})
 _TIME_TYPES = frozenset({float, int, _NONE_TYPE})
 _INDEX_TYPES = frozenset({int})
 _STEP_EPOCH_TYPES = frozenset({int, _NONE_TYPE})
+_CAPPED_VALUE_TYPES = frozenset({float, int, _NONE_TYPE})
+# Beyond this many names in a batch, columns are gathered in one pass over the values instead
+# of one pass over the records per name.
+_SPARSE_NAMES = 64
 _EMPTY_METRICS: dict[str, Any] = {}  # stands for an absent "metrics" field; never mutated
 
 
@@ -502,7 +506,7 @@ def _extend_table(table: Table, group: list[dict[str, Any]], kind: str, history:
     subsets = list(map(dict.get, group, repeat("subsets")))
     if subsets.count(None) != count:
         metrics = _merge_subsets(metrics, subsets)
-    columns = _metric_columns(metrics)
+    columns = _metric_columns(metrics, table)
     if kind == "epoch":
         rewinds = int(np.count_nonzero(index[1:] <= index[:-1]))
         if len(table) and index[0] <= table.index[-1]:
@@ -544,9 +548,12 @@ def _merge_subsets(metrics: list[dict[str, Any]], subsets: list[Any]) -> list[di
     return merged
 
 
-def _metric_columns(metrics: list[dict[str, Any]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _metric_columns(metrics: list[dict[str, Any]],
+                    table: Table) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Columns in the order ``Table.append`` would create them: by the first row where a value
-    is present, then by position within that row."""
+    is present, then by position within that row. Only names the table can still hold are
+    built: a logger that invents names per record (``acc_epoch_7``) costs the reader the same
+    per record as one that does not."""
     names = list(metrics[0])
     # The usual case: every record logs the same metrics. Then every dict has len(names) keys
     # and itemgetter finds each name in each dict (KeyError otherwise), so these are all names.
@@ -559,7 +566,31 @@ def _metric_columns(metrics: list[dict[str, Any]]) -> dict[str, tuple[np.ndarray
             return _columns(metrics, names, exact_keys=True)
         except KeyError:
             pass
-    return _columns(metrics, list(dict.fromkeys(chain.from_iterable(metrics))), exact_keys=False)
+    names = list(dict.fromkeys(chain.from_iterable(metrics)))
+    room = MAX_COLUMNS - len(table.names)
+    if len(names) > room:
+        names = _names_within_cap(metrics, names, table, room)
+    return _columns(metrics, names, exact_keys=False)
+
+
+def _names_within_cap(metrics: list[dict[str, Any]], names: list[str], table: Table,
+                      room: int) -> list[str]:
+    """The names ``Table.append`` would keep: those it has, then new ones by their first
+    present value, until ``MAX_COLUMNS``. One pass over the values (linear), applied before
+    any column is built, so beyond the cap each further name costs nothing."""
+    kept = [name for name in names if name in table]
+    if room <= 0:
+        return kept
+    new: dict[str, None] = {}
+    for values in metrics:
+        for name, value in values.items():
+            if value.__class__ not in _CAPPED_VALUE_TYPES:
+                # A value the per-record path drops with a problem, whatever the column:
+                # leave the batch to it so the problem is reported the same way.
+                raise _NotFast
+            if value is not None and len(new) < room and name not in new and name not in table:
+                new[name] = None
+    return kept + list(new)
 
 
 def _float_matrix_columns(metrics: list[dict[str, Any]],
@@ -582,6 +613,8 @@ def _columns(metrics: list[dict[str, Any]], names: list[str],
         return {}
     if max(map(len, names)) > MAX_NAME_CHARS:
         raise _NotFast  # truncated names could collide; leave that to the per-record code
+    if not exact_keys and len(names) > _SPARSE_NAMES:
+        return _sparse_columns(metrics, names)
     columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     needs_reorder = False
     for name in names:
@@ -594,6 +627,36 @@ def _columns(metrics: list[dict[str, Any]], names: list[str],
             continue  # only ever missing: the per-record path never creates the column
         needs_reorder = needs_reorder or not column[1][0]
         columns[name] = column
+    if needs_reorder:
+        columns = _in_creation_order(columns, metrics)
+    return columns
+
+
+def _sparse_columns(metrics: list[dict[str, Any]],
+                    names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``_columns`` for many names, each logged in few records: linear in the values."""
+    gathered: dict[str, tuple[list[int], list[Any]]] = {name: ([], []) for name in names}
+    for row, record in enumerate(metrics):
+        for name, value in record.items():
+            entry = gathered.get(name)
+            if entry is not None:
+                entry[0].append(row)
+                entry[1].append(value)
+    count = len(metrics)
+    columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    needs_reorder = False
+    for name in names:
+        rows, logged_values = gathered[name]
+        column = _number_column(logged_values)
+        if column is None:
+            continue
+        logged = np.asarray(rows, dtype=np.intp)
+        dense = np.full(count, np.nan)
+        present = np.zeros(count, dtype=bool)
+        dense[logged] = column[0]
+        present[logged] = column[1]
+        needs_reorder = needs_reorder or not present[0]
+        columns[name] = (dense, present)
     if needs_reorder:
         columns = _in_creation_order(columns, metrics)
     return columns

@@ -16,7 +16,9 @@ What ``tail -F`` users expect, and what happens here:
   where reading left off, so no record is read twice;
 * deleted: state ``deleted``, what was read is kept; following resumes if it comes back.
 
-Bytes a writer appends to the *old* file after the switch to a new one are not read.
+After a rename, the old file is read to its end and followed until it has been quiet for
+``ROTATION_QUIET_S`` (a writer that still holds it open may append), then the new one is read:
+records written to the renamed file are not lost.
 """
 
 from __future__ import annotations
@@ -41,6 +43,21 @@ PROGRESS_INTERVAL_S = 0.25
 FIRST_LINE_LOOKAHEAD = 1 << 16
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# After a rotation, the old file is followed until it has not grown for this long (longer than
+# the Logger takes to notice the rename and reopen), at most ROTATION_MAX_WAIT_S.
+ROTATION_QUIET_S = 1.5
+ROTATION_MAX_WAIT_S = 10.0
+# Bytes parsed per hold of the history lock (a few thousand records).
+LOCKED_SLICE_BYTES = 1 << 18
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket file" if stat.S_ISSOCK(mode) else "not a regular file"
 
 
 def _header_key(line: bytes) -> tuple[str, float | None] | None:
@@ -79,6 +96,9 @@ class FileFollower(LiveSource):
         self._parser_finished = False
         self._unfinished_bytes = 0
         self._watch: WatchHandle | None = None
+        # A rotation seen, the old file not yet quiet: when, and since when it has not grown.
+        self._rotation_seen_at: float | None = None
+        self._rotation_quiet_since: float | None = None
         self._last_emit = 0.0
         self.reads = 0  # os.read calls, for tests and benchmarks
 
@@ -89,7 +109,9 @@ class FileFollower(LiveSource):
             self._ensure_watch()
             self.check_now()
             while not self.stopping:
-                self._wait(self.poll_interval)
+                # A rotation in progress: the renamed file gets no events under our name.
+                self._wait(self.poll_interval if self._rotation_seen_at is None
+                           else min(self.poll_interval, 0.25))
                 if self.stopping:
                     break
                 self._ensure_watch()
@@ -126,6 +148,11 @@ class FileFollower(LiveSource):
         if stat.S_ISDIR(st.st_mode):
             self._set_state(ERROR, f"{self.path} is a directory")
             return
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block the open, /dev/zero never end
+            self._close_fd()
+            self._set_state(ERROR, f"{self.path} is {_special_kind(st.st_mode)}, not a history "
+                                   "file; lstm-top reads regular files")
+            return
         identity = (st.st_dev, st.st_ino)
         if self._fd is None:
             if not self._open():
@@ -133,7 +160,21 @@ class FileFollower(LiveSource):
             if self._has_content():
                 self._begin_new_content(f"{self.path} was recreated")
         elif identity != self._identity:
-            self._read_available()  # what the old file got before it was replaced
+            # Like ``tail -F``: the old file is drained to its end before the switch, and
+            # followed until it has been quiet for a while, because a writer holding it open
+            # (the Logger notices a rename within PATH_CHECK_INTERVAL_S) may still append.
+            before = self._offset
+            self._read_available()
+            now = time.monotonic()
+            if self._rotation_seen_at is None:
+                self._rotation_seen_at = now
+            if self._offset != before or self._rotation_quiet_since is None:
+                self._rotation_quiet_since = now
+            if (now - self._rotation_quiet_since < ROTATION_QUIET_S
+                    and now - self._rotation_seen_at < ROTATION_MAX_WAIT_S
+                    and self._old_file_still_named()):
+                return  # look again at the next event or poll
+            self._rotation_seen_at = self._rotation_quiet_since = None
             self._close_fd()
             if not self._open():
                 return
@@ -146,6 +187,14 @@ class FileFollower(LiveSource):
             if size < self._offset:
                 self._begin_new_content(f"{self.path} was truncated; reading it from the start")
         self._read_available()
+
+    def _old_file_still_named(self) -> bool:
+        """Renamed (a rotation: its writer may still append), not deleted or replaced by a
+        file renamed over it (an editor's save, a copy)."""
+        try:
+            return self._fd is not None and os.fstat(self._fd).st_nlink > 0
+        except OSError:
+            return False
 
     def _open(self) -> bool:
         try:
@@ -292,11 +341,19 @@ class FileFollower(LiveSource):
             if not chunk:
                 break
             self._consume(chunk)
-            with self.history.lock:
-                added += self._parser.feed(chunk)
-                if self._run_key is None and self.history.headers_seen:
-                    self._run_key = (self.history.run_name, self.history.started)
-            if len(chunk) < READ_CHUNK_BYTES:
+            full_chunk = len(chunk) == READ_CHUNK_BYTES
+            if self._offset == len(chunk) and chunk.startswith(_UTF8_BOM):
+                chunk = chunk[len(_UTF8_BOM):]  # Notepad's mark is not part of the first line
+            # The lock is held per slice, not per 4 MiB chunk, so the viewer is never kept
+            # waiting long, and a stop request is seen between slices.
+            for start in range(0, len(chunk), LOCKED_SLICE_BYTES):
+                if self.stopping:
+                    return
+                with self.history.lock:
+                    added += self._parser.feed(chunk[start : start + LOCKED_SLICE_BYTES])
+                    if self._run_key is None and self.history.headers_seen:
+                        self._run_key = (self.history.run_name, self.history.started)
+            if not full_chunk:
                 break
             if added and time.monotonic() - self._last_emit > PROGRESS_INTERVAL_S:
                 self._report(added)

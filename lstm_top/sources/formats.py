@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from lstm_top.format import subset_column
 from lstm_top.history import History
-from lstm_top.sources import files, tensorboard, trackers, wandb
+from lstm_top.sources import files, inputs, tensorboard, trackers, wandb
 from lstm_top.sources.base import LiveSource, SourceError
 from lstm_top.sources.bulk import BulkJsonlParser
 
@@ -51,7 +52,7 @@ class Format:
         return history
 
     def follow(self, target: str) -> LiveSource:
-        if self.incremental:
+        if self.incremental and not inputs.utf16_codec(_head(target, 4096)):
             from lstm_top.sources.follow import FileFollower
 
             return FileFollower(target)
@@ -114,6 +115,10 @@ def read_jsonl(path: str, live: bool = False) -> History:
     parser = BulkJsonlParser(history)
     try:
         with open(path, "rb") as handle:
+            first = handle.read(READ_CHUNK_BYTES)
+            if inputs.utf16_codec(first):  # rare, and whole: transcoded in one piece
+                first = inputs.as_utf8(first + handle.read(trackers.MAX_TEXT_BYTES))
+            parser.feed(inputs.as_utf8(first))
             while chunk := handle.read(READ_CHUNK_BYTES):
                 parser.feed(chunk)
     except OSError as exc:
@@ -184,11 +189,20 @@ FORMATS: tuple[Format, ...] = (JSONL, KERAS_CSV, HISTORY_JSON, TENSORBOARD, HF_S
 
 
 def _head(path: str, size: int = HEAD_BYTES) -> bytes:
+    """The first bytes of a regular file; nothing for a FIFO or device (opening a FIFO would
+    block until a writer comes, ``/dev/zero`` never ends)."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read(size)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return b""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        return os.read(fd, size)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
 
 
 def classify_folder(folder: str) -> Format | None:
@@ -223,7 +237,7 @@ def classify_file(path: str, head: bytes | None = None) -> Format | None:
         return WANDB
     if lower == trackers.RAY_RESULT and trackers.is_ray_trial(os.path.dirname(path) or "."):
         return RAY_TUNE
-    head = _head(path) if head is None else head
+    head = inputs.as_utf8(_head(path) if head is None else head)
     text = head.lstrip()
     if not text:
         return JSONL if lower.endswith(JSONL_SUFFIXES) else None
@@ -279,6 +293,7 @@ def read_history(path: str | os.PathLike[str]) -> History:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise SourceError(f"{path}: no such file")
+    inputs.refuse_special(path)  # before anything opens it: a FIFO would block, /dev/zero not end
     fmt = classify(path)
     if fmt is None:
         if os.path.isdir(path):

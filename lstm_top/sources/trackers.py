@@ -24,6 +24,7 @@ from lstm_top.format import (
 )
 from lstm_top.history import History
 from lstm_top.sources.base import SourceError
+from lstm_top.sources.inputs import decode_text
 from lstm_top.sources.series import Point, history_from_series
 
 # Plenty for a real run folder; a walk started in the wrong place stops here.
@@ -44,7 +45,7 @@ def read_text(path: str, live: bool = False) -> str:
         raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if live:
         data = data[: data.rfind(b"\n") + 1]
-    return data.decode("utf-8", "replace")
+    return decode_text(data)  # UTF-8, a BOM dropped; UTF-16 decoded
 
 
 def _parse_number(text: str) -> float | None:

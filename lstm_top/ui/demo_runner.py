@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from lstm_top.ui.text import clean
+
 
 @dataclass(frozen=True, slots=True)
 class ScenarioInfo:
@@ -85,6 +87,17 @@ class DemoRunner:
         demo = DemoProcess(scenario, path, process)
         self.demos.append(demo)
         return demo
+
+    def launch(self, scenario: str, epochs: int | None = None,
+               epoch_delay: float | None = None) -> tuple[DemoProcess | None, str]:
+        """``start`` for a name typed by a user: (the demo or None, what to tell them)."""
+        if scenario not in {s.name for s in list_scenarios()}:
+            return None, f"unknown demo scenario {clean(scenario, 40)!r}"
+        try:
+            demo = self.start(scenario, epochs, epoch_delay)
+        except OSError as exc:
+            return None, f"cannot start the demo: {exc}"
+        return demo, f"demo {scenario} started → {demo.path}"
 
     def find(self, path: str | os.PathLike[str]) -> DemoProcess | None:
         wanted = os.path.abspath(path)

@@ -1,9 +1,10 @@
 """One run as the app sees it: its source, its diagnosis, and the summary shown on screen.
 
-Textual-free. Two kinds of background work read a run, never holding the history lock for
-long: the render worker (chart and metrics, cheap) and the diagnosis worker (the warning signs,
-which can take a long time on a huge history). Both work on a ``snapshot`` of the history, taken
-in a moment under the lock, so the reader thread and each other never wait on them.
+Textual-free. Two kinds of background work read a run's history, never holding its lock for
+long: the render worker (chart and metrics, cheap; ``ui.view``) and the diagnosis worker (the
+warning signs, which can take a long time on a huge history; ``Diagnosers``). Both are handed
+what they need in a frozen job made on the UI thread, and work on a ``snapshot`` of the history
+taken in a moment under the lock, so the reader thread and each other never wait on them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -61,31 +63,32 @@ def _copy_finding(finding: Finding) -> Finding:
 
 @dataclass
 class Run:
-    """A run being shown. ``history`` follows the source (a new run replaces it)."""
+    """A run being shown, as the UI thread knows it. ``history`` follows the source (a new run
+    in the same file replaces it); every other field is written on the UI thread only, from the
+    workers' messages."""
 
     key: str  # stable identity: the target as given
     source: LiveSource
     train_key: str | None = None
     val_key: str | None = None
     color_slot: int = 0
-    # Written by the diagnosis worker only (its thread), read through ``FindingsUpdated``.
-    diagnoser: Diagnoser | None = field(default=None, repr=False)
-    diagnosed_history_id: int = 0
-    # What the UI shows; set on the UI thread from the workers' messages.
     findings: list[Finding] = field(default_factory=list)
     metrics: list[MetricSummary] = field(default_factory=list)
     keys: LossKeys = field(default_factory=lambda: LossKeys(None, None, {}))
-    # (id of the history, epochs version) the findings / the chart and metrics were made from.
+    # The snapshot facts the status line shows, from the same snapshot as chart and metrics.
+    shown: SnapshotFacts | None = None
+    # ``version()`` the findings / the chart and metrics were made from.
     analysed: tuple[int, int] = (0, -1)
     rendered: tuple[int, int] = (0, -1)
     message: str | None = None
     diagnosis_error: str | None = None
+    diagnosis_note: str | None = None  # "signs judged the last N of M epochs"
     label: str = ""  # shown after the name: "(earlier)" for a run replaced in its file
-    # The history the last source update carried (reader thread): the earlier run on new_run.
-    seen_history: History | None = field(default=None, repr=False)
     _last_state: str = "waiting"
-    # Set from the source thread; the UI thread clears it when it takes the update.
-    update_posted: bool = False
+    # Which history object ``version`` last saw, and its serial: a new object, a new serial.
+    # (Holding the reference keeps ``is`` meaningful; ``id()`` is reused after collection.)
+    _known_history: History | None = field(default=None, repr=False)
+    _serial: int = 0
 
     @property
     def path(self) -> str:
@@ -103,40 +106,17 @@ class Run:
         return f"{name} {self.label}" if self.label else name
 
     def version(self) -> tuple[int, int]:
-        """Identity of what there is to show: (the history object, its epochs version)."""
+        """What there is to show: (serial of the history object, its epochs version)."""
         history = self.history
-        return id(history), view_version(history)
+        if history is not self._known_history:
+            self._known_history = history
+            self._serial += 1
+        return self._serial, view_version(history)
 
     @property
     def diagnosed(self) -> bool:
         """The findings describe the history as it is now."""
         return self.analysed == self.version()
-
-    def summarise(self, frozen: History) -> tuple[LossKeys, list[MetricSummary]]:
-        """Loss keys and the metrics table of a snapshot (cheap: one pass per column)."""
-        table = frozen.epochs
-        keys = resolve_loss_keys(table.names, self.train_key, self.val_key)
-        metrics = [summarize(name, table.index, table.column(name), table.present(name))
-                   for name in _metric_order(table.names, keys)]
-        return keys, metrics
-
-    def diagnose(self) -> tuple[tuple[int, int], list[Finding]]:
-        """Worker thread: findings for the history as it is now, and which version that was.
-
-        Runs on a snapshot, so the reader and the render worker never wait for it, however long
-        the first diagnosis of a huge file takes. Only one diagnosis worker exists at a time.
-        """
-        from lstm_top.signs import Diagnoser
-
-        history = self.history
-        frozen = snapshot(history)
-        version = (id(history), frozen.epochs.version)
-        if self.diagnoser is None or self.diagnosed_history_id != id(history):
-            # First look, or a new run in the same file: start over.
-            self.diagnoser = Diagnoser(self.train_key, self.val_key)
-            self.diagnosed_history_id = id(history)
-        findings = self.diagnoser.update(frozen)
-        return version, [_copy_finding(f) for f in findings]
 
     def state(self, now: float | None = None) -> str:
         """live / stalled / finished / crashed / interrupted / waiting / deleted / error.
@@ -174,6 +154,92 @@ class Run:
         if len(times) and math.isfinite(times[-1]) and self.state(now_wall) != "live":
             return float(times[-1]) - start
         return now_wall - start
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotFacts:
+    """What the status line says about a snapshot: the epoch the chart and table show."""
+
+    last_epoch: int | None  # for a run judged by steps: its last step
+    seconds_per_epoch: float | None
+    malformed_lines: int
+    epoch_count: int
+    unit: str = "epoch"  # what the x axis counts: "epoch", or "step" for a step run
+
+    @classmethod
+    def of(cls, frozen: History) -> SnapshotFacts:
+        last = frozen.last_epoch()
+        if frozen.index_unit == "step" and len(frozen.steps):
+            last = int(frozen.steps.index[-1])
+        return cls(last, frozen.seconds_per_epoch(), frozen.malformed_lines, len(frozen.epochs),
+                   frozen.index_unit)
+
+
+def summarise(frozen: History, train_key: str | None, val_key: str | None
+              ) -> tuple[LossKeys, list[MetricSummary]]:
+    """Loss keys and the metrics table of a snapshot (cheap: one pass per column)."""
+    table = frozen.epochs
+    keys = resolve_loss_keys(table.names, train_key, val_key)
+    metrics = [summarize(name, table.index, table.column(name), table.present(name))
+               for name in _metric_order(table.names, keys)]
+    return keys, metrics
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosisJob:
+    """One run to diagnose, as the UI thread saw it: everything the worker needs."""
+
+    key: str
+    version: tuple[int, int]
+    history: History  # thread-safe through its lock; the worker snapshots it
+    train_key: str | None
+    val_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosisResult:
+    key: str
+    version: tuple[int, int]
+    findings: list[Finding]
+    note: str | None  # the catch-up cap skipped old epochs: say so
+    error: str | None = None
+
+
+class Diagnosers:
+    """The incremental diagnoser of each run. Used by the diagnosis worker only (one at a time),
+    so nothing here is shared with the UI thread."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, tuple[int, Diagnoser]] = {}
+
+    def results(self, jobs: list[DiagnosisJob]) -> Iterator[DiagnosisResult]:
+        """One result per job, in order; a sign's bug becomes a message in the panel."""
+        for job in jobs:
+            try:
+                yield self.run(job)
+            except Exception as exc:
+                yield DiagnosisResult(job.key, job.version, [], None, clean(
+                    f"diagnosis failed: {type(exc).__name__}: {exc}", 300))
+
+    def run(self, job: DiagnosisJob) -> DiagnosisResult:
+        """Findings for the job's history as it is now (on a snapshot: the reader and the
+        render worker never wait, however long the first diagnosis of a huge file takes)."""
+        from lstm_top.signs import Diagnoser
+
+        serial = job.version[0]
+        known = self._by_key.get(job.key)
+        if known is None or known[0] != serial:
+            # First look, or a new run in the same file: start over.
+            known = self._by_key[job.key] = (serial, Diagnoser(job.train_key, job.val_key))
+        diagnoser = known[1]
+        frozen = snapshot(job.history)
+        findings = diagnoser.update(frozen)
+        note = None
+        if diagnoser.skipped_epochs:
+            note = (f"signs judged the last {diagnoser.diagnosed_epochs:,} of "
+                    f"{diagnoser.epochs_seen:,} epochs")
+        return DiagnosisResult(job.key, (serial, frozen.epochs.version),
+                               [_copy_finding(f) for f in findings], note)
 
 
 def _metric_order(names: list[str], keys: LossKeys) -> list[str]:

@@ -149,7 +149,9 @@ def test_browser_shows_the_run(run_file: Path, tmp_path: Path) -> None:
             [sys.executable, "-m", "lstm_top.web", str(run_file), "--port", str(port)],
             stdout=log, stderr=subprocess.STDOUT, env=env) as server:
         wait_for_port(port, server)
-        assert "127.0.0.1" in server_log.read_text()
+        # The page needs the key of this launch, printed with the URL (issue 16).
+        printed = re.search(r"http://127\.0\.0\.1:\d+/\?key=\S+", server_log.read_text())
+        assert printed, server_log.read_text()
         with started([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
                       "--disable-background-networking", "--disable-component-update",
                       "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
@@ -164,8 +166,7 @@ def test_browser_shows_the_run(run_file: Path, tmp_path: Path) -> None:
                     devtools_port = int(found.group(1))
                     break
             assert devtools_port, "chromium did not open its DevTools port"
-            classes, text, png = asyncio.run(open_page(f"http://127.0.0.1:{port}/",
-                                                       devtools_port))
+            classes, text, png = asyncio.run(open_page(printed.group(0), devtools_port))
     SCREENSHOT.write_bytes(png)
     # The page loaded, its websocket connected and the app's first bytes arrived...
     assert "-loaded" in classes and "-first-byte" in classes, classes

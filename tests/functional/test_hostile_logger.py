@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from lstm_top import Logger, LoggerWarning
-from lstm_top.sources.files import read_history
+from lstm_top.sources.formats import read_history
 
 NOBODY = 65534
 CHILD_TIMEOUT_S = 20.0

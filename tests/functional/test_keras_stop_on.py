@@ -15,7 +15,7 @@ keras = pytest.importorskip("keras")
 from lstm_top.history import History  # noqa: E402
 from lstm_top.keras import LstmTopCallback  # noqa: E402
 from lstm_top.signs import Diagnoser, Severity  # noqa: E402
-from lstm_top.sources.files import read_history  # noqa: E402
+from lstm_top.sources.formats import read_history  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from lstm_top.sources.files import read_history
+from lstm_top.sources.formats import read_history
 from lstm_top.torch import EpochLogger
 
 pytestmark = pytest.mark.slow

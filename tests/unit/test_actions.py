@@ -15,7 +15,7 @@ import pytest
 from lstm_top import Logger
 from lstm_top.actions import EpochActions, StopRule, describe, parse_stop_on
 from lstm_top.format import EndRecord, decode_line
-from lstm_top.sources.files import read_history
+from lstm_top.sources.formats import read_history
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 

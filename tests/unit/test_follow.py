@@ -180,7 +180,11 @@ def test_truncated_without_a_new_header_continues_and_says_so(tmp_path: Path) ->
     assert not any(u.new_run for u in recorder.updates)
 
 
-def test_rotation_reads_the_old_tail_then_follows_the_new_file(tmp_path: Path) -> None:
+def test_rotation_reads_the_old_tail_then_follows_the_new_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Switch as soon as the old file is drained (by default it must also be quiet for 1.5 s:
+    # tests/functional/test_hostile_inputs.py::test_move_and_create_rotation_loses_nothing).
+    monkeypatch.setattr("lstm_top.sources.follow.ROTATION_QUIET_S", 0.0)
     path = tmp_path / "run.jsonl"
     path.write_bytes(header("old", 1.0) + epoch(1))
     follower, recorder = synchronous(path)

@@ -5,33 +5,65 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from lstm_top.reduce import format_duration, format_value
+from lstm_top.sanitize import truncate
+from lstm_top.ui.view import StatusFacts
+
 STATE_STYLES = {
     "live": "bold green", "finished": "bold cyan", "crashed": "bold red",
     "interrupted": "bold yellow", "stalled": "bold yellow", "waiting": "dim",
     "error": "bold red", "deleted": "bold red", "disconnected": "bold yellow",
 }
+# The run name's share of the status line; state, epoch, elapsed and pace always fit.
+NAME_MIN = 12
+NAME_SHARE = 0.4
+
+
+def compose_text(parts: list[tuple[str, str]]) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    for i, (piece, style) in enumerate(parts):
+        if i:
+            text.append(" │ ", style="dim")
+        text.append(piece, style=style)
+    return text
+
+
+def status_text(facts: StatusFacts | None, width: int) -> Text:
+    """The line for ``width`` cells: the name gets a bounded share, the facts always show."""
+    if facts is None:
+        return compose_text([("lstm-top", "bold"), ("no run", "dim")])
+    label = facts.state
+    if facts.state == "stalled" and facts.stalled_for is not None:
+        label = f"stalled {format_duration(facts.stalled_for)}"
+    pieces = [(f"● {label}", STATE_STYLES.get(facts.state, ""))]
+    if facts.unit == "step":  # judged by its evaluation points: the x axis is steps
+        pieces.append((f"step {facts.epoch} · steps", ""))
+    else:
+        pieces.append((f"epoch {facts.epoch if facts.epoch is not None else '–'}", ""))
+    pieces.append((f"elapsed {format_duration(facts.elapsed)}", ""))
+    if facts.seconds_per_epoch is not None:
+        pieces.append((f"{format_value(facts.seconds_per_epoch)} s/epoch", ""))
+    if facts.paused_unseen is not None:
+        pieces.append((f"⏸ paused (+{facts.paused_unseen})", "bold reverse"))
+    if facts.malformed_lines:
+        pieces.append((f"{facts.malformed_lines} bad lines", "yellow"))
+    needed = sum(len(piece) + 3 for piece, _ in pieces) + 2  # separators, padding
+    budget = max(NAME_MIN, min(int(width * NAME_SHARE), width - needed))
+    parts = [(truncate(facts.name, budget), "bold"), *pieces]
+    if facts.file_name and facts.file_name != facts.name:
+        parts.append((facts.file_name, "dim"))
+    return compose_text(parts)
 
 
 class StatusHeader(Static):
-    """Rendered from plain values; every untrusted piece arrives already cleaned."""
-
     _shown: str = ""
-
-    @staticmethod
-    def compose_text(parts: list[tuple[str, str]]) -> Text:
-        text = Text(no_wrap=True, overflow="ellipsis")
-        for i, (piece, style) in enumerate(parts):
-            if i:
-                text.append(" │ ", style="dim")
-            text.append(piece, style=style)
-        return text
 
     @property
     def plain_text(self) -> str:
         return self._shown
 
-    def show(self, parts: list[tuple[str, str]]) -> None:
-        self.show_text(self.compose_text(parts))
+    def show_facts(self, facts: StatusFacts | None) -> None:
+        self.show_text(status_text(facts, self.size.width or self.app.size.width))
 
     def show_text(self, text: Text) -> None:
         if text.plain != self._shown:  # no redraw when nothing changed

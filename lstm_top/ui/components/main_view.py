@@ -1,0 +1,60 @@
+"""The main screen's regions: status line, run list, chart, warnings beside metrics.
+
+It draws what the ``RunBook`` says and the ``View`` the render worker built; it decides nothing.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+
+from lstm_top.ui.components.metrics import MetricsTable
+from lstm_top.ui.components.plot import LossPlot
+from lstm_top.ui.components.run_list import RunList
+from lstm_top.ui.components.status import StatusHeader, status_text
+from lstm_top.ui.components.warnings import WarningsPanel
+from lstm_top.ui.runs import RunBook
+from lstm_top.ui.view import View
+
+
+class MainView(Vertical):
+    DEFAULT_CSS = "MainView { height: 1fr; }"
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(id="status")
+        with Horizontal(id="body"):
+            yield RunList(id="runs")
+            with Vertical(id="main"):
+                yield LossPlot(id="plot")
+                with Horizontal(id="lower"):
+                    yield WarningsPanel(id="warnings")
+                    yield MetricsTable(id="metrics")
+
+    def on_mount(self) -> None:
+        self.status_header = self.query_one("#status", StatusHeader)
+        self.loss_plot = self.query_one("#plot", LossPlot)
+        self.warnings_panel = self.query_one("#warnings", WarningsPanel)
+        self.metrics_table = self.query_one("#metrics", MetricsTable)
+        self.run_list = self.query_one("#runs", RunList)
+        self.warnings_panel.border_title = "warnings"
+        self.metrics_table.border_title = "metrics"
+
+    def show_view(self, view: View) -> None:
+        self.loss_plot.show(view.chart, view.legend)
+
+    def show_book(self, book: RunBook, now: float, color: bool) -> None:
+        findings, waiting, note, metrics = book.panels()
+        self.warnings_panel.show(findings, waiting, note)
+        self.metrics_table.show(metrics)
+        self.show_status(book, now)
+        # One run needs no list (the status line names it) and its columns go to the warnings.
+        self.run_list.display = len(book.runs) > 1
+        if self.run_list.display:
+            self.run_list.show_runs(book.rows(now, color), book.selected)
+
+    def show_status(self, book: RunBook, now: float) -> None:
+        self.status_header.show_facts(book.status_facts(now))
+
+    def status_current(self, book: RunBook, now: float) -> bool:
+        width = self.status_header.size.width or self.app.size.width
+        return self.status_header.plain_text == status_text(book.status_facts(now), width).plain

@@ -1,0 +1,176 @@
+"""The runs on screen and how they are looked at: the UI thread's state, Textual-free.
+
+Which run is selected, which are overlaid, whether the view follows new records; from these,
+the frozen requests the workers get (``view_request``, ``diagnosis_jobs``) and what the status
+line, run list and panels say. Only the UI thread uses a ``RunBook``; the workers' results come
+back through ``apply_view`` and ``apply_findings``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from lstm_top.history import History
+from lstm_top.sources.base import LiveSource
+from lstm_top.sources.open import FrozenSource
+from lstm_top.ui.chart import RUN_COLORS, ChartOptions
+from lstm_top.ui.run_state import DiagnosisJob, DiagnosisResult, Run
+from lstm_top.ui.text import clean
+from lstm_top.ui.view import (
+    RunRow,
+    ShownRun,
+    StatusFacts,
+    View,
+    ViewRequest,
+    warnings_waiting,
+)
+
+if TYPE_CHECKING:
+    from lstm_top.reduce import MetricSummary
+    from lstm_top.signs import Finding
+
+
+class RunBook:
+    def __init__(self, train_key: str | None = None, val_key: str | None = None) -> None:
+        self.train_key, self.val_key = train_key, val_key
+        self.runs: dict[str, Run] = {}
+        self.selected: str | None = None
+        self.overlay = False
+        self.marks: set[str] = set()  # marked for the overlay (none marked: all of them)
+        self.following = True
+        self.unseen_updates = 0  # updates of the selected run while paused
+        self._replaced = 0
+        self._by_path: dict[str, Run] = {}
+
+    # ------------------------------------------------------------------ membership
+
+    def find(self, target: str) -> Run | None:
+        """One run per file, however it was named (argument, folder listing, demo)."""
+        # A dict, not a scan: a sweep adds a thousand runs, each looked up first.
+        return self._by_path.get(os.path.abspath(target))
+
+    def add(self, target: str, source: LiveSource, select: bool = False) -> Run:
+        run = Run(target, source, self.train_key, self.val_key, color_slot=len(self.runs))
+        self.runs[target] = run
+        self._by_path.setdefault(run.path, run)
+        if self.selected is None or select:
+            self.selected = target
+        return run
+
+    def add_earlier(self, key: str, history: History) -> Run | None:
+        """Another run started in ``key``'s file: the earlier one stays in the list, as it was."""
+        if key not in self.runs:
+            return None
+        self._replaced += 1
+        source = FrozenSource(key, history)
+        earlier = Run(f"{key}#{self._replaced}", source, self.train_key, self.val_key,
+                      color_slot=len(self.runs), label="(earlier)", message=source.message)
+        self.runs[earlier.key] = earlier
+        return earlier
+
+    @property
+    def current(self) -> Run | None:
+        return self.runs.get(self.selected) if self.selected else None
+
+    @property
+    def overlaying(self) -> bool:
+        return self.overlay and len(self.runs) > 1
+
+    def shown(self) -> list[Run]:
+        """The runs the chart draws: the selected one, or the overlay's."""
+        if self.overlaying:
+            keys = self.marks or set(self.runs)
+            return [r for r in self.runs.values() if r.key in keys]
+        run = self.current
+        return [run] if run is not None else []
+
+    def frozen(self, run: Run) -> bool:
+        """Paused on this run: its new records wait until following resumes."""
+        return not self.following and run.key == self.selected
+
+    # ------------------------------------------------------------------ requests
+
+    def view_request(self, generation: int, size: tuple[int, int], options: ChartOptions,
+                     now: float) -> ViewRequest:
+        shown = []
+        for run in self.shown():
+            version = run.rendered if self.frozen(run) else run.version()
+            findings = tuple(run.findings) if run.analysed[0] == version[0] else ()
+            state = "error" if run.source.state == "error" else run.state(now)
+            shown.append(ShownRun(run.key, run.name, run.history, version, findings,
+                                  run.color_slot, self.train_key, self.val_key, state,
+                                  run.message))
+        return ViewRequest(generation, size[0], size[1], options, tuple(shown),
+                           overlay=self.overlaying)
+
+    def undiagnosed(self) -> list[Run]:
+        """Runs whose findings are behind their history (the paused one excepted)."""
+        return [r for r in self.runs.values() if not r.diagnosed and not self.frozen(r)]
+
+    def diagnosis_jobs(self) -> list[DiagnosisJob]:
+        runs = sorted(self.undiagnosed(), key=lambda r: r.key != self.selected)  # on screen first
+        return [DiagnosisJob(r.key, r.version(), r.history, self.train_key, self.val_key)
+                for r in runs]
+
+    def notices_current(self) -> bool:
+        """Every run's notice is its source's: no ``RunChanged`` is still on its way."""
+        return all(r.message == (clean(r.source.message, 200) if r.source.message else None)
+                   for r in self.runs.values())
+
+    def awaiting_findings(self) -> bool:
+        """A shown run's incremental (hence quick) diagnosis is behind: worth waiting for."""
+        return any(not r.diagnosed and r.analysed[0] == r.version()[0] for r in self.shown())
+
+    # ------------------------------------------------------------------ results
+
+    def apply_view(self, view: View) -> None:
+        for key, summary in view.summaries.items():
+            run = self.runs.get(key)
+            if run is not None:
+                run.rendered, run.keys, run.metrics = summary.version, summary.keys, \
+                    summary.metrics
+                run.shown = summary.facts
+
+    def apply_findings(self, result: DiagnosisResult) -> Run | None:
+        run = self.runs.get(result.key)
+        if run is not None:
+            run.findings, run.analysed = result.findings, result.version
+            run.diagnosis_error, run.diagnosis_note = result.error, result.note
+        return run
+
+    # ------------------------------------------------------------------ what the widgets say
+
+    def status_facts(self, now: float) -> StatusFacts | None:
+        run = self.current
+        if run is None:
+            return None
+        # The epoch and pace of the snapshot on screen, so status, chart and table agree.
+        shown = run.shown if run.rendered[0] == run.version()[0] else None
+        return StatusFacts(
+            run.name, run.state(now), shown.last_epoch if shown else None, run.elapsed(now),
+            shown.seconds_per_epoch if shown else None, run.stalled_for(now),
+            None if self.following else self.unseen_updates,
+            shown.malformed_lines if shown else run.history.malformed_lines,
+            clean(os.path.basename(run.source.target.rstrip("/")), 40),
+            shown.unit if shown else "epoch")
+
+    def panels(self) -> tuple[list[Finding], str | None, str | None, list[MetricSummary]]:
+        """(findings, what the warnings panel says instead, its footnote, metrics rows)."""
+        run = self.current
+        if run is None:
+            return [], "no run selected", None, []
+        serial = run.version()[0]
+        waiting = warnings_waiting(
+            state=run.source.state, message=run.message, key=run.key,
+            epochs=len(run.history.epochs), diagnosis_error=run.diagnosis_error,
+            diagnosed=run.analysed[0] == serial)
+        return (run.findings if run.analysed[0] == serial else [], waiting, run.diagnosis_note,
+                run.metrics if run.rendered[0] == serial else [])
+
+    def rows(self, now: float, color: bool) -> list[RunRow]:
+        return [RunRow(run.key, run.name,
+                       RUN_COLORS[run.color_slot % len(RUN_COLORS)] if color else None,
+                       run.key in self.marks, run.state(now),
+                       sum(1 for f in run.findings if f.active))
+                for run in self.runs.values()]

@@ -1,0 +1,153 @@
+"""Issue 16: inputs that never end, are not files, are not text we expected, or are garbage.
+
+Real FIFOs and devices, the real ``lstm-top check`` in a subprocess (so a hang is a timeout, not
+a stuck suite), real followers with their threads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lstm_top.sources.base import ERROR
+from lstm_top.sources.formats import read_history
+from lstm_top.sources.open import open_source
+from tests.waiting import poll_until
+
+ROOT = Path(__file__).parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def check(path: str | Path, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "lstm_top", "check", str(path)],
+                          capture_output=True, text=True, timeout=timeout, env=ENV)
+
+
+def _history_lines(epochs: int = 29) -> list[str]:
+    lines = [json.dumps({"kind": "header", "format": "lstm-top", "version": 1, "run": "enc"})]
+    lines += [json.dumps({"kind": "epoch", "epoch": e, "metrics": {"loss": 1 / e,
+                                                                   "val_loss": 1.2 / e}})
+              for e in range(1, epochs + 1)]
+    return lines
+
+
+@pytest.mark.parametrize("target", ["fifo", "/dev/zero", "/dev/urandom"])
+def test_check_refuses_inputs_that_never_end(tmp_path: Path, target: str) -> None:
+    if target == "fifo":
+        target = str(tmp_path / "run.jsonl")
+        os.mkfifo(target)
+    elif not os.path.exists(target):
+        pytest.skip(f"{target} missing")
+    started = time.monotonic()
+    done = check(target, timeout=20)  # before: never returned
+    assert time.monotonic() - started < 15
+    assert done.returncode == 2
+    assert "not a history file" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_header_and_garbage_is_unreadable_not_healthy(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_text(_history_lines(0)[0] + "\n" + "".join(f"garbage {i}\n" for i in range(1000)))
+    done = check(path)
+    # Before: "no warning signs", exit 0.
+    assert done.returncode == 2, done.stdout
+    assert "no records could be read (1000 malformed line(s))" in done.stderr
+
+
+def test_a_header_alone_is_a_run_that_just_started(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_text(_history_lines(0)[0] + "\n")
+    assert check(path).returncode == 0
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-8-sig"])
+def test_utf16_and_bom_files_read_like_their_utf8_copy(tmp_path: Path, encoding: str) -> None:
+    text = "\n".join(_history_lines()) + "\n"
+    plain, other = tmp_path / "plain.jsonl", tmp_path / f"{encoding}.jsonl"
+    plain.write_text(text, encoding="utf-8")
+    other.write_bytes(text.encode(encoding))
+    expected, got = read_history(plain), read_history(other)
+    # Before: a UTF-16 file read as 0 epochs, exit 0.
+    assert got.run_name == "enc" and got.malformed_lines == 0
+    assert got.epochs.index.tolist() == expected.epochs.index.tolist()
+    assert got.epochs.column("val_loss").tolist() == expected.epochs.column("val_loss").tolist()
+    done = check(other)
+    assert done.returncode in (0, 1) and "epochs   29" in done.stdout
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig"])
+def test_the_viewer_reads_them_the_same(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(("\n".join(_history_lines()) + "\n").encode(encoding))
+    source = open_source(str(path))
+    source.start(lambda update: None)
+    try:
+        assert poll_until(lambda: len(source.history.epochs) == 29, 10), source.message
+        assert source.history.run_name == "enc" and source.history.malformed_lines == 0
+    finally:
+        source.stop()
+
+
+def test_the_viewer_refuses_a_fifo_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "run.jsonl"
+    os.mkfifo(fifo)
+    source = open_source(str(fifo))
+    source.start(lambda update: None)
+    try:
+        assert poll_until(lambda: source.state == ERROR, 5)
+        assert "is a FIFO, not a history file" in (source.message or "")
+    finally:
+        started = time.monotonic()
+        source.stop()
+        assert time.monotonic() - started < 2.5  # its thread was not stuck in open()
+
+
+def test_ctrl_c_during_check_prints_no_traceback(tmp_path: Path) -> None:
+    from bench.bench_hostile import write_distinct_names
+
+    path = tmp_path / "big.jsonl"
+    write_distinct_names(str(path), 5 << 20)
+    process = subprocess.Popen([sys.executable, "-m", "lstm_top", "check", str(path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    time.sleep(1.5)  # importing, then reading
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=20)
+    assert "Traceback" not in stderr, stderr
+    assert process.returncode in (130, 0, 1), (process.returncode, stderr)
+
+
+def test_move_and_create_rotation_loses_nothing(tmp_path: Path) -> None:
+    """logrotate's ``create`` mode: rename the file, create an empty one at once. The Logger
+    keeps appending to the renamed file until it notices (within a second), then writes the
+    new one; the follower must read both to the end."""
+    from lstm_top import Logger
+    from lstm_top.sources.follow import FileFollower
+
+    path = tmp_path / "run.jsonl"
+    logger = Logger(path, run_name="rotated")
+    follower = FileFollower(str(path), poll_interval=0.2)
+    follower.start(lambda update: None)
+    try:
+        for epoch in range(1, 601):
+            logger.log(epoch=epoch, loss=1.0 / epoch)
+            if epoch == 300:
+                os.rename(path, tmp_path / "run.jsonl.1")
+                path.touch()
+            time.sleep(0.005)
+        logger.close()
+        # Before: the 15 or so records written to the renamed file after the switch were lost.
+        assert poll_until(lambda: follower.history.end_status is not None, 15), \
+            len(follower.history.epochs)
+        with follower.history.lock:
+            epochs = follower.history.epochs.index.tolist()
+        assert epochs == list(range(1, 601))
+        assert follower.history.end_status == "completed"
+    finally:
+        follower.stop()

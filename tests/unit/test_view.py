@@ -1,0 +1,169 @@
+"""The view layer without a running app: requests, builds, settings, the run book, the pacer.
+
+Histories are real files read by the real reader; nothing here starts Textual.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lstm_top.prefs import Prefs
+from lstm_top.sources.formats import read_history
+from lstm_top.sources.open import FrozenSource
+from lstm_top.ui.chart import ChartOptions
+from lstm_top.ui.components.run_list import row_label
+from lstm_top.ui.components.status import status_text
+from lstm_top.ui.frames import FramePacer
+from lstm_top.ui.run_state import Diagnosers, DiagnosisJob
+from lstm_top.ui.runs import RunBook
+from lstm_top.ui.view import (
+    RunRow,
+    ShownRun,
+    StatusFacts,
+    ViewBuilder,
+    ViewRequest,
+    settings_from_prefs,
+    store_settings,
+)
+from tests.functional.histories import write_run
+
+
+def _shown(path: Path, **changes: object) -> ShownRun:
+    history = read_history(path)
+    run = ShownRun(str(path), "run", history, (1, history.epochs.version), state="finished")
+    return ShownRun(**{**{f: getattr(run, f) for f in run.__slots__}, **changes})
+
+
+def test_build_draws_chart_legend_metrics_and_status_facts(tmp_path: Path) -> None:
+    shown = _shown(write_run(tmp_path / "gap.jsonl", "subset_gap", 50))
+    view = ViewBuilder().build(ViewRequest(7, 70, 14, ChartOptions(color=False), (shown,)))
+    assert view.generation == 7 and view.size == (70, 14)
+    legend = view.legend.plain
+    assert "train" in legend and "val[long_seqs]" in legend and "best val" in legend
+    assert "┤" in view.chart.plain  # a plotext axis, not a message
+    summary = view.summaries[shown.key]
+    assert summary.facts.last_epoch == 50 and summary.facts.epoch_count == 50
+    assert [m.name for m in summary.metrics][:2] == ["loss", "val_loss"]
+    assert summary.version == (1, shown.history.epochs.version)
+
+
+def test_flags_and_empty_states_read_as_words(tmp_path: Path) -> None:
+    shown = _shown(write_run(tmp_path / "h.jsonl", "healthy", 30))
+    options = ChartOptions(log_y=True, smoothing=0.8, window=20, color=False)
+    view = ViewBuilder().build(ViewRequest(1, 70, 14, options, (shown,)))
+    assert view.legend.plain.startswith("[log · ema 0.8 · last 20]")
+    nothing = ViewBuilder().build(ViewRequest(2, 70, 14, options, ()))
+    assert "press d to start a demo" in nothing.chart.plain
+    missing = _shown(write_run(tmp_path / "e.jsonl", "healthy", 0), state="error",
+                     message="cannot read e.jsonl: not a history")
+    failed = ViewBuilder().build(ViewRequest(3, 70, 14, options, (missing,)))
+    assert failed.chart.plain == "cannot read e.jsonl: not a history"
+
+
+def test_request_key_changes_only_with_what_is_drawn(tmp_path: Path) -> None:
+    shown = _shown(write_run(tmp_path / "h.jsonl", "healthy", 10))
+    base = ViewRequest(1, 70, 14, ChartOptions(), (shown,))
+    assert base.key() == ViewRequest(2, 70, 14, ChartOptions(), (shown,)).key()
+    newer = _shown(tmp_path / "h.jsonl", version=(1, shown.version[1] + 1))
+    assert base.key() != ViewRequest(1, 70, 14, ChartOptions(), (newer,)).key()
+    assert base.key() != ViewRequest(1, 70, 14, ChartOptions(log_y=True), (shown,)).key()
+    assert base.key() != ViewRequest(1, 71, 14, ChartOptions(), (shown,)).key()
+
+
+def test_settings_keys_and_their_round_trip_through_prefs() -> None:
+    settings = settings_from_prefs(Prefs(), color=True)
+    assert settings.options == ChartOptions()
+    changed = settings.toggled_log().toggled_smoothing().more_smoothing().next_window()
+    assert changed.options.log_y and changed.options.smoothing == 0.9
+    assert changed.options.window == 20
+    assert changed.next_series().options.series == "train + val"
+    prefs = Prefs()
+    store_settings(changed.toggled_smoothing(), prefs)  # off; the strength is kept
+    again = settings_from_prefs(prefs, color=True)
+    assert again.options.smoothing is None and again.toggled_smoothing().options.smoothing == 0.9
+    assert settings.less_smoothing().less_smoothing().less_smoothing().options.smoothing == 0.5
+
+
+def test_run_book_overlay_pause_and_diagnosis_jobs(tmp_path: Path) -> None:
+    book = RunBook()
+    for name, kind in (("a", "healthy"), ("b", "stagnating")):
+        path = write_run(tmp_path / f"{name}.jsonl", kind, 60)
+        book.add(str(path), FrozenSource(str(path), read_history(path)))
+    first, second = book.runs.values()
+    assert book.current is first and book.shown() == [first]
+    book.overlay = True
+    assert book.shown() == [first, second]
+    book.marks.add(second.key)
+    assert book.shown() == [second]
+    assert book.view_request(1, (70, 14), ChartOptions(), 0.0).overlay
+    book.overlay = False
+
+    jobs = book.diagnosis_jobs()
+    assert [j.key for j in jobs] == [first.key, second.key]  # the one on screen first
+    diagnosers = Diagnosers()
+    for result in diagnosers.results(jobs):
+        book.apply_findings(result)
+    assert not book.undiagnosed()
+    assert any(f.id == "stagnating_val_loss" for f in second.findings)
+    assert book.rows(0.0, color=False)[1].active_warnings >= 1
+
+    book.following = False  # paused: the selected run's version stays what was drawn
+    request = book.view_request(2, (70, 14), ChartOptions(), 0.0)
+    assert request.runs[0].version == first.rendered
+
+
+def test_diagnosers_start_over_for_a_new_history(tmp_path: Path) -> None:
+    path = write_run(tmp_path / "s.jsonl", "stagnating", 60)
+    history = read_history(path)
+    diagnosers = Diagnosers()
+    result = diagnosers.run(DiagnosisJob("k", (1, 0), history, None, None))
+    assert result.version == (1, history.epochs.version) and result.findings
+    fresh = read_history(write_run(tmp_path / "h.jsonl", "healthy", 10))
+    again = diagnosers.run(DiagnosisJob("k", (2, 0), fresh, None, None))
+    assert again.version[0] == 2 and not any(f.active for f in again.findings)
+
+
+class _Timer:
+    def __init__(self, delay: float, callback: object) -> None:
+        self.delay, self.callback, self.stopped = delay, callback, False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def test_frame_pacer_draws_at_once_then_at_most_ten_a_second() -> None:
+    now = [100.0]
+    timers: list[_Timer] = []
+    drawn: list[float] = []
+
+    def draw() -> None:
+        drawn.append(now[0])
+        pacer.drawn()
+
+    def schedule(delay: float, callback: object) -> _Timer:
+        timers.append(_Timer(delay, callback))
+        return timers[-1]
+
+    pacer = FramePacer(draw, schedule, per_second=10, clock=lambda: now[0])
+    pacer.request()
+    assert drawn == [100.0] and not timers  # idle: at once
+    now[0] = 100.03
+    pacer.request()
+    pacer.request()  # a burst: one frame
+    assert drawn == [100.0] and len(timers) == 1 and pacer.due
+    assert abs(timers[0].delay - 0.07) < 1e-9
+    now[0] = 100.1
+    timers[0].callback()  # type: ignore[operator]
+    assert drawn == [100.0, 100.1] and not pacer.due
+    assert pacer.hold("k") and not pacer.hold("k")  # held once, then drawn
+
+
+def test_status_line_keeps_the_facts_and_rows_say_state() -> None:
+    facts = StatusFacts("n" * 300, "stalled", 41, 125.0, 2.5, 30.0, 3, 2, "run.jsonl")
+    line = status_text(facts, 80).plain
+    for piece in ("stalled 30s", "epoch 41", "elapsed 2m05s", "2.5 s/epoch", "paused (+3)",
+                  "2 bad lines"):
+        assert piece in line, line
+    assert status_text(None, 80).plain == "lstm-top │ no run"
+    label = row_label(RunRow("k", "alpha", None, True, "live", 2), 18).plain
+    assert label == "◉ alpha\n  live ⚠2"
