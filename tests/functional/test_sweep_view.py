@@ -58,7 +58,8 @@ async def test_a_sweep_opens_on_the_table_worst_first_filters_and_overlays(
         # Mark two runs and overlay them.
         await pilot.press("space", "down", "space", "o")
         await _wait(pilot, lambda: not isinstance(app.screen, RunTableScreen))
-        assert app.overlay and len(app.overlay_marks) == 2
+        assert app.book.overlaying and len(app.book.marks) == 2
+        assert len(app.book.shown()) == 2  # the chart draws the two marked runs
 
 
 def write_step_run(path: Path) -> None:
