@@ -12,7 +12,7 @@ from lstm_top.actions import describe
 from lstm_top.format import encode_number
 from lstm_top.history import History, resolve_loss_keys
 from lstm_top.sanitize import safe_text  # names come from files other people wrote
-from lstm_top.signs import Diagnoser, Finding, Severity
+from lstm_top.signs import Diagnoser, Finding, Severity, SignParams
 
 EXIT_HEALTHY = 0
 EXIT_SIGNS = 1
@@ -125,7 +125,10 @@ def format_text(report: dict[str, Any]) -> str:
         until = "now" if sign["until_epoch"] is None else f"{unit} {sign['until_epoch']}"
         lines.append(f"[{sign['severity'].upper()}] {sign['id']}: "
                      f"{safe_text(sign['message'])}")
-        lines.append(f"    since {unit} {sign['since_epoch']} until {until}")
+        escalated = sign.get("warning_since")
+        escalation = (f" (warning since {unit} {escalated})"
+                      if escalated is not None and escalated != sign["since_epoch"] else "")
+        lines.append(f"    since {unit} {sign['since_epoch']}{escalation} until {until}")
         evidence = ", ".join(f"{safe_text(k)}={safe_text(v)}"
                              for k, v in sign["evidence"].items())
         lines.append(f"    evidence: {evidence}")
@@ -133,7 +136,9 @@ def format_text(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def diagnose_file(path: str, train_key: str | None = None, val_key: str | None = None
+def diagnose_file(path: str, train_key: str | None = None, val_key: str | None = None,
+                  sign_params: SignParams | None = None,
+                  disabled_signs: frozenset[str] = frozenset()
                   ) -> tuple[History, list[Finding], int]:
     """(judged history, findings, epochs skipped) of one run; raises SourceError. A run logged
     by step is judged by its evaluation points (``lstm_top.steps``)."""
@@ -141,23 +146,27 @@ def diagnose_file(path: str, train_key: str | None = None, val_key: str | None =
     from lstm_top.steps import judged
 
     history = judged(read_history(path), train_key, val_key)
-    diagnoser = Diagnoser(train_key, val_key)
+    diagnoser = Diagnoser(train_key, val_key, params=sign_params, disabled=disabled_signs)
     findings = diagnoser.update(history)
     return history, findings, diagnoser.skipped_epochs
 
 
 def run_check(path: str, *, as_json: bool = False, train_key: str | None = None,
               val_key: str | None = None, fail_on: str = "warning",
-              out: TextIO | None = None, err: TextIO | None = None) -> int:
+              out: TextIO | None = None, err: TextIO | None = None,
+              sign_params: SignParams | None = None,
+              disabled_signs: frozenset[str] = frozenset()) -> int:
     from lstm_top.sources.formats import SourceError, classify
 
     out = out or sys.stdout
     err = err or sys.stderr
     if os.path.isdir(path) and classify(path) is None:
         return run_check_folder(path, as_json=as_json, train_key=train_key, val_key=val_key,
-                                fail_on=fail_on, out=out, err=err)
+                                fail_on=fail_on, out=out, err=err, sign_params=sign_params,
+                                disabled_signs=disabled_signs)
     try:
-        history, findings, skipped = diagnose_file(path, train_key, val_key)
+        history, findings, skipped = diagnose_file(path, train_key, val_key, sign_params,
+                                                   disabled_signs)
     except SourceError as exc:
         err.write(f"lstm-top check: {safe_text(exc)}\n")
         return EXIT_UNREADABLE
@@ -186,7 +195,8 @@ def nothing_readable(history: History) -> bool:
 
 def run_check_folder(folder: str, *, as_json: bool = False, train_key: str | None = None,
                      val_key: str | None = None, fail_on: str = "warning",
-                     out: TextIO, err: TextIO) -> int:
+                     out: TextIO, err: TextIO, sign_params: SignParams | None = None,
+                     disabled_signs: frozenset[str] = frozenset()) -> int:
     """``check DIR``: every run below the folder as one table row, worst first; the exit code
     is the worst of the runs' (2 when a run cannot be read)."""
     from lstm_top.sources.base import display_state
@@ -200,7 +210,8 @@ def run_check_folder(folder: str, *, as_json: bool = False, train_key: str | Non
     for path in find_runs(folder):
         name = os.path.relpath(path, folder)
         try:
-            history, findings, _ = diagnose_file(path, train_key, val_key)
+            history, findings, _ = diagnose_file(path, train_key, val_key, sign_params,
+                                                 disabled_signs)
         except SourceError as exc:
             unreadable.append((name, str(exc)))
             continue

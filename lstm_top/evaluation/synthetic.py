@@ -30,6 +30,17 @@ class Case:
     onset_epoch: int | None = None  # where the sign begins by construction (None: unknown)
     note: str = ""
     lenient: frozenset[str] = field(default_factory=frozenset)  # may be missed (borderline)
+    # Where each expected sign begins by its label (the oracle corpus), for the delay figure.
+    onsets: dict[str, int] = field(default_factory=dict)
+    # A run with gray (unscored) labels is not a healthy run either: it is left out of the
+    # false-alarm rate (the oracle corpus sets this).
+    gray: frozenset[str] = frozenset()
+
+    @property
+    def healthy(self) -> bool:
+        """Nothing expected and nothing in doubt: a warning on it (beyond the allowed second
+        readings) is a false alarm."""
+        return not self.expected and not self.gray
 
 
 def history_from_columns(epochs: list[int], columns: dict[str, Column],
@@ -161,7 +172,7 @@ def oscillating(rng: np.random.Generator) -> tuple[dict[str, Column], Draw, int 
     wave = amplitude * np.sin(2 * np.pi * t / period + rng.uniform(0, 2 * np.pi))
     wave += rng.normal(0, amplitude / 3, d.epochs)
     wave[:onset] = 0
-    lr = [float(rng.choice([0.1, 0.05, 0.01]))] * d.epochs
+    lr: Column = [float(rng.choice([0.1, 0.05, 0.01]))] * d.epochs
     train = d.noisy(d.converging(), d.train_noise)
     val = d.noisy(d.converging() + d.gap + wave, d.val_noise)
     return _columns(d, train, val, lr=lr), d, onset + d.first, f"amp{amplitude:.2f}"
@@ -186,7 +197,7 @@ def oscillating_spiky(rng: np.random.Generator
     shape = d.converging()
     train = d.noisy(shape, train_noise)
     val = d.noisy(shape + d.gap + spikes, max(d.val_noise, 2 * train_noise))
-    lr = [float(rng.choice([0.1, 0.05]))] * d.epochs
+    lr: Column = [float(rng.choice([0.1, 0.05]))] * d.epochs
     return _columns(d, train, val, lr=lr), d, onset + d.first, "spiky"
 
 
