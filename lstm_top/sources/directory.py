@@ -7,6 +7,10 @@ file follower it listens to file events (watchdog) and
 re-lists the folder every ``POLL_INTERVAL_S`` as a safety net. A file is reported once it *looks
 like* a history — an empty ``run.jsonl`` the Logger has just created is reported as soon as its
 first line is there — so a folder of other JSON or CSV files stays quiet.
+
+A file turned down is not opened again at every poll (20,000 other files would cost a core):
+only when an event names it, or at the slow full re-check every ``RECHECK_REJECTED_S``, and
+then only if its size or modification time changed.
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ from lstm_top.sources.formats import find_runs, looks_like_history
 from lstm_top.sources.watcher import WatchHandle, shared_events
 
 POLL_INTERVAL_S = 1.0
+RECHECK_REJECTED_S = 30.0
+# A file turned down is remembered once it is this big or this long untouched.
+SETTLED_BYTES = 4096
+SETTLED_S = 10.0
 WALK_COST_FACTOR = 30.0
 
 
@@ -39,6 +47,43 @@ class DirectoryWatcher:
         self._poke = threading.Event()
         self._thread: threading.Thread | None = None
         self._watch: WatchHandle | None = None
+        # Files turned down, with (size, mtime) when they were; those named by an event since.
+        self._rejected: dict[str, tuple[int, int]] = {}
+        self._dirty: set[str] = set()
+        self._dirty_lock = threading.Lock()
+        self._recheck_due = 0.0
+        self._rechecking = False
+        self.opened_for_a_look = 0  # files opened to decide, for tests
+
+    def _looks(self, path: str) -> bool:
+        """``looks_like_history``, skipping files already turned down and unchanged."""
+        signature = self._rejected.get(path)
+        if signature is not None:
+            with self._dirty_lock:
+                dirty = path in self._dirty
+                self._dirty.discard(path)
+            if not dirty and not self._rechecking:
+                return False
+            try:
+                st = os.stat(path)
+            except OSError:
+                return False
+            if (st.st_size, st.st_mtime_ns) == signature:
+                return False
+        self.opened_for_a_look += 1
+        if looks_like_history(path):
+            self._rejected.pop(path, None)
+            return True
+        try:
+            st = os.stat(path)
+        except OSError:
+            self._rejected.pop(path, None)
+            return False
+        # A small file written in the last seconds may be a history whose first line is not
+        # complete yet (below the top folder no event says when it is): look again next poll.
+        if st.st_size >= SETTLED_BYTES or time.time() - st.st_mtime > SETTLED_S:
+            self._rejected[path] = (st.st_size, st.st_mtime_ns)
+        return False
 
     def start(self, on_new_file: Callable[[str], object]) -> None:
         """Call ``on_new_file(path)`` (from the watching thread; its result is ignored) for
@@ -71,6 +116,8 @@ class DirectoryWatcher:
 
     def _on_event(self, path: str) -> None:
         if path not in self.reported:
+            with self._dirty_lock:
+                self._dirty.add(path)
             self._poke.set()
 
     def _scan(self) -> None:
@@ -78,7 +125,11 @@ class DirectoryWatcher:
             self.error = f"cannot list {self.path}: no such folder"
             return
         self.error = None
-        for path in find_runs(self.path):
+        now = time.monotonic()
+        self._rechecking = now >= self._recheck_due
+        if self._rechecking:
+            self._recheck_due = now + RECHECK_REJECTED_S
+        for path in find_runs(self.path, looks=self._looks):
             if self._stop.is_set():
                 return
             if path in self.reported:

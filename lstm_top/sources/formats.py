@@ -362,9 +362,13 @@ def _first_line_is_record(head: bytes) -> bool:
     return True
 
 
-def find_runs(folder: str, max_depth: int = MAX_RUN_DEPTH) -> Iterator[str]:
+def find_runs(folder: str, max_depth: int = MAX_RUN_DEPTH,
+              looks: Callable[[str], bool] | None = None) -> Iterator[str]:
     """Every run under ``folder``: run folders (a Ray trial, an MLflow run, a TensorBoard log
-    dir...) as one run each, history files as one run each, searched ``max_depth`` deep."""
+    dir...) as one run each, history files as one run each, searched ``max_depth`` deep.
+    ``looks`` decides for each file (default ``looks_like_history``; a watcher passes one that
+    remembers the files it already turned down)."""
+    looks = looks or looks_like_history
     count = 0
     root_depth = os.path.abspath(folder).rstrip(os.sep).count(os.sep)
     for parent, subfolders, names in os.walk(folder):
@@ -379,7 +383,7 @@ def find_runs(folder: str, max_depth: int = MAX_RUN_DEPTH) -> Iterator[str]:
         for name in names:
             path = os.path.join(parent, name)
             # Event files count through their folder (a TensorBoard log dir is one run).
-            if not tensorboard.is_event_file(name) and looks_like_history(path):
+            if not tensorboard.is_event_file(name) and looks(path):
                 count += 1
                 yield path
         if count >= MAX_RUNS:

@@ -151,3 +151,34 @@ def test_move_and_create_rotation_loses_nothing(tmp_path: Path) -> None:
         assert follower.history.end_status == "completed"
     finally:
         follower.stop()
+
+
+def test_a_folder_of_20000_other_files_is_not_reread_at_every_poll(tmp_path: Path) -> None:
+    from lstm_top import Logger
+    from lstm_top.sources.directory import DirectoryWatcher
+
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    for n in range(20_000):
+        (folder / f"config-{n:05d}.json").write_text(json.dumps({"not": "history", "n": n}))
+    old = time.time() - 60
+    for path in folder.iterdir():
+        os.utime(path, (old, old))
+    found: list[str] = []
+    watcher = DirectoryWatcher(str(folder), poll_interval=0.2)
+    watcher.start(found.append)
+    try:
+        assert poll_until(lambda: watcher.opened_for_a_look >= 20_000, 60)
+        opened = watcher.opened_for_a_look
+        cpu_before = time.process_time()
+        time.sleep(3.0)  # several polls
+        cpu = time.process_time() - cpu_before
+        # Before: every poll re-opened every file (83 % of a core, forever).
+        assert watcher.opened_for_a_look == opened
+        assert cpu < 1.0, cpu
+        with Logger(folder / "run.jsonl", run_name="found") as logger:
+            logger.log(epoch=1, loss=1.0)
+        assert poll_until(lambda: str(folder / "run.jsonl") in found, 10)
+        assert found == [str(folder / "run.jsonl")]
+    finally:
+        watcher.stop()
