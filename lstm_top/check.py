@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from typing import Any, TextIO
 
 import numpy as np
@@ -257,7 +258,7 @@ def follow_check(path: str, *, as_json: bool = False, train_key: str | None = No
     import time
 
     from lstm_top.format import EndRecord, RecordError, decode_line
-    from lstm_top.notify import FindingNews, finding_event, run_command
+    from lstm_top.notify import COMMAND_TIMEOUT_S, FindingNews, finding_event, run_command
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -280,6 +281,7 @@ def follow_check(path: str, *, as_json: bool = False, train_key: str | None = No
     threshold = Severity[fail_on.upper()]
     worst: Severity | None = None
     pending, line_number = b"", 0
+    commands: list[threading.Thread] = []
     try:
         while True:
             chunk = handle.read(1 << 20)
@@ -316,7 +318,7 @@ def follow_check(path: str, *, as_json: bool = False, train_key: str | None = No
                            else _finding_line(event)) + "\n")
                 out.flush()
                 if notify:
-                    run_command(notify, event)
+                    commands.append(run_command(notify, event))
             for finding in findings:
                 worst = finding.severity if worst is None else max(worst, finding.severity)
             if ended:
@@ -336,6 +338,8 @@ def follow_check(path: str, *, as_json: bool = False, train_key: str | None = No
         pass
     finally:
         handle.close()
+        for command in commands:  # let the last notifications go out before exiting
+            command.join(timeout=COMMAND_TIMEOUT_S)
     return EXIT_SIGNS if worst is not None and worst >= threshold else EXIT_HEALTHY
 
 

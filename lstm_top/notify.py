@@ -18,7 +18,8 @@ from lstm_top.format import encode_number
 from lstm_top.sanitize import safe_text
 from lstm_top.signs import Finding, Severity
 
-__all__ = ["BELL", "FindingNews", "Notifier", "finding_event", "run_command", "title_sequence"]
+__all__ = ["BELL", "FindingNews", "Notifier", "finding_event", "run_command", "terminal_writer",
+           "title_sequence"]
 
 BELL = "\a"
 COMMAND_TIMEOUT_S = 30.0
@@ -95,8 +96,23 @@ def run_command(command: str, event: dict[str, Any], timeout: float = COMMAND_TI
     return thread
 
 
+def terminal_writer(app: Any) -> Callable[[str], None]:
+    """Writes to a running Textual app's terminal, as ``App.bell`` does; nothing when headless
+    (tests, ``--web``)."""
+
+    def write(data: str) -> None:
+        driver = getattr(app, "_driver", None)
+        if driver is not None and not getattr(app, "is_headless", True):
+            driver.write(data)
+
+    return write
+
+
 class Notifier:
-    """What the viewer does when a diagnosis comes in: ring, retitle, run ``command``."""
+    """What the viewer does when a diagnosis comes in: ring, retitle, run ``command``.
+
+    A run's first diagnosis is the baseline: what the file already said when the viewer
+    opened it is on the screen, not news; every warning found after that is."""
 
     def __init__(self, *, command: str | None = None, bell: bool = True,
                  write: Callable[[str], None] | None = None,
@@ -106,11 +122,13 @@ class Notifier:
         self.write = write
         self.news = FindingNews(min_severity)
         self.commands: list[threading.Thread] = []  # for tests: the commands started
+        self._seen: set[str] = set()
 
-    def findings(self, run: str, source: str, findings: Iterable[Finding], *,
-                 baseline: bool = False) -> list[Finding]:
+    def findings(self, run: str, source: str, findings: Iterable[Finding]) -> list[Finding]:
         """Tell the news among ``findings`` (never raises); returns what was told."""
         try:
+            baseline = run not in self._seen
+            self._seen.add(run)
             fresh = self.news.news(run, findings, baseline=baseline)
             if fresh and self.write is not None and self.bell:
                 worst = max(fresh, key=lambda f: f.severity)

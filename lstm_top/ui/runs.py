@@ -27,6 +27,7 @@ from lstm_top.ui.view import (
 )
 
 if TYPE_CHECKING:
+    from lstm_top.notify import Notifier
     from lstm_top.reduce import MetricSummary
     from lstm_top.signs import Finding
 
@@ -41,6 +42,8 @@ class RunBook:
         self.following = True
         self.unseen_updates = 0  # updates of the selected run while paused
         self._replaced = 0
+        # Bell, terminal title and --notify on a new warning (run_app sets it; tests need not).
+        self.notifier: Notifier | None = None
 
     # ------------------------------------------------------------------ membership
 
@@ -135,6 +138,8 @@ class RunBook:
         if run is not None:
             run.findings, run.analysed = result.findings, result.version
             run.diagnosis_error, run.diagnosis_note = result.error, result.note
+            if self.notifier is not None:  # a new warning: bell, title, --notify
+                self.notifier.findings(run.name, run.key, run.findings)
         return run
 
     # ------------------------------------------------------------------ what the widgets say
