@@ -161,7 +161,7 @@ def oscillating(rng: np.random.Generator) -> tuple[dict[str, Column], Draw, int 
     wave = amplitude * np.sin(2 * np.pi * t / period + rng.uniform(0, 2 * np.pi))
     wave += rng.normal(0, amplitude / 3, d.epochs)
     wave[:onset] = 0
-    lr = [float(rng.choice([0.1, 0.05, 0.01]))] * d.epochs
+    lr: Column = [float(rng.choice([0.1, 0.05, 0.01]))] * d.epochs
     train = d.noisy(d.converging(), d.train_noise)
     val = d.noisy(d.converging() + d.gap + wave, d.val_noise)
     return _columns(d, train, val, lr=lr), d, onset + d.first, f"amp{amplitude:.2f}"
@@ -186,7 +186,7 @@ def oscillating_spiky(rng: np.random.Generator
     shape = d.converging()
     train = d.noisy(shape, train_noise)
     val = d.noisy(shape + d.gap + spikes, max(d.val_noise, 2 * train_noise))
-    lr = [float(rng.choice([0.1, 0.05]))] * d.epochs
+    lr: Column = [float(rng.choice([0.1, 0.05]))] * d.epochs
     return _columns(d, train, val, lr=lr), d, onset + d.first, "spiky"
 
 
