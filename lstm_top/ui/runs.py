@@ -156,7 +156,7 @@ class RunBook:
             None if self.following else self.unseen_updates,
             shown.malformed_lines if shown else run.history.malformed_lines,
             clean(os.path.basename(run.source.target.rstrip("/")), 40),
-            shown.unit if shown else "epoch")
+            shown.unit if shown else "epoch", shown.stopped_by if shown else None)
 
     def panels(self) -> tuple[list[Finding], str | None, str | None, list[MetricSummary]]:
         """(findings, what the warnings panel says instead, its footnote, metrics rows)."""
