@@ -14,7 +14,7 @@ from lstm_top.actions import describe
 from lstm_top.format import encode_number
 from lstm_top.history import History, resolve_loss_keys
 from lstm_top.sanitize import safe_text  # names come from files other people wrote
-from lstm_top.signs import Diagnoser, Finding, Severity
+from lstm_top.signs import Diagnoser, Finding, Severity, SignParams
 
 EXIT_HEALTHY = 0
 EXIT_SIGNS = 1
@@ -127,7 +127,10 @@ def format_text(report: dict[str, Any]) -> str:
         until = "now" if sign["until_epoch"] is None else f"{unit} {sign['until_epoch']}"
         lines.append(f"[{sign['severity'].upper()}] {sign['id']}: "
                      f"{safe_text(sign['message'])}")
-        lines.append(f"    since {unit} {sign['since_epoch']} until {until}")
+        escalated = sign.get("warning_since")
+        escalation = (f" (warning since {unit} {escalated})"
+                      if escalated is not None and escalated != sign["since_epoch"] else "")
+        lines.append(f"    since {unit} {sign['since_epoch']}{escalation} until {until}")
         evidence = ", ".join(f"{safe_text(k)}={safe_text(v)}"
                              for k, v in sign["evidence"].items())
         lines.append(f"    evidence: {evidence}")
@@ -135,7 +138,9 @@ def format_text(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def diagnose_file(path: str, train_key: str | None = None, val_key: str | None = None
+def diagnose_file(path: str, train_key: str | None = None, val_key: str | None = None,
+                  sign_params: SignParams | None = None,
+                  disabled_signs: frozenset[str] = frozenset()
                   ) -> tuple[History, list[Finding], int]:
     """(judged history, findings, epochs skipped) of one run; raises SourceError. A run logged
     by step is judged by its evaluation points (``lstm_top.steps``)."""
@@ -143,23 +148,27 @@ def diagnose_file(path: str, train_key: str | None = None, val_key: str | None =
     from lstm_top.steps import judged
 
     history = judged(read_history(path), train_key, val_key)
-    diagnoser = Diagnoser(train_key, val_key)
+    diagnoser = Diagnoser(train_key, val_key, params=sign_params, disabled=disabled_signs)
     findings = diagnoser.update(history)
     return history, findings, diagnoser.skipped_epochs
 
 
 def run_check(path: str, *, as_json: bool = False, train_key: str | None = None,
               val_key: str | None = None, fail_on: str = "warning",
-              out: TextIO | None = None, err: TextIO | None = None) -> int:
+              out: TextIO | None = None, err: TextIO | None = None,
+              sign_params: SignParams | None = None,
+              disabled_signs: frozenset[str] = frozenset()) -> int:
     from lstm_top.sources.formats import SourceError, classify
 
     out = out or sys.stdout
     err = err or sys.stderr
     if os.path.isdir(path) and classify(path) is None:
         return run_check_folder(path, as_json=as_json, train_key=train_key, val_key=val_key,
-                                fail_on=fail_on, out=out, err=err)
+                                fail_on=fail_on, out=out, err=err, sign_params=sign_params,
+                                disabled_signs=disabled_signs)
     try:
-        history, findings, skipped = diagnose_file(path, train_key, val_key)
+        history, findings, skipped = diagnose_file(path, train_key, val_key, sign_params,
+                                                   disabled_signs)
     except SourceError as exc:
         err.write(f"lstm-top check: {safe_text(exc)}\n")
         return EXIT_UNREADABLE
@@ -186,7 +195,8 @@ def nothing_readable(history: History) -> bool:
 
 def run_check_folder(folder: str, *, as_json: bool = False, train_key: str | None = None,
                      val_key: str | None = None, fail_on: str = "warning",
-                     out: TextIO, err: TextIO) -> int:
+                     out: TextIO, err: TextIO, sign_params: SignParams | None = None,
+                     disabled_signs: frozenset[str] = frozenset()) -> int:
     """``check DIR``: every run below the folder as one table row, worst first; the exit code
     is the worst of the runs' (2 when a run cannot be read)."""
     from lstm_top.sources.base import display_state
@@ -200,7 +210,8 @@ def run_check_folder(folder: str, *, as_json: bool = False, train_key: str | Non
     for path in find_runs(folder):
         name = os.path.relpath(path, folder)
         try:
-            history, findings, _ = diagnose_file(path, train_key, val_key)
+            history, findings, _ = diagnose_file(path, train_key, val_key, sign_params,
+                                                 disabled_signs)
         except SourceError as exc:
             unreadable.append((name, str(exc)))
             continue
@@ -247,7 +258,9 @@ FOLLOW_POLL_S = 0.25
 def follow_check(path: str, *, as_json: bool = False, train_key: str | None = None,
                  val_key: str | None = None, fail_on: str = "warning",
                  notify: str | None = None, poll: float = FOLLOW_POLL_S,
-                 out: TextIO | None = None, err: TextIO | None = None) -> int:
+                 out: TextIO | None = None, err: TextIO | None = None,
+                 sign_params: SignParams | None = None,
+                 disabled_signs: frozenset[str] = frozenset()) -> int:
     """``lstm-top check --follow FILE``: one line per new finding as the run writes its
     history (JSON with ``as_json``), until the end record; then the usual exit status.
 
@@ -264,7 +277,8 @@ def follow_check(path: str, *, as_json: bool = False, train_key: str | None = No
     err = err or sys.stderr
     if path.lower().endswith((".csv", ".json")) and not path.lower().endswith(".jsonl"):
         return run_check(path, as_json=as_json, train_key=train_key, val_key=val_key,
-                         fail_on=fail_on, out=out, err=err)
+                         fail_on=fail_on, out=out, err=err, sign_params=sign_params,
+                         disabled_signs=disabled_signs)
     if os.path.isdir(path):
         err.write(f"lstm-top check: --follow takes one history file, not a folder: "
                   f"{safe_text(path)}\n")
@@ -275,8 +289,11 @@ def follow_check(path: str, *, as_json: bool = False, train_key: str | None = No
         err.write(f"lstm-top check: cannot read {safe_text(path)}: "
                   f"{safe_text(exc.strerror or exc)}\n")
         return EXIT_UNREADABLE
+    def new_diagnoser() -> Diagnoser:
+        return Diagnoser(train_key, val_key, params=sign_params, disabled=disabled_signs)
+
     history = History(source=path)
-    diagnoser = Diagnoser(train_key, val_key)
+    diagnoser = new_diagnoser()
     news = FindingNews(Severity.INFO)
     threshold = Severity[fail_on.upper()]
     worst: Severity | None = None
@@ -289,7 +306,7 @@ def follow_check(path: str, *, as_json: bool = False, train_key: str | None = No
                 try:
                     if os.fstat(handle.fileno()).st_size < handle.tell():  # rewritten
                         handle.seek(0)
-                        history, diagnoser = History(source=path), Diagnoser(train_key, val_key)
+                        history, diagnoser = History(source=path), new_diagnoser()
                         pending, line_number = b"", 0
                         continue
                 except OSError:

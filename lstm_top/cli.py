@@ -23,6 +23,26 @@ def _add_key_options(parser: argparse.ArgumentParser) -> None:
                                             "(default: loss, train_loss, train/loss, ...)")
     parser.add_argument("--val-key", help="column holding the validation loss "
                                           "(default: val_loss, valid_loss, val/loss, ...)")
+    parser.add_argument("--sign", action="append", default=[], metavar="SIGN.OPTION=VALUE",
+                        help="override a warning sign's threshold, e.g. "
+                             "stagnating_val_loss.patience=5 or train_plateau.enabled=false "
+                             "(repeatable; options in docs/SIGNS.md)")
+    parser.add_argument("--signs-config", metavar="FILE",
+                        help='JSON file of sign options: {"SIGN": {"OPTION": VALUE}}')
+
+
+def sign_settings(options: argparse.Namespace) -> tuple[dict, frozenset[str]]:
+    """The signs' parameters and disabled signs from --signs-config and --sign (which wins)."""
+    from pathlib import Path
+
+    from lstm_top.signs.options import build_sign_params, load_sign_config, parse_sign_options
+
+    overrides: dict = {}
+    if options.signs_config:
+        overrides = load_sign_config(Path(options.signs_config))
+    for sign, changes in parse_sign_options(options.sign).items():
+        overrides.setdefault(sign, {}).update(changes)
+    return build_sign_params(overrides)
 
 
 def _check_parser() -> argparse.ArgumentParser:
@@ -100,14 +120,22 @@ def _main(argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "check":
         options = _check_parser().parse_args(args[1:])
-        from lstm_top.check import follow_check, run_check
+        from lstm_top.check import EXIT_UNREADABLE, follow_check, run_check
+        from lstm_top.signs.options import SignOptionError
 
+        try:
+            params, disabled = sign_settings(options)
+        except SignOptionError as exc:
+            print(f"lstm-top check: {exc}", file=sys.stderr)
+            return EXIT_UNREADABLE
         if options.follow:
             return follow_check(options.path, as_json=options.json, fail_on=options.fail_on,
                                 train_key=options.train_key, val_key=options.val_key,
-                                notify=options.notify)
+                                notify=options.notify, sign_params=params,
+                                disabled_signs=disabled)
         return run_check(options.path, as_json=options.json, train_key=options.train_key,
-                         val_key=options.val_key, fail_on=options.fail_on)
+                         val_key=options.val_key, fail_on=options.fail_on,
+                         sign_params=params, disabled_signs=disabled)
     if args and args[0] == "demo":
         from lstm_top.demo.__main__ import main as demo_main
 

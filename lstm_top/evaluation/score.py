@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from lstm_top.evaluation.corpus import early_stopping_epoch
 from lstm_top.evaluation.synthetic import Case
-from lstm_top.signs import SIGN_IDS, Finding, Severity, diagnose
+from lstm_top.signs import SIGN_IDS, Finding, Severity, SignParams, diagnose
 
 
 @dataclass
@@ -17,6 +17,7 @@ class SignScore:
     fn: int = 0
     lenient_misses: int = 0  # borderline labels missed: excused, but counted for "strict"
     leads: list[int] = field(default_factory=list)
+    delays: list[int] = field(default_factory=list)  # raised epoch - labelled onset
     no_early_stop: int = 0  # fired, but EarlyStopping(patience=10) never stopped the run
     false_alarm_cases: list[str] = field(default_factory=list)
     missed_cases: list[str] = field(default_factory=list)
@@ -47,6 +48,10 @@ class CorpusScore:
     healthy_false_alarms: list[str]
     signs: dict[str, SignScore]
 
+    @property
+    def false_alarm_rate(self) -> float:
+        return len(self.healthy_false_alarms) / self.healthy if self.healthy else 0.0
+
 
 def raised(findings: list[Finding]) -> dict[str, Finding]:
     """First finding at warning or above of each sign."""
@@ -57,13 +62,13 @@ def raised(findings: list[Finding]) -> dict[str, Finding]:
     return first
 
 
-def score(corpus: str, cases: list[Case]) -> CorpusScore:
+def score(corpus: str, cases: list[Case], params: SignParams | None = None) -> CorpusScore:
     signs = {sign: SignScore() for sign in SIGN_IDS}
     healthy_alarms: list[str] = []
     healthy = 0
     for case in cases:
-        found = raised(diagnose(case.history))
-        if not case.expected:
+        found = raised(diagnose(case.history, params=params))
+        if case.healthy:
             healthy += 1
             if set(found) - case.allowed:
                 healthy_alarms.append(case.name)
@@ -72,6 +77,8 @@ def score(corpus: str, cases: list[Case]) -> CorpusScore:
             if sign in case.expected:
                 if hit:
                     result.tp += 1
+                    if sign in case.onsets:
+                        result.delays.append(found[sign].since_epoch - case.onsets[sign])
                     if sign == "stagnating_val_loss":
                         stop = early_stopping_epoch(case)
                         if stop is None:
@@ -92,11 +99,14 @@ def score(corpus: str, cases: list[Case]) -> CorpusScore:
 def format_table(scores: list[CorpusScore], verbose: bool = False) -> str:
     lines = []
     header = (f"{'corpus':<10} {'sign':<22} {'n+':>4} {'TP':>4} {'FP':>3} {'FN':>3} {'len':>3} "
-              f"{'P':>5} {'R':>5} {'F1':>5} {'F1str':>5}  lead>ES(p=10)")
+              f"{'P':>5} {'R':>5} {'F1':>5} {'F1str':>5}  delay  lead>ES(p=10)")
     for result in scores:
+        rate = f"{100 * result.false_alarm_rate:.1f}%" if result.healthy else "-"
         lines.append(f"== {result.corpus}: {result.cases} cases; healthy {result.healthy}, "
                      f"false alarms on healthy (warning+): {len(result.healthy_false_alarms)}"
-                     + (f" {result.healthy_false_alarms}" if result.healthy_false_alarms else ""))
+                     f" ({rate})"
+                     + (f" {result.healthy_false_alarms[:10]}" if result.healthy_false_alarms
+                        else ""))
         lines.append(header)
         for sign, s in result.signs.items():
             if not s.support and not s.fp:
@@ -110,12 +120,15 @@ def format_table(scores: list[CorpusScore], verbose: bool = False) -> str:
                         f"{before}/{len(s.leads)}")
             if s.no_early_stop:
                 lead += f" (+{s.no_early_stop} where ES never stops)"
+            delay = f"{statistics.median(s.delays):+5g}" if s.delays else "    -"
             lines.append(f"{result.corpus:<10} {sign:<22} {s.support:>4} {s.tp:>4} {s.fp:>3} "
                          f"{s.fn:>3} {s.lenient_misses:>3} {precision:>5.2f} {recall:>5.2f} "
-                         f"{f1:>5.2f} {f1_strict:>5.2f}  {lead}")
+                         f"{f1:>5.2f} {f1_strict:>5.2f}  {delay}  {lead}")
             if verbose and (s.false_alarm_cases or s.missed_cases):
                 lines.append(f"{'':<33}FP {s.false_alarm_cases[:8]} FN {s.missed_cases[:8]}")
         lines.append("")
     lines.append("n+ = cases labelled with the sign; len = borderline labels missed (excused); "
-                 "F1 excuses them, F1str does not.")
+                 "F1 excuses them, F1str does not; delay = median epochs from the labelled "
+                 "onset (oracle corpus) to the warning; lead = median epochs before "
+                 "EarlyStopping(patience=10) would stop.")
     return "\n".join(lines)

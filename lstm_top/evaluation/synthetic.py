@@ -30,6 +30,17 @@ class Case:
     onset_epoch: int | None = None  # where the sign begins by construction (None: unknown)
     note: str = ""
     lenient: frozenset[str] = field(default_factory=frozenset)  # may be missed (borderline)
+    # Where each expected sign begins by its label (the oracle corpus), for the delay figure.
+    onsets: dict[str, int] = field(default_factory=dict)
+    # A run with gray (unscored) labels is not a healthy run either: it is left out of the
+    # false-alarm rate (the oracle corpus sets this).
+    gray: frozenset[str] = frozenset()
+
+    @property
+    def healthy(self) -> bool:
+        """Nothing expected and nothing in doubt: a warning on it (beyond the allowed second
+        readings) is a false alarm."""
+        return not self.expected and not self.gray
 
 
 def history_from_columns(epochs: list[int], columns: dict[str, Column],

@@ -6,25 +6,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from lstm_top.history import History, resolve_loss_keys
-from lstm_top.signs.base import Detector, Finding, Severity, SignContext
-from lstm_top.signs.diverging_loss import DivergingLoss
-from lstm_top.signs.exploding_gradients import ExplodingGradients
-from lstm_top.signs.nonfinite_loss import NonfiniteLoss
-from lstm_top.signs.oscillating_val_loss import OscillatingValLoss
-from lstm_top.signs.stagnating_val_loss import StagnatingValLoss
-from lstm_top.signs.stats import find_lr_key
-from lstm_top.signs.subset_gap import SubsetGap
-from lstm_top.signs.train_plateau import TrainPlateau
-from lstm_top.signs.vanishing_gradients import VanishingGradients
+from lstm_top.signs.base import Detector, Epoch, Finding, Params, Severity, SignContext
+from lstm_top.signs.diverging_loss import DivergingLoss, DivergingParams
+from lstm_top.signs.exploding_gradients import ExplodingGradients, ExplodingGradientsParams
+from lstm_top.signs.nonfinite_loss import NonfiniteLoss, NonfiniteParams
+from lstm_top.signs.oscillating_val_loss import OscillatingValLoss, OscillationParams
+from lstm_top.signs.stagnating_val_loss import StagnatingValLoss, StagnationParams
+from lstm_top.signs.stats import find_grad_norm_key, find_lr_key
+from lstm_top.signs.subset_gap import SubsetGap, SubsetGapParams
+from lstm_top.signs.train_plateau import PlateauParams, TrainPlateau
+from lstm_top.signs.vanishing_gradients import VanishingGradients, VanishingGradientsParams
 
-SIGN_IDS = ("stagnating_val_loss", "oscillating_val_loss", "subset_gap", "nonfinite_loss",
-            "diverging_loss", "train_plateau", "exploding_gradients", "vanishing_gradients")
+DETECTORS: dict[str, type[Detector]] = {detector.sign_id: detector for detector in (
+    StagnatingValLoss, OscillatingValLoss, SubsetGap, NonfiniteLoss, DivergingLoss,
+    TrainPlateau, ExplodingGradients, VanishingGradients)}
+SIGN_IDS = tuple(DETECTORS)
+
+SignParams = Mapping[str, Params]
+"""Sign id -> its parameters object (the defaults are the calibrated values)."""
 
 
-def all_detectors() -> list[Detector]:
-    return [StagnatingValLoss(), OscillatingValLoss(), SubsetGap(), NonfiniteLoss(),
-            DivergingLoss(), TrainPlateau(), ExplodingGradients(), VanishingGradients()]
+def default_params() -> dict[str, Params]:
+    return {sign: detector.params_type() for sign, detector in DETECTORS.items()}
+
+
+def all_detectors(params: SignParams | None = None,
+                  disabled: frozenset[str] = frozenset()) -> list[Detector]:
+    """One detector per sign, with the given parameters where given; ``disabled`` left out."""
+    params = params or {}
+    return [detector(params.get(sign)) for sign, detector in DETECTORS.items()
+            if sign not in disabled]
 
 
 # Catch-up cap: when more than this many epochs are new in one update (opening a file with a
@@ -41,11 +55,13 @@ class Diagnoser:
     """Live diagnosis of one run: call ``update`` whenever the history has grown."""
 
     def __init__(self, train_key: str | None = None, val_key: str | None = None,
-                 max_catchup: int | None = MAX_CATCHUP_EPOCHS) -> None:
+                 max_catchup: int | None = MAX_CATCHUP_EPOCHS,
+                 params: SignParams | None = None,
+                 disabled: frozenset[str] = frozenset()) -> None:
         self.train_key = train_key
         self.val_key = val_key
         self.max_catchup = max_catchup
-        self.detectors = all_detectors()
+        self.detectors = all_detectors(params, disabled)
         self.skipped_epochs = 0  # epoch rows never looked at because of the catch-up cap
         self.epochs_seen = 0  # rows of the history as of the last update
 
@@ -67,7 +83,8 @@ class Diagnoser:
             if rows > start:
                 names = table.names
                 keys = resolve_loss_keys(names, self.train_key, self.val_key)
-                context = SignContext(history, keys, find_lr_key(names))
+                context = SignContext(history, keys, find_lr_key(names),
+                                      find_grad_norm_key(names))
                 for detector in self.detectors:
                     detector.update(context)
         return self.findings()
@@ -78,9 +95,13 @@ class Diagnoser:
 
 
 def diagnose(history: History, train_key: str | None = None, val_key: str | None = None,
-             max_catchup: int | None = MAX_CATCHUP_EPOCHS) -> list[Finding]:
+             max_catchup: int | None = MAX_CATCHUP_EPOCHS, params: SignParams | None = None,
+             disabled: frozenset[str] = frozenset()) -> list[Finding]:
     """One-shot diagnosis (``lstm-top check``); capped like a Diagnoser's first update."""
-    return Diagnoser(train_key, val_key, max_catchup).update(history)
+    return Diagnoser(train_key, val_key, max_catchup, params, disabled).update(history)
 
 
-__all__ = ["MAX_CATCHUP_EPOCHS", "SIGN_IDS", "Diagnoser", "Finding", "Severity", "diagnose"]
+__all__ = ["DETECTORS", "MAX_CATCHUP_EPOCHS", "SIGN_IDS", "Diagnoser", "DivergingParams",
+           "Epoch", "ExplodingGradientsParams", "Finding", "NonfiniteParams", "OscillationParams",
+           "Params", "PlateauParams", "Severity", "SignParams", "StagnationParams",
+           "SubsetGapParams", "VanishingGradientsParams", "default_params", "diagnose"]

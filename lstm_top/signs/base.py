@@ -1,17 +1,20 @@
 """What every warning sign shares: the finding it reports and the episode bookkeeping.
 
-A detector is incremental: ``update`` looks only at the epochs that arrived since its last
-call, keeping whatever running state it needs, so the cost of a new epoch does not grow with
-the length of the run. Detectors never look ahead: a finding that starts at epoch E would have
-been reported by a live run at epoch E.
+A detector is incremental: ``update`` hands it only the epochs that arrived since its last
+call (the per-row loop lives here, once), and it keeps whatever bounded running state it needs,
+so the cost of a new epoch does not grow with the length of the run. Its thresholds are a frozen
+``Params`` object whose defaults are the calibrated values. Detectors never look ahead: a
+finding that starts at epoch E would have been reported by a live run at epoch E.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import IntEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -34,11 +37,14 @@ class Finding:
 
     id: str
     severity: Severity
-    since_epoch: int
+    since_epoch: int  # the first epoch at which it would have been raised live, at any severity
     until_epoch: int | None  # None while still active
     message: str
     evidence: dict[str, Any]
     remedy: str
+    # The first epoch at which the episode reached warning (or critical) severity: an episode
+    # that opens as info and escalates later says when. None while it is only info.
+    warning_since: int | None = None
 
     @property
     def active(self) -> bool:
@@ -46,18 +52,53 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "severity": self.severity.label, "since_epoch": self.since_epoch,
-                "until_epoch": self.until_epoch, "message": self.message,
-                "evidence": self.evidence, "remedy": self.remedy}
+                "warning_since": self.warning_since, "until_epoch": self.until_epoch,
+                "message": self.message, "evidence": self.evidence, "remedy": self.remedy}
+
+
+@dataclass(frozen=True, slots=True)
+class Epoch:
+    """What one logged epoch tells the detectors: built once per row, shared by all of them.
+
+    A value that was not logged is None (missing is not NaN); a logged NaN stays NaN.
+    """
+
+    row: int
+    epoch: int
+    train: float | None
+    val: float | None
+    # Size and per-sample standard deviation of the validation set behind ``val``, where the
+    # training script logged them (``val_n`` / ``n``, ``val_loss_std``): the measurement's noise.
+    val_n: float | None
+    val_std: float | None
+    lr: float | None
+    grad_norm: float | None
+
+    @property
+    def val_standard_error_log(self) -> float | None:
+        """Standard error of log(val) from the logged n and std (delta method), or None."""
+        if (self.val_n is None or self.val_std is None or self.val is None or self.val <= 0
+                or self.val_n < 2 or not math.isfinite(self.val_std)):
+            return None
+        return self.val_std / math.sqrt(self.val_n) / self.val
+
+
+VAL_COUNT_KEYS = ("val_n", "n", "val_samples", "val_count")
+VAL_STD_KEYS = ("val_loss_std", "val_std")
 
 
 @dataclass
 class SignContext:
-    """The columns a detector reads, resolved once per update."""
+    """The columns a detector reads, resolved once per update, and the epochs built from them."""
 
     history: History
     keys: LossKeys
     # Column of the logged learning rate, if any: oscillation and divergence evidence cite it.
     lr_key: str | None = None
+    grad_norm_key: str | None = None
+    _rows: dict[int, Epoch] = field(default_factory=dict, repr=False)
+    # Per-update memo for what a detector resolves once per update (e.g. subset columns).
+    memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def epochs(self) -> np.ndarray:
@@ -69,6 +110,21 @@ class SignContext:
         if name is None or name not in table:
             return _missing_column(len(table))
         return table.column(name), table.present(name)
+
+    def rows(self, start: int, stop: int) -> list[Epoch]:
+        """The epochs of rows ``start..stop-1``, built once per update for all detectors."""
+        missing = [row for row in range(start, stop) if row not in self._rows]
+        if missing:
+            names = set(self.history.epochs.names)
+            count_key = next((key for key in VAL_COUNT_KEYS if key in names), None)
+            std_key = next((key for key in VAL_STD_KEYS if key in names), None)
+            columns = [self.series(name) for name in (self.keys.train, self.keys.val, count_key,
+                                                      std_key, self.lr_key, self.grad_norm_key)]
+            index = self.epochs
+            for row in missing:
+                values = [float(v[row]) if p[row] else None for v, p in columns]
+                self._rows[row] = Epoch(row, int(index[row]), *values)
+        return [self._rows[row] for row in range(start, stop)]
 
     def lr_at(self, row: int) -> float | None:
         """The learning rate logged at ``row`` (or None)."""
@@ -118,9 +174,12 @@ class EpisodeTracker:
         current = self.current
         if current is None:
             self.episodes.append(Finding(self.sign_id, severity, epoch, None, message,
-                                         evidence, self.remedy))
+                                         evidence, self.remedy,
+                                         epoch if severity >= Severity.WARNING else None))
             return
         current.severity = max(current.severity, severity)
+        if current.warning_since is None and severity >= Severity.WARNING:
+            current.warning_since = epoch
         current.message = message
         current.evidence = evidence
 
@@ -131,13 +190,62 @@ class EpisodeTracker:
             current.until_epoch = epoch
 
 
-class Detector(ABC):
-    """One warning sign. Subclasses set ``sign_id`` and ``remedy`` and implement ``_advance``."""
+@dataclass(frozen=True)
+class Params:
+    """A sign's thresholds. Each sign subclasses this with its calibrated defaults; a user
+    overrides them like Keras EarlyStopping's ``patience``: ``StagnationParams(patience=5)``."""
+
+    def replace(self, **changes: Any) -> Params:
+        """A copy with some options changed; values may be text; ``"swings.min_swing"`` reaches
+        into a nested parameters object."""
+        nested: dict[str, dict[str, Any]] = {}
+        for key in [key for key in changes if "." in key]:
+            head, _, rest = key.partition(".")
+            nested.setdefault(head, {})[rest] = changes.pop(key)
+        for head, inner in nested.items():
+            child = getattr(self, head, None)
+            if not isinstance(child, Params):
+                raise ValueError(f"unknown option group {head!r}")
+            changes[head] = child.replace(**inner)
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise ValueError(f"unknown option(s) {sorted(unknown)}; "
+                             f"known: {[f.name for f in fields(self)]}")
+        converted = {}
+        for item in fields(self):
+            if item.name in changes:
+                converted[item.name] = _convert(changes[item.name], getattr(self, item.name))
+        return dataclasses.replace(self, **converted)
+
+
+def _convert(value: Any, default: Any) -> Any:
+    """A value given as text (command line, config file) in the type of the default."""
+    if not isinstance(value, str) or isinstance(default, str):
+        return value
+    if isinstance(default, bool):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"not a boolean: {value!r}")
+    if isinstance(default, int):
+        return int(value)
+    return float(value)
+
+
+P = TypeVar("P", bound=Params)
+
+
+class Detector(ABC, Generic[P]):
+    """One warning sign. Subclasses set ``sign_id``, ``remedy`` and ``params_type`` and
+    implement ``observe``, which sees each epoch once, in order, as a live run would."""
 
     sign_id: str = ""
     remedy: str = ""
+    params_type: type[Params] = Params
 
-    def __init__(self) -> None:
+    def __init__(self, params: P | None = None) -> None:
+        self.params: P = params if params is not None else self.params_type()  # type: ignore[assignment]
         self.tracker = EpisodeTracker(self.sign_id, self.remedy)
         self.next_row = 0  # first epoch row not yet looked at
         # True when older epochs were skipped (the Diagnoser's catch-up cap): the run's start
@@ -153,12 +261,13 @@ class Detector(ABC):
     def update(self, context: SignContext) -> None:
         rows = len(context.history.epochs)
         if rows > self.next_row:
-            self._advance(context, self.next_row, rows)
+            for epoch in context.rows(self.next_row, rows):
+                self.observe(epoch, context)
             self.next_row = rows
 
     @abstractmethod
-    def _advance(self, context: SignContext, start: int, stop: int) -> None:
-        """Consume epoch rows ``start..stop-1``, in order, as a live run would."""
+    def observe(self, epoch: Epoch, context: SignContext) -> None:
+        """Take in one epoch row (after all earlier ones)."""
 
     def findings(self) -> list[Finding]:
         return list(self.tracker.episodes)

@@ -3,16 +3,20 @@
 Judged on the training loss (the validation loss when no training loss is logged): a rising
 validation loss alone is overfitting or oscillation, not divergence. The level is the median of
 the last three epochs, so a single spike does not count; "far above" compares that level with
-the lowest level seen so far. A loss that should be non-negative and instead runs off towards
-minus infinity (a broken loss function, e.g. a log of a probability above one) counts too.
+the lowest level seen so far, in log space and against the loss's own noise (a training loss
+logged from single batches jumps several-fold as a matter of course). A rise that is tiny in
+absolute terms — a loss that fell from 1 to 4e-5 and now reads 1e-4 — is not a divergence
+however large its ratio. A loss that should be non-negative and instead runs off towards minus
+infinity (a broken loss function) counts too.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from dataclasses import dataclass
 
-from lstm_top.signs.base import Detector, Severity, SignContext, fmt, value_at
+from lstm_top.signs.base import Detector, Epoch, Params, Severity, SignContext, fmt
 from lstm_top.signs.stats import log_or_none, median, noise_sigma, rounded
 
 REMEDY = ("Lower the learning rate (often 3-10x); clip gradients (clipnorm=1.0 / "
@@ -20,28 +24,34 @@ REMEDY = ("Lower the learning rate (often 3-10x); clip gradients (clipnorm=1.0 /
           "errors or unbounded terms (a loss that goes negative without bound is broken); "
           "normalise inputs and targets; restart from the last good checkpoint.")
 
-LEVEL_WINDOW = 3
-# Level 3x above its best: beyond any bump a healthy run shows after its first epochs, while
-# learning-rate spikes of a few tens of percent stay well below.
-DIVERGE_FACTOR = 3.0
-# ... and 4 noise sigmas of the (log) training loss above it: a loss that jumps 5x between
-# epochs as a matter of course is noisy, not diverging.
-NOISE_SIGMAS = 4.0
-NOISE_WINDOW = 12
-# ... 30x above its best is past recovery by itself: critical.
-CRITICAL_FACTOR = 30.0
-# A magnitude 1000x the start value is an explosion whatever the sign.
-EXPLODE_FACTOR = 1000.0
-# Negative and 10x the start magnitude, and still growing: the loss has no lower bound.
-NEGATIVE_FACTOR = 10.0
+
+@dataclass(frozen=True)
+class DivergingParams(Params):
+    level_window: int = 3
+    # Level 3x above its best: beyond any bump a healthy run shows after its first epochs, while
+    # learning-rate spikes of a few tens of percent stay well below.
+    diverge_factor: float = 3.0
+    # ... and 4 noise sigmas of the (log) loss above it: a loss that jumps 5x between epochs as
+    # a matter of course is noisy, not diverging.
+    noise_sigmas: float = 4.0
+    noise_window: int = 12
+    # ... and the rise is at least 1% of the loss's starting magnitude: a converged loss of
+    # 4e-5 that reads 1e-4 is 2.5x its best but nothing a person would call divergence.
+    min_rise_of_start: float = 0.01
+    # 30x above its best is past recovery by itself: critical.
+    critical_factor: float = 30.0
+    # A magnitude 1000x the start value is an explosion whatever the sign.
+    explode_factor: float = 1000.0
+    # Negative and 10x the start magnitude, and still growing: the loss has no lower bound.
+    negative_factor: float = 10.0
 
 
 class _Watch:
     """Running state of one watched loss column."""
 
-    def __init__(self) -> None:
-        self.recent: deque[float] = deque(maxlen=LEVEL_WINDOW)
-        self.log_window: deque[float] = deque(maxlen=NOISE_WINDOW)
+    def __init__(self, params: DivergingParams) -> None:
+        self.recent: deque[float] = deque(maxlen=params.level_window)
+        self.log_window: deque[float] = deque(maxlen=params.noise_window)
         self.previous_level: float | None = None
         self.best_level = math.inf
         self.best_epoch = 0
@@ -49,43 +59,36 @@ class _Watch:
         self.count = 0
 
 
-class DivergingLoss(Detector):
+class DivergingLoss(Detector[DivergingParams]):
     sign_id = "diverging_loss"
     remedy = REMEDY
+    params_type = DivergingParams
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.train_watch = _Watch()
-        self.val_watch = _Watch()
+    def __init__(self, params: DivergingParams | None = None) -> None:
+        super().__init__(params)
+        self.train_watch = _Watch(self.params)
+        self.val_watch = _Watch(self.params)
         self.train_seen = False
 
-    def _advance(self, context: SignContext, start: int, stop: int) -> None:
-        epochs = context.epochs
-        train_values, train_present = context.series(context.keys.train)
-        val_values, val_present = context.series(context.keys.val)
-        for row in range(start, stop):
-            # The training loss decides; the validation loss stands in only while no training
-            # loss has been logged at all (decided row by row, so a live run and a file agree).
-            train = value_at(train_values, train_present, row)
-            if train is not None:
-                self.train_seen = True
-                if math.isfinite(train):  # NaN/inf is nonfinite_loss's finding
-                    self._observe(context, row, int(epochs[row]), train, self.train_watch,
-                                  context.keys.train or "loss")
-                continue
-            val = value_at(val_values, val_present, row)
-            if not self.train_seen and val is not None and math.isfinite(val):
-                self._observe(context, row, int(epochs[row]), val, self.val_watch,
-                              context.keys.val or "val_loss")
+    def observe(self, epoch: Epoch, context: SignContext) -> None:
+        # The training loss decides; the validation loss stands in only while no training
+        # loss has been logged at all (decided row by row, so a live run and a file agree).
+        if epoch.train is not None:
+            self.train_seen = True
+            if math.isfinite(epoch.train):  # NaN/inf is nonfinite_loss's finding
+                self._judge(epoch, epoch.train, self.train_watch, context.keys.train or "loss")
+            return
+        if not self.train_seen and epoch.val is not None and math.isfinite(epoch.val):
+            self._judge(epoch, epoch.val, self.val_watch, context.keys.val or "val_loss")
 
-    def _observe(self, context: SignContext, row: int, epoch: int, value: float,
-                 watch: _Watch, key: str) -> None:
+    def _judge(self, epoch: Epoch, value: float, watch: _Watch, key: str) -> None:
+        p = self.params
         watch.count += 1
         watch.recent.append(value)
         value_log = log_or_none(value)
         if value_log is not None:
             watch.log_window.append(value_log)
-        if watch.count < LEVEL_WINDOW:
+        if watch.count < p.level_window:
             return
         level = median(watch.recent)
         if watch.start_magnitude is None:
@@ -94,25 +97,25 @@ class DivergingLoss(Detector):
         falling = watch.previous_level is not None and level < watch.previous_level
         watch.previous_level = level
         if level < watch.best_level:
-            watch.best_level, watch.best_epoch = level, epoch
+            watch.best_level, watch.best_epoch = level, epoch.epoch
         start = watch.start_magnitude
-        exploded = start > 0 and abs(level) >= EXPLODE_FACTOR * start
-        unbounded_negative = level < 0 and start > 0 and -level >= NEGATIVE_FACTOR * start \
-            and falling
+        exploded = start > 0 and abs(level) >= p.explode_factor * start
+        unbounded_negative = (level < 0 and start > 0 and -level >= p.negative_factor * start
+                              and falling)
         sigma = noise_sigma(watch.log_window)
-        factor = DIVERGE_FACTOR if math.isnan(sigma) else max(DIVERGE_FACTOR,
-                                                              math.exp(NOISE_SIGMAS * sigma))
-        far_above = (watch.best_level > 0 and level >= factor * watch.best_level and rising)
+        factor = (p.diverge_factor if math.isnan(sigma)
+                  else max(p.diverge_factor, math.exp(p.noise_sigmas * sigma)))
+        big_enough = level - watch.best_level >= p.min_rise_of_start * start
+        far = watch.best_level > 0 and level >= factor * watch.best_level and big_enough
+        far_above = far and rising
         if not (exploded or unbounded_negative or far_above):
-            if self.tracker.current is not None and not (
-                    watch.best_level > 0 and level >= factor * watch.best_level):
-                self.tracker.clear(epoch)
+            if self.tracker.current is not None and not far:
+                self.tracker.clear(epoch.epoch)
             return
         ratio = level / watch.best_level if watch.best_level > 0 else math.inf
         severity = Severity.WARNING
-        if exploded or unbounded_negative or ratio >= CRITICAL_FACTOR:
+        if exploded or unbounded_negative or ratio >= p.critical_factor:
             severity = Severity.CRITICAL
-        lr = context.lr_at(row)
         if unbounded_negative:
             message = (f"{key} {fmt(value)} is negative and still falling, {(-level / start):.0f}x "
                        f"its starting magnitude: the loss has no lower bound")
@@ -129,6 +132,6 @@ class DivergingLoss(Detector):
             "best_epoch": watch.best_epoch,
             "ratio_to_best": rounded(ratio, 3),
             "start_magnitude": rounded(start),
-            "lr": rounded(lr) if lr is not None else None,
+            "lr": rounded(epoch.lr) if epoch.lr is not None else None,
         }
-        self.tracker.raise_(epoch, severity, message, evidence)
+        self.tracker.raise_(epoch.epoch, severity, message, evidence)

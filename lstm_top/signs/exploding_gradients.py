@@ -8,64 +8,61 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from dataclasses import dataclass
 
-from lstm_top.signs.base import Detector, Severity, SignContext, fmt, value_at
-from lstm_top.signs.stats import find_grad_norm_key, median, rounded
+from lstm_top.signs.base import Detector, Epoch, Params, Severity, SignContext, fmt
+from lstm_top.signs.stats import median, rounded
 
 REMEDY = ("Clip gradients (clipnorm=1.0 in Keras, torch.nn.utils.clip_grad_norm_); lower the "
           "learning rate or add warm-up; check for unnormalised inputs or targets; for RNNs "
           "prefer LSTM/GRU over plain RNN cells and keep sequences to a trainable length.")
 
-BASELINE_WINDOW = 10
-# 10x the recent median: healthy runs vary their gradient norm by a few x across epochs.
-EXPLODE_FACTOR = 10.0
-# 100x (or a non-finite norm) means the update itself is destroying the weights.
-CRITICAL_FACTOR = 100.0
-# Back under 3x the baseline counts as recovered.
-RECOVERED_FACTOR = 3.0
-MIN_BASELINE_EPOCHS = 3
+
+@dataclass(frozen=True)
+class ExplodingGradientsParams(Params):
+    baseline_epochs: int = 10
+    # 10x the recent median: healthy runs vary their gradient norm by a few x across epochs.
+    explode_factor: float = 10.0
+    # 100x (or a non-finite norm) means the update itself is destroying the weights.
+    critical_factor: float = 100.0
+    # Back under 3x the baseline counts as recovered.
+    recovered_factor: float = 3.0
+    min_baseline_epochs: int = 3
 
 
-class ExplodingGradients(Detector):
+class ExplodingGradients(Detector[ExplodingGradientsParams]):
     sign_id = "exploding_gradients"
     remedy = REMEDY
+    params_type = ExplodingGradientsParams
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.window: deque[float] = deque(maxlen=BASELINE_WINDOW)
+    def __init__(self, params: ExplodingGradientsParams | None = None) -> None:
+        super().__init__(params)
+        self.window: deque[float] = deque(maxlen=self.params.baseline_epochs)
 
-    def _advance(self, context: SignContext, start: int, stop: int) -> None:
-        key = find_grad_norm_key(context.history.epochs.names)
-        if key is None:
+    def observe(self, epoch: Epoch, context: SignContext) -> None:
+        value = epoch.grad_norm
+        if value is None:
             return
-        epochs = context.epochs
-        values, present = context.series(key)
-        for row in range(start, stop):
-            value = value_at(values, present, row)
-            if value is not None:
-                self._observe(context, row, int(epochs[row]), value, key)
-
-    def _observe(self, context: SignContext, row: int, epoch: int, value: float,
-                 key: str) -> None:
-        if len(self.window) < MIN_BASELINE_EPOCHS:
+        p = self.params
+        if len(self.window) < p.min_baseline_epochs:
             if math.isfinite(value):
                 self.window.append(value)
             return
         baseline = median(self.window)
         finite = math.isfinite(value)
         ratio = value / baseline if finite and baseline > 0 else math.inf
-        if finite and ratio < EXPLODE_FACTOR:
+        if finite and ratio < p.explode_factor:
             self.window.append(value)
-            if ratio < RECOVERED_FACTOR:
-                self.tracker.clear(epoch)
+            if ratio < p.recovered_factor:
+                self.tracker.clear(epoch.epoch)
             return
         # The spike itself stays out of the baseline, so a run of spikes keeps counting.
-        severity = Severity.CRITICAL if ratio >= CRITICAL_FACTOR else Severity.WARNING
-        lr = context.lr_at(row)
+        severity = Severity.CRITICAL if ratio >= p.critical_factor else Severity.WARNING
+        key = context.grad_norm_key or "grad_norm"
         message = (f"{key} {fmt(value)} is "
                    + (f"{ratio:.0f}x" if finite else "non-finite, vs")
                    + f" its recent median {fmt(baseline)}: gradients are exploding")
         evidence = {"grad_norm": rounded(value) if finite else str(value),
                     "baseline_median": rounded(baseline), "ratio": rounded(ratio, 3),
-                    "lr": rounded(lr) if lr is not None else None}
-        self.tracker.raise_(epoch, severity, message, evidence)
+                    "lr": rounded(epoch.lr) if epoch.lr is not None else None}
+        self.tracker.raise_(epoch.epoch, severity, message, evidence)

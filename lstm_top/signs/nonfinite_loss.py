@@ -7,8 +7,9 @@ the first such epoch, no statistics needed, always critical.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
-from lstm_top.signs.base import Detector, Severity, SignContext
+from lstm_top.signs.base import Detector, Epoch, Params, Severity, SignContext
 
 REMEDY = ("Lower the learning rate; clip gradients (e.g. clipnorm=1.0 / "
           "clip_grad_norm_); check the data for NaN/inf and the loss for log(0) or division "
@@ -16,33 +17,34 @@ REMEDY = ("Lower the learning rate; clip gradients (e.g. clipnorm=1.0 / "
           "restart from the last good checkpoint.")
 
 
-class NonfiniteLoss(Detector):
+@dataclass(frozen=True)
+class NonfiniteParams(Params):
+    """No thresholds: a NaN is a NaN."""
+
+
+class NonfiniteLoss(Detector[NonfiniteParams]):
     sign_id = "nonfinite_loss"
     remedy = REMEDY
+    params_type = NonfiniteParams
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, params: NonfiniteParams | None = None) -> None:
+        super().__init__(params)
         self.first_bad_epoch: int | None = None
         self.bad_epochs = 0
 
-    def _advance(self, context: SignContext, start: int, stop: int) -> None:
-        epochs = context.epochs
-        watched = [(name, *context.series(name)) for name in (context.keys.train,
-                                                              context.keys.val) if name]
-        for row in range(start, stop):
-            epoch = int(epochs[row])
-            bad = [(name, float(values[row])) for name, values, present in watched
-                   if present[row] and not math.isfinite(values[row])]
-            logged = any(present[row] for _, _, present in watched)
-            if bad:
-                self.bad_epochs += 1
-                if self.first_bad_epoch is None or self.tracker.current is None:
-                    self.first_bad_epoch = epoch
-                names = ", ".join(f"{name} = {value}" for name, value in bad)
-                self.tracker.raise_(epoch, Severity.CRITICAL,
-                                    f"{names} at epoch {epoch}: training has broken down",
-                                    {"first_epoch": self.first_bad_epoch,
-                                     "nonfinite_epochs": self.bad_epochs,
-                                     "values": {name: str(value) for name, value in bad}})
-            elif logged:
-                self.tracker.clear(epoch)
+    def observe(self, epoch: Epoch, context: SignContext) -> None:
+        watched = [(context.keys.train, epoch.train), (context.keys.val, epoch.val)]
+        bad = [(name, value) for name, value in watched
+               if name and value is not None and not math.isfinite(value)]
+        if bad:
+            self.bad_epochs += 1
+            if self.first_bad_epoch is None or self.tracker.current is None:
+                self.first_bad_epoch = epoch.epoch
+            names = ", ".join(f"{name} = {value}" for name, value in bad)
+            self.tracker.raise_(epoch.epoch, Severity.CRITICAL,
+                                f"{names} at epoch {epoch.epoch}: training has broken down",
+                                {"first_epoch": self.first_bad_epoch,
+                                 "nonfinite_epochs": self.bad_epochs,
+                                 "values": {name: str(value) for name, value in bad}})
+        elif any(value is not None for _, value in watched):
+            self.tracker.clear(epoch.epoch)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from dataclasses import dataclass
 
-from lstm_top.signs.base import Detector, Severity, SignContext, fmt
+from lstm_top.signs.base import Detector, Epoch, Params, Severity, SignContext, fmt
 from lstm_top.signs.stats import rounded, theil_sen_slope, welch_t
 
 REMEDY = ("Inspect the composition of the worst subset (length, source, class balance, time "
@@ -20,28 +21,35 @@ REMEDY = ("Inspect the composition of the worst subset (length, source, class ba
           "re-weight or over-sample the under-served group; augment data for it; report "
           "per-subset metrics, not just the average.")
 
-# |t| above 4: with a handful of subsets watched over many epochs, a looser bar (2, i.e. 5%)
-# would be crossed by chance sooner or later.
-WELCH_T_MIN = 4.0
-# The worst subset at least 10% above the others: a smaller gap may be real but rarely matters.
-MIN_RATIO_TESTED = 1.10
-# Without std/n there is no test: demand a 25% gap.
-MIN_RATIO_UNTESTED = 1.25
-# Two consecutive validation epochs (three untested): one odd evaluation is not a pattern.
-CONSECUTIVE_TESTED = 2
-CONSECUTIVE_UNTESTED = 3
-# The gap widening: its log-ratio trend over the last 8 epochs adds 20% over that window.
-DRIFT_WINDOW = 8
-DRIFT_MIN = math.log(1.2)
-# A subset twice as bad as the rest is critical: the average hides a failing group.
-CRITICAL_RATIO = 2.0
+SubsetStats = dict[str, tuple[float, float | None, float | None]]  # name -> (mean, std, n)
+
+
+@dataclass(frozen=True)
+class SubsetGapParams(Params):
+    # |t| above 4: with a handful of subsets watched over many epochs, a looser bar (2, i.e. 5%)
+    # would be crossed by chance sooner or later.
+    welch_t_min: float = 4.0
+    # The worst subset at least 10% above the others: a smaller gap may be real but rarely
+    # matters.
+    min_ratio_tested: float = 1.10
+    # Without std/n there is no test: demand a 25% gap.
+    min_ratio_untested: float = 1.25
+    # Two consecutive validation epochs (three untested): one odd evaluation is not a pattern.
+    consecutive_tested: int = 2
+    consecutive_untested: int = 3
+    # The gap widening: its log-ratio trend over the last 8 epochs adds 20% over that window.
+    drift_epochs: int = 8
+    drift_min_ratio: float = 1.2
+    # A subset twice as bad as the rest is critical: the average hides a failing group.
+    critical_ratio: float = 2.0
 
 
 def _pooled(stats: list[tuple[float, float | None, float | None]]
             ) -> tuple[float, float | None, float | None]:
     """Mean, std and n of the union of subsets given each one's (mean, std, n)."""
-    if all(n is not None and n > 0 for _, _, n in stats):
-        total = sum(n for _, _, n in stats if n is not None)
+    counts = [n for _, _, n in stats]
+    if all(n is not None and n > 0 for n in counts):
+        total = sum(n for n in counts if n is not None)
         mean = sum(m * n for m, _, n in stats if n is not None) / total
         if all(s is not None for _, s, _ in stats):
             second = sum(n * (s * s + m * m) for m, s, n in stats
@@ -51,67 +59,70 @@ def _pooled(stats: list[tuple[float, float | None, float | None]]
     return sum(m for m, _, _ in stats) / len(stats), None, None
 
 
-class SubsetGap(Detector):
-    sign_id = "subset_gap"
-    remedy = REMEDY
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.consecutive = 0
-        self.worst_name: str | None = None
-        self.log_ratios: deque[float] = deque(maxlen=DRIFT_WINDOW)
-        self.first_ratio: float | None = None
-
-    def _advance(self, context: SignContext, start: int, stop: int) -> None:
-        subsets = context.keys.subsets
-        if len(subsets) < 2:
-            return
-        epochs = context.epochs
-        names = sorted(subsets)
+def subset_stats(context: SignContext, row: int) -> SubsetStats:
+    """Each logged subset's (loss, std, n) at ``row``; the columns are resolved once per update."""
+    columns = context.memo.get("subset_columns")
+    if columns is None:
         table = context.history.epochs
         columns = []
-        for name in names:
-            std_column = context.keys.subset_std_column(name) or ""
-            columns.append((name, *context.series(subsets[name]),
-                            *context.series(context.keys.subset_count_column(name)
-                                            if context.keys.subset_count_column(name) in table
-                                            else None),
-                            *context.series(std_column if std_column in table else None)))
-        for row in range(start, stop):
-            stats = {}
-            for name, loss, loss_ok, count, count_ok, std, std_ok in columns:
-                if loss_ok[row] and math.isfinite(loss[row]):
-                    stats[name] = (float(loss[row]),
-                                   float(std[row]) if std_ok[row] else None,
-                                   float(count[row]) if count_ok[row] else None)
-            if len(stats) >= 2:
-                self._observe(int(epochs[row]), stats)
+        for name in sorted(context.keys.subsets):
+            count = context.keys.subset_count_column(name)
+            std = context.keys.subset_std_column(name)
+            columns.append((name, *context.series(context.keys.subsets[name]),
+                            *context.series(count if count in table else None),
+                            *context.series(std if std and std in table else None)))
+        context.memo["subset_columns"] = columns
+    stats: SubsetStats = {}
+    for name, loss, loss_ok, count, count_ok, std, std_ok in columns:
+        if loss_ok[row] and math.isfinite(loss[row]):
+            stats[name] = (float(loss[row]), float(std[row]) if std_ok[row] else None,
+                           float(count[row]) if count_ok[row] else None)
+    return stats
 
-    def _observe(self, epoch: int, stats: dict[str, tuple[float, float | None, float | None]]
-                 ) -> None:
+
+class SubsetGap(Detector[SubsetGapParams]):
+    sign_id = "subset_gap"
+    remedy = REMEDY
+    params_type = SubsetGapParams
+
+    def __init__(self, params: SubsetGapParams | None = None) -> None:
+        super().__init__(params)
+        self.consecutive = 0
+        self.worst_name: str | None = None
+        self.log_ratios: deque[float] = deque(maxlen=self.params.drift_epochs)
+        self.first_ratio: float | None = None
+
+    def observe(self, epoch: Epoch, context: SignContext) -> None:
+        if len(context.keys.subsets) < 2:
+            return
+        stats = subset_stats(context, epoch.row)
+        if len(stats) >= 2:
+            self._judge(epoch.epoch, stats)
+
+    def _judge(self, epoch: int, stats: SubsetStats) -> None:
+        p = self.params
         worst = max(stats, key=lambda name: stats[name][0])
         mean, std, count = stats[worst]
         rest_mean, rest_std, rest_count = _pooled([v for k, v in stats.items() if k != worst])
         ratio = mean / rest_mean if rest_mean > 0 else math.inf
-        tested = False
         t_stat: float | None = None
         if (std is not None and count is not None and rest_std is not None
                 and rest_count is not None and count > 1 and rest_count > 1):
-            tested = True
             t_stat = welch_t(mean, std, count, rest_mean, rest_std, rest_count)
         if math.isfinite(ratio) and ratio > 0:
             self.log_ratios.append(math.log(ratio))
             if self.first_ratio is None:
                 self.first_ratio = ratio
         drift = (theil_sen_slope(self.log_ratios) * (len(self.log_ratios) - 1)
-                 if len(self.log_ratios) == DRIFT_WINDOW else 0.0)
-        if tested:
-            gap = t_stat is not None and t_stat >= WELCH_T_MIN and ratio >= MIN_RATIO_TESTED
-            needed = CONSECUTIVE_TESTED
+                 if len(self.log_ratios) == p.drift_epochs else 0.0)
+        if t_stat is not None:
+            gap = t_stat >= p.welch_t_min and ratio >= p.min_ratio_tested
+            needed = p.consecutive_tested
         else:
-            gap = ratio >= MIN_RATIO_UNTESTED
-            needed = CONSECUTIVE_UNTESTED
-        widening = drift >= DRIFT_MIN and ratio >= MIN_RATIO_TESTED and (not tested or gap)
+            gap = ratio >= p.min_ratio_untested
+            needed = p.consecutive_untested
+        widening = (drift >= math.log(p.drift_min_ratio) and ratio >= p.min_ratio_tested
+                    and (t_stat is None or gap))
         if (gap or widening) and (self.worst_name in (None, worst)):
             self.consecutive += 1
         elif gap or widening:
@@ -125,7 +136,7 @@ class SubsetGap(Detector):
             return
         others = ", ".join(f"{name} {fmt(value[0])}" for name, value in sorted(stats.items())
                            if name != worst)
-        severity = Severity.CRITICAL if ratio >= CRITICAL_RATIO else Severity.WARNING
+        severity = Severity.CRITICAL if ratio >= p.critical_ratio else Severity.WARNING
         how = (f"Welch t = {t_stat:.1f}" if t_stat is not None and math.isfinite(t_stat)
                else "std/n not logged: ratio only")
         message = (f"subset '{worst}' val loss {fmt(mean)} is {ratio:.2f}x the others "

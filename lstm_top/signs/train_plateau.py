@@ -1,17 +1,22 @@
 """train_plateau: the training loss is not moving — the model has learned (almost) nothing.
 
-Not "the loss flattened after learning" (that is convergence): the loss is still within ~10% of
-where it started. Reported at info level after a few epochs and at warning level once it has
-lasted long enough that slow starters (warm-up, a noisy first phase) have had their chance.
-A plateau at ln(k) for a small integer k is reported as chance level for k classes.
+Not "the loss flattened after learning" (that is convergence): the loss is still within ~5% of
+where it stood after the first epoch. The first epoch is left out of that reference on purpose:
+a model that drops to the best constant guess (the mean, the class frequencies) within its
+first epoch and then freezes has learned nothing about its inputs, and measuring from the
+untrained first value would call that drop progress. Reported at info level after a few epochs
+and at warning level once it has lasted long enough that slow starters (warm-up, a noisy first
+phase) have had their chance — sooner at chance level, ln(k) for k classes, where there is no
+doubt about what the model is doing.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from dataclasses import dataclass
 
-from lstm_top.signs.base import Detector, Severity, SignContext, fmt, value_at
+from lstm_top.signs.base import Detector, Epoch, Params, Severity, SignContext, fmt
 from lstm_top.signs.stats import log_or_none, median, rounded, theil_sen_slope
 
 REMEDY = ("Raise the learning rate (try 3-10x) or use a schedule with warm-up; check the "
@@ -19,88 +24,98 @@ REMEDY = ("Raise the learning rate (try 3-10x) or use a schedule with warm-up; c
           "match inputs and the loss matches the output layer (logits vs probabilities); "
           "try to overfit a single batch to test the pipeline.")
 
-START_WINDOW = 3
-LEVEL_WINDOW = 5
-# Less than ~5% below the start level: nothing a user would call learning (a real run that
-# crept 7-10% in its first 30 epochs, then learned, was seen; it is not a plateau).
-MAX_PROGRESS = 0.05
-# ... and still not moving: the Theil-Sen trend over the last 10 epochs adds up to under 2%
-# (a slow but steady descent is learning, however slow).
-TREND_WINDOW = 10
-MAX_TREND_CHANGE = 0.02
-# After 8 epochs a flat loss is worth a hint; after 20 a warning — real runs that start slowly
-# (warm-up, a hard first phase) have been seen flat for ~15 epochs and then learn.
-INFO_AFTER_EPOCHS = 8
-WARNING_AFTER_EPOCHS = 20
-# A plateau within 1% of ln(k) is called chance level for k classes.
-CHANCE_TOLERANCE = 0.01
-MAX_CHANCE_CLASSES = 1000
+
+@dataclass(frozen=True)
+class PlateauParams(Params):
+    # The reference level: median of the epochs after the first ``skip_first_epochs``.
+    skip_first_epochs: int = 1
+    start_epochs: int = 3
+    level_window: int = 5
+    # Less than ~5% below the reference: nothing a user would call learning.
+    max_progress: float = 0.05
+    # ... and still not moving: the Theil-Sen trend over the last 10 epochs adds up to under 2%
+    # (a slow but steady descent is learning, however slow).
+    trend_epochs: int = 10
+    max_trend_change: float = 0.02
+    info_after_epochs: int = 8
+    warning_after_epochs: int = 20
+    # At chance level (within 2% of ln k, k <= 10 classes) a warning comes sooner.
+    chance_warning_after_epochs: int = 10
+    chance_tolerance: float = 0.02
+    max_chance_classes: int = 10
 
 
-def chance_classes(loss: float) -> int | None:
-    """k when the loss equals ln(k) (cross-entropy of a uniform guess over k classes)."""
-    if not 0.5 < loss < math.log(MAX_CHANCE_CLASSES) + 0.1:
+def chance_classes(loss: float, tolerance: float = 0.02, max_classes: int = 10) -> int | None:
+    """k when the loss equals ln(k) (cross-entropy of a uniform guess over k classes).
+
+    Only small k: between ln 20 and ln 21 the gap is under 2% of the loss, so any value there
+    would "match" some k."""
+    if not 0.5 < loss < math.log(max_classes) * (1 + tolerance):
         return None
     classes = round(math.exp(loss))
-    if classes >= 2 and abs(math.log(classes) - loss) <= CHANCE_TOLERANCE * loss:
+    if 2 <= classes <= max_classes and abs(math.log(classes) - loss) <= tolerance * loss:
         return classes
     return None
 
 
-class TrainPlateau(Detector):
+class TrainPlateau(Detector[PlateauParams]):
     sign_id = "train_plateau"
     remedy = REMEDY
+    params_type = PlateauParams
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, params: PlateauParams | None = None) -> None:
+        super().__init__(params)
+        p = self.params
+        self.first: list[float] = []
         self.start: list[float] = []
-        self.recent: deque[float] = deque(maxlen=LEVEL_WINDOW)
-        self.trend_window: deque[float] = deque(maxlen=TREND_WINDOW)
+        self.recent: deque[float] = deque(maxlen=p.level_window)
+        self.trend_window: deque[float] = deque(maxlen=p.trend_epochs)
         self.count = 0
         self.best_log = math.inf
 
-    def _advance(self, context: SignContext, start: int, stop: int) -> None:
+    def observe(self, epoch: Epoch, context: SignContext) -> None:
         if self.started_late:
             return  # the start of the run was skipped: "no progress since the start" is unknown
-        epochs = context.epochs
-        values, present = context.series(context.keys.train)
-        for row in range(start, stop):
-            value = value_at(values, present, row)
-            value_log = log_or_none(value)
-            if value_log is not None:
-                self._observe(int(epochs[row]), value_log)
-
-    def _observe(self, epoch: int, value_log: float) -> None:
+        value_log = log_or_none(epoch.train)
+        if value_log is None:
+            return
+        p = self.params
         self.count += 1
-        if len(self.start) < START_WINDOW:
+        if len(self.first) < p.skip_first_epochs:
+            self.first.append(value_log)
+        elif len(self.start) < p.start_epochs:
             self.start.append(value_log)
         self.recent.append(value_log)
         self.trend_window.append(value_log)
-        self.best_log = min(self.best_log, value_log)
-        if self.count < INFO_AFTER_EPOCHS:
+        if self.start:
+            self.best_log = min(self.best_log, value_log)
+        if self.count < p.info_after_epochs or not self.start:
             return
         start_level = median(self.start)
         level = median(self.recent)
         progress = start_level - level
         # A run that learned and then came back up is diverging, not stuck.
-        learned_once = start_level - self.best_log > 2 * MAX_PROGRESS
+        learned_once = start_level - self.best_log > 2 * p.max_progress
         trend_change = theil_sen_slope(self.trend_window) * (len(self.trend_window) - 1)
         # Hysteresis: an open plateau closes only on clearly more progress than opened it, so
         # a loss hovering at the bar does not flap between open and closed.
         slack = 1.5 if self.tracker.current is not None else 1.0
-        if (progress >= slack * MAX_PROGRESS or learned_once
-                or abs(trend_change) >= slack * MAX_TREND_CHANGE):
-            self.tracker.clear(epoch)
+        if (progress >= slack * p.max_progress or learned_once
+                or abs(trend_change) >= slack * p.max_trend_change):
+            self.tracker.clear(epoch.epoch)
             return
-        severity = Severity.WARNING if self.count >= WARNING_AFTER_EPOCHS else Severity.INFO
         loss = math.exp(level)
-        classes = chance_classes(loss)
+        classes = chance_classes(loss, p.chance_tolerance, p.max_chance_classes)
+        warn_after = p.chance_warning_after_epochs if classes else p.warning_after_epochs
+        severity = Severity.WARNING if self.count >= warn_after else Severity.INFO
         chance = f", ln({classes}) = chance level for {classes} classes" if classes else ""
-        message = (f"train loss {fmt(loss)} is only {max(progress, 0) * 100:.1f}% below where "
-                   f"it started ({fmt(math.exp(start_level))}) after {self.count} epochs"
-                   f"{chance}")
-        evidence = {"start_level": rounded(math.exp(start_level)), "level": rounded(loss),
+        reference = math.exp(start_level)
+        message = (f"train loss {fmt(loss)} is only {max(progress, 0) * 100:.1f}% below "
+                   f"{fmt(reference)} (epoch {p.skip_first_epochs + 1}) after {self.count} "
+                   f"epochs{chance}")
+        evidence = {"start_level": rounded(reference), "level": rounded(loss),
+                    "first_epoch_level": rounded(math.exp(self.first[0])) if self.first else None,
                     "progress_pct": rounded(progress * 100, 3), "epochs": self.count,
                     "trend_last_epochs_pct": rounded(trend_change * 100, 3),
                     "chance_level_classes": classes}
-        self.tracker.raise_(epoch, severity, message, evidence)
+        self.tracker.raise_(epoch.epoch, severity, message, evidence)

@@ -12,7 +12,7 @@ import copy
 import os
 import time
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult
@@ -28,16 +28,19 @@ from lstm_top.sources.open import open_target
 from lstm_top.ui import messages as msg
 from lstm_top.ui.chart import ChartOptions
 from lstm_top.ui.components.demo_picker import DemoPicker
+from lstm_top.ui.components.finding_detail import FindingDetail
 from lstm_top.ui.components.help import HelpScreen
 from lstm_top.ui.components.main_view import MainView
 from lstm_top.ui.components.plot import LossPlot
 from lstm_top.ui.components.run_list import RunList
+from lstm_top.ui.components.warnings import WarningsPanel
 from lstm_top.ui.demo_runner import WATCH_SECONDS, DemoRunner, list_scenarios
 from lstm_top.ui.export import export_screen, export_stem, screen_text
 from lstm_top.ui.frames import FramePacer
 from lstm_top.ui.keys import bindings
 from lstm_top.ui.run_state import Diagnosers, DiagnosisJob, Run
 from lstm_top.ui.runs import RunBook
+from lstm_top.ui.served import served_to_browser, server_gone
 from lstm_top.ui.view import ViewBuilder, ViewRequest, settings_from_prefs, store_settings
 
 FRAMES_PER_SECOND = 10  # a rate a person can follow; more is CPU for nothing
@@ -59,12 +62,11 @@ class LstmTopApp(App[int]):
                  demo_epoch_delay: float | None = None,
                  demo_watch_seconds: float | None = None) -> None:
         super().__init__()
-        self.targets = list(targets or [])
-        self.start_demo = demo
-        self.export_dir = export_dir or "."
-        self.clock = clock  # wall clock for elapsed time; tests freeze it
+        self.targets, self.start_demo = list(targets or []), demo
+        self.export_dir, self.clock = export_dir or ".", clock  # the clock: tests freeze it
         self.demo_epochs, self.demo_epoch_delay = demo_epochs, demo_epoch_delay
         self.book = RunBook(train_key, val_key)
+        self.runs: dict[str, Run] = self.book.runs  # the same dict, never replaced
         self.prefs = load_prefs()  # never raises; XDG_CONFIG_HOME decides where
         self.settings = settings_from_prefs(self.prefs, color=not self.no_color)
         self.demos = DemoRunner(runs_dir or "runs", watch_seconds=demo_watch_seconds)
@@ -72,17 +74,13 @@ class LstmTopApp(App[int]):
         self._views = ViewBuilder()  # the render worker's tool (one build at a time)
         self._diagnosers = Diagnosers()  # the diagnosis worker's (one pass at a time)
         self.frames = FramePacer(self._frame, self.set_timer, FRAMES_PER_SECOND)
-        self._generation = 0
+        self._generation = self._shown_generation = 0
         self._requested: tuple[object, ...] | None = None  # key of the last request built
-        self._shown_generation = 0
         self._rendered_size: tuple[int, int] = (0, 0)
         self._render_worker: Worker[None] | None = None
         self._diagnosis_worker: Worker[None] | None = None
         self.renders_done = self.diagnoses_done = 0  # for tests and the benchmark
-
-    @property
-    def runs(self) -> dict[str, Run]:
-        return self.book.runs
+        self._parent_pid = os.getppid()  # --web: the server; see ui.served
 
     @property
     def selected(self) -> str | None:
@@ -255,6 +253,8 @@ class LstmTopApp(App[int]):
 
     def _tick(self) -> None:
         """Once a second: elapsed time and stalled state. Repaints only if the text changed."""
+        if served_to_browser() and server_gone(self._driver, self._parent_pid):
+            return self.exit(0)  # on_unmount stops the readers and demos
         self._changed()  # a state change (live → stalled) changes an empty chart
 
 
@@ -283,19 +283,27 @@ class LstmTopApp(App[int]):
         self.request_frame()
         self.main_view.show_status(self.book, self.clock())
 
+    def notify(self, message: str, *args: Any, **kwargs: Any) -> None:
+        """One notification at a time, on the footer's line, so none covers data."""
+        self.clear_notifications()
+        super().notify(message, *args, **kwargs)
+
+    def action_warning(self, number: int) -> None:
+        request = self.book.detail_request(number, self.clock(), self.options.color)
+        if request is not None:
+            self.push_screen(FindingDetail(request))
+
+    def on_warnings_panel_chosen(self, message: WarningsPanel.Chosen) -> None:
+        self.action_warning(message.number)
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
     def action_export(self) -> None:
         run = self.book.current
-        try:
-            svg, text_path = export_screen(self, self.export_dir, export_stem(
-                run.name if run else None), self.snapshot_text())
-        except OSError as exc:
-            self.notify(f"export failed: {exc}", severity="error", markup=False)
-            return
-        self.last_export = (svg, text_path)
-        self.notify(f"saved {svg} and {os.path.basename(text_path)}", markup=False)
+        self.last_export, notice = export_screen(
+            self, self.export_dir, export_stem(run.name if run else None), self.snapshot_text())
+        self.notify(notice, severity="information" if self.last_export else "error", markup=False)
 
     def snapshot_text(self) -> str:
         run = self.book.current
@@ -303,11 +311,8 @@ class LstmTopApp(App[int]):
                            self.warnings_panel.plain, run.metrics if run else [])
 
     def action_demo(self) -> None:
-        self.push_screen(DemoPicker(list_scenarios()), self._demo_chosen)
-
-    def _demo_chosen(self, scenario: str | None) -> None:
-        if scenario:
-            self.launch_demo(scenario)
+        self.push_screen(DemoPicker(list_scenarios()),
+                         lambda scenario: self.launch_demo(scenario) if scenario else None)
 
     def launch_demo(self, scenario: str) -> None:
         demo, notice = self.demos.launch(scenario, self.demo_epochs, self.demo_epoch_delay)
@@ -316,11 +321,7 @@ class LstmTopApp(App[int]):
         self.notify(notice, severity="information" if demo else "error", markup=False)
 
     def action_stop_demo(self) -> None:
-        demo = self.demos.find(self.selected) if self.selected else None
-        if demo is None:
-            self.notify("the selected run is not a demo started here", markup=False)
-        elif self.demos.stop(demo):
-            self.notify(f"stopping demo {demo.scenario}", markup=False)
+        self.notify(self.demos.stop_started_here(self.selected), markup=False)
 
     async def action_quit(self) -> None:
         self.shutdown()

@@ -33,6 +33,7 @@ VAL_COLOR = 208  # orange
 SUBSET_COLORS = (141, 114, 220, 175, 81, 203)
 RUN_COLORS = (208, 39, 114, 141, 220, 175, 81, 203)  # overlay: stable colour per run
 BEST_COLOR = 46
+MARK_COLOR = 81  # evidence marks of a warning's detail
 FAINT_COLOR = 240
 SEVERITY_COLORS = {Severity.CRITICAL: 196, Severity.WARNING: 214, Severity.INFO: 81}
 # Without colour the series must still be told apart: one glyph each.
@@ -50,6 +51,8 @@ class ChartOptions:
     window: int | None = None  # last N epochs; None = all
     series: str = SERIES_MODES[0]
     color: bool = True
+    x_range: tuple[float, float] | None = None  # only these epochs (a warning's detail)
+    focus_subset: str | None = None  # this subset bold, the others faint (a subset gap)
 
 
 @dataclass(slots=True)
@@ -98,6 +101,14 @@ class SmootherCache:
         return smoother.update(values)
 
 
+def _cut(x: np.ndarray, y: np.ndarray, options: ChartOptions) -> tuple[np.ndarray, np.ndarray]:
+    x, y = window(x, y, options.window)
+    if options.x_range is not None:
+        keep = (x >= options.x_range[0]) & (x <= options.x_range[1])
+        x, y = x[keep], y[keep]
+    return x, y
+
+
 def _series(history: History, name: str, options: ChartOptions, buckets: int,
             smoothers: SmootherCache | None) -> tuple[tuple[np.ndarray, np.ndarray] | None,
                                                       tuple[np.ndarray, np.ndarray] | None, int]:
@@ -116,10 +127,10 @@ def _series(history: History, name: str, options: ChartOptions, buckets: int,
         full_x = table.index
         if not present.all():
             full, full_x = full[present], full_x[present]
-        sx, sy = window(full_x, full, options.window)
+        sx, sy = _cut(full_x, full, options)
         sx, sy = finite_points(sx, sy, options.log_y)
         smoothed = reduce_minmax(sx, sy, buckets) if len(sx) else None
-    x, y = window(index, values, options.window)
+    x, y = _cut(index, values, options)
     x, y = finite_points(x, y, options.log_y)
     raw = reduce_minmax(x, y, buckets) if len(x) else None
     return raw, smoothed, count
@@ -127,8 +138,10 @@ def _series(history: History, name: str, options: ChartOptions, buckets: int,
 
 def build_spec(history: History, keys: LossKeys, findings: Sequence[Finding],
                options: ChartOptions, width: int, height: int,
-               smoothers: SmootherCache | None = None) -> ChartSpec:
-    """Everything the chart shows, reduced to the chart's width. Call holding history.lock."""
+               smoothers: SmootherCache | None = None,
+               marks: Sequence[tuple[float, str]] = ()) -> ChartSpec:
+    """Everything the chart shows, reduced to the chart's width. Call holding history.lock.
+    ``marks``: (epoch, label) drawn as extra vertical lines (a warning's evidence)."""
     spec = ChartSpec(width, height, options)
     buckets = max(8, width * DOTS_PER_CELL // 2)
     wanted: list[tuple[str, str, int]] = []
@@ -139,7 +152,9 @@ def build_spec(history: History, keys: LossKeys, findings: Sequence[Finding],
         wanted.append((keys.val, "val", VAL_COLOR))
     if mode != "train + val":
         for i, (subset, column) in enumerate(sorted(keys.subsets.items())):
-            wanted.append((column, f"val[{subset}]", SUBSET_COLORS[i % len(SUBSET_COLORS)]))
+            faint = options.focus_subset is not None and subset != options.focus_subset
+            wanted.append((column, f"val[{subset}]",
+                           FAINT_COLOR if faint else SUBSET_COLORS[i % len(SUBSET_COLORS)]))
     if not wanted:
         names = [n for n in history.epochs.names if "[" not in n][:2]
         wanted = [(n, n, c) for n, c in zip(names, (TRAIN_COLOR, VAL_COLOR), strict=False)]
@@ -157,14 +172,20 @@ def build_spec(history: History, keys: LossKeys, findings: Sequence[Finding],
                               else "no loss column to plot (try --train-key / --val-key)")
         return spec
     first_x = min(float(line.x[0]) for line in spec.lines if len(line.x))
+    last_x = max(float(line.x[-1]) for line in spec.lines if len(line.x))
     if keys.val:
         spec.best = _best(history, keys.val, first_x, options.log_y)
+        if spec.best is not None and spec.best[0] > last_x:
+            spec.best = None  # outside a detail's range
     for number, finding in enumerate((f for f in findings if f.active), start=1):
         if finding.since_epoch >= first_x:
             spec.markers.append(VerticalMarker(
                 float(finding.since_epoch), str(number),
                 f"{number} {finding.id.replace('_', ' ')} since {finding.since_epoch}",
                 SEVERITY_COLORS.get(finding.severity, 214)))
+    for epoch, label in marks:
+        if first_x <= epoch <= last_x:
+            spec.markers.append(VerticalMarker(epoch, label, f"{label} @{epoch:g}", MARK_COLOR))
     return spec
 
 

@@ -103,6 +103,14 @@ class DemoRunner:
         wanted = os.path.abspath(path)
         return next((d for d in self.demos if os.path.abspath(d.path) == wanted), None)
 
+    def stop_started_here(self, path: str | None) -> str:
+        """``x``: stop the demo writing ``path``; what to tell the user."""
+        demo = self.find(path) if path else None
+        if demo is None:
+            return "the selected run is not a demo started here"
+        return f"stopping demo {demo.scenario}" if self.stop(demo) else \
+            f"demo {demo.scenario} has already ended"
+
     @staticmethod
     def stop(demo: DemoProcess) -> bool:
         if not demo.running:

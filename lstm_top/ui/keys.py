@@ -48,5 +48,7 @@ KEYS: tuple[Key, ...] = (
 
 def bindings() -> list[BindingType]:
     """The app's bindings; every one is in the footer while it fits (the help has them all)."""
-    return [Binding(k.keys, k.action, k.footer, key_display=k.shown_as or None)
-            for k in KEYS if k.action]
+    listed: list[BindingType] = [Binding(k.keys, k.action, k.footer,
+                                         key_display=k.shown_as or None) for k in KEYS if k.action]
+    return listed + [Binding(str(n), f"warning({n})", f"Warning {n}", show=False)
+                     for n in range(1, 10)]

@@ -18,6 +18,7 @@ from lstm_top.ui.chart import RUN_COLORS, ChartOptions
 from lstm_top.ui.run_state import DiagnosisJob, DiagnosisResult, Run
 from lstm_top.ui.text import clean
 from lstm_top.ui.view import (
+    DetailRequest,
     RunRow,
     ShownRun,
     StatusFacts,
@@ -94,16 +95,25 @@ class RunBook:
 
     def view_request(self, generation: int, size: tuple[int, int], options: ChartOptions,
                      now: float) -> ViewRequest:
-        shown = []
-        for run in self.shown():
-            version = run.rendered if self.frozen(run) else run.version()
-            findings = tuple(run.findings) if run.analysed[0] == version[0] else ()
-            state = "error" if run.source.state == "error" else run.state(now)
-            shown.append(ShownRun(run.key, run.name, run.history, version, findings,
-                                  run.color_slot, self.train_key, self.val_key, state,
-                                  run.message))
-        return ViewRequest(generation, size[0], size[1], options, tuple(shown),
+        return ViewRequest(generation, size[0], size[1], options,
+                           tuple(self._shown_run(run, now) for run in self.shown()),
                            overlay=self.overlaying)
+
+    def _shown_run(self, run: Run, now: float) -> ShownRun:
+        version = run.rendered if self.frozen(run) else run.version()
+        findings = tuple(run.findings) if run.analysed[0] == version[0] else ()
+        state = "error" if run.source.state == "error" else run.state(now)
+        return ShownRun(run.key, run.name, run.history, version, findings, run.color_slot,
+                        self.train_key, self.val_key, state, run.message)
+
+    def detail_request(self, number: int, now: float, color: bool) -> DetailRequest | None:
+        """The detail of the selected run's active warning ``number`` (from 1), if there is
+        one; the screen sizes the chart."""
+        run = self.current
+        active = [f for f in run.findings if f.active] if run is not None else []
+        if run is None or not 1 <= number <= len(active):
+            return None
+        return DetailRequest(self._shown_run(run, now), active[number - 1], 0, 0, color)
 
     def undiagnosed(self) -> list[Run]:
         """Runs whose findings are behind their history (the paused one excepted)."""

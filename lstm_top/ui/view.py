@@ -299,3 +299,53 @@ def store_settings(settings: ViewSettings, prefs: Prefs) -> None:
     prefs.extra[SMOOTHING_STRENGTH_KEY] = SMOOTHING_WEIGHTS[settings.smoothing_index]
     prefs.window = options.window or 0
     prefs.series = options.series
+
+
+# ---------------------------------------------------------------------------- a warning's detail
+
+@dataclass(frozen=True, slots=True)
+class DetailRequest:
+    """The chart of one warning: its run, zoomed to its episode, its evidence marked."""
+
+    run: ShownRun
+    finding: Finding
+    width: int
+    height: int
+    color: bool = True
+
+
+def detail_marks(finding: Finding, last_epoch: int | None) -> tuple[list[tuple[float, str]],
+                                                                     tuple[float, float]]:
+    """(marks, x range): since / until and what the evidence points at, and the epochs around
+    them worth seeing."""
+    from lstm_top.ui.findings import marked_epochs
+
+    marks = [(float(finding.since_epoch), "since")]
+    if finding.until_epoch is not None:
+        marks.append((float(finding.until_epoch), "until"))
+    marks += marked_epochs(finding)
+    end = finding.until_epoch if finding.until_epoch is not None else last_epoch
+    lo = min(epoch for epoch, _ in marks)
+    hi = max([epoch for epoch, _ in marks] + ([float(end)] if end is not None else []))
+    pad = max(3.0, (hi - lo) * 0.15)
+    return marks, (lo - pad, hi + pad)
+
+
+def build_detail(request: DetailRequest) -> tuple[Text, Text]:
+    """The zoomed chart and its legend (worker thread: reads only the request)."""
+    from lstm_top.ui.findings import focused_subset
+
+    run = request.run
+    frozen = snapshot(run.history)
+    keys, _ = summarise(frozen, run.train_key, run.val_key)
+    marks, x_range = detail_marks(request.finding, frozen.last_epoch())
+    options = ChartOptions(color=request.color, x_range=x_range,
+                           focus_subset=focused_subset(request.finding))
+    spec = build_spec(frozen, keys, [], options, request.width, request.height, None, marks)
+    legend = legend_text(spec, overlay=False)
+    if spec.empty_message is not None:
+        return Text(clean(spec.empty_message, 300), style="dim"), legend
+    ansi = render(spec)
+    chart = Text.from_ansi(ansi, no_wrap=True, overflow="crop") if request.color else Text(
+        ansi, no_wrap=True, overflow="crop")
+    return chart, legend

@@ -196,11 +196,12 @@ async def test_focus_scroll_help_export_and_quit(tmp_path: Path) -> None:
     path = write_run(tmp_path / "gap.jsonl", "subset_gap", 60)
     export_dir = tmp_path / "exports"
     app = make_app(path, export_dir=str(export_dir))
-    async with app.run_test(size=(80, 24)) as pilot:
+    # Short enough that two signs and the resolved list overflow the compact panel.
+    async with app.run_test(size=(80, 16)) as pilot:
         await settled(pilot)
         panel = app.query_one("#warnings", WarningsPanel)
         assert app.focused is panel
-        assert panel.max_scroll_y > 0, "fixture should overflow the warnings panel at 80x24"
+        assert panel.max_scroll_y > 0, "fixture should overflow the warnings panel at 80x16"
         await pilot.press("down", "down")
         assert panel.scroll_y > 0
         await pilot.press("pagedown")

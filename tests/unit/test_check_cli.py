@@ -73,8 +73,12 @@ def test_json_schema(tmp_path: Path) -> None:
     assert report["problems"][0]["line"] == 13  # header + 10 epochs + end, then garbage
     assert report["signs"], "a NaN loss must produce a sign"
     for sign in report["signs"]:
-        assert set(sign) == {"id", "severity", "since_epoch", "until_epoch", "message",
-                             "evidence", "remedy"}
+        assert set(sign) == {"id", "severity", "since_epoch", "warning_since", "until_epoch",
+                             "message", "evidence", "remedy"}
+        # a critical NaN opens at warning level or above: it says so from its first epoch
+        if sign["severity"] != "info":
+            assert isinstance(sign["warning_since"], int)
+            assert sign["warning_since"] >= sign["since_epoch"]
         assert sign["severity"] in ("info", "warning", "critical")
         assert isinstance(sign["since_epoch"], int)
         assert sign["until_epoch"] is None or isinstance(sign["until_epoch"], int)

@@ -154,7 +154,8 @@ def test_finding_dict_is_stable_and_explained(corpora: dict[str, list[Case]]) ->
     for case in corpora["synthetic"]:
         for finding in diagnose(case.history):
             as_dict = finding.to_dict()
-            assert list(as_dict) == ["id", "severity", "since_epoch", "until_epoch", "message",
+            assert list(as_dict) == ["id", "severity", "since_epoch", "warning_since",
+                                         "until_epoch", "message",
                                      "evidence", "remedy"]
             assert as_dict["message"] and as_dict["remedy"] and as_dict["evidence"]
             assert any(ch.isdigit() for ch in as_dict["message"]), as_dict["message"]

@@ -1,4 +1,4 @@
-"""The ? screen: every key, what it does."""
+"""The ? screen: every key, what it does (made from ``ui.keys.KEYS``, the bindings' table)."""
 
 from __future__ import annotations
 
@@ -11,43 +11,35 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-KEYS = (
-    ("q", "quit (stops demo trainings started here)"),
-    ("l", "log / linear y axis"),
-    ("s", "smoothing on/off (EMA; the raw line stays, faint)"),
-    ("+ / -", "more / less smoothing"),
-    ("w", "window: all epochs / last N"),
-    ("v", "series shown: train + val + subsets / train + val / val + subsets"),
-    ("o", "overlay: val loss of the marked runs (or all) on one chart"),
-    ("f", "pause / resume following new records"),
-    ("tab", "move focus: warnings, metrics, run list"),
-    ("↑ ↓ PgUp PgDn", "scroll the focused panel"),
-    ("space", "in the run list: mark a run for the overlay"),
-    ("e", "export a snapshot of the screen (SVG and text)"),
-    ("d", "start a demo training"),
-    ("x", "stop the demo training of the selected run"),
-    ("?", "this help"),
-)
+from lstm_top.ui.keys import KEYS
+
+
+def keys_table() -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for key in KEYS:
+        table.add_row(key.label, key.help)
+    table.add_row("1 … 9", "the detail of warning N (the numbers on the chart's markers)")
+    return table
 
 
 class HelpScreen(ModalScreen[None]):
     AUTO_FOCUS = "VerticalScroll"  # arrows scroll the help on a short terminal
     BINDINGS: ClassVar[list[BindingType]] = [
         ("escape", "dismiss", "Close"), ("question_mark", "dismiss", "Close"),
-                ("q", "dismiss", "Close")]
+        ("q", "dismiss", "Close")]
+    # A fixed share of the screen: a width of ``auto`` around 1fr content collapses to nothing.
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll { width: auto; max-width: 90%; height: auto; max-height: 90%;
+    HelpScreen > VerticalScroll { width: 96%; max-width: 96; height: auto; max-height: 100%;
                                   border: round $accent; background: $surface; padding: 0 1; }
+    HelpScreen .title { text-style: bold; }
+    HelpScreen .hint { color: $text-muted; }
     """
 
     def compose(self) -> ComposeResult:
-        table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold")
-        table.add_column()
-        for key, what in KEYS:
-            table.add_row(key, what)
         with VerticalScroll():
             yield Static("lstm-top keys", classes="title")
-            yield Static(table)
-            yield Static("esc closes", classes="hint")
+            yield Static(keys_table(), id="keys")
+            yield Static("esc or ? closes · ↑ ↓ scroll", classes="hint")

@@ -15,13 +15,13 @@ LOOKBACK = 5
 NAME_CHARS = 13
 
 
-def short_name(name: str) -> str:
+def short_name(name: str, chars: int = NAME_CHARS) -> str:
     """``val_loss[long_seqs]`` reads as ``val[long_seqs]``: the subset is what tells rows apart."""
     split = split_subset_column(name)
     if split is not None:
         metric, subset = split
         name = f"{'val' if metric in ('val_loss', 'loss') else metric}[{subset}]"
-    return clean(name, NAME_CHARS)
+    return clean(name, chars)
 
 
 def _change_cell(row: MetricSummary) -> Text:
@@ -38,25 +38,49 @@ def _change_cell(row: MetricSummary) -> Text:
                 justify="right")
 
 
+# (name, latest, best@ep, change) widths. Narrow (an 80-column terminal): no cell padding, the
+# right-justified numbers keep a space between them, and the warnings get 10 more columns.
+WIDE_COLUMNS = (NAME_CHARS, 7, 10, 7)
+NARROW_COLUMNS = (12, 7, 10, 8)
+
+
 class MetricsTable(DataTable[Text]):
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.cell_padding = 1
         self.zebra_stripes = False
-        # Fixed widths: columns that resize with their content would jitter on every epoch.
-        self.add_column(Text("metric"), key="metric", width=NAME_CHARS)
-        self.add_column(Text("latest", justify="right"), key="latest", width=7)
-        self.add_column(Text("best@ep", justify="right"), key="best", width=10)
-        self.add_column(Text(f"Δ{LOOKBACK}", justify="right"), key="change", width=7)
         self._shown: list[tuple[str, ...]] = []
+        self._narrow: bool | None = None
+        self._layout()
+
+    def on_resize(self) -> None:
+        self._layout()
+
+    def _layout(self) -> None:
+        narrow = self.app.size.width < 110
+        if narrow == self._narrow:
+            return
+        self._narrow = narrow
+        self.clear(columns=True)
+        self._shown = []
+        widths = NARROW_COLUMNS if narrow else WIDE_COLUMNS
+        self.cell_padding = 0 if narrow else 1
+        # Fixed widths: columns that resize with their content would jitter on every epoch.
+        self.add_column(Text("metric"), key="metric", width=widths[0])
+        self.add_column(Text("latest", justify="right"), key="latest", width=widths[1])
+        self.add_column(Text("best@ep", justify="right"), key="best", width=widths[2])
+        self.add_column(Text(f"Δ{LOOKBACK}", justify="right"), key="change", width=widths[3])
+        if getattr(self, "_metrics", None) is not None:
+            self.show(self._metrics)
 
     def show(self, metrics: Sequence[MetricSummary]) -> None:
+        self._metrics = metrics
+        name_chars = NARROW_COLUMNS[0] if self._narrow else NAME_CHARS
         rows = []
         for row in metrics:
             if "_std[" in row.name:
                 continue  # subset spreads back the warnings' evidence; too many rows here
             best = "–" if row.best is None else f"{format_value(row.best)}@{row.best_epoch}"
-            rows.append((short_name(row.name), format_value(row.latest), best, row))
+            rows.append((short_name(row.name, name_chars), format_value(row.latest), best, row))
         signature: list[tuple[str, ...]] = [(*r[:3], format_value(r[3].change)) for r in rows]
         if signature == self._shown:
             return
