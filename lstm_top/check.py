@@ -220,7 +220,7 @@ def run_check_folder(folder: str, *, as_json: bool = False, train_key: str | Non
             continue
         state = "finished" if history.source_kind != "jsonl" and history.end_status is None \
             else display_state(history)
-        entries.append((path, name, history, findings, state))
+        entries.append((path, history.run_name or name, history, findings, state))
         if any(f.severity >= threshold and f.until_epoch is None for f in findings):
             worst_exit = EXIT_SIGNS
     if unreadable:

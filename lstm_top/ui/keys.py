@@ -35,6 +35,8 @@ KEYS: tuple[Key, ...] = (
     Key("e", "export", "Export", "export the screen (SVG and text)"),
     Key("d", "demo", "Demo", "start a demo training"),
     Key("x", "stop_demo", "Stop", "stop the demo training of the selected run"),
+    Key("t", "run_table", "Runs", "sweep table: every run, worst first (s sort, / filter, "
+        "space mark, o overlay, enter open)"),
     Key("plus,equals_sign", "view('more_smoothing')", "More", "more smoothing", "+"),
     Key("minus,underscore", "view('less_smoothing')", "Less", "less smoothing", "-"),
     Key("tab", "", "", "move focus: warnings, metrics, run list"),

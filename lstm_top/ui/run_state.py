@@ -250,3 +250,17 @@ def _metric_order(names: list[str], keys: LossKeys) -> list[str]:
     subsets = [keys.subsets[s] for s in sorted(keys.subsets)]
     rest = [n for n in names if n not in first and n not in subsets and not n.startswith("n[")]
     return [n for n in first + subsets + rest if n in names]
+
+
+def sweep_entries(runs: list[Run], now: float | None = None
+                  ) -> list[tuple[str, str, History, list[Finding], str]]:
+    """What the sweep table is made of (``lstm_top.sweep.sweep_rows``): per run its key,
+    name, evaluation view, findings and shown state. Textual-free."""
+    return [(run.key, run.name, snapshot(run.history), run.findings, run.state(now))
+            for run in runs]
+
+
+def sweep_signature(runs: list[Run], now: float | None = None) -> tuple[object, ...]:
+    """Changes whenever a row of the sweep table would: cheap, so the idle app can skip it."""
+    return tuple((run.key, run.version(), len(run.findings),
+                  sum(1 for f in run.findings if f.active), run.state(now)) for run in runs)

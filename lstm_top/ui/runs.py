@@ -43,6 +43,7 @@ class RunBook:
         self.following = True
         self.unseen_updates = 0  # updates of the selected run while paused
         self._replaced = 0
+        self._by_path: dict[str, Run] = {}
         # Bell, terminal title and --notify on a new warning (run_app sets it; tests need not).
         self.notifier: Notifier | None = None
 
@@ -50,12 +51,13 @@ class RunBook:
 
     def find(self, target: str) -> Run | None:
         """One run per file, however it was named (argument, folder listing, demo)."""
-        wanted = os.path.abspath(target)
-        return next((r for r in self.runs.values() if r.path == wanted), None)
+        # A dict, not a scan: a sweep adds a thousand runs, each looked up first.
+        return self._by_path.get(os.path.abspath(target))
 
     def add(self, target: str, source: LiveSource, select: bool = False) -> Run:
         run = Run(target, source, self.train_key, self.val_key, color_slot=len(self.runs))
         self.runs[target] = run
+        self._by_path.setdefault(run.path, run)
         if self.selected is None or select:
             self.selected = target
         return run
