@@ -20,6 +20,7 @@ from textual.binding import BindingType
 from textual.widgets import Footer
 from textual.worker import Worker, get_current_worker
 
+from lstm_top.notify import Notifier, terminal_writer
 from lstm_top.prefs import Prefs, load_prefs, save_prefs
 from lstm_top.sources.directory import DirectoryWatcher
 from lstm_top.sources.formats import classify
@@ -420,9 +421,11 @@ class LstmTopApp(App[int]):
 
 
 def run_app(targets: list[str], demo: str | None = None, runs_dir: str | None = None,
-            train_key: str | None = None, val_key: str | None = None) -> int:
+            train_key: str | None = None, val_key: str | None = None,
+            notify: str | None = None, bell: bool = True) -> int:
     app = LstmTopApp(targets, demo=demo, runs_dir=runs_dir, train_key=train_key,
                      val_key=val_key, demo_watch_seconds=WATCH_SECONDS)
+    app.book.notifier = Notifier(command=notify, bell=bell, write=terminal_writer(app))
     try:
         result = app.run()
     finally:

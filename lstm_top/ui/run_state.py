@@ -165,14 +165,16 @@ class SnapshotFacts:
     malformed_lines: int
     epoch_count: int
     unit: str = "epoch"  # what the x axis counts: "epoch", or "step" for a step run
+    stopped_by: str | None = None  # the sign that stopped the run (end record), cleaned
 
     @classmethod
     def of(cls, frozen: History) -> SnapshotFacts:
         last = frozen.last_epoch()
         if frozen.index_unit == "step" and len(frozen.steps):
             last = int(frozen.steps.index[-1])
+        stopped = frozen.end_stopped_by
         return cls(last, frozen.seconds_per_epoch(), frozen.malformed_lines, len(frozen.epochs),
-                   frozen.index_unit)
+                   frozen.index_unit, clean(str(stopped["sign"]), 40) if stopped else None)
 
 
 def summarise(frozen: History, train_key: str | None, val_key: str | None

@@ -28,6 +28,7 @@ from lstm_top.ui.view import (
 )
 
 if TYPE_CHECKING:
+    from lstm_top.notify import Notifier
     from lstm_top.reduce import MetricSummary
     from lstm_top.signs import Finding
 
@@ -43,6 +44,8 @@ class RunBook:
         self.unseen_updates = 0  # updates of the selected run while paused
         self._replaced = 0
         self._by_path: dict[str, Run] = {}
+        # Bell, terminal title and --notify on a new warning (run_app sets it; tests need not).
+        self.notifier: Notifier | None = None
 
     # ------------------------------------------------------------------ membership
 
@@ -147,6 +150,8 @@ class RunBook:
         if run is not None:
             run.findings, run.analysed = result.findings, result.version
             run.diagnosis_error, run.diagnosis_note = result.error, result.note
+            if self.notifier is not None:  # a new warning: bell, title, --notify
+                self.notifier.findings(run.name, run.key, run.findings)
         return run
 
     # ------------------------------------------------------------------ what the widgets say
@@ -163,7 +168,7 @@ class RunBook:
             None if self.following else self.unseen_updates,
             shown.malformed_lines if shown else run.history.malformed_lines,
             clean(os.path.basename(run.source.target.rstrip("/")), 40),
-            shown.unit if shown else "epoch")
+            shown.unit if shown else "epoch", shown.stopped_by if shown else None)
 
     def panels(self) -> tuple[list[Finding], str | None, str | None, list[MetricSummary]]:
         """(findings, what the warnings panel says instead, its footnote, metrics rows)."""
