@@ -336,6 +336,18 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         size = (2 if quick else 5) * MB
         epochs = write_distinct_names(distinct, size)
         write_same_names(same, epochs)
+        from lstm_top.sources.formats import read_history
+
+        read_times = []
+        for path in (same, distinct):
+            started = time.perf_counter()
+            read_history(path)
+            read_times.append(time.perf_counter() - started)
+        rows.append({"name": f"read, {size // MB} MB of distinct names", "value": read_times[1],
+                     "unit": "s", "goal": "<= 2",
+                     "detail": f"read_history alone; same file with 4 names "
+                               f"{read_times[0]:.2f} s (ratio "
+                               f"{read_times[1] / read_times[0]:.1f}x)"})
         baseline, _ = check_seconds(same)
         elapsed, code = check_seconds(distinct)
         rows.append({"name": f"check, {size // MB} MB of distinct names", "value": elapsed,

@@ -29,8 +29,8 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 # The order; modules not listed here run after these, alphabetically.
-PREFERRED_ORDER = ("load", "memory", "tui", "signs", "logger", "latency", "demo")
-EXPECTED = ("load", "memory", "tui", "signs", "logger", "latency", "demo")
+PREFERRED_ORDER = ("load", "memory", "tui", "signs", "logger", "latency", "demo", "hostile")
+EXPECTED = ("load", "memory", "tui", "signs", "logger", "latency", "demo", "hostile")
 ROWS_MARKER = "@@lstm-top-bench-rows@@"
 # Benches that train real models need longer than the default timeout.
 MIN_TIMEOUT_S = {"sweep": 900.0}

@@ -109,6 +109,8 @@ class Logger:
     rank (``run.rank1.jsonl``); ``rank=`` overrides the rank read from the environment.
     ``serve="unix:/path.sock"`` or ``"tcp://127.0.0.1:PORT"``
     also streams the records to viewers that connect (see ``lstm_top.hook.serve``).
+    ``private=True`` creates the file 0600 (default: the umask decides); ``follow_symlinks``
+    and ``special_files`` allow what the module docstring says is refused by default.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, run_name: str | None = None,

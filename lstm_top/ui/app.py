@@ -20,6 +20,7 @@ from textual.binding import BindingType
 from textual.widgets import Footer
 from textual.worker import Worker, get_current_worker
 
+from lstm_top.notify import Notifier, terminal_writer
 from lstm_top.prefs import Prefs, load_prefs, save_prefs
 from lstm_top.sources.directory import DirectoryWatcher
 from lstm_top.sources.formats import classify
@@ -39,6 +40,8 @@ from lstm_top.ui.frames import FramePacer
 from lstm_top.ui.keys import bindings
 from lstm_top.ui.run_state import Diagnosers, DiagnosisJob, Run
 from lstm_top.ui.runs import RunBook
+from lstm_top.ui.served import served_to_browser, server_gone
+from lstm_top.ui.sweep_table import SweepTable
 from lstm_top.ui.view import ViewBuilder, ViewRequest, settings_from_prefs, store_settings
 
 FRAMES_PER_SECOND = 10  # a rate a person can follow; more is CPU for nothing
@@ -60,12 +63,11 @@ class LstmTopApp(App[int]):
                  demo_epoch_delay: float | None = None,
                  demo_watch_seconds: float | None = None) -> None:
         super().__init__()
-        self.targets = list(targets or [])
-        self.start_demo = demo
-        self.export_dir = export_dir or "."
-        self.clock = clock  # wall clock for elapsed time; tests freeze it
+        self.targets, self.start_demo = list(targets or []), demo
+        self.export_dir, self.clock = export_dir or ".", clock  # the clock: tests freeze it
         self.demo_epochs, self.demo_epoch_delay = demo_epochs, demo_epoch_delay
         self.book = RunBook(train_key, val_key)
+        self.runs: dict[str, Run] = self.book.runs  # the same dict, never replaced
         self.prefs = load_prefs()  # never raises; XDG_CONFIG_HOME decides where
         self.settings = settings_from_prefs(self.prefs, color=not self.no_color)
         self.demos = DemoRunner(runs_dir or "runs", watch_seconds=demo_watch_seconds)
@@ -73,17 +75,14 @@ class LstmTopApp(App[int]):
         self._views = ViewBuilder()  # the render worker's tool (one build at a time)
         self._diagnosers = Diagnosers()  # the diagnosis worker's (one pass at a time)
         self.frames = FramePacer(self._frame, self.set_timer, FRAMES_PER_SECOND)
-        self._generation = 0
+        self._generation = self._shown_generation = 0
         self._requested: tuple[object, ...] | None = None  # key of the last request built
-        self._shown_generation = 0
         self._rendered_size: tuple[int, int] = (0, 0)
         self._render_worker: Worker[None] | None = None
         self._diagnosis_worker: Worker[None] | None = None
         self.renders_done = self.diagnoses_done = 0  # for tests and the benchmark
-
-    @property
-    def runs(self) -> dict[str, Run]:
-        return self.book.runs
+        self.sweep = SweepTable(self)
+        self._parent_pid = os.getppid()  # --web: the server; see ui.served
 
     @property
     def selected(self) -> str | None:
@@ -149,6 +148,8 @@ class LstmTopApp(App[int]):
         self._directory_watchers.append(watcher)
 
     def on_run_file_appeared(self, message: msg.RunFileAppeared) -> None:
+        if self._directory_watchers:
+            self.sweep.run_appearing(len(self.runs) + 1)
         self.add_run(message.path)
 
     def toggle_overlay_mark(self, key: str | None) -> None:
@@ -252,12 +253,25 @@ class LstmTopApp(App[int]):
         self.request_frame()
 
     def _show_panels(self) -> None:
+        if self.sweep.screen() is not None:
+            # The main view is under the table; with hundreds of runs rebuilding its run list
+            # on every update would cost more than everything else. The table is refreshed.
+            return self.sweep.schedule()
         self.main_view.show_book(self.book, self.clock(), self.options.color)
 
     def _tick(self) -> None:
         """Once a second: elapsed time and stalled state. Repaints only if the text changed."""
+        if served_to_browser() and server_gone(self._driver, self._parent_pid):
+            return self.exit(0)  # on_unmount stops the readers and demos
         self._changed()  # a state change (live → stalled) changes an empty chart
 
+    def action_run_table(self) -> None:
+        self.sweep.open()
+
+    def show_runs(self, keys: set[str] | None, overlay: bool) -> None:
+        """From the sweep table: open one run, or overlay the marked ones (all when none)."""
+        self.sweep.close(keys, overlay)
+        self._changed()
 
     def action_view(self, change: str) -> None:
         """A key that changes how the chart looks (``ViewSettings``' method ``change``)."""
@@ -302,14 +316,9 @@ class LstmTopApp(App[int]):
 
     def action_export(self) -> None:
         run = self.book.current
-        try:
-            svg, text_path = export_screen(self, self.export_dir, export_stem(
-                run.name if run else None), self.snapshot_text())
-        except OSError as exc:
-            self.notify(f"export failed: {exc}", severity="error", markup=False)
-            return
-        self.last_export = (svg, text_path)
-        self.notify(f"saved {svg} and {os.path.basename(text_path)}", markup=False)
+        self.last_export, notice = export_screen(
+            self, self.export_dir, export_stem(run.name if run else None), self.snapshot_text())
+        self.notify(notice, severity="information" if self.last_export else "error", markup=False)
 
     def snapshot_text(self) -> str:
         run = self.book.current
@@ -317,11 +326,8 @@ class LstmTopApp(App[int]):
                            self.warnings_panel.plain, run.metrics if run else [])
 
     def action_demo(self) -> None:
-        self.push_screen(DemoPicker(list_scenarios()), self._demo_chosen)
-
-    def _demo_chosen(self, scenario: str | None) -> None:
-        if scenario:
-            self.launch_demo(scenario)
+        self.push_screen(DemoPicker(list_scenarios()),
+                         lambda scenario: self.launch_demo(scenario) if scenario else None)
 
     def launch_demo(self, scenario: str) -> None:
         demo, notice = self.demos.launch(scenario, self.demo_epochs, self.demo_epoch_delay)
@@ -330,11 +336,7 @@ class LstmTopApp(App[int]):
         self.notify(notice, severity="information" if demo else "error", markup=False)
 
     def action_stop_demo(self) -> None:
-        demo = self.demos.find(self.selected) if self.selected else None
-        if demo is None:
-            self.notify("the selected run is not a demo started here", markup=False)
-        elif self.demos.stop(demo):
-            self.notify(f"stopping demo {demo.scenario}", markup=False)
+        self.notify(self.demos.stop_started_here(self.selected), markup=False)
 
     async def action_quit(self) -> None:
         self.shutdown()
@@ -354,9 +356,11 @@ class LstmTopApp(App[int]):
 
 
 def run_app(targets: list[str], demo: str | None = None, runs_dir: str | None = None,
-            train_key: str | None = None, val_key: str | None = None) -> int:
+            train_key: str | None = None, val_key: str | None = None,
+            notify: str | None = None, bell: bool = True) -> int:
     app = LstmTopApp(targets, demo=demo, runs_dir=runs_dir, train_key=train_key,
                      val_key=val_key, demo_watch_seconds=WATCH_SECONDS)
+    app.book.notifier = Notifier(command=notify, bell=bell, write=terminal_writer(app))
     try:
         result = app.run()
     finally:

@@ -47,7 +47,7 @@ class DemoProcess:
 
 # A demo started to be watched is paced to take about a minute in all: slow enough to see the
 # curves develop and the sign appear, short enough to wait for. (Unpaced, a scenario trains in
-# about ten seconds on 2 cores.)
+# a few seconds.)
 WATCH_SECONDS = 50.0
 
 
@@ -102,6 +102,14 @@ class DemoRunner:
     def find(self, path: str | os.PathLike[str]) -> DemoProcess | None:
         wanted = os.path.abspath(path)
         return next((d for d in self.demos if os.path.abspath(d.path) == wanted), None)
+
+    def stop_started_here(self, path: str | None) -> str:
+        """``x``: stop the demo writing ``path``; what to tell the user."""
+        demo = self.find(path) if path else None
+        if demo is None:
+            return "the selected run is not a demo started here"
+        return f"stopping demo {demo.scenario}" if self.stop(demo) else \
+            f"demo {demo.scenario} has already ended"
 
     @staticmethod
     def stop(demo: DemoProcess) -> bool:

@@ -201,3 +201,56 @@ def test_warns_when_asked_to_serve_beyond_loopback() -> None:
     assert not is_loopback("0.0.0.0") and not is_loopback("example.org")
     command = app_command(["run with space.jsonl"], ["--val-key", "val/loss"])
     assert command.endswith("-m lstm_top --val-key val/loss 'run with space.jsonl'")
+
+
+def _processes_running(needle: str) -> list[int]:
+    """Pids whose command line holds ``needle`` (a /proc scan, no psutil)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                command = handle.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                state = handle.read().decode(errors="replace").rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue  # gone meanwhile
+        if needle in command and "lstm_top" in command and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+def test_the_app_process_ends_with_its_server(run_file: Path, tmp_path: Path) -> None:
+    """A browser session starts an app process; killing the server must not leave it behind
+    (it used to keep running, re-parented to init, at 90 % CPU)."""
+    port = free_port()
+    server_log = tmp_path / "server.log"
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    with open(server_log, "wb") as log, started(
+            [sys.executable, "-m", "lstm_top.web", str(run_file), "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, env=env) as server:
+        wait_for_port(port, server)
+        printed = re.search(r"\?key=(\S+)", server_log.read_text())
+        assert printed, server_log.read_text()
+
+        async def session_then_kill() -> list[int]:
+            origin = f"http://127.0.0.1:{port}"
+            url = f"ws://127.0.0.1:{port}/ws?key={printed.group(1)}&width=80&height=24"
+            async with aiohttp.ClientSession() as client, client.ws_connect(
+                    url, headers={"Origin": origin}) as ws:
+                received = 0
+                deadline = time.monotonic() + 40
+                while received < 2000 and time.monotonic() < deadline:  # the app's first frames
+                    message = await ws.receive(timeout=30)
+                    received += len(message.data or b"")
+                apps = _processes_running(str(run_file))
+                os.kill(server.pid, signal.SIGKILL)  # the server alone, not its group
+                return apps
+
+        apps = asyncio.run(session_then_kill())
+        assert apps, "the browser session started no app process"
+        deadline = time.monotonic() + 15
+        while _processes_running(str(run_file)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _processes_running(str(run_file)) == [], "an app outlived its server"
