@@ -150,13 +150,25 @@ def _main(argv: list[str] | None) -> int:
         from lstm_top.web import serve_web
 
         extra = [*(["--train-key", options.train_key] if options.train_key else []),
+                 *[item for option in options.sign for item in ("--sign", option)],
+                 *(["--signs-config", options.signs_config] if options.signs_config else []),
                  *(["--val-key", options.val_key] if options.val_key else [])]
         return serve_web(options.targets, host=options.host, port=options.port, extra_args=extra)
     from lstm_top.ui.app import run_app
 
+    sign_params, disabled_signs = None, frozenset()
+    if options.sign or options.signs_config:  # the signs load only when asked (launch time)
+        from lstm_top.signs.options import SignOptionError
+
+        try:
+            sign_params, disabled_signs = sign_settings(options)
+        except SignOptionError as exc:
+            print(f"lstm-top: {exc}", file=sys.stderr)
+            return 2
     return run_app(options.targets, demo=options.demo, runs_dir=options.runs_dir,
                    train_key=options.train_key, val_key=options.val_key,
-                   notify=options.notify, bell=not options.no_bell)
+                   notify=options.notify, bell=not options.no_bell,
+                   sign_params=sign_params, disabled_signs=disabled_signs)
 
 
 if __name__ == "__main__":

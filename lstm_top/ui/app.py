@@ -12,7 +12,7 @@ import copy
 import os
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult
@@ -39,6 +39,9 @@ from lstm_top.ui.export import export_screen, export_stem, screen_text
 from lstm_top.ui.frames import FramePacer
 from lstm_top.ui.keys import bindings
 from lstm_top.ui.run_state import Diagnosers, DiagnosisJob, Run
+
+if TYPE_CHECKING:  # the signs load in the diagnosis worker, after the first paint
+    from lstm_top.signs import SignParams
 from lstm_top.ui.runs import RunBook
 from lstm_top.ui.served import served_to_browser, server_gone
 from lstm_top.ui.sweep_table import SweepTable
@@ -357,9 +360,12 @@ class LstmTopApp(App[int]):
 
 def run_app(targets: list[str], demo: str | None = None, runs_dir: str | None = None,
             train_key: str | None = None, val_key: str | None = None,
-            notify: str | None = None, bell: bool = True) -> int:
+            notify: str | None = None, bell: bool = True,
+            sign_params: SignParams | None = None,
+            disabled_signs: frozenset[str] = frozenset()) -> int:
     app = LstmTopApp(targets, demo=demo, runs_dir=runs_dir, train_key=train_key,
                      val_key=val_key, demo_watch_seconds=WATCH_SECONDS)
+    app._diagnosers = Diagnosers(sign_params, disabled_signs)
     app.book.notifier = Notifier(command=notify, bell=bell, write=terminal_writer(app))
     try:
         result = app.run()

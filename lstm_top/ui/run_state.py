@@ -25,7 +25,7 @@ from lstm_top.steps import judged
 from lstm_top.ui.text import clean
 
 if TYPE_CHECKING:  # the signs are imported by the diagnosis worker, after the first paint
-    from lstm_top.signs import Diagnoser, Finding
+    from lstm_top.signs import Diagnoser, Finding, SignParams
 
 
 def snapshot(history: History) -> History:
@@ -211,8 +211,12 @@ class Diagnosers:
     """The incremental diagnoser of each run. Used by the diagnosis worker only (one at a time),
     so nothing here is shared with the UI thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, params: SignParams | None = None,
+                 disabled: frozenset[str] = frozenset()) -> None:
         self._by_key: dict[str, tuple[int, Diagnoser]] = {}
+        # The signs' thresholds (``--sign`` / ``--signs-config``), the same for every run.
+        self.params = params
+        self.disabled = disabled
 
     def results(self, jobs: list[DiagnosisJob]) -> Iterator[DiagnosisResult]:
         """One result per job, in order; a sign's bug becomes a message in the panel."""
@@ -232,7 +236,8 @@ class Diagnosers:
         known = self._by_key.get(job.key)
         if known is None or known[0] != serial:
             # First look, or a new run in the same file: start over.
-            known = self._by_key[job.key] = (serial, Diagnoser(job.train_key, job.val_key))
+            known = self._by_key[job.key] = (serial, Diagnoser(
+                job.train_key, job.val_key, params=self.params, disabled=self.disabled))
         diagnoser = known[1]
         frozen = snapshot(job.history)
         findings = diagnoser.update(frozen)
