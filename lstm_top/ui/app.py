@@ -25,7 +25,6 @@ from lstm_top.prefs import Prefs, load_prefs, save_prefs
 from lstm_top.sources.directory import DirectoryWatcher
 from lstm_top.sources.formats import classify
 from lstm_top.sources.open import open_target
-from lstm_top.sweep import sweep_rows
 from lstm_top.ui import messages as msg
 from lstm_top.ui.chart import ChartOptions
 from lstm_top.ui.components.demo_picker import DemoPicker
@@ -34,24 +33,18 @@ from lstm_top.ui.components.help import HelpScreen
 from lstm_top.ui.components.main_view import MainView
 from lstm_top.ui.components.plot import LossPlot
 from lstm_top.ui.components.run_list import RunList
-from lstm_top.ui.components.run_table import RunTableScreen
 from lstm_top.ui.components.warnings import WarningsPanel
 from lstm_top.ui.demo_runner import WATCH_SECONDS, DemoRunner, list_scenarios
 from lstm_top.ui.export import export_screen, export_stem, screen_text
 from lstm_top.ui.frames import FramePacer
 from lstm_top.ui.keys import bindings
-from lstm_top.ui.run_state import Diagnosers, DiagnosisJob, Run, sweep_entries, sweep_signature
+from lstm_top.ui.run_state import Diagnosers, DiagnosisJob, Run
 from lstm_top.ui.runs import RunBook
 from lstm_top.ui.served import served_to_browser, server_gone
+from lstm_top.ui.sweep_table import SweepTable
 from lstm_top.ui.view import ViewBuilder, ViewRequest, settings_from_prefs, store_settings
 
 FRAMES_PER_SECOND = 10  # a rate a person can follow; more is CPU for nothing
-# A folder with this many runs opens on the sweep table.
-SWEEP_TABLE_MIN_RUNS = 10
-TABLE_REFRESH_S = 0.5
-# Beyond this many runs each run's file is polled less often (file events still come at once).
-MANY_RUNS = 50
-MANY_RUNS_POLL_S = 10.0
 
 
 class LstmTopApp(App[int]):
@@ -88,10 +81,7 @@ class LstmTopApp(App[int]):
         self._render_worker: Worker[None] | None = None
         self._diagnosis_worker: Worker[None] | None = None
         self.renders_done = self.diagnoses_done = 0  # for tests and the benchmark
-        self._sweep_shown: tuple[object, ...] | None = None
-        self._sweep_opened = False
-        self._table_refresh_pending = False
-        self._table_next_at = 0.0
+        self.sweep = SweepTable(self)
         self._parent_pid = os.getppid()  # --web: the server; see ui.served
 
     @property
@@ -130,12 +120,7 @@ class LstmTopApp(App[int]):
         run = self.book.find(target)
         if run is None:
             run = self.book.add(target, open_target(target), select)
-            source = run.source
-            if len(self.runs) > MANY_RUNS and hasattr(source, "poll_interval"):
-                # File events keep a sweep's runs prompt; their safety-net polls, a thousand
-                # of them a second, would keep the idle viewer busy.
-                source.poll_interval = max(source.poll_interval, MANY_RUNS_POLL_S)
-            source.start(msg.relay(self.post_message, target))
+            run.source.start(msg.relay(self.post_message, target))
             self._changed()
         return run
 
@@ -163,12 +148,8 @@ class LstmTopApp(App[int]):
         self._directory_watchers.append(watcher)
 
     def on_run_file_appeared(self, message: msg.RunFileAppeared) -> None:
-        if (not self._sweep_opened and len(self.runs) + 1 >= SWEEP_TABLE_MIN_RUNS
-                and self._directory_watchers):
-            # A sweep: open on the table before adding the rest, so the hidden run list is
-            # not rebuilt once per run.
-            self._sweep_opened = True
-            self.action_run_table()
+        if self._directory_watchers:
+            self.sweep.run_appearing(len(self.runs) + 1)
         self.add_run(message.path)
 
     def toggle_overlay_mark(self, key: str | None) -> None:
@@ -272,11 +253,10 @@ class LstmTopApp(App[int]):
         self.request_frame()
 
     def _show_panels(self) -> None:
-        if self._run_table() is not None:
+        if self.sweep.screen() is not None:
             # The main view is under the table; with hundreds of runs rebuilding its run list
             # on every update would cost more than everything else. The table is refreshed.
-            self._schedule_table_refresh()
-            return
+            return self.sweep.schedule()
         self.main_view.show_book(self.book, self.clock(), self.options.color)
 
     def _tick(self) -> None:
@@ -285,58 +265,13 @@ class LstmTopApp(App[int]):
             return self.exit(0)  # on_unmount stops the readers and demos
         self._changed()  # a state change (live → stalled) changes an empty chart
 
-    # ------------------------------------------------------------------ the sweep table
-
-    def _run_table(self) -> RunTableScreen | None:
-        """The sweep table when it is the screen on top (never raises, also while closing)."""
-        stack = self.screen_stack
-        return stack[-1] if stack and isinstance(stack[-1], RunTableScreen) else None
-
     def action_run_table(self) -> None:
-        if self._run_table() is None and self.screen_stack:
-            self.push_screen(RunTableScreen(self.book.marks))
-            self._sweep_shown = None
-            self._refresh_run_table()
-
-    def _schedule_table_refresh(self) -> None:
-        """Soon, once: many runs appearing or changing at once make one table update."""
-        if not self._table_refresh_pending:
-            self._table_refresh_pending = True
-            self.set_timer(TABLE_REFRESH_S, self._table_refresh_due)
-
-    def _table_refresh_due(self) -> None:
-        self._table_refresh_pending = False
-        self._refresh_run_table()
-
-    def _refresh_run_table(self) -> None:
-        screen = self._run_table()
-        if screen is None:
-            return
-        if time.monotonic() < self._table_next_at:
-            self._schedule_table_refresh()  # too soon after the last one: later
-            return
-        runs = list(self.runs.values())
-        now = self.clock()
-        signature = sweep_signature(runs, now)
-        if signature == self._sweep_shown:
-            return
-        began = time.monotonic()
-        self._sweep_shown = signature
-        screen.show_rows(*sweep_rows(sweep_entries(runs, now)))
-        # A thousand rows take a while to rebuild: the table gets at most a fifth of the time.
-        self._table_next_at = time.monotonic() + 4 * (time.monotonic() - began)
+        self.sweep.open()
 
     def show_runs(self, keys: set[str] | None, overlay: bool) -> None:
         """From the sweep table: open one run, or overlay the marked ones (all when none)."""
-        table = self._run_table()
-        if table is not None:
-            self.book.marks = set(table.marks)
-            self.pop_screen()
-        if keys and not overlay:
-            self.book.selected = next(iter(keys))
-        self.book.overlay = overlay and len(self.runs) > 1
+        self.sweep.close(keys, overlay)
         self._changed()
-
 
     def action_view(self, change: str) -> None:
         """A key that changes how the chart looks (``ViewSettings``' method ``change``)."""

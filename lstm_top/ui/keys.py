@@ -41,7 +41,7 @@ KEYS: tuple[Key, ...] = (
     Key("minus,underscore", "view('less_smoothing')", "Less", "less smoothing", "-"),
     Key("tab", "", "", "move focus: warnings, metrics, run list"),
     Key("enter", "", "", "on a warning: its detail (evidence, remedy, zoomed chart)"),
-    Key("up,down", "", "", "choose a warning / run; scroll the focused panel", "↑ ↓"),
+    Key("up,down", "", "", "scroll the focused panel; in the run list: choose a run", "↑ ↓"),
     Key("pageup,pagedown", "", "", "scroll the focused panel a page", "PgUp PgDn"),
     Key("space", "", "", "in the run list: mark a run for the overlay"),
     Key("escape", "", "", "close this help, a detail or the demo picker", "esc"),

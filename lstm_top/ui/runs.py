@@ -33,6 +33,11 @@ if TYPE_CHECKING:
     from lstm_top.signs import Finding
 
 
+# Beyond this many runs each run's file is polled less often (file events still come at once).
+MANY_RUNS = 50
+MANY_RUNS_POLL_S = 10.0
+
+
 class RunBook:
     def __init__(self, train_key: str | None = None, val_key: str | None = None) -> None:
         self.train_key, self.val_key = train_key, val_key
@@ -55,6 +60,10 @@ class RunBook:
         return self._by_path.get(os.path.abspath(target))
 
     def add(self, target: str, source: LiveSource, select: bool = False) -> Run:
+        if len(self.runs) >= MANY_RUNS and hasattr(source, "poll_interval"):
+            # File events keep a sweep's runs prompt; their safety-net polls, a thousand of
+            # them a second, would keep the idle viewer busy.
+            source.poll_interval = max(source.poll_interval, MANY_RUNS_POLL_S)
         run = Run(target, source, self.train_key, self.val_key, color_slot=len(self.runs))
         self.runs[target] = run
         self._by_path.setdefault(run.path, run)
