@@ -47,8 +47,11 @@ def noise_sigma(window: Sequence[float]) -> float:
     if len(window) < 4:
         return math.nan
     values = list(window)
-    diffs = [abs(values[i] - 2 * values[i - 1] + values[i - 2]) for i in range(2, len(values))]
-    return median(diffs) * MAD_TO_SIGMA / SECOND_DIFF_SCALE
+    diffs = sorted([abs(a - 2 * b + c) for a, b, c in zip(values[2:], values[1:], values)])
+    count = len(diffs)
+    middle = count // 2
+    centre = diffs[middle] if count % 2 else 0.5 * (diffs[middle - 1] + diffs[middle])
+    return centre * MAD_TO_SIGMA / SECOND_DIFF_SCALE
 
 
 def theil_sen_slope(values: Sequence[float]) -> float:

@@ -84,9 +84,10 @@ class SwingCounter:
     def min_swing(self, val_se_log: float | None = None) -> float:
         p = self.params
         floor = p.min_swing
-        sigma = self.train_sigma()
-        if not math.isnan(sigma):
-            floor = max(floor, p.train_noise_sigmas * sigma)
+        if p.train_noise_sigmas > 0:  # off by default: no need to measure the noise then
+            sigma = self.train_sigma()
+            if not math.isnan(sigma):
+                floor = max(floor, p.train_noise_sigmas * sigma)
         if val_se_log is not None:
             floor = max(floor, p.val_standard_errors * val_se_log)
         return floor
