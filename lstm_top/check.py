@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import threading
 from typing import Any, TextIO
 
 import numpy as np
@@ -176,8 +178,6 @@ def run_check(path: str, *, as_json: bool = False, train_key: str | None = None,
         return EXIT_UNREADABLE
     report = report_dict(history, findings, train_key, val_key, skipped)
     if as_json:
-        import json
-
         out.write(json.dumps(report, allow_nan=False) + "\n")
     else:
         out.write(format_text(report))
@@ -220,7 +220,7 @@ def run_check_folder(folder: str, *, as_json: bool = False, train_key: str | Non
             continue
         state = "finished" if history.source_kind != "jsonl" and history.end_status is None \
             else display_state(history)
-        entries.append((path, name, history, findings, state))
+        entries.append((path, history.run_name or name, history, findings, state))
         if any(f.severity >= threshold and f.until_epoch is None for f in findings):
             worst_exit = EXIT_SIGNS
     if unreadable:
@@ -248,3 +248,118 @@ def run_check_folder(folder: str, *, as_json: bool = False, train_key: str | Non
         for name, reason in unreadable:
             out.write(f"unreadable  {safe_text(name)}: {safe_text(reason)}\n")
     return worst_exit
+
+
+# ---------------------------------------------------------------------------- --follow
+
+FOLLOW_POLL_S = 0.25
+
+
+def follow_check(path: str, *, as_json: bool = False, train_key: str | None = None,
+                 val_key: str | None = None, fail_on: str = "warning",
+                 notify: str | None = None, poll: float = FOLLOW_POLL_S,
+                 out: TextIO | None = None, err: TextIO | None = None,
+                 sign_params: SignParams | None = None,
+                 disabled_signs: frozenset[str] = frozenset()) -> int:
+    """``lstm-top check --follow FILE``: one line per new finding as the run writes its
+    history (JSON with ``as_json``), until the end record; then the usual exit status.
+
+    The file is read from its start (findings so far first), then followed; a file that
+    shrinks (rewritten) is read again from its start. Only JSON Lines histories grow: other
+    formats are judged once, as plain ``check`` does.
+    """
+    import time
+
+    from lstm_top.format import EndRecord, RecordError, decode_line
+    from lstm_top.notify import COMMAND_TIMEOUT_S, FindingNews, finding_event, run_command
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    if path.lower().endswith((".csv", ".json")) and not path.lower().endswith(".jsonl"):
+        return run_check(path, as_json=as_json, train_key=train_key, val_key=val_key,
+                         fail_on=fail_on, out=out, err=err, sign_params=sign_params,
+                         disabled_signs=disabled_signs)
+    if os.path.isdir(path):
+        err.write(f"lstm-top check: --follow takes one history file, not a folder: "
+                  f"{safe_text(path)}\n")
+        return EXIT_UNREADABLE
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - held open while the run writes
+    except OSError as exc:
+        err.write(f"lstm-top check: cannot read {safe_text(path)}: "
+                  f"{safe_text(exc.strerror or exc)}\n")
+        return EXIT_UNREADABLE
+    def new_diagnoser() -> Diagnoser:
+        return Diagnoser(train_key, val_key, params=sign_params, disabled=disabled_signs)
+
+    history = History(source=path)
+    diagnoser = new_diagnoser()
+    news = FindingNews(Severity.INFO)
+    threshold = Severity[fail_on.upper()]
+    worst: Severity | None = None
+    pending, line_number = b"", 0
+    commands: list[threading.Thread] = []
+    try:
+        while True:
+            chunk = handle.read(1 << 20)
+            if not chunk:
+                try:
+                    if os.fstat(handle.fileno()).st_size < handle.tell():  # rewritten
+                        handle.seek(0)
+                        history, diagnoser = History(source=path), new_diagnoser()
+                        pending, line_number = b"", 0
+                        continue
+                except OSError:
+                    pass
+                time.sleep(poll)
+                continue
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            ended = False
+            for raw in lines:
+                line_number += 1
+                if not raw.strip():
+                    continue
+                try:
+                    record = decode_line(raw.rstrip(b"\r"))
+                except RecordError as exc:
+                    history.note_problem(line_number, str(exc))
+                    continue
+                history.apply(record, line_number)
+                ended = ended or isinstance(record, EndRecord)
+            findings = diagnoser.update(history)
+            for finding in news.news(history.name, findings):
+                event = finding_event(history.name, path, finding)
+                event["epoch"] = history.last_epoch()
+                out.write((json.dumps(event, allow_nan=False) if as_json
+                           else _finding_line(event)) + "\n")
+                out.flush()
+                if notify:
+                    commands.append(run_command(notify, event))
+            for finding in findings:
+                worst = finding.severity if worst is None else max(worst, finding.severity)
+            if ended:
+                end = {"event": "end", "run": history.name, "source": path,
+                       "status": history.end_status, "epochs": len(history.epochs),
+                       "error": history.end_error, "stopped_by": history.end_stopped_by}
+                if as_json:
+                    out.write(json.dumps(_sanitize(end), allow_nan=False) + "\n")
+                else:
+                    text = f"run {safe_text(history.name)} ended: {history.end_status}"
+                    if history.end_stopped_by:
+                        text += f", stopped {safe_text(describe(history.end_stopped_by))}"
+                    out.write(text + "\n")
+                out.flush()
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        handle.close()
+        for command in commands:  # let the last notifications go out before exiting
+            command.join(timeout=COMMAND_TIMEOUT_S)
+    return EXIT_SIGNS if worst is not None and worst >= threshold else EXIT_HEALTHY
+
+
+def _finding_line(event: dict[str, Any]) -> str:
+    return (f"epoch {event.get('epoch')}  [{str(event['severity']).upper()}] {event['id']}: "
+            f"{safe_text(event['message'])}")

@@ -52,7 +52,9 @@ def _check_parser() -> argparse.ArgumentParser:
                     "sign, 1 warning signs present, 2 the input could not be read.",
         epilog="examples:\n  lstm-top check run.jsonl\n  lstm-top check training.csv --json | jq "
                ".signs\n  lstm-top check metrics.csv --val-key valid/loss --fail-on critical\n"
-               "  lstm-top check ray_results/my_sweep/",
+               "  lstm-top check ray_results/my_sweep/\n"
+               "  lstm-top check --follow run.jsonl --json    one line per new finding, for "
+               "job logs",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("path", help="a history file or run folder in any format lstm-top "
                                      "watches (README, Watch); a folder of runs (a sweep) "
@@ -60,8 +62,20 @@ def _check_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--fail-on", choices=("info", "warning", "critical"), default="warning",
                         help="lowest severity that makes the exit status 1 (default: warning)")
+    parser.add_argument("--follow", action="store_true",
+                        help="follow a growing JSON Lines history: print each new finding as "
+                             "one line (JSON with --json) as it appears; exit when the run "
+                             "writes its end record")
+    _add_notify_option(parser)
     _add_key_options(parser)
     return parser
+
+
+def _add_notify_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--notify", metavar="CMD",
+                        help="run CMD (through the shell) for every new warning, the finding "
+                             "as JSON on its stdin, e.g. --notify 'notify-send lstm-top "
+                             "\"$(jq -r .message)\"'")
 
 
 def _tui_parser() -> argparse.ArgumentParser:
@@ -85,6 +99,10 @@ def _tui_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8000, help="port for --web (default 8000)")
     parser.add_argument("--reset-prefs", action="store_true",
                         help="forget the saved viewer settings (log scale, smoothing, window)")
+    parser.add_argument("--no-bell", action="store_true",
+                        help="do not ring the terminal bell nor set the window title when a "
+                             "new warning appears")
+    _add_notify_option(parser)
     parser.add_argument("--version", action="version", version=f"lstm-top {__version__}")
     _add_key_options(parser)
     return parser
@@ -102,7 +120,7 @@ def _main(argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "check":
         options = _check_parser().parse_args(args[1:])
-        from lstm_top.check import EXIT_UNREADABLE, run_check
+        from lstm_top.check import EXIT_UNREADABLE, follow_check, run_check
         from lstm_top.signs.options import SignOptionError
 
         try:
@@ -110,6 +128,11 @@ def _main(argv: list[str] | None) -> int:
         except SignOptionError as exc:
             print(f"lstm-top check: {exc}", file=sys.stderr)
             return EXIT_UNREADABLE
+        if options.follow:
+            return follow_check(options.path, as_json=options.json, fail_on=options.fail_on,
+                                train_key=options.train_key, val_key=options.val_key,
+                                notify=options.notify, sign_params=params,
+                                disabled_signs=disabled)
         return run_check(options.path, as_json=options.json, train_key=options.train_key,
                          val_key=options.val_key, fail_on=options.fail_on,
                          sign_params=params, disabled_signs=disabled)
@@ -127,12 +150,25 @@ def _main(argv: list[str] | None) -> int:
         from lstm_top.web import serve_web
 
         extra = [*(["--train-key", options.train_key] if options.train_key else []),
+                 *[item for option in options.sign for item in ("--sign", option)],
+                 *(["--signs-config", options.signs_config] if options.signs_config else []),
                  *(["--val-key", options.val_key] if options.val_key else [])]
         return serve_web(options.targets, host=options.host, port=options.port, extra_args=extra)
     from lstm_top.ui.app import run_app
 
+    sign_params, disabled_signs = None, frozenset()
+    if options.sign or options.signs_config:  # the signs load only when asked (launch time)
+        from lstm_top.signs.options import SignOptionError
+
+        try:
+            sign_params, disabled_signs = sign_settings(options)
+        except SignOptionError as exc:
+            print(f"lstm-top: {exc}", file=sys.stderr)
+            return 2
     return run_app(options.targets, demo=options.demo, runs_dir=options.runs_dir,
-                   train_key=options.train_key, val_key=options.val_key)
+                   train_key=options.train_key, val_key=options.val_key,
+                   notify=options.notify, bell=not options.no_bell,
+                   sign_params=sign_params, disabled_signs=disabled_signs)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,14 @@ def _flat_config(config: dict[str, Any], prefix: str = "", depth: int = 0) -> di
     return flat
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def differing_config(configs: Sequence[dict[str, Any]]) -> tuple[list[str], list[dict[str, str]]]:
     """The keys whose values differ between runs (at most ``MAX_CONFIG_COLUMNS``, fewest
     distinct values first: lr and batch before a per-run output path), and each run's values."""
@@ -91,8 +99,11 @@ def differing_config(configs: Sequence[dict[str, Any]]) -> tuple[list[str], list
     differing = [key for key, values in keys.items()
                  if key.rsplit(".", 1)[-1] not in IGNORED_CONFIG_KEYS
                  and (len(values) > 1 or any(key not in flat for flat in flats))]
-    # A key unique to every run (a path, a timestamp) is an identity, not a setting.
-    differing = [key for key in differing if len(keys[key]) < len(flats) or len(flats) <= 3]
+    # A text unique to every run (a path, an id, a date) is an identity, not a setting; a
+    # number unique to every run (an lr grid) is a setting.
+    differing = [key for key in differing
+                 if len(keys[key]) < len(flats) or len(flats) <= 3
+                 or all(_is_number(value) for value in keys[key])]
     differing.sort(key=lambda key: (len(keys[key]), key))
     chosen = differing[:MAX_CONFIG_COLUMNS]
     return chosen, [{key: flat.get(key, "") for key in chosen} for flat in flats]

@@ -216,6 +216,31 @@ class Adam:
             self.params[name] -= step_size * m / (np.sqrt(v) + self.epsilon)
 
 
+class Sgd:
+    """Stochastic gradient descent with optional (heavy-ball) momentum, updating in place.
+
+    Unlike Adam its step is proportional to the gradient: a learning rate too high for the
+    sharpest direction of the loss makes the weights overshoot back and forth across it."""
+
+    def __init__(self, params: dict[str, Array], lr: float = 1e-2, momentum: float = 0.0) -> None:
+        self.params = params
+        self.lr = lr
+        self.momentum = momentum
+        self.steps = 0
+        self.velocity = {k: np.zeros_like(v) for k, v in params.items()}
+
+    def step(self, grads: dict[str, Array]) -> None:
+        self.steps += 1
+        for name, grad in grads.items():
+            velocity = self.velocity[name]
+            velocity *= self.momentum
+            velocity += grad
+            self.params[name] -= self.lr * velocity
+
+
+Optimiser = Adam | Sgd
+
+
 @dataclass(frozen=True)
 class EpochResult:
     loss: float  # mean of the mini-batch losses over the epoch, as Keras reports `loss`
@@ -229,7 +254,7 @@ def minibatches(n: int, batch_size: int, rng: np.random.Generator) -> Iterator[N
         yield order[start:start + batch_size]
 
 
-def train_epoch(model: LstmRegressor, optimiser: Adam, x: Array, y: Array, *, batch_size: int,
+def train_epoch(model: LstmRegressor, optimiser: Optimiser, x: Array, y: Array, *, batch_size: int,
                 rng: np.random.Generator, clip_norm: float | None = None) -> EpochResult:
     """One pass over shuffled mini-batches; clipping rescales all gradients by one global factor."""
     losses: list[float] = []

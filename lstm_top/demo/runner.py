@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from lstm_top.demo.blas import single_blas_thread
-from lstm_top.demo.lstm import Adam, LstmRegressor, train_epoch
+from lstm_top.demo.lstm import Adam, LstmRegressor, Optimiser, Sgd, train_epoch
 from lstm_top.demo.scenarios import SCENARIOS, Dataset, Scenario
 from lstm_top.hook import Logger
 
@@ -24,19 +24,22 @@ def scenario_named(name: str) -> Scenario:
         raise ValueError(f"unknown demo scenario {name!r} (known: {known})") from None
 
 
-def validation_metrics(per_sample: np.ndarray, data: Dataset) -> tuple[dict[str, float],
-                                                                       dict[str, dict[str, float]]]:
-    """The epoch's val_loss (unless the scenario validates only per subset) and per-subset
-    mean, count and per-sample standard deviation."""
-    metrics: dict[str, float] = {}
+def validation_metrics(per_sample: np.ndarray, data: Dataset) -> tuple[dict[str, Any],
+                                                                       dict[str, dict[str, Any]]]:
+    """The epoch's val_loss with its sample count ``val_n`` and per-sample standard deviation
+    ``val_loss_std`` (unless the scenario validates only per subset), and the same three for
+    each subset: with them the signs know how precisely each loss is measured."""
+    metrics: dict[str, Any] = {}
     if data.log_val_average:
-        metrics["val_loss"] = float(per_sample.mean())
-    subsets = {}
-    for name, index in data.val_subsets.items():
-        losses = per_sample[index]
-        subsets[name] = {"val_loss": float(losses.mean()), "n": len(losses),
-                         "val_loss_std": float(losses.std(ddof=1)) if len(losses) > 1 else 0.0}
+        metrics.update(_loss_statistics(per_sample, "val_n"))
+    subsets = {name: _loss_statistics(per_sample[index], "n")
+               for name, index in data.val_subsets.items()}
     return metrics, subsets
+
+
+def _loss_statistics(losses: np.ndarray, count_key: str) -> dict[str, Any]:
+    return {"val_loss": float(losses.mean()), count_key: len(losses),
+            "val_loss_std": float(losses.std(ddof=1)) if len(losses) > 1 else 0.0}
 
 
 def run_scenario(name: str, out_path: str | os.PathLike[str], *, epochs: int | None = None,
@@ -66,7 +69,9 @@ def run_scenario(name: str, out_path: str | os.PathLike[str], *, epochs: int | N
         val_x = data.val_x.astype(dtype)
         model = LstmRegressor(train_x.shape[2], training.hidden, train_y.shape[1], seed=seed,
                               dtype=dtype, dropout=training.dropout)
-        optimiser = Adam(model.params, lr=training.lr)
+        optimiser: Optimiser = (Sgd(model.params, lr=training.lr, momentum=training.momentum)
+                                if training.optimizer == "sgd"
+                                else Adam(model.params, lr=training.lr))
         # Shuffling and dropout draw from their own stream, so the data and the initial weights
         # stay the same whatever the training settings.
         rng = np.random.default_rng([seed, 2])

@@ -1,22 +1,40 @@
-"""``python -m lstm_top.evaluation [--seeds N] [--no-demo] [-v]``: the warning-signs scorecard."""
+"""``python -m lstm_top.evaluation``: the warning-signs scorecard, per corpus and sign.
+
+Run from a clone of the repository (the corpora are found from the working folder). The oracle
+corpus is generated once by ``python -m lstm_top.evaluation.generate`` (cached outside the
+package); without it, the committed sample in tests/corpus/oracle is scored.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from lstm_top.evaluation.corpus import demo_cases, real_cases, seed_cases
+from lstm_top.evaluation.corpus import ROOT, demo_cases, real_cases, seed_cases
+from lstm_top.evaluation.generate import DEFAULT_OUT
+from lstm_top.evaluation.oracle import oracle_cases
 from lstm_top.evaluation.score import format_table, score
 from lstm_top.evaluation.synthetic import synthetic_cases
+
+ORACLE_SAMPLE = ROOT / "tests" / "corpus" / "oracle"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lstm_top.evaluation")
     parser.add_argument("--seeds", type=int, default=40, help="synthetic runs per family")
     parser.add_argument("--no-demo", action="store_true", help="skip demo runs")
+    parser.add_argument("--oracle", type=Path, default=None,
+                        help=f"oracle corpus folder (default {DEFAULT_OUT}, else the committed "
+                             "sample tests/corpus/oracle)")
     parser.add_argument("-v", "--verbose", action="store_true", help="name missed/false cases")
     args = parser.parse_args(argv)
+    oracle = args.oracle or (DEFAULT_OUT if any(DEFAULT_OUT.glob("*.oracle.json"))
+                             else ORACLE_SAMPLE)
     corpora = {"synthetic": synthetic_cases(args.seeds), "seed": seed_cases(),
-               "demo": [] if args.no_demo else demo_cases(), "real": real_cases()}
+               "demo": [] if args.no_demo else demo_cases(), "real": real_cases(),
+               "oracle-cal": oracle_cases(oracle, "calibration"),
+               "oracle-test": oracle_cases(oracle, "test")}
+    print(f"oracle corpus: {oracle}")
     scores = [score(name, cases) for name, cases in corpora.items() if cases]
     print(format_table(scores, args.verbose))
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,10 @@ import numpy as np
 from lstm_top.evaluation.synthetic import Case, synthetic_cases
 from lstm_top.sources.formats import read_history
 
-ROOT = Path(__file__).resolve().parents[2]
+# The corpora live in a checkout of the repository, never inside the installed package: they
+# are found from the working folder (or LSTM_TOP_CORPUS_ROOT), so an installed lstm-top has no
+# path into tests/ and evaluating needs a clone.
+ROOT = Path(os.environ.get("LSTM_TOP_CORPUS_ROOT", Path.cwd()))
 REAL_DIR = ROOT / "tests" / "corpus" / "real"
 SEED_DIR = ROOT / "tests" / "fixtures" / "seed"
 DEMO_DIR = ROOT / "tests" / "corpus" / "demo"

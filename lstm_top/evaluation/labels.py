@@ -162,7 +162,7 @@ def _diverging(epochs: list[int], oracle: np.ndarray, train: np.ndarray) -> Labe
 
 def _peaks(oracle: np.ndarray, size: float) -> list[tuple[int, int]]:
     """(index of the peak, index where its fall completed) of swings >= size up and down."""
-    found = []
+    found: list[tuple[int, int]] = []
     for i in range(1, len(oracle) - 1):
         before = oracle[max(0, i - 2):i]
         after = oracle[i + 1:i + 3]
@@ -213,9 +213,10 @@ def _overfitting(epochs: list[int], oracle: np.ndarray, train: np.ndarray) -> La
             fell = train_level[then] - train_level[i]
             if improved < FLAT_IMPROVEMENT and fell >= FLAT_TRAIN_DROP:
                 holds[i] = True
-    for i in np.flatnonzero(holds):
-        if holds[i:].mean() >= OVERFIT_PERSIST and count - i >= 3:
-            return Label(YES, epochs[i])
+    for first in np.flatnonzero(holds):
+        start = int(first)
+        if holds[start:].mean() >= OVERFIT_PERSIST and count - start >= 3:
+            return Label(YES, epochs[start])
     finite = np.isfinite(oracle)
     if not finite.any():
         return Label(GRAY)

@@ -160,11 +160,14 @@ class StagnatingValLoss(Detector[StagnationParams]):
                   and not keeping_pace)
         flat = False
         if since >= p.flat_patience and len(self.levels) > p.flat_patience:
-            train_flat_then = self.levels[-1 - p.flat_patience][1]
-            fell_steadily = (train_flat_then is not None
-                             and train_flat_then - train_level >= max(
-                                 -math.log1p(-p.flat_train_drop),
-                                 p.train_drop_noise_sigmas * train_sigma))
+            # Steadily: over the whole stretch and over each half of it, so the tail of an
+            # early steep descent (smeared into the window by the level's median) is not it.
+            then = self.levels[-1 - p.flat_patience][1]
+            middle = self.levels[-1 - p.flat_patience // 2][1]
+            needed = max(-math.log1p(-p.flat_train_drop), p.train_drop_noise_sigmas * train_sigma)
+            fell_steadily = (then is not None and middle is not None
+                             and then - train_level >= needed
+                             and then - middle >= needed / 3 and middle - train_level >= needed / 3)
             flat = fell_steadily and train_fell and val_rise >= 0
         if not (rising or flat):
             if self.tracker.current is not None and train_drop < p.min_train_drop / 2:

@@ -35,6 +35,8 @@ from lstm_top.sources.watcher import WatchHandle, shared_events
 POLL_INTERVAL_S = 1.0
 # A re-read may take at most this share of the time (a 50 ms read: at most every 0.5 s).
 MAX_READ_SHARE = 0.1
+# ... but a new epoch is never kept from the screen longer than this for it.
+MAX_READ_PAUSE_S = 1.0
 # Folders of a run to watch for events (TensorBoard's version_0/, MLflow's metrics/...).
 MAX_WATCHED_FOLDERS = 16
 MAX_LISTED_FILES = 2000
@@ -191,7 +193,10 @@ class SnapshotFollower(LiveSource):
         finally:
             self.reads += 1
             took = time.monotonic() - began
-            self._next_read_at = time.monotonic() + took / MAX_READ_SHARE - took
+            # The first read pays for imports (TensorBoard's take seconds): not the file's cost.
+            if self._has_read and self._seen is not None:
+                pause = min(MAX_READ_PAUSE_S, took / MAX_READ_SHARE - took)
+                self._next_read_at = time.monotonic() + pause
         self._seen = seen
         self._take(new, max(entry[3] for entry in seen) / 1e9 if seen else None)
 

@@ -22,6 +22,7 @@ import time
 from lstm_top.history import History
 from lstm_top.sources.base import DISCONNECTED, ENDED, LIVE, WAITING, LiveSource
 from lstm_top.sources.bulk import BulkJsonlParser
+from lstm_top.sources.follow import _header_key
 
 SSH_ENV = "LSTM_TOP_SSH"
 DEFAULT_SSH = ("ssh -o BatchMode=yes -o ServerAliveInterval=10 -o ServerAliveCountMax=3 "
@@ -129,7 +130,11 @@ class SshSource(LiveSource):
                 chunk = os.read(stdout, READ_BYTES)
                 if not chunk:
                     break
-                if self._restart_noted.is_set():
+                # A new run: tail said the file started over, or another run's header comes
+                # (tail's note on stderr may arrive after the new bytes).
+                restarted = self._restart_noted.is_set() or (
+                    parser.pending_bytes == 0 and self._other_run_header(chunk))
+                if restarted:
                     self._restart_noted.clear()
                     if len(self.history.epochs) or len(self.history.steps):
                         self.history = History(source=self.target)
@@ -148,6 +153,16 @@ class SshSource(LiveSource):
             errors.join(1.0)
             self._process = None
         return got_data
+
+    def _other_run_header(self, chunk: bytes) -> bool:
+        """The chunk starts with the header of a run other than the one being read."""
+        key = _header_key(chunk.split(b"\n", 1)[0])
+        if key is None:
+            return False
+        with self.history.lock:
+            current = (self.history.run_name, self.history.started)
+            seen = self.history.headers_seen
+        return bool(seen) and key != current
 
     def _read_errors(self, process: subprocess.Popen[bytes]) -> None:
         assert process.stderr is not None

@@ -12,7 +12,7 @@ import copy
 import os
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult
@@ -20,6 +20,7 @@ from textual.binding import BindingType
 from textual.widgets import Footer
 from textual.worker import Worker, get_current_worker
 
+from lstm_top.notify import Notifier, terminal_writer
 from lstm_top.prefs import Prefs, load_prefs, save_prefs
 from lstm_top.sources.directory import DirectoryWatcher
 from lstm_top.sources.formats import classify
@@ -38,8 +39,12 @@ from lstm_top.ui.export import export_screen, export_stem, screen_text
 from lstm_top.ui.frames import FramePacer
 from lstm_top.ui.keys import bindings
 from lstm_top.ui.run_state import Diagnosers, DiagnosisJob, Run
+
+if TYPE_CHECKING:  # the signs load in the diagnosis worker, after the first paint
+    from lstm_top.signs import SignParams
 from lstm_top.ui.runs import RunBook
 from lstm_top.ui.served import served_to_browser, server_gone
+from lstm_top.ui.sweep_table import SweepTable
 from lstm_top.ui.view import ViewBuilder, ViewRequest, settings_from_prefs, store_settings
 
 FRAMES_PER_SECOND = 10  # a rate a person can follow; more is CPU for nothing
@@ -79,6 +84,7 @@ class LstmTopApp(App[int]):
         self._render_worker: Worker[None] | None = None
         self._diagnosis_worker: Worker[None] | None = None
         self.renders_done = self.diagnoses_done = 0  # for tests and the benchmark
+        self.sweep = SweepTable(self)
         self._parent_pid = os.getppid()  # --web: the server; see ui.served
 
     @property
@@ -145,6 +151,8 @@ class LstmTopApp(App[int]):
         self._directory_watchers.append(watcher)
 
     def on_run_file_appeared(self, message: msg.RunFileAppeared) -> None:
+        if self._directory_watchers:
+            self.sweep.run_appearing(len(self.runs) + 1)
         self.add_run(message.path)
 
     def toggle_overlay_mark(self, key: str | None) -> None:
@@ -248,6 +256,10 @@ class LstmTopApp(App[int]):
         self.request_frame()
 
     def _show_panels(self) -> None:
+        if self.sweep.screen() is not None:
+            # The main view is under the table; with hundreds of runs rebuilding its run list
+            # on every update would cost more than everything else. The table is refreshed.
+            return self.sweep.schedule()
         self.main_view.show_book(self.book, self.clock(), self.options.color)
 
     def _tick(self) -> None:
@@ -256,6 +268,13 @@ class LstmTopApp(App[int]):
             return self.exit(0)  # on_unmount stops the readers and demos
         self._changed()  # a state change (live → stalled) changes an empty chart
 
+    def action_run_table(self) -> None:
+        self.sweep.open()
+
+    def show_runs(self, keys: set[str] | None, overlay: bool) -> None:
+        """From the sweep table: open one run, or overlay the marked ones (all when none)."""
+        self.sweep.close(keys, overlay)
+        self._changed()
 
     def action_view(self, change: str) -> None:
         """A key that changes how the chart looks (``ViewSettings``' method ``change``)."""
@@ -340,9 +359,14 @@ class LstmTopApp(App[int]):
 
 
 def run_app(targets: list[str], demo: str | None = None, runs_dir: str | None = None,
-            train_key: str | None = None, val_key: str | None = None) -> int:
+            train_key: str | None = None, val_key: str | None = None,
+            notify: str | None = None, bell: bool = True,
+            sign_params: SignParams | None = None,
+            disabled_signs: frozenset[str] = frozenset()) -> int:
     app = LstmTopApp(targets, demo=demo, runs_dir=runs_dir, train_key=train_key,
                      val_key=val_key, demo_watch_seconds=WATCH_SECONDS)
+    app._diagnosers = Diagnosers(sign_params, disabled_signs)
+    app.book.notifier = Notifier(command=notify, bell=bell, write=terminal_writer(app))
     try:
         result = app.run()
     finally:

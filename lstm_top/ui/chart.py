@@ -12,6 +12,7 @@ import math
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,8 +25,10 @@ from lstm_top.reduce import (
     reduce_minmax,
     window,
 )
-from lstm_top.signs import Finding, Severity
 from lstm_top.ui.plotext_import import plotext
+
+if TYPE_CHECKING:
+    from lstm_top.signs import Finding
 
 # xterm-256 palette indexes: no truecolor needed.
 TRAIN_COLOR = 39  # blue
@@ -35,7 +38,8 @@ RUN_COLORS = (208, 39, 114, 141, 220, 175, 81, 203)  # overlay: stable colour pe
 BEST_COLOR = 46
 MARK_COLOR = 81  # evidence marks of a warning's detail
 FAINT_COLOR = 240
-SEVERITY_COLORS = {Severity.CRITICAL: 196, Severity.WARNING: 214, Severity.INFO: 81}
+# By severity (critical, warning, info); the signs themselves load after the first paint.
+SEVERITY_COLORS = {3: 196, 2: 214, 1: 81}
 # Without colour the series must still be told apart: one glyph each.
 MONO_MARKERS = ("•", "+", "x", "o", "*", "#", "=", "~")
 
@@ -182,7 +186,7 @@ def build_spec(history: History, keys: LossKeys, findings: Sequence[Finding],
             spec.markers.append(VerticalMarker(
                 float(finding.since_epoch), str(number),
                 f"{number} {finding.id.replace('_', ' ')} since {finding.since_epoch}",
-                SEVERITY_COLORS.get(finding.severity, 214)))
+                SEVERITY_COLORS.get(int(finding.severity), 214)))
     for epoch, label in marks:
         if first_x <= epoch <= last_x:
             spec.markers.append(VerticalMarker(epoch, label, f"{label} @{epoch:g}", MARK_COLOR))

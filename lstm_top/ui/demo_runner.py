@@ -47,7 +47,7 @@ class DemoProcess:
 
 # A demo started to be watched is paced to take about a minute in all: slow enough to see the
 # curves develop and the sign appear, short enough to wait for. (Unpaced, a scenario trains in
-# about ten seconds on 2 cores.)
+# a few seconds.)
 WATCH_SECONDS = 50.0
 
 

@@ -107,11 +107,13 @@ def title(finding: Finding) -> str:
 
 
 def since(finding: Finding) -> str:
-    """Since when, in words (the sign's own ``warning_since`` when it gives one)."""
-    start = getattr(finding, "warning_since", None) or finding.since_epoch
+    """Since when, in words; with the epoch it became a warning when that came later."""
+    escalated = getattr(finding, "warning_since", None)
+    later = f", a warning since {escalated}" if escalated not in (None, finding.since_epoch) \
+        else ""
     if finding.active:
-        return f"since epoch {start}"
-    return f"epochs {start}–{finding.until_epoch}"
+        return f"since epoch {finding.since_epoch}{later}"
+    return f"epochs {finding.since_epoch}–{finding.until_epoch}{later}"
 
 
 def headline(finding: Finding) -> str:

@@ -25,7 +25,7 @@ from lstm_top.steps import judged
 from lstm_top.ui.text import clean
 
 if TYPE_CHECKING:  # the signs are imported by the diagnosis worker, after the first paint
-    from lstm_top.signs import Diagnoser, Finding
+    from lstm_top.signs import Diagnoser, Finding, SignParams
 
 
 def snapshot(history: History) -> History:
@@ -165,14 +165,16 @@ class SnapshotFacts:
     malformed_lines: int
     epoch_count: int
     unit: str = "epoch"  # what the x axis counts: "epoch", or "step" for a step run
+    stopped_by: str | None = None  # the sign that stopped the run (end record), cleaned
 
     @classmethod
     def of(cls, frozen: History) -> SnapshotFacts:
         last = frozen.last_epoch()
         if frozen.index_unit == "step" and len(frozen.steps):
             last = int(frozen.steps.index[-1])
+        stopped = frozen.end_stopped_by
         return cls(last, frozen.seconds_per_epoch(), frozen.malformed_lines, len(frozen.epochs),
-                   frozen.index_unit)
+                   frozen.index_unit, clean(str(stopped["sign"]), 40) if stopped else None)
 
 
 def summarise(frozen: History, train_key: str | None, val_key: str | None
@@ -209,8 +211,12 @@ class Diagnosers:
     """The incremental diagnoser of each run. Used by the diagnosis worker only (one at a time),
     so nothing here is shared with the UI thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, params: SignParams | None = None,
+                 disabled: frozenset[str] = frozenset()) -> None:
         self._by_key: dict[str, tuple[int, Diagnoser]] = {}
+        # The signs' thresholds (``--sign`` / ``--signs-config``), the same for every run.
+        self.params = params
+        self.disabled = disabled
 
     def results(self, jobs: list[DiagnosisJob]) -> Iterator[DiagnosisResult]:
         """One result per job, in order; a sign's bug becomes a message in the panel."""
@@ -230,7 +236,8 @@ class Diagnosers:
         known = self._by_key.get(job.key)
         if known is None or known[0] != serial:
             # First look, or a new run in the same file: start over.
-            known = self._by_key[job.key] = (serial, Diagnoser(job.train_key, job.val_key))
+            known = self._by_key[job.key] = (serial, Diagnoser(
+                job.train_key, job.val_key, params=self.params, disabled=self.disabled))
         diagnoser = known[1]
         frozen = snapshot(job.history)
         findings = diagnoser.update(frozen)
@@ -248,3 +255,17 @@ def _metric_order(names: list[str], keys: LossKeys) -> list[str]:
     subsets = [keys.subsets[s] for s in sorted(keys.subsets)]
     rest = [n for n in names if n not in first and n not in subsets and not n.startswith("n[")]
     return [n for n in first + subsets + rest if n in names]
+
+
+def sweep_entries(runs: list[Run], now: float | None = None
+                  ) -> list[tuple[str, str, History, list[Finding], str]]:
+    """What the sweep table is made of (``lstm_top.sweep.sweep_rows``): per run its key,
+    name, evaluation view, findings and shown state. Textual-free."""
+    return [(run.key, run.name, snapshot(run.history), run.findings, run.state(now))
+            for run in runs]
+
+
+def sweep_signature(runs: list[Run], now: float | None = None) -> tuple[object, ...]:
+    """Changes whenever a row of the sweep table would: cheap, so the idle app can skip it."""
+    return tuple((run.key, run.version(), len(run.findings),
+                  sum(1 for f in run.findings if f.active), run.state(now)) for run in runs)

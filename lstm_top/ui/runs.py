@@ -28,8 +28,14 @@ from lstm_top.ui.view import (
 )
 
 if TYPE_CHECKING:
+    from lstm_top.notify import Notifier
     from lstm_top.reduce import MetricSummary
     from lstm_top.signs import Finding
+
+
+# Beyond this many runs each run's file is polled less often (file events still come at once).
+MANY_RUNS = 50
+MANY_RUNS_POLL_S = 10.0
 
 
 class RunBook:
@@ -42,17 +48,25 @@ class RunBook:
         self.following = True
         self.unseen_updates = 0  # updates of the selected run while paused
         self._replaced = 0
+        self._by_path: dict[str, Run] = {}
+        # Bell, terminal title and --notify on a new warning (run_app sets it; tests need not).
+        self.notifier: Notifier | None = None
 
     # ------------------------------------------------------------------ membership
 
     def find(self, target: str) -> Run | None:
         """One run per file, however it was named (argument, folder listing, demo)."""
-        wanted = os.path.abspath(target)
-        return next((r for r in self.runs.values() if r.path == wanted), None)
+        # A dict, not a scan: a sweep adds a thousand runs, each looked up first.
+        return self._by_path.get(os.path.abspath(target))
 
     def add(self, target: str, source: LiveSource, select: bool = False) -> Run:
+        if len(self.runs) >= MANY_RUNS and hasattr(source, "poll_interval"):
+            # File events keep a sweep's runs prompt; their safety-net polls, a thousand of
+            # them a second, would keep the idle viewer busy.
+            source.poll_interval = max(source.poll_interval, MANY_RUNS_POLL_S)
         run = Run(target, source, self.train_key, self.val_key, color_slot=len(self.runs))
         self.runs[target] = run
+        self._by_path.setdefault(run.path, run)
         if self.selected is None or select:
             self.selected = target
         return run
@@ -145,6 +159,8 @@ class RunBook:
         if run is not None:
             run.findings, run.analysed = result.findings, result.version
             run.diagnosis_error, run.diagnosis_note = result.error, result.note
+            if self.notifier is not None:  # a new warning: bell, title, --notify
+                self.notifier.findings(run.name, run.key, run.findings)
         return run
 
     # ------------------------------------------------------------------ what the widgets say
@@ -161,7 +177,7 @@ class RunBook:
             None if self.following else self.unseen_updates,
             shown.malformed_lines if shown else run.history.malformed_lines,
             clean(os.path.basename(run.source.target.rstrip("/")), 40),
-            shown.unit if shown else "epoch")
+            shown.unit if shown else "epoch", shown.stopped_by if shown else None)
 
     def panels(self) -> tuple[list[Finding], str | None, str | None, list[MetricSummary]]:
         """(findings, what the warnings panel says instead, its footnote, metrics rows)."""

@@ -89,6 +89,7 @@ class StatusFacts:
     malformed_lines: int = 0
     file_name: str = ""
     unit: str = "epoch"  # "step" for a run judged by its evaluation steps
+    stopped_by: str | None = None  # the warning sign that stopped the run (stop_on=)
 
 
 @dataclass(frozen=True, slots=True)

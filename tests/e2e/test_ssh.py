@@ -213,3 +213,52 @@ def test_sshd_is_loopback_only(sshd: tuple[int, Path]) -> None:
                                text=True).stdout
     assert {line.split()[3] for line in listening.splitlines()} == {f"127.0.0.1:{port}"}
 
+
+
+def test_follow_a_remote_file_through_ssh_url(sshd: tuple[int, Path], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """``lstm-top ssh://user@host:port/path``: the viewer's side runs ``ssh ... tail -F``;
+    epochs appear as written, a truncated file is a new run, a dropped connection reconnects."""
+    from lstm_top.sources.open import open_source
+    from lstm_top.sources.ssh import SshSource
+
+    port, key = sshd
+    monkeypatch.setenv("LSTM_TOP_SSH", shlex.join([
+        str(SSH), "-i", str(key), "-o", "StrictHostKeyChecking=no", "-o",
+        "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes"]))
+    run = tmp_path / "remote.jsonl"
+    logger = Logger(run, run_name="far-away")
+    logger.log(epoch=1, loss=1.0, val_loss=1.1)
+    user = os.environ.get("USER") or "root"
+    source = open_source(f"ssh://{user}@127.0.0.1:{port}{run}")
+    assert isinstance(source, SshSource)
+    updates: list[object] = []
+    source.start(updates.append)
+    try:
+        wait_until(lambda: len(source.history.epochs) == 1, 30, "the first epoch over ssh",
+                   lambda: f"{source.state}: {source.message}")
+        assert source.history.run_name == "far-away" and source.state == "live"
+        began = time.monotonic()
+        logger.log(epoch=2, loss=0.5, val_loss=0.6)
+        wait_until(lambda: len(source.history.epochs) == 2, 10, "an appended epoch")
+        assert time.monotonic() - began < 3.0  # tail -F polls the file each second
+        logger.close()
+        # A dropped connection: ssh is started again and the file read again, same run.
+        process = source._process
+        assert process is not None
+        process.kill()
+        wait_until(lambda: source.connects >= 2 and len(source.history.epochs) == 2, 30,
+                   "the reconnect", lambda: f"{source.state}: {source.message}")
+        assert not any(getattr(u, "new_run", False) for u in updates)
+        # Truncated and rewritten by another run: a new run.
+        run.write_text("")
+        time.sleep(1.5)
+        other = Logger(run, run_name="second")
+        other.log(epoch=1, loss=2.0, val_loss=2.1)
+        other.close()
+        wait_until(lambda: source.history.run_name == "second", 15, "the new run",
+                   lambda: f"{source.state}: {source.message} {source.history.run_name}")
+        assert any(getattr(u, "new_run", False) for u in updates)
+    finally:
+        source.stop()
+    assert source._process is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -416,3 +417,21 @@ async def test_preferences_are_saved_and_restored(tmp_path: Path, _own_config: P
         await settled(pilot)
         assert "ema 0.9" in plot(third).plain
 
+
+
+async def test_a_run_stopped_by_a_sign_says_so_in_the_status_line(tmp_path: Path) -> None:
+    path = tmp_path / "stopped.jsonl"
+    from lstm_top import Logger
+
+    with Logger(path, run_name="stopped") as logger:
+        for epoch in range(1, 7):
+            logger.log(epoch=epoch, loss=1.0 / epoch if epoch < 6 else math.nan,
+                       val_loss=1.1 / epoch)
+        logger.close(stopped_by={"sign": "nonfinite_loss", "severity": "critical",
+                                 "since_epoch": 6, "epoch": 6, "message": "loss = nan"})
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(pilot)
+        line = status(app)
+        assert "finished" in line and "■ stopped: nonfinite_loss" in line
+        assert "epoch 6" in line

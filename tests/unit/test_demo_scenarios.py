@@ -19,6 +19,7 @@ import pytest
 
 from lstm_top.demo import SCENARIOS, run_scenario
 from lstm_top.demo.__main__ import main
+from lstm_top.demo.check_seeds import main as check_seeds_main
 
 # A rise and a fall of at least 8% (in log terms) around one epoch: a swing, not jitter.
 SWING = math.log(1.08)
@@ -113,8 +114,11 @@ def test_a_run_logs_like_a_user_script(tmp_path: Path) -> None:
     assert {"lr", "hidden", "batch", "epochs", "train_samples"} <= set(config)
     assert [record["epoch"] for record in epochs] == [1, 2, 3]
     for record in epochs:
-        assert {"loss", "val_loss", "lr", "grad_norm"} <= set(record["metrics"])
-        assert all(math.isfinite(v) for v in record["metrics"].values())
+        metrics = record["metrics"]
+        assert {"loss", "val_loss", "lr", "grad_norm"} <= set(metrics)
+        assert all(math.isfinite(v) for v in metrics.values())
+        # The whole validation set's size and per-sample spread, for the signs' noise bars.
+        assert metrics["val_n"] == SMALL["val_samples"] and metrics["val_loss_std"] > 0
     assert end is not None and end["status"] == "completed"
 
 
@@ -197,11 +201,12 @@ def test_stagnating_val_turns_up_while_train_keeps_falling(default_runs: dict[st
     train, val = column(epochs, "loss"), column(epochs, "val_loss")
     best = val.index(min(val))
     assert best < 0.4 * len(val)
-    assert median(val[-5:]) > 1.25 * min(val)
-    assert median(train[-5:]) < 0.25 * train[best]
+    # Far beyond what 1000 validation windows jitter by (~5%): up by a fifth.
+    assert median(val[-5:]) > 1.15 * min(val)
+    assert median(train[-5:]) < 0.8 * train[best]
     # Training keeps improving through the second half, while validation does not.
     half = len(train) // 2
-    assert median(train[-5:]) < 0.6 * median(train[half - 2:half + 3])
+    assert median(train[-5:]) < 0.9 * median(train[half - 2:half + 3])
     assert median(val[-5:]) > median(val[half - 2:half + 3])
 
 
@@ -233,3 +238,17 @@ def test_subset_gap_rare_band_far_worse_than_common(default_runs: dict[str, list
     assert train[-1] < 0.5 * train[0]
     # The common band itself learned like the healthy run.
     assert common[-1] < 0.6 * common[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", ["healthy", "stagnating", "oscillating", "subset-gap"])
+def test_check_seeds_counts_a_seed_that_shows_exactly_its_sign(
+        scenario: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Seed 1 (seed 0 is the fixture's): what `lstm-top check --json` raises at warning or above
+    # must be exactly the scenario's promise; --require makes a miss the exit status.
+    status = check_seeds_main(["--seeds", "1", "--first-seed", "1", "--workers", "1",
+                               "--scenario", scenario, "--require", "1"])
+    printed = capsys.readouterr().out
+    promise = "raise nothing" if scenario == "healthy" else "show exactly"
+    assert f"{scenario}" in printed and f"1/1 seeds {promise}" in printed
+    assert status == 0

@@ -16,7 +16,7 @@ from lstm_top.ui.keys import KEYS
 
 def keys_table() -> Table:
     table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold", no_wrap=True)
+    table.add_column(style="bold", no_wrap=True, min_width=10)
     table.add_column()
     for key in KEYS:
         table.add_row(key.label, key.help)

@@ -36,6 +36,8 @@ def status_text(facts: StatusFacts | None, width: int) -> Text:
     if facts.state == "stalled" and facts.stalled_for is not None:
         label = f"stalled {format_duration(facts.stalled_for)}"
     pieces = [(f"● {label}", STATE_STYLES.get(facts.state, ""))]
+    if facts.stopped_by:  # stop_on= ended the run: say which sign
+        pieces.append((f"■ stopped: {facts.stopped_by}", "bold red"))
     if facts.unit == "step":  # judged by its evaluation points: the x axis is steps
         pieces.append((f"step {facts.epoch} · steps", ""))
     else:

@@ -1,0 +1,168 @@
+"""The sweep table (``t``, and at start when a folder holds many runs): one row per run.
+
+Run, state, epochs, best val @ epoch, the worst active sign with its severity and the config
+keys that differ between runs; sorted worst first (``s`` cycles the sort), ``/`` types a filter
+(words match the name, state, sign or config values; ``lr=0.1`` a config value), ``space``
+marks runs for the overlay, ``o`` shows the marked runs on one chart, ``enter`` opens a run.
+The rows come from ``lstm_top.sweep`` (Textual-free); this screen only shows them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from lstm_top.sweep import SORT_KEYS, RunRow, filter_rows, header, sort_rows
+
+SEVERITY_STYLES = {3: "bold red", 2: "yellow", 1: "cyan", 0: "dim"}
+STATE_STYLES = {"live": "green", "stalled": "yellow", "crashed": "bold red", "error": "red",
+                "finished": "", "interrupted": "yellow", "deleted": "dim", "waiting": "dim"}
+
+
+class RunTableScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        ("escape,t", "close", "Back"),
+        ("slash", "filter", "Filter"),
+        ("s", "cycle_sort", "Sort"),
+        ("space", "toggle_mark", "Mark"),
+        ("o", "overlay", "Overlay marked"),
+        ("q", "app.quit", "Quit"),
+    ]
+    DEFAULT_CSS = """
+    RunTableScreen #sweep-summary { height: 1; padding: 0 1; background: $panel; }
+    RunTableScreen DataTable { height: 1fr; }
+    RunTableScreen Input { dock: bottom; display: none; height: 3; }
+    RunTableScreen Input.-open { display: block; }
+    """
+
+    def __init__(self, marks: set[str] | None = None) -> None:
+        super().__init__()
+        self.sort_key = "worst"
+        self.filter_text = ""
+        self.marks: set[str] = set(marks or ())
+        self._config_keys: list[str] = []
+        self._rows: list[RunRow] = []
+        self._shown: list[tuple[str, tuple[str, ...]]] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="sweep-summary")
+        yield DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
+        yield Input(placeholder="filter: words, or key=value", id="sweep-filter")
+        yield Footer(compact=True, show_command_palette=False)
+
+    @property
+    def table(self) -> DataTable[Text | str]:
+        return self.query_one("#sweep-table", DataTable)
+
+    def show_rows(self, config_keys: Sequence[str], rows: Sequence[RunRow]) -> None:
+        """New rows from the app (every tick while something changed)."""
+        self._config_keys, self._rows = list(config_keys), list(rows)
+        self._refresh()
+
+    def visible_rows(self) -> list[RunRow]:
+        return sort_rows(filter_rows(self._rows, self.filter_text), self.sort_key)
+
+    def _refresh(self) -> None:
+        if not self.is_mounted or not self.query("#sweep-table"):
+            return  # not composed yet: on_mount shows the rows
+        rows = self.visible_rows()
+        cells = [(row.key, tuple(row.cells(self._config_keys))) for row in rows]
+        marks_signature = tuple(sorted(self.marks))
+        signature = [*cells, ("", marks_signature)]
+        summary = f"{len(rows)} of {len(self._rows)} runs" if self.filter_text else \
+            f"{len(self._rows)} runs"
+        troubled = sum(1 for row in self._rows if row.severity >= 2)
+        summary += f" · {troubled} with warnings" if troubled else ""
+        summary += f" · sorted by {self.sort_key}"
+        if self.filter_text:
+            summary += f" · filter: {self.filter_text}"
+        if self.marks:
+            summary += f" · {len(self.marks)} marked (o: overlay)"
+        self.query_one("#sweep-summary", Static).update(summary)
+        if signature == self._shown:
+            return
+        self._shown = signature
+        table = self.table
+        selected = self._cursor_key()
+        table.clear(columns=True)
+        table.add_columns(*header(self._config_keys))
+        for row, (key, texts) in zip(rows, cells, strict=True):
+            styled: list[Text | str] = []
+            for index, text in enumerate(texts):
+                if index == 0:
+                    mark = "◉ " if key in self.marks else "  "
+                    styled.append(Text(mark + text[:30]))
+                elif index == 1:
+                    styled.append(Text(text, style=STATE_STYLES.get(text, "")))
+                elif index == 4:
+                    styled.append(Text(text, style=SEVERITY_STYLES.get(row.severity, "")))
+                else:
+                    styled.append(text)
+            table.add_row(*styled, key=key)
+        if selected is not None:
+            for position, (key, _) in enumerate(cells):
+                if key == selected:
+                    table.move_cursor(row=position)
+                    break
+
+    def _cursor_key(self) -> str | None:
+        table = self.table
+        if not table.row_count:
+            return None
+        try:
+            row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        except Exception:
+            return None
+        return None if row_key.value is None else str(row_key.value)
+
+    def on_mount(self) -> None:
+        self._refresh()
+        self.table.focus()
+
+    def action_cycle_sort(self) -> None:
+        self.sort_key = SORT_KEYS[(SORT_KEYS.index(self.sort_key) + 1) % len(SORT_KEYS)]
+        self._refresh()
+
+    def action_filter(self) -> None:
+        field = self.query_one("#sweep-filter", Input)
+        field.add_class("-open")
+        field.value = self.filter_text
+        field.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        self._refresh()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        field = self.query_one("#sweep-filter", Input)
+        if not field.value.strip():
+            field.remove_class("-open")
+        self.table.focus()
+
+    def action_toggle_mark(self) -> None:
+        key = self._cursor_key()
+        if key is not None:
+            self.marks.symmetric_difference_update({key})
+            self._refresh()
+
+    def action_overlay(self) -> None:
+        self.app.show_runs(self.marks or None, overlay=True)  # type: ignore[attr-defined]
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        key = event.row_key.value
+        if key is not None:
+            self.app.show_runs({str(key)}, overlay=False)  # type: ignore[attr-defined]
+
+    def action_close(self) -> None:
+        field = self.query_one("#sweep-filter", Input)
+        if field.has_focus:
+            field.remove_class("-open")
+            self.table.focus()
+            return
+        self.app.pop_screen()

@@ -1,0 +1,84 @@
+"""The sweep table's upkeep for the app: when it opens (a folder of ten runs or more), and
+refreshing it at most every ``TABLE_REFRESH_S`` however many runs change at once. UI thread
+only; it reads the app's run book and clock."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from lstm_top.sweep import sweep_rows
+from lstm_top.ui.components.run_table import RunTableScreen
+from lstm_top.ui.run_state import sweep_entries, sweep_signature
+
+if TYPE_CHECKING:
+    from lstm_top.ui.app import LstmTopApp
+
+# A folder with this many runs opens on the sweep table.
+SWEEP_TABLE_MIN_RUNS = 10
+TABLE_REFRESH_S = 0.5
+
+
+class SweepTable:
+    def __init__(self, app: LstmTopApp) -> None:
+        self.app = app
+        self._shown: tuple[object, ...] | None = None
+        self._opened = False
+        self._pending = False
+        self._next_at = 0.0
+
+    def screen(self) -> RunTableScreen | None:
+        """The sweep table when it is the screen on top (never raises, also while closing)."""
+        stack = self.app.screen_stack
+        return stack[-1] if stack and isinstance(stack[-1], RunTableScreen) else None
+
+    def run_appearing(self, count: int) -> None:
+        """A run file appeared in a watched folder, the ``count``-th: a sweep opens on the
+        table before the rest are added, so the hidden run list is not rebuilt once per run."""
+        if not self._opened and count >= SWEEP_TABLE_MIN_RUNS:
+            self._opened = True
+            self.open()
+
+    def open(self) -> None:
+        if self.screen() is None and self.app.screen_stack:
+            self.app.push_screen(RunTableScreen(self.app.book.marks))
+            self._shown = None
+            self.refresh()
+
+    def close(self, keys: set[str] | None, overlay: bool) -> None:
+        """Back to the main view on one run (``keys``), or on the overlay of the marked ones."""
+        table, book = self.screen(), self.app.book
+        if table is not None:
+            book.marks = set(table.marks)
+            self.app.pop_screen()
+        if keys and not overlay:
+            book.selected = next(iter(keys))
+        book.overlay = overlay and len(book.runs) > 1
+
+    def schedule(self) -> None:
+        """Soon, once: many runs appearing or changing at once make one table update."""
+        if not self._pending:
+            self._pending = True
+            self.app.set_timer(TABLE_REFRESH_S, self._due)
+
+    def _due(self) -> None:
+        self._pending = False
+        self.refresh()
+
+    def refresh(self) -> None:
+        screen = self.screen()
+        if screen is None:
+            return
+        if time.monotonic() < self._next_at:
+            self.schedule()  # too soon after the last one: later
+            return
+        runs = list(self.app.runs.values())
+        now = self.app.clock()
+        signature = sweep_signature(runs, now)
+        if signature == self._shown:
+            return
+        began = time.monotonic()
+        self._shown = signature
+        screen.show_rows(*sweep_rows(sweep_entries(runs, now)))
+        # A thousand rows take a while to rebuild: the table gets at most a fifth of the time.
+        self._next_at = time.monotonic() + 4 * (time.monotonic() - began)

@@ -1,0 +1,119 @@
+"""Other tools' files followed in a real terminal: tmux at 80x24 while the real library trains.
+
+A Keras ``CSVLogger`` file, a Lightning ``metrics.csv`` and a Lightning TensorBoard folder, each
+shown by its own ``lstm-top`` started before training, beside one showing our own JSONL of the
+same run. The trainer writes a line to ``written`` when each epoch is on disk; the test reads
+each screen every 0.1 s and measures how long the epoch takes to show in the status line, then
+checks every screen raises the same warning sign as the one following our JSONL.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")]
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+TRAINERS = Path(__file__).resolve().parent / "trainers"
+EPOCHS = 6
+PAUSE_S = 2.5
+# The goal is 2 s (inotify); the poll fallback may add up to 1 s on a loaded machine.
+SHOWN_WITHIN_S = 3.0
+
+
+def _tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True).stdout
+
+
+def _screen(session: str) -> str:
+    return _tmux("capture-pane", "-p", "-t", session)
+
+
+def _written(path: Path) -> dict[int, float]:
+    if not path.exists():
+        return {}
+    epochs = {}
+    for line in path.read_text().splitlines():
+        epoch, at = line.split()
+        epochs[int(epoch)] = float(at)
+    return epochs
+
+
+def _follow_while_training(tmp_path: Path, trainer: str, targets: dict[str, tuple[Path, int]],
+                           sign: str) -> dict[str, list[float]]:
+    """Start one lstm-top per target, train, return seconds-to-screen per epoch and target.
+    ``targets[name] = (path, first epoch number the status line shows)``."""
+    sessions = {name: f"lstm-top-fmt-{os.getpid()}-{name}" for name in targets}
+    env = f"PYTHONPATH={os.environ.get('PYTHONPATH', '')} TERM=xterm-256color"
+    for name, (path, _) in targets.items():
+        _tmux("new-session", "-d", "-s", sessions[name], "-x", "80", "-y", "24",
+              f"{env} {sys.executable} -m lstm_top {path}")
+    written = tmp_path / "written"
+    process = subprocess.Popen(
+        ["nice", sys.executable, str(TRAINERS / trainer), str(tmp_path), str(EPOCHS),
+         str(PAUSE_S)], env={**os.environ, "START_DELAY": "2"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    shown: dict[str, dict[int, float]] = {name: {} for name in targets}
+    screens: dict[str, str] = {}
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            now = time.time()
+            for name, (_, first) in targets.items():
+                screens[name] = screen = _screen(sessions[name])
+                status = screen.splitlines()[0] if screen else ""
+                for epoch in range(EPOCHS):
+                    if epoch not in shown[name] and f"epoch {epoch + first} " in status:
+                        shown[name][epoch] = now
+            done = process.poll() is not None and all(
+                len(shown[name]) == EPOCHS for name in targets)
+            if done and all(sign in screens[name] for name in targets):
+                break
+            time.sleep(0.1)
+        assert process.wait(30) == 0, process.stderr.read() if process.stderr else ""
+        for name in targets:
+            print(f"--- {name} ---\n{screens[name]}")
+            assert "Traceback" not in screens[name]
+            assert sign in screens[name], f"{name} shows no {sign!r}:\n{screens[name]}"
+    finally:
+        for session in sessions.values():
+            subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        if process.poll() is None:
+            process.kill()
+    on_disk = _written(written)
+    delays = {name: [round(shown[name][e] - on_disk[e], 2) for e in sorted(on_disk)
+                     if e in shown[name]] for name in targets}
+    print(f"seconds from the epoch on disk to the epoch on screen: {delays}")
+    return delays
+
+
+def test_keras_csvlogger_in_tmux_like_our_jsonl(tmp_path: Path) -> None:
+    pytest.importorskip("keras")
+    delays = _follow_while_training(
+        tmp_path, "keras_csv.py",
+        {"csvlogger": (tmp_path / "training.log", 0), "ours": (tmp_path / "run.jsonl", 1)},
+        sign="nonfinite loss")
+    for name, seconds in delays.items():
+        assert len(seconds) == EPOCHS, (name, seconds)
+        assert max(seconds) < SHOWN_WITHIN_S, (name, seconds)
+
+
+def test_lightning_csv_and_tensorboard_in_tmux_like_our_jsonl(tmp_path: Path) -> None:
+    pytest.importorskip("lightning")
+    pytest.importorskip("tensorboard")
+    delays = _follow_while_training(
+        tmp_path, "lightning_logs.py",
+        {"metrics_csv": (tmp_path / "logs" / "csv" / "version_0" / "metrics.csv", 0),
+         "tensorboard": (tmp_path / "logs" / "tb", 0), "ours": (tmp_path / "run.jsonl", 1)},
+        sign="subset gap")
+    for name, seconds in delays.items():
+        assert len(seconds) == EPOCHS, (name, seconds)
+        assert max(seconds) < SHOWN_WITHIN_S, (name, seconds)

@@ -1,0 +1,108 @@
+"""The sweep table and step-only runs in the real app, driven by a pilot."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lstm_top.ui.app import LstmTopApp
+from lstm_top.ui.components.run_table import RunTableScreen
+from tests.unit.test_sweep import write_trial
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def _wait(pilot: object, condition: object, rounds: int = 120) -> None:
+    for _ in range(rounds):
+        if condition():  # type: ignore[operator]
+            return
+        await pilot.pause(0.1)  # type: ignore[attr-defined]
+    raise AssertionError("condition never held")
+
+
+async def test_a_sweep_opens_on_the_table_worst_first_filters_and_overlays(
+        tmp_path: Path) -> None:
+    for index in range(12):
+        write_trial(tmp_path / "sweep", f"trial_{index:02d}", (0.1, 0.01, 0.001)[index % 3],
+                    (32, 64)[index % 2], overfits=index in (4, 9))
+    app = LstmTopApp([str(tmp_path / "sweep")], clock=lambda: 2000.0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _wait(pilot, lambda: isinstance(app.screen, RunTableScreen) and sum(
+            1 for row in app.screen.visible_rows() if row.severity >= 2) == 2)
+        screen = app.screen
+        assert isinstance(screen, RunTableScreen)
+        table = screen.table
+        assert table.row_count == 12
+        labels = [str(column.label) for column in table.columns.values()]
+        assert labels[:5] == ["run", "state", "epochs", "best val @", "worst sign"]
+        assert set(labels[5:]) == {"lr", "batch"}  # hidden and seed are the same everywhere
+        first = [str(cell) for cell in table.get_row_at(0)]
+        second = [str(cell) for cell in table.get_row_at(1)]
+        assert {first[0].strip(), second[0].strip()} == {"trial_04", "trial_09"}
+        assert "stagnating_val_loss" in first[4]
+        # "/" types a filter: only the runs with lr 0.01 stay.
+        await pilot.press("slash", *"lr=0.01", "enter")
+        await _wait(pilot, lambda: table.row_count == 4)
+        assert "4 of 12 runs" in str(screen.query_one("#sweep-summary").render())
+        # Mark two runs and overlay them.
+        await pilot.press("space", "down", "space", "o")
+        await _wait(pilot, lambda: not isinstance(app.screen, RunTableScreen))
+        assert app.book.overlaying and len(app.book.marks) == 2
+        assert len(app.book.shown()) == 2  # the chart draws the two marked runs
+
+
+def write_step_run(path: Path) -> None:
+    """Per-step training loss, validation every 500 steps, over-fitting after step 6000."""
+    rng = random.Random(0)
+    lines = [json.dumps({"kind": "header", "run": "lm", "started": 1000.0, "config": {}})]
+    for step in range(1, 20001):
+        train = 2.0 * math.exp(-step / 3000) + 0.3 + rng.gauss(0, 0.02)
+        lines.append(json.dumps({"kind": "step", "step": step, "time": 1000 + step * 0.1,
+                                 "metrics": {"loss": train}}))
+        if step % 500 == 0:
+            val = 2.0 * math.exp(-step / 3000) + 0.5 + max(0, (step - 6000) / 20000) \
+                + rng.gauss(0, 0.005)
+            lines.append(json.dumps({"kind": "step", "step": step, "time": 1000 + step * 0.1,
+                                     "metrics": {"val_loss": val}}))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_check_reports_a_step_only_run_by_its_evaluations(tmp_path: Path) -> None:
+    path = tmp_path / "steps.jsonl"
+    write_step_run(path)
+    result = subprocess.run([sys.executable, "-m", "lstm_top", "check", str(path), "--json"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["summary"]["unit"] == "step" and report["epochs"] == 40
+    assert report["summary"]["first_epoch"] == 500 and report["summary"]["last_epoch"] == 20000
+    assert report["summary"]["best_val_epoch"] == 7500
+    assert "stagnating_val_loss" in {sign["id"] for sign in report["signs"]}
+    text = subprocess.run([sys.executable, "-m", "lstm_top", "check", str(path)],
+                          capture_output=True, text=True, timeout=120).stdout
+    assert "40 evaluations (step 500 .. 20000), judged by step" in text
+
+
+async def test_the_tui_draws_a_step_only_run(tmp_path: Path) -> None:
+    path = tmp_path / "steps.jsonl"
+    write_step_run(path)
+    app = LstmTopApp([str(path)], clock=lambda: 3000.0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _wait(pilot, lambda: app.is_settled() and bool(
+            app.runs[str(path)].findings))
+        status = str(app.status_header.render())
+        assert "step 20000 · steps" in status
+        chart = app.loss_plot.plain
+        assert "20000" in chart and "best val 0.7275 @7500" in chart
+        assert "stagnating val loss" in chart

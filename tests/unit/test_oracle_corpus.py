@@ -1,0 +1,86 @@
+"""The committed sample of the oracle corpus (tests/corpus/oracle: 25 real small trainings from
+``python -m lstm_top.evaluation.generate``, 5 per task family of both parts), judged through
+the same code as ``python -m lstm_top.evaluation``. The full corpus is not part of the default
+test run (it takes most of an hour to generate); these gates hold on the sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lstm_top.evaluation.labels import GRAY, NO, SCORED_SIGNS, YES, load, load_dir
+from lstm_top.evaluation.oracle import oracle_cases
+from lstm_top.evaluation.score import raised, score
+from lstm_top.evaluation.synthetic import cut_history
+from lstm_top.signs import diagnose
+
+SAMPLE = Path(__file__).resolve().parents[1] / "corpus" / "oracle"
+
+
+@pytest.fixture(scope="module")
+def cases():
+    found = oracle_cases(SAMPLE, None)
+    assert len(found) >= 20, "the committed oracle sample is missing"
+    return found
+
+
+def test_labels_follow_the_written_rules():
+    runs = load_dir(SAMPLE)
+    for run in runs:
+        assert set(run.labels) == set(SCORED_SIGNS)
+        for sign, label in run.labels.items():
+            assert label.verdict in (YES, NO, GRAY)
+            assert (label.onset_epoch is not None) == (label.verdict == YES), (run.name, sign)
+    # The healthy ones really are: the oracle loss ends within 2% of its best and well below
+    # the best constant predictor's loss.
+    healthy = [run for run in runs if run.healthy]
+    assert len(healthy) >= 8
+    for run in healthy:
+        assert float(np.median(run.oracle[-3:])) <= 1.021 * run.oracle.min()
+        assert run.oracle.min() <= 0.85 * run.constant_loss
+
+
+def test_no_warning_on_healthy_runs(cases):
+    for case in cases:
+        if case.healthy:
+            assert not raised(diagnose(case.history)), case.name
+
+
+def test_each_sign_on_the_sample(cases):
+    result = score("oracle-sample", cases)
+    assert not result.healthy_false_alarms
+    # Recall floors a little under the full corpus' figures (docs/SIGNS.md): stagnation 0.67
+    # there, its two misses here are over-fitting the small validation set cannot show yet.
+    for sign, floor in (("oscillating_val_loss", 0.9), ("stagnating_val_loss", 0.5),
+                        ("train_plateau", 0.6)):
+        s = result.signs[sign]
+        recall = s.lenient()[1]
+        assert s.fp == 0, (sign, s.false_alarm_cases)
+        assert recall >= floor, (sign, s.missed_cases)
+    gap = result.signs["subset_gap"]
+    assert gap.fp == 0 and gap.tp >= 3
+
+
+def test_causal_on_real_trainings(cases):
+    """At every severity: cut the history right after an episode's first epoch and it is there
+    (at some severity, opened at the same epoch); cut after ``warning_since`` and it is a
+    warning. A live viewer saw each at that epoch."""
+    for case in cases:
+        for finding in raised(diagnose(case.history)).values():
+            index = case.history.epochs.index
+            first = [f for f in diagnose(cut_history(case.history,
+                                                     int((index <= finding.since_epoch).sum())))
+                     if f.id == finding.id]
+            assert first and first[0].since_epoch == finding.since_epoch, (case.name, finding.id)
+            assert finding.warning_since is not None
+            rows = int((index <= finding.warning_since).sum())
+            again = raised(diagnose(cut_history(case.history, rows)))
+            assert finding.id in again, (case.name, finding.id, finding.warning_since)
+            assert again[finding.id].warning_since == finding.warning_since
+
+
+def test_labels_are_read_from_the_oracle_not_the_history():
+    run = load(next(SAMPLE.glob("*.oracle.json")))
+    assert len(run.oracle) == len(run.epochs) and run.constant_loss > 0

@@ -1,0 +1,132 @@
+"""Per-sign specifications: "this curve fires at epoch E with this evidence" (and this one
+does not), for the general rules the calibration issue asked for. The corpus-wide gates are in
+test_signs.py and test_oracle_corpus.py."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lstm_top.evaluation.synthetic import history_from_columns
+from lstm_top.signs import (
+    Diagnoser,
+    PlateauParams,
+    Severity,
+    StagnationParams,
+    diagnose,
+)
+from lstm_top.signs.options import SignOptionError, build_sign_params, parse_sign_options
+
+
+def _history(train: list[float], val: list[float] | None = None, **extra: list[float]):
+    epochs = list(range(1, len(train) + 1))
+    columns: dict[str, list[float | None]] = {"loss": list(train)}
+    if val is not None:
+        columns["val_loss"] = list(val)
+    columns.update({k: list(v) for k, v in extra.items()})
+    return history_from_columns(epochs, columns)
+
+
+def _found(history, sign: str):
+    return [f for f in diagnose(history) if f.id == sign and f.severity >= Severity.WARNING]
+
+
+def test_oscillation_fires_on_repeated_swings_the_training_loss_shares():
+    # lr too high: both curves zig-zag by ~25% around a slowly falling trend, every epoch.
+    trend = np.geomspace(1.0, 0.5, 30)
+    wobble = np.where(np.arange(30) % 2, 1.25, 1.0)
+    found = _found(_history(list(trend * wobble * 0.9), list(trend * wobble)),
+                   "oscillating_val_loss")
+    assert found, "a val loss swinging 25% every other epoch must be reported"
+    assert found[0].since_epoch <= 8
+    assert found[0].evidence["peaks_in_window"] >= 3
+    assert found[0].evidence["typical_swing_pct"] >= 15
+
+
+def test_single_batch_training_loss_alone_raises_nothing():
+    # A training loss logged from one batch per epoch jitters 2-5x; the val loss is smooth.
+    rng = np.random.default_rng(3)
+    train = list(np.geomspace(1.0, 0.3, 40) * np.exp(rng.normal(0, 0.6, 40)))
+    val = list(np.geomspace(1.1, 0.35, 40))
+    assert not [f for f in diagnose(_history(train, val)) if f.severity >= Severity.WARNING]
+
+
+def test_stagnation_on_a_flat_val_loss_while_train_keeps_falling():
+    val = list(np.geomspace(1.0, 0.40, 10)) + [0.40 * (1 + 0.003 * (i % 2)) for i in range(20)]
+    train = list(np.geomspace(1.0, 0.4, 10)) + list(np.geomspace(0.38, 0.05, 20))
+    found = _found(_history(train, val), "stagnating_val_loss")
+    assert found, "val flat for 20 epochs while train falls 8x is a stagnating val loss"
+    assert found[0].evidence["form"] == "flat"
+    assert found[0].evidence["epochs_since_best"] >= 10
+
+
+def test_no_divergence_or_stagnation_from_spikes_tiny_in_absolute_terms():
+    # Converged from 1.0 to 4e-5; single epochs read 1.2e-4 (3x in log scale, nothing in fact).
+    base = list(np.geomspace(1.0, 4e-5, 20)) + [4e-5] * 30
+    spiky = [v * (3.0 if i % 7 == 3 and i > 20 else 1.0) for i, v in enumerate(base)]
+    train = [v * 0.8 for v in spiky]
+    signs = {f.id for f in diagnose(_history(train, spiky)) if f.severity >= Severity.WARNING}
+    assert "diverging_loss" not in signs
+    assert "stagnating_val_loss" not in signs
+
+
+def test_plateau_after_a_first_epoch_drop_to_chance_level():
+    # Dropped to ln 2 within the first epoch, then froze there: a binary classifier that
+    # predicts the class frequencies. Chance level makes it a warning after 10 epochs.
+    train = [2.0] + [math.log(2) * (1 + 0.002 * (i % 3)) for i in range(19)]
+    found = [f for f in diagnose(_history(train, list(train))) if f.id == "train_plateau"]
+    assert found and found[0].severity is Severity.WARNING
+    assert found[0].evidence["chance_level_classes"] == 2
+    assert found[0].warning_since is not None and found[0].warning_since <= 11
+
+
+def test_severity_escalation_says_when():
+    # A flat loss that is not at chance level: info after 8 epochs, warning after 20.
+    train = [5.0] + [3.3 * (1 + 0.001 * (i % 2)) for i in range(29)]
+    plateau = next(f for f in diagnose(_history(train)) if f.id == "train_plateau")
+    assert plateau.since_epoch == 8
+    assert plateau.warning_since == 20
+    assert plateau.to_dict()["warning_since"] == 20
+    # Causal at every severity: cut just before warning_since, the episode is info only.
+    early = next(f for f in diagnose(_history(train[:19])) if f.id == "train_plateau")
+    assert early.severity is Severity.INFO and early.warning_since is None
+
+
+def test_thresholds_are_parameters_a_user_can_override():
+    val = list(np.geomspace(1.0, 0.3, 10)) + list(np.geomspace(0.31, 0.6, 10))
+    train = list(np.geomspace(1.0, 0.25, 10)) + list(np.geomspace(0.24, 0.05, 10))
+    history = _history(train, val)
+    default = next(f for f in diagnose(history) if f.id == "stagnating_val_loss")
+    patient = Diagnoser(params={"stagnating_val_loss": StagnationParams(patience=6)})
+    later = next(f for f in patient.update(history) if f.id == "stagnating_val_loss")
+    assert later.since_epoch > default.since_epoch
+    # Opened no sooner than 6 epochs after the best: at most 4 before EarlyStopping(10) would.
+    assert later.evidence["epochs_before_early_stopping"] <= 4
+    assert default.evidence["epochs_before_early_stopping"] > 4
+    off = Diagnoser(disabled=frozenset({"stagnating_val_loss"})).update(history)
+    assert all(f.id != "stagnating_val_loss" for f in off)
+    params, disabled = build_sign_params(parse_sign_options(
+        ["train_plateau.warning_after_epochs=30", "subset_gap.enabled=false"]))
+    assert params["train_plateau"] == PlateauParams(warning_after_epochs=30)
+    assert disabled == {"subset_gap"}
+    with pytest.raises(SignOptionError, match="unknown option"):
+        build_sign_params({"train_plateau": {"patience": 3}})
+
+
+def test_sign_option_on_the_command_line(tmp_path):
+    path = tmp_path / "run.csv"
+    train = [5.0] + [3.3] * 29
+    path.write_text("epoch,loss\n" + "".join(f"{i},{v}\n" for i, v in enumerate(train, 1)))
+    run = [sys.executable, "-m", "lstm_top", "check", str(path)]
+    assert subprocess.run(run, capture_output=True).returncode == 1
+    quiet = subprocess.run([*run, "--sign", "train_plateau.warning_after_epochs=40"],
+                           capture_output=True, text=True)
+    assert quiet.returncode == 0, quiet.stdout
+    assert "[INFO] train_plateau" in quiet.stdout
+    bad = subprocess.run([*run, "--sign", "train_plateau.nope=1"], capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and "unknown option" in bad.stderr
