@@ -156,7 +156,8 @@ def _main(argv: list[str] | None) -> int:
         return serve_web(options.targets, host=options.host, port=options.port, extra_args=extra)
     from lstm_top.ui.app import run_app
 
-    sign_params, disabled_signs = None, frozenset()
+    sign_params: dict | None = None
+    disabled_signs: frozenset[str] = frozenset()
     if options.sign or options.signs_config:  # the signs load only when asked (launch time)
         from lstm_top.signs.options import SignOptionError
 
