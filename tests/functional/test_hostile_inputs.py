@@ -143,7 +143,7 @@ def test_move_and_create_rotation_loses_nothing(tmp_path: Path) -> None:
             time.sleep(0.005)
         logger.close()
         # Before: the 15 or so records written to the renamed file after the switch were lost.
-        assert poll_until(lambda: follower.history.end_status is not None, 15), \
+        assert poll_until(lambda: follower.history.end_status is not None, 30), \
             len(follower.history.epochs)
         with follower.history.lock:
             epochs = follower.history.epochs.index.tolist()
