@@ -47,7 +47,8 @@ def noise_sigma(window: Sequence[float]) -> float:
     if len(window) < 4:
         return math.nan
     values = list(window)
-    diffs = sorted([abs(a - 2 * b + c) for a, b, c in zip(values[2:], values[1:-1], values[:-2], strict=True)])
+    triples = zip(values[2:], values[1:-1], values[:-2], strict=True)
+    diffs = sorted([abs(a - 2 * b + c) for a, b, c in triples])
     count = len(diffs)
     middle = count // 2
     centre = diffs[middle] if count % 2 else 0.5 * (diffs[middle - 1] + diffs[middle])
