@@ -265,6 +265,7 @@ def tabular(rng: np.random.Generator, noise_level: float, classes: int) -> Sampl
 
 def _stdlib_text() -> str:
     """Source text that ships with every Python: a fixed list of standard-library modules."""
+    import importlib
     import inspect
 
     names = ["argparse", "textwrap", "difflib", "csv", "json.decoder", "calendar", "fractions",
@@ -272,7 +273,7 @@ def _stdlib_text() -> str:
     parts = []
     for name in names:
         try:
-            module = __import__(name, fromlist=["_"])
+            module = importlib.import_module(name)
             parts.append(inspect.getsource(module))
         except (ImportError, OSError, TypeError):
             continue
