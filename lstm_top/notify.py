@@ -86,8 +86,11 @@ def run_command(command: str, event: dict[str, Any], timeout: float = COMMAND_TI
 
     def target() -> None:
         try:
-            subprocess.run(command, shell=True, input=data, timeout=timeout, check=False,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            # The command line is the user's own (typed after --notify, like git's
+            # core.editor), so a shell reads it; nothing from a history file ever enters it —
+            # the finding goes on stdin only.
+            subprocess.run(["/bin/sh", "-c", command], input=data, timeout=timeout,
+                           check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         except Exception:
             pass  # a broken notifier must not break the viewer
 
