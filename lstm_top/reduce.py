@@ -167,6 +167,8 @@ def format_value(value: float | None, digits: int = 4) -> str:
         # "6.8e-5", not "6.80e-05": table columns are 7 cells wide
         mantissa, exponent = f"{value:.{min(digits, 3) - 1}e}".split("e")
         return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    if abs(value) >= 10 ** digits:  # 1000 with 3 digits reads "1000", not "1e+03"
+        return f"{value:.0f}"
     return f"{value:.{digits}g}"
 
 

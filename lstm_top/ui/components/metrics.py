@@ -39,9 +39,10 @@ def _change_cell(row: MetricSummary) -> Text:
 
 
 # (name, latest, best@ep, change) widths. Narrow (an 80-column terminal): no cell padding, the
-# right-justified numbers keep a space between them, and the warnings get 10 more columns.
+# columns one wider than the longest compact number (7 characters), so a space always parts
+# them; the warnings get the rest.
 WIDE_COLUMNS = (NAME_CHARS, 7, 10, 7)
-NARROW_COLUMNS = (12, 7, 10, 8)
+NARROW_COLUMNS = (11, 8, 11, 8)
 
 
 class MetricsTable(DataTable[Text]):
@@ -76,11 +77,16 @@ class MetricsTable(DataTable[Text]):
         self._metrics = metrics
         name_chars = NARROW_COLUMNS[0] if self._narrow else NAME_CHARS
         rows = []
+        # Narrow: three significant digits, so a number is at most 7 characters and the
+        # right-justified columns (one wider) always keep a space between them.
+        digits = 3 if self._narrow else 4
         for row in metrics:
             if "_std[" in row.name:
                 continue  # subset spreads back the warnings' evidence; too many rows here
-            best = "–" if row.best is None else f"{format_value(row.best)}@{row.best_epoch}"
-            rows.append((short_name(row.name, name_chars), format_value(row.latest), best, row))
+            best = ("–" if row.best is None
+                    else f"{format_value(row.best, digits)}@{row.best_epoch}")
+            rows.append((short_name(row.name, name_chars), format_value(row.latest, digits),
+                         best, row))
         signature: list[tuple[str, ...]] = [(*r[:3], format_value(r[3].change)) for r in rows]
         if signature == self._shown:
             return
