@@ -126,15 +126,6 @@ class SignContext:
                 self._rows[row] = Epoch(row, int(index[row]), *values)
         return [self._rows[row] for row in range(start, stop)]
 
-    def lr_at(self, row: int) -> float | None:
-        """The learning rate logged at ``row`` (or None)."""
-        if self.lr_key is None:
-            return None
-        table = self.history.epochs
-        if row < len(table) and table.present(self.lr_key)[row]:
-            return float(table.column(self.lr_key)[row])
-        return None
-
 
 _missing_cache: list[tuple[np.ndarray, np.ndarray]] = []
 
@@ -147,11 +138,6 @@ def _missing_column(length: int) -> tuple[np.ndarray, np.ndarray]:
         _missing_cache[:] = [(np.full(capacity, np.nan), np.zeros(capacity, dtype=bool))]
     values, present = _missing_cache[0]
     return values[:length], present[:length]
-
-
-def value_at(values: np.ndarray, present: np.ndarray, row: int) -> float | None:
-    """A logged value as a float, None where the metric was not logged (missing is not NaN)."""
-    return float(values[row]) if present[row] else None
 
 
 @dataclass

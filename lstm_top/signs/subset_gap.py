@@ -64,14 +64,12 @@ def subset_stats(context: SignContext, row: int) -> SubsetStats:
     """Each logged subset's (loss, std, n) at ``row``; the columns are resolved once per update."""
     columns = context.memo.get("subset_columns")
     if columns is None:
-        table = context.history.epochs
         columns = []
         for name in sorted(context.keys.subsets):
-            count = context.keys.subset_count_column(name)
-            std = context.keys.subset_std_column(name)
+            # series() gives an all-missing column for a name that was never logged
             columns.append((name, *context.series(context.keys.subsets[name]),
-                            *context.series(count if count in table else None),
-                            *context.series(std if std and std in table else None)))
+                            *context.series(context.keys.subset_count_column(name)),
+                            *context.series(context.keys.subset_std_column(name))))
         context.memo["subset_columns"] = columns
     stats: SubsetStats = {}
     for name, loss, loss_ok, count, count_ok, std, std_ok in columns:
