@@ -232,6 +232,24 @@ async def test_focus_scroll_help_export_and_quit(tmp_path: Path) -> None:
     assert app.return_code == 0
 
 
+async def test_export_into_an_unusable_folder_says_so_and_keeps_running(
+        tmp_path: Path) -> None:
+    path = write_run(tmp_path / "run.jsonl", "stagnating", 30)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the export folder should be")
+    app = make_app(path, export_dir=str(blocker))
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        notices = [n.message for n in app._notifications]
+        assert notices and notices[-1].startswith("export failed:"), notices
+        assert app.last_export is None
+        assert "epoch 30" in status(app)  # still on screen, still answering
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
 async def test_missing_file_is_waited_for(tmp_path: Path) -> None:
     path = tmp_path / "later.jsonl"
     app = make_app(path, clock=__import__("time").time)
