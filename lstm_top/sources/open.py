@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable
 
 from lstm_top.history import History
+from lstm_top.protocol import is_socket_address
 from lstm_top.sources.base import (
     DELETED,
     ENDED,
@@ -27,7 +28,7 @@ from lstm_top.sources.base import (
     UpdateCallback,
 )
 from lstm_top.sources.formats import JSONL, classify, read_history
-from lstm_top.sources.socket_client import SocketSource, is_socket_address
+from lstm_top.sources.socket_client import SocketSource
 from lstm_top.sources.watcher import WatchHandle, shared_events
 
 POLL_INTERVAL_S = 1.0

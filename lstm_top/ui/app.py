@@ -12,10 +12,10 @@ import copy
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.widgets import Footer
 from textual.worker import Worker, get_current_worker
@@ -27,15 +27,11 @@ from lstm_top.sources.formats import classify
 from lstm_top.sources.open import open_target
 from lstm_top.ui import messages as msg
 from lstm_top.ui.chart import ChartOptions
-from lstm_top.ui.components.demo_picker import DemoPicker
-from lstm_top.ui.components.finding_detail import FindingDetail
-from lstm_top.ui.components.help import HelpScreen
 from lstm_top.ui.components.main_view import MainView
+from lstm_top.ui.components.overlays import OverlayKeys
 from lstm_top.ui.components.plot import LossPlot
 from lstm_top.ui.components.run_list import RunList
-from lstm_top.ui.components.warnings import WarningsPanel
-from lstm_top.ui.demo_runner import WATCH_SECONDS, DemoRunner, list_scenarios
-from lstm_top.ui.export import export_screen, export_stem, screen_text
+from lstm_top.ui.demo_runner import WATCH_SECONDS, DemoRunner
 from lstm_top.ui.frames import FramePacer
 from lstm_top.ui.keys import bindings
 from lstm_top.ui.run_state import Diagnosers, DiagnosisJob, Run
@@ -50,7 +46,7 @@ from lstm_top.ui.view import ViewBuilder, ViewRequest, settings_from_prefs, stor
 FRAMES_PER_SECOND = 10  # a rate a person can follow; more is CPU for nothing
 
 
-class LstmTopApp(App[int]):
+class LstmTopApp(OverlayKeys):
     CSS_PATH = "lstm_top.tcss"
     # Typed as Textual declares it (an instance attribute there, so not ClassVar here).
     HORIZONTAL_BREAKPOINTS: list[tuple[int, str]] | None = [(0, "-narrow"), (110, "-wide")]  # noqa: RUF012
@@ -118,7 +114,6 @@ class LstmTopApp(App[int]):
         self.set_interval(1.0, self._tick)
         self.request_frame()
 
-
     def add_run(self, target: str, select: bool = False) -> Run:
         run = self.book.find(target)
         if run is None:
@@ -165,7 +160,6 @@ class LstmTopApp(App[int]):
         if isinstance(event.option_list, RunList) and key in self.runs and key != self.selected:
             self.book.selected = key
             self._changed()
-
 
     def request_frame(self, soon: bool = False) -> None:
         if hasattr(self, "loss_plot"):  # else not mounted yet: on_mount asks
@@ -250,7 +244,6 @@ class LstmTopApp(App[int]):
         return self.book.notices_current() and \
             self.main_view.status_current(self.book, self.clock())
 
-
     def _changed(self) -> None:
         self._show_panels()
         self.request_frame()
@@ -301,46 +294,6 @@ class LstmTopApp(App[int]):
         self.request_frame()
         self.main_view.show_status(self.book, self.clock())
 
-    def notify(self, message: str, *args: Any, **kwargs: Any) -> None:
-        """One notification at a time, on the footer's line, so none covers data."""
-        self.clear_notifications()
-        super().notify(message, *args, **kwargs)
-
-    def action_warning(self, number: int) -> None:
-        request = self.book.detail_request(number, self.clock(), self.options.color)
-        if request is not None:
-            self.push_screen(FindingDetail(request))
-
-    def on_warnings_panel_chosen(self, message: WarningsPanel.Chosen) -> None:
-        self.action_warning(message.number)
-
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen())
-
-    def action_export(self) -> None:
-        run = self.book.current
-        self.last_export, notice = export_screen(
-            self, self.export_dir, export_stem(run.name if run else None), self.snapshot_text())
-        self.notify(notice, severity="information" if self.last_export else "error", markup=False)
-
-    def snapshot_text(self) -> str:
-        run = self.book.current
-        return screen_text(self.status_header.plain_text, self.loss_plot.plain,
-                           self.warnings_panel.plain, run.metrics if run else [])
-
-    def action_demo(self) -> None:
-        self.push_screen(DemoPicker(list_scenarios()),
-                         lambda scenario: self.launch_demo(scenario) if scenario else None)
-
-    def launch_demo(self, scenario: str) -> None:
-        demo, notice = self.demos.launch(scenario, self.demo_epochs, self.demo_epoch_delay)
-        if demo is not None:
-            self.add_run(str(demo.path), select=True)
-        self.notify(notice, severity="information" if demo else "error", markup=False)
-
-    def action_stop_demo(self) -> None:
-        self.notify(self.demos.stop_started_here(self.selected), markup=False)
-
     async def action_quit(self) -> None:
         self.shutdown()
         self.exit(0)
@@ -348,6 +301,7 @@ class LstmTopApp(App[int]):
     def shutdown(self) -> None:
         """Stop every reader and every demo process started here (idempotent)."""
         self.workers.cancel_group(self, "diagnose")
+        self._diagnosers.stop()  # a catch-up in progress ends within a slice
         for run in self.runs.values():
             run.source.stop(timeout=1.0)
         for watcher in self._directory_watchers:
