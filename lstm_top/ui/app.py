@@ -303,6 +303,7 @@ class LstmTopApp(OverlayKeys):
     def shutdown(self) -> None:
         """Stop every reader and every demo process started here (idempotent)."""
         self.workers.cancel_group(self, "diagnose")
+        self._diagnosers.stop()  # a catch-up in progress ends within a slice
         for run in self.runs.values():
             run.source.stop(timeout=1.0)
         for watcher in self._directory_watchers:

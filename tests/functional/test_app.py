@@ -387,9 +387,9 @@ async def test_chart_and_metrics_do_not_wait_for_a_slow_diagnosis(
     release = threading.Event()
     real_update = Diagnoser.update
 
-    def slow_update(self: Diagnoser, history):  # type: ignore[no-untyped-def]
+    def slow_update(self: Diagnoser, history, stop=None):  # type: ignore[no-untyped-def]
         release.wait(20.0)
-        return real_update(self, history)
+        return real_update(self, history, stop)
 
     monkeypatch.setattr(Diagnoser, "update", slow_update)
     path = write_run(tmp_path / "stag.jsonl", "stagnating", 60)
