@@ -16,6 +16,10 @@ What ``tail -F`` users expect, and what happens here:
   where reading left off, so no record is read twice;
 * deleted: state ``deleted``, what was read is kept; following resumes if it comes back.
 
+A large file (``TAIL_FIRST_BYTES``) is shown from its newest part at once: ``history`` is first
+a preview read from the file's tail, ``loading`` the fraction of the whole read done behind it;
+when everything is read the whole run replaces the preview (a new History object).
+
 After a rename, the old file is read to its end and followed until it has been quiet for
 ``ROTATION_QUIET_S`` (a writer that still holds it open may append), then the new one is read:
 records written to the renamed file are not lost.
@@ -32,11 +36,19 @@ from lstm_top.format import Header, RecordError, decode_line
 from lstm_top.history import History
 from lstm_top.sources.base import DELETED, ENDED, ERROR, LIVE, WAITING, LiveSource, UpdateCallback
 from lstm_top.sources.bulk import BulkJsonlParser as JsonlParser
+from lstm_top.sources.bulk import read_tail
 from lstm_top.sources.pool import FollowerPool
 from lstm_top.sources.watcher import WatchHandle, shared_events
 
 # Look at the file at least this often even without a file event.
 POLL_INTERVAL_S = 1.0
+# Never look again sooner than this after the last look: an append after a quiet spell is read
+# at once, a fast run's thousand appends a second are read twenty at a time (one update each).
+READ_GAP_S = 0.05
+# After this many looks in a row that waited for the gap and found new records, the follower
+# stops listening to file events and polls every READ_GAP_S until a look finds nothing new
+# (one event per appended line costs the event threads more than reading the lines).
+BUSY_LOOKS = 5
 READ_CHUNK_BYTES = 1 << 22  # a backlog is parsed a batch at a time (sources.bulk)
 # While reading a large backlog, report progress this often so the screen fills gradually.
 PROGRESS_INTERVAL_S = 0.25
@@ -51,6 +63,10 @@ ROTATION_MAX_WAIT_S = 10.0
 # Bytes parsed per hold of the history lock (a few thousand records).
 LOCKED_SLICE_BYTES = 1 << 18
 _UTF8_BOM = b"\xef\xbb\xbf"
+# A backlog this large is shown from its newest ``TAIL_PREVIEW_BYTES`` at once (``loading``
+# tells how far the whole read is), then whole once read. Below it the whole read is as quick.
+TAIL_FIRST_BYTES = 8 << 20
+TAIL_PREVIEW_BYTES = 2 << 20
 
 
 def _special_kind(mode: int) -> str:
@@ -102,6 +118,7 @@ class FileFollower(LiveSource):
         self._rotation_quiet_since: float | None = None
         self._last_emit = 0.0
         self.reads = 0  # os.read calls, for tests and benchmarks
+        self._loading_bytes = 0  # the size of the backlog being read behind its preview
         # Set before ``start`` to be followed by a pool's thread instead of one of its own
         # (a sweep of many runs; see sources.pool).
         self.pool: FollowerPool | None = None
@@ -155,13 +172,27 @@ class FileFollower(LiveSource):
         try:
             self._ensure_watch()
             self.check_now()
+            looked, busy, muted = time.monotonic(), 0, False
             while not self.stopping:
                 # A rotation in progress: the renamed file gets no events under our name.
-                self._wait(self.pooled_wait())
+                self._wait(READ_GAP_S if muted else self.pooled_wait())
+                gap = looked + READ_GAP_S - time.monotonic()
+                if gap > 0:
+                    self._stop.wait(gap)  # appends meanwhile are read together, after it
                 if self.stopping:
                     break
                 self._ensure_watch()
+                looked, before = time.monotonic(), self._offset
                 self.check_now()
+                grew = self._offset != before
+                busy = busy + 1 if grew and (gap > 0 or muted) else 0
+                if not muted and busy >= BUSY_LOOKS and self._watch is not None:
+                    shared_events.mute(self._watch)
+                    muted = True
+                elif muted and not grew:  # quiet again: events, and one more look
+                    shared_events.unmute(self._watch)
+                    muted = False
+                    self.check_now()
         finally:
             shared_events.unwatch(self._watch)
             self._watch = None
@@ -379,8 +410,11 @@ class FileFollower(LiveSource):
             return
         if self._restart is not None and not self._resolve_restart():
             return
+        if self._offset == 0 and not self._has_content():
+            self._show_tail_first()
         added = 0
         was_live = self.state
+        history = self._parser.history  # the whole run (``self.history`` may be its preview)
         while not self.stopping:
             chunk = os.pread(self._fd, READ_CHUNK_BYTES, self._offset)
             self.reads += 1
@@ -395,23 +429,48 @@ class FileFollower(LiveSource):
             for start in range(0, len(chunk), LOCKED_SLICE_BYTES):
                 if self.stopping:
                     return
-                with self.history.lock:
+                with history.lock:
                     added += self._parser.feed(chunk[start : start + LOCKED_SLICE_BYTES])
-                    if self._run_key is None and self.history.headers_seen:
-                        self._run_key = (self.history.run_name, self.history.started)
+                    if self._run_key is None and history.headers_seen:
+                        self._run_key = (history.run_name, history.started)
             if not full_chunk:
                 break
             if added and time.monotonic() - self._last_emit > PROGRESS_INTERVAL_S:
+                if self.loading is not None:
+                    self.loading = min(self._offset / max(self._loading_bytes, 1), 0.99)
                 self._report(added)
                 added = 0
+        if self.loading is not None:  # read whole: the run replaces its preview
+            self.history, self.loading = history, None
+            added = added or len(history.epochs) + len(history.steps)
         if added or was_live not in (LIVE, ENDED):
             self._report(added)
+
+    def _show_tail_first(self) -> None:
+        """A large backlog: show its newest part now (``TAIL_PREVIEW_BYTES``, a few tens of
+        milliseconds to read) as ``history``, while the whole file is read behind it."""
+        assert self._fd is not None
+        size = os.fstat(self._fd).st_size
+        if size < TAIL_FIRST_BYTES:
+            return
+        preview = History(source=self.target)
+        head = os.pread(self._fd, FIRST_LINE_LOOKAHEAD, 0)
+        newline = head.find(b"\n")
+        if newline >= 0 and _header_key(head[:newline]) is not None:
+            JsonlParser(preview).feed(head[: newline + 1])  # the run's name, start and config
+        try:
+            read_tail(self.path, TAIL_PREVIEW_BYTES, history=preview)
+        except OSError:
+            return  # the whole read below reports what is wrong
+        self.history, self.loading, self._loading_bytes = preview, 0.0, size
+        self._report(len(preview.epochs) + len(preview.steps))
 
     def _report(self, added: int) -> None:
         self._note_records(added)
         self._last_emit = time.monotonic()
-        with self.history.lock:
-            ended = self.history.finished
+        history = self._parser.history
+        with history.lock:
+            ended = history.finished and self.loading is None
         state = ENDED if ended else LIVE
         if self.state in (WAITING, DELETED, ERROR):
             self.message = None  # the notice about the missing file no longer applies

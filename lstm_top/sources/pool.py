@@ -24,13 +24,18 @@ from typing import TYPE_CHECKING, ClassVar
 if TYPE_CHECKING:
     from lstm_top.sources.follow import FileFollower
 
+# A follower's looks on events are at least this far apart (as a threaded follower's).
+READ_GAP_S = 0.05
+
 
 class FollowerPool:
     _shared: ClassVar[FollowerPool | None] = None
     _shared_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, name: str = "lstm-top-followers") -> None:
+    def __init__(self, name: str = "lstm-top-followers", read_gap: float = READ_GAP_S) -> None:
         self.name = name
+        self.read_gap = read_gap
+        self._looked_at: dict[FileFollower, float] = {}
         self._condition = threading.Condition(threading.Lock())
         self._ready: list[FileFollower] = []  # poked (an event, a stop, just added)
         self._ready_set: set[FileFollower] = set()
@@ -65,8 +70,17 @@ class FollowerPool:
     def poke(self, follower: FileFollower) -> None:
         """Look at ``follower`` soon (a file event, or its stop)."""
         with self._condition:
-            if follower in self._due_at:
+            due = self._due_at.get(follower)
+            if due is None:
+                return
+            # A run appending fast: its appends are read together, at most every read_gap.
+            earliest = self._looked_at.get(follower, 0.0) + self.read_gap
+            if follower.stopping or time.monotonic() >= earliest:
                 self._mark_ready(follower)
+            elif due > earliest:
+                self._due_at[follower] = earliest
+                heapq.heappush(self._due, (earliest, next(self._order), follower))
+                self._condition.notify()
 
     def _mark_ready(self, follower: FileFollower) -> None:
         if follower not in self._ready_set:
@@ -99,8 +113,11 @@ class FollowerPool:
                     follower.close_pooled()
                     with self._condition:
                         self._due_at.pop(follower, None)
+                        self._looked_at.pop(follower, None)
                     continue
                 self.looks += 1
+                with self._condition:
+                    self._looked_at[follower] = time.monotonic()
                 follower.pooled_look()
                 with self._condition:
                     if follower in self._due_at:

@@ -41,9 +41,11 @@ class WatchHandle:
 
 @dataclass(eq=False)
 class _DirectoryWatch:
-    # None: no watch of its own, a tree watch above it brings its events (``watch_tree``).
+    # None while every handle is muted, or when a tree watch above brings its events.
     watch: ObservedWatch | None
     callbacks: list[WatchHandle] = field(default_factory=list)
+    muted: set[WatchHandle] = field(default_factory=set)
+    covered: bool = False  # inside a tree watched with ``watch_tree``: no watch of its own
 
 
 class _Dispatcher(FileSystemEventHandler):
@@ -103,13 +105,13 @@ class SharedEvents:
         with self._lock:
             entry = self._directories.get(directory)
             if entry is None:
-                watch = None
-                if not self._covered_locked(directory):
+                watch, covered = None, self._covered_locked(directory)
+                if not covered:
                     watch = self._schedule_locked(directory, recursive=False)
                     if watch is None:
                         self._stop_if_idle_locked()
                         return None
-                entry = self._directories[directory] = _DirectoryWatch(watch)
+                entry = self._directories[directory] = _DirectoryWatch(watch, covered=covered)
             entry.callbacks.append(handle)
         return handle
 
@@ -139,6 +141,7 @@ class SharedEvents:
             if entry is None or handle not in entry.callbacks:
                 return
             entry.callbacks.remove(handle)
+            entry.muted.discard(handle)
             if not entry.callbacks:
                 del table[handle.directory]
                 self._unschedule_locked(entry.watch)
@@ -159,9 +162,50 @@ class SharedEvents:
         """A tree watch went: the folders below it that relied on it get watches of their own
         (where that fails, their followers' polls still run)."""
         for directory, entry in self._directories.items():
-            if entry.watch is None and _below(directory, tree) \
+            if entry.covered and _below(directory, tree) \
                     and not self._covered_locked(directory):
-                entry.watch = self._schedule_locked(directory, recursive=False)
+                entry.covered = False
+                if len(entry.muted) < len(entry.callbacks):
+                    entry.watch = self._schedule_locked(directory, recursive=False)
+
+    def mute(self, handle: WatchHandle | None) -> None:
+        """No events for ``handle`` until ``unmute``: a follower reading a fast run polls
+        instead, and once every handle of a directory is muted its inotify watch is dropped,
+        which spares the observer's threads an event per appended line."""
+        with self._lock:
+            entry = self._directories.get(handle.directory) if handle is not None else None
+            if entry is None or handle not in entry.callbacks:
+                return
+            entry.muted.add(handle)
+            if entry.covered:
+                return  # the tree's watch stays; a muted handle is simply not called
+            observer, watch = self._observer, entry.watch
+            if len(entry.muted) < len(entry.callbacks) or observer is None or watch is None:
+                return
+            entry.watch = None
+        # Outside our lock: watchdog holds its own while it calls ``dispatch``, which takes ours.
+        try:
+            observer.unschedule(watch)
+        except (KeyError, OSError):
+            pass
+
+    def unmute(self, handle: WatchHandle | None) -> None:
+        """Events for ``handle`` again. The caller looks at its file once more afterwards:
+        what changed before the watch was back sent no event."""
+        with self._lock:
+            entry = self._directories.get(handle.directory) if handle is not None else None
+            if entry is None or handle not in entry.muted:
+                return
+            entry.muted.discard(handle)
+            observer = self._observer
+            if entry.watch is not None or entry.covered or observer is None:
+                return
+        try:  # scheduling the same directory twice is one watch in watchdog
+            watch = observer.schedule(self._dispatcher, handle.directory, recursive=False)
+        except OSError:
+            return  # cannot watch it now: the caller's poll still runs
+        with self._lock:
+            entry.watch = watch
 
     def _stop_if_idle_locked(self) -> BaseObserver | None:
         if self._directories or self._trees or self._observer is None:
@@ -174,7 +218,8 @@ class SharedEvents:
         directories = {os.path.dirname(path) for path in paths}
         with self._lock:
             handles = [handle for directory in directories
-                       for handle in (self._directories.get(directory) or _EMPTY).callbacks]
+                       for entry in [self._directories.get(directory) or _EMPTY]
+                       for handle in entry.callbacks if handle not in entry.muted]
             handles += [handle for tree, entry in self._trees.items()
                         if any(_below(directory, tree) for directory in directories)
                         for handle in entry.callbacks]

@@ -12,7 +12,7 @@ import copy
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -20,9 +20,7 @@ from textual.binding import BindingType
 from textual.widgets import Footer
 from textual.worker import Worker, get_current_worker
 
-from lstm_top.notify import Notifier, terminal_writer
 from lstm_top.prefs import Prefs, load_prefs, save_prefs
-from lstm_top.sources.directory import DirectoryWatcher
 from lstm_top.sources.formats import classify
 from lstm_top.sources.open import open_target
 from lstm_top.ui import messages as msg
@@ -44,6 +42,8 @@ from lstm_top.ui.sweep_table import SweepTable
 from lstm_top.ui.view import ViewBuilder, ViewRequest, settings_from_prefs, store_settings
 
 FRAMES_PER_SECOND = 10  # a rate a person can follow; more is CPU for nothing
+# While busy, the viewer's whole process keeps to this share of a core (``FramePacer``).
+CPU_SHARE = 0.06
 
 
 class LstmTopApp(OverlayKeys):
@@ -70,10 +70,11 @@ class LstmTopApp(OverlayKeys):
         self.prefs = load_prefs()  # never raises; XDG_CONFIG_HOME decides where
         self.settings = settings_from_prefs(self.prefs, color=not self.no_color)
         self.demos = DemoRunner(runs_dir or "runs", watch_seconds=demo_watch_seconds)
-        self._directory_watchers: list[DirectoryWatcher] = []
+        self._directory_watchers: list[Any] = []  # DirectoryWatcher, loaded for a folder
         self._views = ViewBuilder()  # the render worker's tool (one build at a time)
         self._diagnosers = Diagnosers()  # the diagnosis worker's (one pass at a time)
-        self.frames = FramePacer(self._frame, self.set_timer, FRAMES_PER_SECOND)
+        self.frames = FramePacer(self._frame, self.set_timer, FRAMES_PER_SECOND,
+                                 cpu_share=CPU_SHARE)
         self._generation = self._shown_generation = 0
         self._requested: tuple[object, ...] | None = None  # key of the last request built
         self._rendered_size: tuple[int, int] = (0, 0)
@@ -137,10 +138,14 @@ class LstmTopApp(OverlayKeys):
             self.book.unseen_updates += 1
             self.main_view.show_status(self.book, self.clock())
         else:
+            if run.source.loading is not None:  # the progress bar moves, the chart stays
+                self.main_view.show_status(self.book, self.clock())
             self.request_frame()
 
     def watch_directory(self, folder: str) -> None:
         """Every history file in the folder, then new ones as they appear."""
+        from lstm_top.sources.directory import DirectoryWatcher
+
         watcher = DirectoryWatcher(folder)
         watcher.start(lambda path: self.post_message(msg.RunFileAppeared(str(path))))
         self._directory_watchers.append(watcher)
@@ -233,7 +238,7 @@ class LstmTopApp(OverlayKeys):
         every run up to date, the status line current. Tests wait for this, never sleep."""
         if not hasattr(self, "loss_plot") or self.frames.due:
             return False
-        if self._diagnosis_running() or self.book.undiagnosed():
+        if self._diagnosis_running() or self.book.undiagnosed() or self.book.loading():
             return False
         if self._render_worker is not None and not self._render_worker.is_finished:
             return False
@@ -319,6 +324,8 @@ def run_app(targets: list[str], demo: str | None = None, runs_dir: str | None = 
             disabled_signs: frozenset[str] = frozenset()) -> int:
     app = LstmTopApp(targets, demo=demo, runs_dir=runs_dir, train_key=train_key,
                      val_key=val_key, demo_watch_seconds=WATCH_SECONDS)
+    from lstm_top.notify import Notifier, terminal_writer
+
     app._diagnosers = Diagnosers(sign_params, disabled_signs)
     app.book.notifier = Notifier(command=notify, bell=bell, write=terminal_writer(app))
     try:

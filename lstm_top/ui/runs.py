@@ -143,9 +143,15 @@ class RunBook:
         changes = self.changes()
         if self._undiagnosed is not None and self._undiagnosed[0] == changes:
             return list(self._undiagnosed[1])
-        runs = [r for r in self.runs.values() if not r.diagnosed and not self.frozen(r)]
+        # A run shown from its tail while the whole file loads is judged once it is read.
+        runs = [r for r in self.runs.values()
+                if not r.diagnosed and not self.frozen(r) and r.source.loading is None]
         self._undiagnosed = (changes, runs)
         return list(runs)
+
+    def loading(self) -> bool:
+        """A run is still being read behind the preview of its newest part."""
+        return any(r.source.loading is not None for r in self.runs.values())
 
     def diagnosis_jobs(self) -> list[DiagnosisJob]:
         runs = sorted(self.undiagnosed(), key=lambda r: r.key != self.selected)  # on screen first
@@ -176,6 +182,7 @@ class RunBook:
         self.findings_applied += 1
         if run is not None:
             run.findings, run.analysed = result.findings, result.version
+            run.analysed_unit, run.analysed_steps = result.unit, result.steps_version
             run.diagnosis_error, run.diagnosis_note = result.error, result.note
             if self.notifier is not None:  # a new warning: bell, title, --notify
                 self.notifier.findings(run.name, run.key, run.findings)
@@ -195,7 +202,8 @@ class RunBook:
             None if self.following else self.unseen_updates,
             shown.malformed_lines if shown else run.history.malformed_lines,
             clean(os.path.basename(run.source.target.rstrip("/")), 40),
-            shown.unit if shown else "epoch", shown.stopped_by if shown else None)
+            shown.unit if shown else "epoch", shown.stopped_by if shown else None,
+            run.source.loading)
 
     def panels(self) -> tuple[list[Finding], str | None, str | None, list[MetricSummary]]:
         """(findings, what the warnings panel says instead, its footnote, metrics rows)."""
@@ -206,7 +214,7 @@ class RunBook:
         waiting = warnings_waiting(
             state=run.source.state, message=run.message, key=run.key,
             epochs=len(run.history.epochs), diagnosis_error=run.diagnosis_error,
-            diagnosed=run.analysed[0] == serial)
+            diagnosed=run.analysed[0] == serial, loading=run.source.loading)
         return (run.findings if run.analysed[0] == serial else [], waiting, run.diagnosis_note,
                 run.metrics if run.rendered[0] == serial else [])
 
