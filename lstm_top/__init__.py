@@ -5,6 +5,7 @@ library only (no numpy, no Textual), so importing it costs nothing.
 """
 
 from lstm_top.hook.logger import Logger, LoggerWarning
+from lstm_top.hook.loss_stats import LossStats
 
 __version__ = "0.1.0"
-__all__ = ["Logger", "LoggerWarning", "__version__"]
+__all__ = ["Logger", "LoggerWarning", "LossStats", "__version__"]

@@ -1,5 +1,3 @@
-import sys
+from lstm_top.cli import entry
 
-from lstm_top.cli import main
-
-sys.exit(main())
+entry()

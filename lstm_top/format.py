@@ -32,13 +32,7 @@ from typing import Any
 FORMAT_NAME = "lstm-top"
 FORMAT_VERSION = 1
 
-# The socket protocol (``Logger(serve=...)``, hook/serve.py; read by sources/socket_client.py):
-# the same records as the file, after a hello line; a goodbye line when the server closes a
-# viewer on purpose. Their fields are described in hook/serve.py's docstring.
-HELLO_KIND = "hello"
-GOODBYE_KIND = "goodbye"
-PROTOCOL_FORMAT = FORMAT_NAME
-PROTOCOL_VERSION = 1
+# The socket protocol's hello and goodbye lines are in lstm_top/protocol.py.
 
 STATUS_COMPLETED = "completed"
 STATUS_CRASHED = "crashed"

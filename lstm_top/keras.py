@@ -31,6 +31,7 @@ from typing import Any
 
 from lstm_top.format import STATUS_COMPLETED, STATUS_CRASHED, STATUS_INTERRUPTED
 from lstm_top.hook.logger import Logger, OnceWarner
+from lstm_top.hook.loss_stats import LossStats
 from lstm_top.hook.metrics import clean_config, is_tensor_like, learning_rate, numbers, try_set
 
 try:
@@ -53,6 +54,10 @@ class LstmTopCallback(_keras.callbacks.Callback):
             ``model.evaluate(verbose=0, return_dict=True)``; each is logged as subset metrics
             (``val_loss``, ``val_<metric>``, ``n`` samples and, for a single-output model with a
             per-sample loss, ``val_loss_std`` across samples).
+        validation_stats: the validation data given to ``fit`` (``(x, y)``), measured once
+            more after every epoch for ``val_loss_std`` (the per-sample spread) and ``val_n``:
+            the noise the warning signs weigh a change in ``val_loss`` against. Opt-in: it
+            costs one extra forward pass over that data per epoch.
         run_name: shown by the viewer; default: the file name without extension.
         config: extra header configuration, merged over what the callback finds itself
             (optimizer, learning rate, epochs, parameter count, backend).
@@ -71,13 +76,15 @@ class LstmTopCallback(_keras.callbacks.Callback):
     """
 
     def __init__(self, path: str, *, validation_subsets: Mapping[str, SubsetData] | None = None,
-                 run_name: str | None = None, config: Mapping[str, Any] | None = None,
+                 validation_stats: SubsetData | None = None, run_name: str | None = None,
+                 config: Mapping[str, Any] | None = None,
                  log_steps: bool = False, stop_on: str | Iterable[str] | None = None,
                  restore_best: bool = False, monitor: str | None = None, mode: str = "min",
                  min_delta: float = 0.0) -> None:
         super().__init__()
         self.path = path
         self.validation_subsets = dict(validation_subsets or {})
+        self.validation_stats = validation_stats
         self.run_name = run_name
         self.extra_config = dict(config or {})
         self.log_steps = log_steps
@@ -130,6 +137,8 @@ class LstmTopCallback(_keras.callbacks.Callback):
             subsets = {name: self._evaluate_subset(name, data)
                        for name, data in self.validation_subsets.items()}
             subsets = {k: v for k, v in subsets.items() if v}
+            if self.validation_stats is not None:
+                metrics.update(self._loss_spread(self.validation_stats))
             # Keras epochs count from 0; lstm-top's (like the progress bar's) from 1.
             self.logger.log_metrics(metrics, epoch=epoch + 1, subsets=subsets)
         except Exception as exc:
@@ -202,8 +211,30 @@ class LstmTopCallback(_keras.callbacks.Callback):
                 values["val_loss_std"] = std
         return values
 
+    def _loss_spread(self, data: SubsetData) -> dict[str, float]:
+        """``val_loss_std`` and ``val_n`` of the whole validation set (one forward pass)."""
+        x, y, sample_weight = _unpack(data)
+        if y is None or sample_weight is not None:
+            self._warn_once("validation_stats", "lstm-top: validation_stats needs (x, y) "
+                                                "without sample weights; not measured")
+            return {}
+        losses = self._per_sample_losses(x, y)
+        if losses is None:
+            self._warn_once("validation_stats", "lstm-top: no per-sample loss for this model's "
+                                                "loss; val_loss_std not measured")
+            return {}
+        stats = LossStats()
+        stats.add(losses)
+        spread = stats.metrics()
+        return {"val_loss_std": spread["val_loss_std"], "val_n": spread["val_n"]} if spread else {}
+
     def _per_sample_loss_std(self, x: Any, y: Any) -> float | None:
         """Spread of the loss across the subset's samples: one extra forward pass."""
+        losses = self._per_sample_losses(x, y)
+        return float(losses.std()) if losses is not None and losses.size else None
+
+    def _per_sample_losses(self, x: Any, y: Any) -> Any:
+        """The compiled loss of each sample (a numpy array), or None where that is unclear."""
         try:
             per_sample = _per_sample_loss_fn(self.model.loss)
             if per_sample is None:
@@ -216,8 +247,7 @@ class LstmTopCallback(_keras.callbacks.Callback):
             predictions = np.asarray(predictions)
             # Loss functions accept numpy arrays on every backend (and in tf.keras).
             losses = _to_numpy(per_sample(np.asarray(y, dtype=predictions.dtype), predictions))
-            losses = losses.reshape(len(losses), -1).mean(axis=1) if losses.ndim > 1 else losses
-            return float(losses.std()) if losses.size else None
+            return losses.reshape(len(losses), -1).mean(axis=1) if losses.ndim > 1 else losses
         except Exception:
             return None
 

@@ -31,6 +31,7 @@ import torch
 from lstm_top.actions import EpochActions
 from lstm_top.format import STATUS_COMPLETED, STATUS_CRASHED, STATUS_INTERRUPTED
 from lstm_top.hook.logger import Logger, OnceWarner
+from lstm_top.hook.loss_stats import pooled_loss_stats
 from lstm_top.hook.metrics import clean_config, learning_rates, numbers, try_set
 from lstm_top.hook.subsets import weighted_means
 from lstm_top.torch import state_copy, total_grad_norm
@@ -234,7 +235,9 @@ class LstmTopCallback(_pl.Callback):
             size = sizes[index] if index < len(sizes) else None
             if size is not None:
                 values["n"] = size
-        for metric, value in weighted_means(subsets).items():
+        # The dataloaders together are the validation set: its mean, and its spread and size
+        # where each dataloader's val_loss_std was logged (LossStats), with no extra pass.
+        for metric, value in {**weighted_means(subsets), **pooled_loss_stats(subsets)}.items():
             metrics.setdefault(metric, value)
         metrics.update(self._epoch_lr)
         if self._grad_steps and self._grad_sum is not None and self._grad_max is not None:

@@ -12,11 +12,13 @@ import json
 import subprocess
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lstm_top.format import encode_number
 from lstm_top.sanitize import safe_text
-from lstm_top.signs import Finding, Severity
+
+if TYPE_CHECKING:  # the signs load with the first diagnosis, after the viewer's first frame
+    from lstm_top.signs import Finding, Severity
 
 __all__ = ["BELL", "FindingNews", "Notifier", "finding_event", "run_command", "terminal_writer",
            "title_sequence"]
@@ -30,8 +32,8 @@ class FindingNews:
     """Remembers which findings were already told, per run: a finding is news when its episode
     (sign, first epoch) is new, or when it became more severe than when last told."""
 
-    def __init__(self, min_severity: Severity = Severity.WARNING) -> None:
-        self.min_severity = min_severity
+    def __init__(self, min_severity: Severity | None = None) -> None:
+        self._min_severity = min_severity  # None: warning
         self._told: dict[str, dict[tuple[str, int], Severity]] = {}
 
     def news(self, run: str, findings: Iterable[Finding], *, baseline: bool = False
@@ -39,9 +41,14 @@ class FindingNews:
         """The findings of ``run`` not told before. ``baseline``: remember them without
         telling (a finished run opened for a look is not news)."""
         told = self._told.setdefault(run, {})
+        if self._min_severity is None:
+            from lstm_top.signs import Severity
+
+            self._min_severity = Severity.WARNING
+        least = self._min_severity
         fresh = []
         for finding in findings:
-            if not finding.active or finding.severity < self.min_severity:
+            if not finding.active or finding.severity < least:
                 continue
             key = (finding.id, finding.since_epoch)
             if told.get(key, 0) >= finding.severity:
@@ -119,7 +126,7 @@ class Notifier:
 
     def __init__(self, *, command: str | None = None, bell: bool = True,
                  write: Callable[[str], None] | None = None,
-                 min_severity: Severity = Severity.WARNING) -> None:
+                 min_severity: Severity | None = None) -> None:
         self.command = command
         self.bell = bell
         self.write = write

@@ -11,8 +11,12 @@
                 norm = grad_norm(model)              # before clipping: the honest size
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
+            stats = LossStats()                      # the validation loss with its noise
+            with torch.no_grad():
+                for x, y in val_loader:
+                    stats.add(loss_fn(model(x), y, reduction="none"))
             log_epoch(logger, epoch, optimizer=optimizer, grad_norm=norm,
-                      loss=train_loss, val_loss=val_loss)
+                      loss=train_loss, **stats.metrics())  # val_loss, val_loss_std, val_n
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ import torch
 
 from lstm_top.hook import metrics as _metrics
 from lstm_top.hook.logger import Logger
+from lstm_top.hook.loss_stats import LossStats
 
-__all__ = ["EpochLogger", "grad_norm", "learning_rate", "log_epoch", "state_copy",
+__all__ = ["EpochLogger", "LossStats", "grad_norm", "learning_rate", "log_epoch", "state_copy",
            "total_grad_norm"]
 
 ParamsLike = torch.nn.Module | torch.Tensor | Iterable[torch.Tensor]

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import argparse
 import hmac
-import ipaddress
 import secrets
 import shlex
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+
+from lstm_top.protocol import is_loopback
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -41,15 +42,6 @@ KEY_COOKIE = "lstm_top_key"
 def app_command(targets: Sequence[str], extra_args: Sequence[str] = ()) -> str:
     """The shell command textual-serve runs per browser tab: this Python, this lstm-top."""
     return shlex.join([sys.executable, "-m", "lstm_top", *extra_args, *targets])
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to anything
 
 
 def serve_web(targets: Sequence[str], host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *,

@@ -49,7 +49,6 @@ process is bounded whatever they do:
 from __future__ import annotations
 
 import errno
-import ipaddress
 import json
 import os
 import selectors
@@ -59,9 +58,16 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
 
-from lstm_top.format import GOODBYE_KIND, HELLO_KIND, PROTOCOL_FORMAT, PROTOCOL_VERSION
+from lstm_top.protocol import (
+    GOODBYE_KIND,
+    HELLO_KIND,
+    PROTOCOL_FORMAT,
+    PROTOCOL_VERSION,
+    ServeAddress,
+    is_loopback,
+    parse_address,
+)
 
 # A viewer this far behind (bytes published since it connected, still unsent) is dropped: a
 # stuck viewer must not grow the training process's memory without bound.
@@ -91,55 +97,6 @@ INBOX_WAKE_EVERY = 1024
 _SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)  # a vanished viewer must not raise SIGPIPE
 _STEP_PREFIX = b'{"kind":"step"'  # how the Logger encodes a step record (see format.py)
 _OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
-
-
-@dataclass(frozen=True, slots=True)
-class ServeAddress:
-    """A parsed ``unix:PATH`` or ``tcp://HOST:PORT`` address."""
-
-    scheme: str  # "unix" or "tcp"
-    path: str = ""
-    host: str = ""
-    port: int = 0
-    allow_remote: bool = False
-
-    def __str__(self) -> str:
-        if self.scheme == "unix":
-            return f"unix:{self.path}"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"tcp://{host}:{self.port}"
-
-
-def parse_address(address: str) -> ServeAddress:
-    """``unix:/p.sock``, ``unix:///p.sock``, ``tcp://127.0.0.1:7000[?allow_remote=1]``."""
-    if address.startswith("unix:"):
-        path = address[len("unix:"):]
-        if path.startswith("//"):
-            path = path[2:]
-        if not path:
-            raise ValueError(f"{address!r}: a unix address needs a path, e.g. unix:/tmp/run.sock")
-        return ServeAddress("unix", path=os.path.expanduser(path))
-    if address.startswith("tcp://"):
-        parts = urlsplit(address)
-        try:
-            port = parts.port
-        except ValueError:
-            port = None
-        if not parts.hostname or port is None:
-            raise ValueError(f"{address!r}: expected tcp://HOST:PORT, e.g. tcp://127.0.0.1:7000")
-        query = parse_qs(parts.query)
-        allow_remote = query.get("allow_remote", ["0"])[-1].lower() in ("1", "true", "yes")
-        return ServeAddress("tcp", host=parts.hostname, port=port, allow_remote=allow_remote)
-    raise ValueError(f"{address!r}: expected unix:/path.sock or tcp://127.0.0.1:PORT")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _encode_control(kind: str, **fields: object) -> bytes:

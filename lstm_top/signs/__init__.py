@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from lstm_top.history import History, resolve_loss_keys
 from lstm_top.signs.base import Detector, Epoch, Finding, Params, Severity, SignContext
@@ -49,6 +49,9 @@ def all_detectors(params: SignParams | None = None,
 # ``Diagnoser.skipped_epochs`` says how many were left out, for the UI and check to show
 # ("diagnosed the last 20,000 of 1,000,000 epochs"). None disables the cap.
 MAX_CATCHUP_EPOCHS = 20_000
+# A catch-up is taken in slices of this many rows, all detectors per slice, so a caller that
+# wants it to end (the viewer quitting) is asked between slices, some ms apart, not after ~1 s.
+CATCHUP_SLICE_EPOCHS = 1_000
 
 
 class Diagnoser:
@@ -64,12 +67,20 @@ class Diagnoser:
         self.detectors = all_detectors(params, disabled)
         self.skipped_epochs = 0  # epoch rows never looked at because of the catch-up cap
         self.epochs_seen = 0  # rows of the history as of the last update
+        self.interrupted = False  # the last update stopped early (``stop`` said so)
 
     @property
     def diagnosed_epochs(self) -> int:
         return self.epochs_seen - self.skipped_epochs
 
-    def update(self, history: History) -> list[Finding]:
+    def update(self, history: History, stop: Callable[[], bool] | None = None
+               ) -> list[Finding]:
+        """Take in the rows added since the last update; the findings as of now.
+
+        ``stop`` is asked between slices of ``CATCHUP_SLICE_EPOCHS`` rows: when it says True
+        the update ends there (``interrupted``), the detectors consistent up to that row, and
+        the next update goes on from it."""
+        self.interrupted = False
         with history.lock:
             table = history.epochs
             rows = len(table)
@@ -85,8 +96,14 @@ class Diagnoser:
                 keys = resolve_loss_keys(names, self.train_key, self.val_key)
                 context = SignContext(history, keys, find_lr_key(names),
                                       find_grad_norm_key(names))
-                for detector in self.detectors:
-                    detector.update(context)
+                for until in range(start + CATCHUP_SLICE_EPOCHS, rows + CATCHUP_SLICE_EPOCHS,
+                                   CATCHUP_SLICE_EPOCHS):
+                    for detector in self.detectors:
+                        detector.update(context, min(until, rows))
+                    if until < rows and stop is not None and stop():
+                        self.interrupted = True
+                        self.epochs_seen = until
+                        break
         return self.findings()
 
     def findings(self) -> list[Finding]:

@@ -244,8 +244,9 @@ class Detector(ABC, Generic[P]):
             self.next_row = row
             self.started_late = True
 
-    def update(self, context: SignContext) -> None:
-        rows = len(context.history.epochs)
+    def update(self, context: SignContext, until: int | None = None) -> None:
+        """Observe the rows not seen yet, up to ``until`` (default: all of them)."""
+        rows = len(context.history.epochs) if until is None else until
         if rows > self.next_row:
             for epoch in context.rows(self.next_row, rows):
                 self.observe(epoch, context)

@@ -50,15 +50,23 @@ class StagnationParams(Params):
     gap_noise_sigmas: float = 5.0
     # The validation level must sit this far above its best: ~1%, one noise sigma of the
     # validation curve, and this many standard errors of log(val) where n and std are logged.
+    # Half a standard error, not one: the rise compares the *same* validation samples at two
+    # epochs, so the sampling error largely cancels (the standard error is the level's
+    # uncertainty, not the change's). On the 246 oracle runs, 1.0 SE (and 2.0 for warning)
+    # found 9 of 14 over-fitting runs, 0.5/0.5 found 13 with no false alarm on the 37 healthy
+    # runs or the runs labelled "no"; 0.25 raised on a healthy one.
     min_val_rise: float = 0.01
     val_rise_noise_sigmas: float = 1.0
-    val_rise_standard_errors: float = 1.0
+    val_rise_standard_errors: float = 0.5
     # A rise smaller than this fraction of the validation loss's starting level is nothing,
     # however large in log scale (a loss of 4e-5 that reads 1e-4).
     min_rise_of_start: float = 0.002
     # Below this rise above the best the episode is info only: within what validation sets of
     # a few hundred samples jitter by.
     warning_val_rise: float = 0.03
+    # ... and below this many standard errors of log(val) where n and std are logged (see
+    # val_rise_standard_errors for the figure that fixed it).
+    warning_standard_errors: float = 0.5
     # The flat form: no new best for this many validation epochs while the training loss fell
     # by this fraction over them (and steadily: by this many of its noise sigmas).
     flat_patience: int = 10
@@ -174,7 +182,7 @@ class StagnatingValLoss(Detector[StagnationParams]):
                 self.tracker.clear(epoch.epoch)
             return
         severity = Severity.WARNING
-        if rising and val_rise < max(p.warning_val_rise, 2 * p.val_rise_standard_errors * se):
+        if rising and val_rise < max(p.warning_val_rise, p.warning_standard_errors * se):
             severity = Severity.INFO if not flat else Severity.WARNING
         if gap_growth >= p.critical_gap_growth and since <= p.critical_within_epochs and rising:
             severity = Severity.CRITICAL

@@ -67,6 +67,9 @@ class LiveSource(ABC):
         # while following, or for a file read after the fact, its modification time. This is
         # what ``display_state`` compares with the run's pace to call it stalled.
         self.last_activity: float | None = None
+        # While a large backlog is read behind a preview of its newest part (``history`` is
+        # then that preview): the fraction read so far. None otherwise.
+        self.loading: float | None = None
 
     def start(self, on_update: UpdateCallback) -> None:
         self._on_update = on_update

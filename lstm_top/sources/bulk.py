@@ -739,12 +739,14 @@ def read_jsonl(path: str | os.PathLike[str], history: History | None = None, *,
 
 
 def read_tail(path: str | os.PathLike[str], max_bytes: int, *,
-              on_progress: ProgressCallback | None = None) -> ReadResult:
+              on_progress: ProgressCallback | None = None,
+              history: History | None = None) -> ReadResult:
     """The newest part of a history: whole lines within the last ``max_bytes`` of the file.
 
     For showing a large file at once while ``read_jsonl`` reads all of it. The tail history has
     no header (unless the file is small), and line numbers in its problems count from the start
-    of the window (``start_offset``), since the lines before it were not counted.
+    of the window (``start_offset``), since the lines before it were not counted. ``history``:
+    read into this one (a follower gives one that already holds the file's header).
     """
     path = os.fspath(path)
     size = os.stat(path).st_size
@@ -762,4 +764,5 @@ def read_tail(path: str | os.PathLike[str], max_bytes: int, *,
                 if newline >= 0:
                     start = handle.tell() - len(piece) + newline + 1
                     break
-    return read_jsonl(path, History(source=path), start=start, on_progress=on_progress)
+    return read_jsonl(path, History(source=path) if history is None else history, start=start,
+                      on_progress=on_progress)

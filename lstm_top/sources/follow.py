@@ -16,6 +16,10 @@ What ``tail -F`` users expect, and what happens here:
   where reading left off, so no record is read twice;
 * deleted: state ``deleted``, what was read is kept; following resumes if it comes back.
 
+A large file (``TAIL_FIRST_BYTES``) is shown from its newest part at once: ``history`` is first
+a preview read from the file's tail, ``loading`` the fraction of the whole read done behind it;
+when everything is read the whole run replaces the preview (a new History object).
+
 After a rename, the old file is read to its end and followed until it has been quiet for
 ``ROTATION_QUIET_S`` (a writer that still holds it open may append), then the new one is read:
 records written to the renamed file are not lost.
@@ -32,6 +36,7 @@ from lstm_top.format import Header, RecordError, decode_line
 from lstm_top.history import History
 from lstm_top.sources.base import DELETED, ENDED, ERROR, LIVE, WAITING, LiveSource
 from lstm_top.sources.bulk import BulkJsonlParser as JsonlParser
+from lstm_top.sources.bulk import read_tail
 from lstm_top.sources.watcher import WatchHandle, shared_events
 
 # Look at the file at least this often even without a file event.
@@ -50,6 +55,10 @@ ROTATION_MAX_WAIT_S = 10.0
 # Bytes parsed per hold of the history lock (a few thousand records).
 LOCKED_SLICE_BYTES = 1 << 18
 _UTF8_BOM = b"\xef\xbb\xbf"
+# A backlog this large is shown from its newest ``TAIL_PREVIEW_BYTES`` at once (``loading``
+# tells how far the whole read is), then whole once read. Below it the whole read is as quick.
+TAIL_FIRST_BYTES = 8 << 20
+TAIL_PREVIEW_BYTES = 2 << 20
 
 
 def _special_kind(mode: int) -> str:
@@ -101,6 +110,7 @@ class FileFollower(LiveSource):
         self._rotation_quiet_since: float | None = None
         self._last_emit = 0.0
         self.reads = 0  # os.read calls, for tests and benchmarks
+        self._loading_bytes = 0  # the size of the backlog being read behind its preview
 
     # ------------------------------------------------------------------ thread
 
@@ -333,8 +343,11 @@ class FileFollower(LiveSource):
             return
         if self._restart is not None and not self._resolve_restart():
             return
+        if self._offset == 0 and not self._has_content():
+            self._show_tail_first()
         added = 0
         was_live = self.state
+        history = self._parser.history  # the whole run (``self.history`` may be its preview)
         while not self.stopping:
             chunk = os.pread(self._fd, READ_CHUNK_BYTES, self._offset)
             self.reads += 1
@@ -349,23 +362,48 @@ class FileFollower(LiveSource):
             for start in range(0, len(chunk), LOCKED_SLICE_BYTES):
                 if self.stopping:
                     return
-                with self.history.lock:
+                with history.lock:
                     added += self._parser.feed(chunk[start : start + LOCKED_SLICE_BYTES])
-                    if self._run_key is None and self.history.headers_seen:
-                        self._run_key = (self.history.run_name, self.history.started)
+                    if self._run_key is None and history.headers_seen:
+                        self._run_key = (history.run_name, history.started)
             if not full_chunk:
                 break
             if added and time.monotonic() - self._last_emit > PROGRESS_INTERVAL_S:
+                if self.loading is not None:
+                    self.loading = min(self._offset / max(self._loading_bytes, 1), 0.99)
                 self._report(added)
                 added = 0
+        if self.loading is not None:  # read whole: the run replaces its preview
+            self.history, self.loading = history, None
+            added = added or len(history.epochs) + len(history.steps)
         if added or was_live not in (LIVE, ENDED):
             self._report(added)
+
+    def _show_tail_first(self) -> None:
+        """A large backlog: show its newest part now (``TAIL_PREVIEW_BYTES``, a few tens of
+        milliseconds to read) as ``history``, while the whole file is read behind it."""
+        assert self._fd is not None
+        size = os.fstat(self._fd).st_size
+        if size < TAIL_FIRST_BYTES:
+            return
+        preview = History(source=self.target)
+        head = os.pread(self._fd, FIRST_LINE_LOOKAHEAD, 0)
+        newline = head.find(b"\n")
+        if newline >= 0 and _header_key(head[:newline]) is not None:
+            JsonlParser(preview).feed(head[: newline + 1])  # the run's name, start and config
+        try:
+            read_tail(self.path, TAIL_PREVIEW_BYTES, history=preview)
+        except OSError:
+            return  # the whole read below reports what is wrong
+        self.history, self.loading, self._loading_bytes = preview, 0.0, size
+        self._report(len(preview.epochs) + len(preview.steps))
 
     def _report(self, added: int) -> None:
         self._note_records(added)
         self._last_emit = time.monotonic()
-        with self.history.lock:
-            ended = self.history.finished
+        history = self._parser.history
+        with history.lock:
+            ended = history.finished and self.loading is None
         state = ENDED if ended else LIVE
         if self.state in (WAITING, DELETED, ERROR):
             self.message = None  # the notice about the missing file no longer applies

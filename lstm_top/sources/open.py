@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable
 
 from lstm_top.history import History
+from lstm_top.protocol import is_socket_address
 from lstm_top.sources.base import (
     DELETED,
     ENDED,
@@ -27,7 +28,6 @@ from lstm_top.sources.base import (
     UpdateCallback,
 )
 from lstm_top.sources.formats import JSONL, classify, read_history
-from lstm_top.sources.socket_client import SocketSource, is_socket_address
 from lstm_top.sources.watcher import WatchHandle, shared_events
 
 POLL_INTERVAL_S = 1.0
@@ -103,6 +103,7 @@ class PendingSource(LiveSource):
         self.history, self.state = update.history, update.state
         self.message = inner.message
         self.last_activity, self.last_record_at = inner.last_activity, inner.last_record_at
+        self.loading = inner.loading
         callback = self._on_update
         if callback is not None:
             callback(SourceUpdate(self, update.history, update.added, update.state,
@@ -144,6 +145,8 @@ def open_source(target: str) -> LiveSource:
     address.
     """
     if is_socket_address(target):
+        from lstm_top.sources.socket_client import SocketSource
+
         try:
             return SocketSource(target)
         except ValueError as exc:

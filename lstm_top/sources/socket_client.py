@@ -18,16 +18,16 @@ import socket
 import time
 from typing import Any
 
-from lstm_top.format import (
-    FORMAT_VERSION,
+from lstm_top.format import FORMAT_VERSION, parse_json
+from lstm_top.history import History
+from lstm_top.protocol import (
     GOODBYE_KIND,
     HELLO_KIND,
     PROTOCOL_FORMAT,
     PROTOCOL_VERSION,
-    parse_json,
+    ServeAddress,
+    parse_address,
 )
-from lstm_top.history import History
-from lstm_top.hook.serve import ServeAddress, parse_address
 from lstm_top.sources.base import (
     DISCONNECTED,
     ENDED,
@@ -52,10 +52,6 @@ _GOODBYE_PREFIX = b'{"kind":"' + GOODBYE_KIND.encode() + b'"'
 
 # Why a connection ended.
 _LOST, _ENDED, _REFUSED, _STOPPED = "lost", "ended", "refused", "stopped"
-
-
-def is_socket_address(target: str) -> bool:
-    return target.startswith(("unix:", "tcp://"))
 
 
 class _StreamParser(JsonlParser):

@@ -15,27 +15,21 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.widgets import Footer
 from textual.worker import Worker, get_current_worker
 
-from lstm_top.notify import Notifier, terminal_writer
 from lstm_top.prefs import Prefs, load_prefs, save_prefs
-from lstm_top.sources.directory import DirectoryWatcher
 from lstm_top.sources.formats import classify
 from lstm_top.sources.open import open_target
 from lstm_top.ui import messages as msg
 from lstm_top.ui.chart import ChartOptions
-from lstm_top.ui.components.demo_picker import DemoPicker
-from lstm_top.ui.components.finding_detail import FindingDetail
-from lstm_top.ui.components.help import HelpScreen
 from lstm_top.ui.components.main_view import MainView
+from lstm_top.ui.components.overlays import OverlayKeys
 from lstm_top.ui.components.plot import LossPlot
 from lstm_top.ui.components.run_list import RunList
-from lstm_top.ui.components.warnings import WarningsPanel
-from lstm_top.ui.demo_runner import WATCH_SECONDS, DemoRunner, list_scenarios
-from lstm_top.ui.export import export_screen, export_stem, screen_text
+from lstm_top.ui.demo_runner import WATCH_SECONDS, DemoRunner
 from lstm_top.ui.frames import FramePacer
 from lstm_top.ui.keys import bindings
 from lstm_top.ui.run_state import Diagnosers, DiagnosisJob, Run
@@ -50,7 +44,7 @@ from lstm_top.ui.view import ViewBuilder, ViewRequest, settings_from_prefs, stor
 FRAMES_PER_SECOND = 10  # a rate a person can follow; more is CPU for nothing
 
 
-class LstmTopApp(App[int]):
+class LstmTopApp(OverlayKeys):
     CSS_PATH = "lstm_top.tcss"
     # Typed as Textual declares it (an instance attribute there, so not ClassVar here).
     HORIZONTAL_BREAKPOINTS: list[tuple[int, str]] | None = [(0, "-narrow"), (110, "-wide")]  # noqa: RUF012
@@ -74,7 +68,7 @@ class LstmTopApp(App[int]):
         self.prefs = load_prefs()  # never raises; XDG_CONFIG_HOME decides where
         self.settings = settings_from_prefs(self.prefs, color=not self.no_color)
         self.demos = DemoRunner(runs_dir or "runs", watch_seconds=demo_watch_seconds)
-        self._directory_watchers: list[DirectoryWatcher] = []
+        self._directory_watchers: list[Any] = []  # DirectoryWatcher, loaded for a folder
         self._views = ViewBuilder()  # the render worker's tool (one build at a time)
         self._diagnosers = Diagnosers()  # the diagnosis worker's (one pass at a time)
         self.frames = FramePacer(self._frame, self.set_timer, FRAMES_PER_SECOND)
@@ -118,7 +112,6 @@ class LstmTopApp(App[int]):
         self.set_interval(1.0, self._tick)
         self.request_frame()
 
-
     def add_run(self, target: str, select: bool = False) -> Run:
         run = self.book.find(target)
         if run is None:
@@ -142,10 +135,14 @@ class LstmTopApp(App[int]):
             self.book.unseen_updates += 1
             self.main_view.show_status(self.book, self.clock())
         else:
+            if run.source.loading is not None:  # the progress bar moves, the chart stays
+                self.main_view.show_status(self.book, self.clock())
             self.request_frame()
 
     def watch_directory(self, folder: str) -> None:
         """Every history file in the folder, then new ones as they appear."""
+        from lstm_top.sources.directory import DirectoryWatcher
+
         watcher = DirectoryWatcher(folder)
         watcher.start(lambda path: self.post_message(msg.RunFileAppeared(str(path))))
         self._directory_watchers.append(watcher)
@@ -165,7 +162,6 @@ class LstmTopApp(App[int]):
         if isinstance(event.option_list, RunList) and key in self.runs and key != self.selected:
             self.book.selected = key
             self._changed()
-
 
     def request_frame(self, soon: bool = False) -> None:
         if hasattr(self, "loss_plot"):  # else not mounted yet: on_mount asks
@@ -239,7 +235,7 @@ class LstmTopApp(App[int]):
         every run up to date, the status line current. Tests wait for this, never sleep."""
         if not hasattr(self, "loss_plot") or self.frames.due:
             return False
-        if self._diagnosis_running() or self.book.undiagnosed():
+        if self._diagnosis_running() or self.book.undiagnosed() or self.book.loading():
             return False
         if self._render_worker is not None and not self._render_worker.is_finished:
             return False
@@ -249,7 +245,6 @@ class LstmTopApp(App[int]):
             return False
         return self.book.notices_current() and \
             self.main_view.status_current(self.book, self.clock())
-
 
     def _changed(self) -> None:
         self._show_panels()
@@ -301,46 +296,6 @@ class LstmTopApp(App[int]):
         self.request_frame()
         self.main_view.show_status(self.book, self.clock())
 
-    def notify(self, message: str, *args: Any, **kwargs: Any) -> None:
-        """One notification at a time, on the footer's line, so none covers data."""
-        self.clear_notifications()
-        super().notify(message, *args, **kwargs)
-
-    def action_warning(self, number: int) -> None:
-        request = self.book.detail_request(number, self.clock(), self.options.color)
-        if request is not None:
-            self.push_screen(FindingDetail(request))
-
-    def on_warnings_panel_chosen(self, message: WarningsPanel.Chosen) -> None:
-        self.action_warning(message.number)
-
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen())
-
-    def action_export(self) -> None:
-        run = self.book.current
-        self.last_export, notice = export_screen(
-            self, self.export_dir, export_stem(run.name if run else None), self.snapshot_text())
-        self.notify(notice, severity="information" if self.last_export else "error", markup=False)
-
-    def snapshot_text(self) -> str:
-        run = self.book.current
-        return screen_text(self.status_header.plain_text, self.loss_plot.plain,
-                           self.warnings_panel.plain, run.metrics if run else [])
-
-    def action_demo(self) -> None:
-        self.push_screen(DemoPicker(list_scenarios()),
-                         lambda scenario: self.launch_demo(scenario) if scenario else None)
-
-    def launch_demo(self, scenario: str) -> None:
-        demo, notice = self.demos.launch(scenario, self.demo_epochs, self.demo_epoch_delay)
-        if demo is not None:
-            self.add_run(str(demo.path), select=True)
-        self.notify(notice, severity="information" if demo else "error", markup=False)
-
-    def action_stop_demo(self) -> None:
-        self.notify(self.demos.stop_started_here(self.selected), markup=False)
-
     async def action_quit(self) -> None:
         self.shutdown()
         self.exit(0)
@@ -348,6 +303,7 @@ class LstmTopApp(App[int]):
     def shutdown(self) -> None:
         """Stop every reader and every demo process started here (idempotent)."""
         self.workers.cancel_group(self, "diagnose")
+        self._diagnosers.stop()  # a catch-up in progress ends within a slice
         for run in self.runs.values():
             run.source.stop(timeout=1.0)
         for watcher in self._directory_watchers:
@@ -365,6 +321,8 @@ def run_app(targets: list[str], demo: str | None = None, runs_dir: str | None = 
             disabled_signs: frozenset[str] = frozenset()) -> int:
     app = LstmTopApp(targets, demo=demo, runs_dir=runs_dir, train_key=train_key,
                      val_key=val_key, demo_watch_seconds=WATCH_SECONDS)
+    from lstm_top.notify import Notifier, terminal_writer
+
     app._diagnosers = Diagnosers(sign_params, disabled_signs)
     app.book.notifier = Notifier(command=notify, bell=bell, write=terminal_writer(app))
     try:

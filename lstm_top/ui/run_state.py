@@ -217,15 +217,28 @@ class Diagnosers:
         # The signs' thresholds (``--sign`` / ``--signs-config``), the same for every run.
         self.params = params
         self.disabled = disabled
+        # Set when the viewer quits: a catch-up in progress ends at its next slice (some ms),
+        # so quitting never waits for the signs to take in a big file.
+        self.stopping = threading.Event()
+
+    def stop(self) -> None:
+        self.stopping.set()
 
     def results(self, jobs: list[DiagnosisJob]) -> Iterator[DiagnosisResult]:
-        """One result per job, in order; a sign's bug becomes a message in the panel."""
+        """One result per job, in order; a sign's bug becomes a message in the panel. Nothing
+        more once ``stop`` was called (the interrupted job's result is not given either)."""
         for job in jobs:
+            if self.stopping.is_set():
+                return
             try:
-                yield self.run(job)
+                result = self.run(job)
             except Exception as exc:
                 yield DiagnosisResult(job.key, job.version, [], None, clean(
                     f"diagnosis failed: {type(exc).__name__}: {exc}", 300))
+                continue
+            if self.stopping.is_set():
+                return
+            yield result
 
     def run(self, job: DiagnosisJob) -> DiagnosisResult:
         """Findings for the job's history as it is now (on a snapshot: the reader and the
@@ -240,7 +253,7 @@ class Diagnosers:
                 job.train_key, job.val_key, params=self.params, disabled=self.disabled))
         diagnoser = known[1]
         frozen = snapshot(job.history)
-        findings = diagnoser.update(frozen)
+        findings = diagnoser.update(frozen, stop=self.stopping.is_set)
         note = None
         if diagnoser.skipped_epochs:
             note = (f"signs judged the last {diagnoser.diagnosed_epochs:,} of "

@@ -128,7 +128,13 @@ class RunBook:
 
     def undiagnosed(self) -> list[Run]:
         """Runs whose findings are behind their history (the paused one excepted)."""
-        return [r for r in self.runs.values() if not r.diagnosed and not self.frozen(r)]
+        # A run shown from its tail while the whole file loads is judged once it is read.
+        return [r for r in self.runs.values()
+                if not r.diagnosed and not self.frozen(r) and r.source.loading is None]
+
+    def loading(self) -> bool:
+        """A run is still being read behind the preview of its newest part."""
+        return any(r.source.loading is not None for r in self.runs.values())
 
     def diagnosis_jobs(self) -> list[DiagnosisJob]:
         runs = sorted(self.undiagnosed(), key=lambda r: r.key != self.selected)  # on screen first
@@ -177,7 +183,8 @@ class RunBook:
             None if self.following else self.unseen_updates,
             shown.malformed_lines if shown else run.history.malformed_lines,
             clean(os.path.basename(run.source.target.rstrip("/")), 40),
-            shown.unit if shown else "epoch", shown.stopped_by if shown else None)
+            shown.unit if shown else "epoch", shown.stopped_by if shown else None,
+            run.source.loading)
 
     def panels(self) -> tuple[list[Finding], str | None, str | None, list[MetricSummary]]:
         """(findings, what the warnings panel says instead, its footnote, metrics rows)."""
@@ -188,7 +195,7 @@ class RunBook:
         waiting = warnings_waiting(
             state=run.source.state, message=run.message, key=run.key,
             epochs=len(run.history.epochs), diagnosis_error=run.diagnosis_error,
-            diagnosed=run.analysed[0] == serial)
+            diagnosed=run.analysed[0] == serial, loading=run.source.loading)
         return (run.findings if run.analysed[0] == serial else [], waiting, run.diagnosis_note,
                 run.metrics if run.rendered[0] == serial else [])
 

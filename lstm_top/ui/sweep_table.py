@@ -4,15 +4,17 @@ only; it reads the app's run book and clock."""
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import TYPE_CHECKING
 
-from lstm_top.sweep import sweep_rows
-from lstm_top.ui.components.run_table import RunTableScreen
 from lstm_top.ui.run_state import sweep_entries, sweep_signature
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the table and its rows load when it first opens, not at launch
     from lstm_top.ui.app import LstmTopApp
+    from lstm_top.ui.components.run_table import RunTableScreen
+
+_TABLE_MODULE = "lstm_top.ui.components.run_table"
 
 # A folder with this many runs opens on the sweep table.
 SWEEP_TABLE_MIN_RUNS = 10
@@ -29,8 +31,11 @@ class SweepTable:
 
     def screen(self) -> RunTableScreen | None:
         """The sweep table when it is the screen on top (never raises, also while closing)."""
+        module = sys.modules.get(_TABLE_MODULE)  # not imported yet: it was never opened
         stack = self.app.screen_stack
-        return stack[-1] if stack and isinstance(stack[-1], RunTableScreen) else None
+        if module is None or not stack:
+            return None
+        return stack[-1] if isinstance(stack[-1], module.RunTableScreen) else None
 
     def run_appearing(self, count: int) -> None:
         """A run file appeared in a watched folder, the ``count``-th: a sweep opens on the
@@ -41,6 +46,8 @@ class SweepTable:
 
     def open(self) -> None:
         if self.screen() is None and self.app.screen_stack:
+            from lstm_top.ui.components.run_table import RunTableScreen
+
             self.app.push_screen(RunTableScreen(self.app.book.marks))
             self._shown = None
             self.refresh()
@@ -77,6 +84,8 @@ class SweepTable:
         signature = sweep_signature(runs, now)
         if signature == self._shown:
             return
+        from lstm_top.sweep import sweep_rows
+
         began = time.monotonic()
         self._shown = signature
         screen.show_rows(*sweep_rows(sweep_entries(runs, now)))

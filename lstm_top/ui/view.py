@@ -90,6 +90,7 @@ class StatusFacts:
     file_name: str = ""
     unit: str = "epoch"  # "step" for a run judged by its evaluation steps
     stopped_by: str | None = None  # the warning sign that stopped the run (stop_on=)
+    loading: float | None = None  # a large file shown from its tail: the fraction read
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,10 +221,13 @@ def legend_text(spec: ChartSpec, overlay: bool) -> Text:
 
 
 def warnings_waiting(*, state: str, message: str | None, key: str, epochs: int,
-                     diagnosis_error: str | None, diagnosed: bool) -> str | None:
+                     diagnosis_error: str | None, diagnosed: bool,
+                     loading: float | None = None) -> str | None:
     """What the warnings panel says instead of findings, or None when the findings stand."""
     if state == "error":
         return f"cannot read: {message or key}"
+    if loading is not None:  # the signs judge the whole run, not its preview
+        return f"reading the whole run… {loading:.0%}; the warning signs follow"
     if not epochs:
         return message or "waiting for the first epoch…"
     if diagnosis_error:

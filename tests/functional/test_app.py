@@ -232,6 +232,24 @@ async def test_focus_scroll_help_export_and_quit(tmp_path: Path) -> None:
     assert app.return_code == 0
 
 
+async def test_export_into_an_unusable_folder_says_so_and_keeps_running(
+        tmp_path: Path) -> None:
+    path = write_run(tmp_path / "run.jsonl", "stagnating", 30)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the export folder should be")
+    app = make_app(path, export_dir=str(blocker))
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        notices = [n.message for n in app._notifications]
+        assert notices and notices[-1].startswith("export failed:"), notices
+        assert app.last_export is None
+        assert "epoch 30" in status(app)  # still on screen, still answering
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
 async def test_missing_file_is_waited_for(tmp_path: Path) -> None:
     path = tmp_path / "later.jsonl"
     app = make_app(path, clock=__import__("time").time)
@@ -369,9 +387,9 @@ async def test_chart_and_metrics_do_not_wait_for_a_slow_diagnosis(
     release = threading.Event()
     real_update = Diagnoser.update
 
-    def slow_update(self: Diagnoser, history):  # type: ignore[no-untyped-def]
+    def slow_update(self: Diagnoser, history, stop=None):  # type: ignore[no-untyped-def]
         release.wait(20.0)
-        return real_update(self, history)
+        return real_update(self, history, stop)
 
     monkeypatch.setattr(Diagnoser, "update", slow_update)
     path = write_run(tmp_path / "stag.jsonl", "stagnating", 60)

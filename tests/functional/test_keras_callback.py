@@ -47,6 +47,7 @@ class FitResult:
     model: keras.Model
     subsets: dict[str, tuple[np.ndarray, np.ndarray]]
     schedule: Any
+    validation: tuple[np.ndarray, np.ndarray]
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +67,10 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> FitResult:
     folder = tmp_path_factory.mktemp("keras")
     path, csv_path = folder / "fit.jsonl", folder / "fit.csv"
     callback = LstmTopCallback(str(path), validation_subsets=subsets, run_name="tiny",
-                               config={"note": "test"})
+                               config={"note": "test"}, validation_stats=(x_val, y_val))
     fit = model.fit(x, y, epochs=EPOCHS, batch_size=32, validation_data=(x_val, y_val),
                     verbose=0, callbacks=[callback, keras.callbacks.CSVLogger(str(csv_path))])
-    return FitResult(path, csv_path, fit.history, model, subsets, schedule)
+    return FitResult(path, csv_path, fit.history, model, subsets, schedule, (x_val, y_val))
 
 
 def _check_json(path: Path) -> dict[str, Any]:
@@ -129,6 +130,18 @@ def test_subset_values_match_evaluate_after_final_epoch(fitted: FitResult) -> No
             float(per_sample.std()), rel=1e-4)
     # The shifted subset is out of distribution: the gap is what the user is meant to see.
     assert table.column("val_loss[shifted]")[-1] > table.column("val_loss[short]")[-1]
+
+
+def test_validation_stats_give_the_whole_sets_noise(fitted: FitResult) -> None:
+    # validation_stats=(x_val, y_val): the spread and size the signs weigh val_loss against.
+    table = read_history(fitted.path).epochs
+    x_val, y_val = fitted.validation
+    per_sample = ((fitted.model.predict(x_val, verbose=0) - y_val) ** 2).mean(axis=1)
+    assert list(table.column("val_n")) == [len(x_val)] * EPOCHS
+    assert table.column("val_loss_std")[-1] == pytest.approx(float(per_sample.std(ddof=1)),
+                                                             rel=1e-4)
+    assert table.column("val_loss")[-1] == pytest.approx(float(per_sample.mean()), rel=1e-4)
+    assert len(set(table.column("val_loss_std"))) == EPOCHS  # measured anew every epoch
 
 
 def test_keras_csvlogger_file_reads_back(fitted: FitResult) -> None:

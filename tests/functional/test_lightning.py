@@ -21,6 +21,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from lstm_top import LossStats
 from lstm_top.check import run_check
 from lstm_top.lightning import LstmTopCallback
 from lstm_top.sources.formats import read_history
@@ -190,3 +191,60 @@ def test_exception_in_training_ends_the_run_as_crashed(tmp_path: Path) -> None:
     err = io.StringIO()
     run_check(str(path), out=io.StringIO(), err=err)
     assert err.getvalue() == ""
+
+
+class TinyLstmWithLossStats(TinyLstm):
+    """Logs the validation loss with its noise (val_loss_std, val_n) through LossStats."""
+
+    def on_validation_epoch_start(self) -> None:
+        self.val_stats = LossStats()
+        self.per_sample: list[torch.Tensor] = []
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int,
+                        dataloader_idx: int = 0) -> None:
+        x, y = batch
+        losses = torch.nn.functional.mse_loss(self(x), y, reduction="none").mean(dim=1)
+        self.val_stats.add(losses)
+        self.per_sample.append(losses)
+        self.log("val_loss", losses.mean())
+
+    def on_validation_epoch_end(self) -> None:
+        spread = self.val_stats.metrics()
+        self.log_dict({"val_loss_std": spread["val_loss_std"], "val_n": spread["val_n"]})
+
+
+def test_loss_stats_logged_by_the_module_reach_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    module = TinyLstmWithLossStats()
+    fit([LstmTopCallback(str(path))], loader(sequences(50, 5)), epochs=3, module=module)
+    table = read_history(path).epochs
+    assert list(table.column("val_n")) == [50, 50, 50]
+    last = torch.cat(module.per_sample)  # the last validation pass, sample by sample
+    assert table.column("val_loss_std")[-1] == pytest.approx(float(last.std()), rel=1e-5)
+    assert table.column("val_loss")[-1] == pytest.approx(float(last.mean()), rel=1e-5)
+
+
+def test_dataloaders_with_their_spread_give_the_whole_sets_spread(tmp_path: Path) -> None:
+    # Each dataloader's val_loss_std (logged per dataloader) pools into the whole set's.
+    class PerLoader(TinyLstm):
+        def on_validation_epoch_start(self) -> None:
+            self.losses: dict[int, list[torch.Tensor]] = {0: [], 1: []}
+
+        def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int,
+                            dataloader_idx: int = 0) -> None:
+            x, y = batch
+            losses = torch.nn.functional.mse_loss(self(x), y, reduction="none").mean(dim=1)
+            self.losses[dataloader_idx].append(losses)
+            self.log("val_loss", losses.mean())
+            self.log("val_loss_std", losses.std())  # one batch per dataloader: exact
+
+    path = tmp_path / "run.jsonl"
+    module = PerLoader()
+    val = [DataLoader(sequences(20, 1, length=3), batch_size=20),
+           DataLoader(sequences(40, 2, length=12), batch_size=40)]
+    fit([LstmTopCallback(str(path), validation_subsets=["short", "long"])], val, epochs=2,
+        module=module)
+    table = read_history(path).epochs
+    everything = torch.cat([torch.cat(module.losses[0]), torch.cat(module.losses[1])])
+    assert table.column("val_n")[-1] == 60
+    assert table.column("val_loss_std")[-1] == pytest.approx(float(everything.std()), rel=1e-4)

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lstm_top.format import encode_end, encode_epoch, encode_header
+from lstm_top.history import History
 from lstm_top.sources.base import (
     DELETED,
     ENDED,
@@ -358,3 +359,54 @@ def test_the_folder_deleted_and_recreated_is_followed_again(tmp_path: Path) -> N
         assert wait_until(lambda: epochs_of(follower) == [1, 2, 3])
     finally:
         follower.stop()
+
+
+# ---------------------------------------------------------------------------- a large backlog
+
+
+def test_a_large_file_shows_its_newest_part_first_then_the_whole_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lstm_top.sources.follow as follow
+
+    # The thresholds scaled down (the real ones are megabytes) so the file stays small.
+    monkeypatch.setattr(follow, "TAIL_FIRST_BYTES", 200_000)
+    monkeypatch.setattr(follow, "TAIL_PREVIEW_BYTES", 20_000)
+    monkeypatch.setattr(follow, "READ_CHUNK_BYTES", 32_768)
+    monkeypatch.setattr(follow, "PROGRESS_INTERVAL_S", 0.0)
+    path = tmp_path / "big.jsonl"
+    count = 4000
+    path.write_bytes(header() + b"".join(epoch(n) for n in range(1, count + 1)))
+    assert path.stat().st_size > 200_000
+    follower = FileFollower(str(path), use_events=False)
+    seen: list[tuple[History, float | None, list[int]]] = []
+
+    def record(update: SourceUpdate) -> None:
+        with update.history.lock:
+            shown = [int(e) for e in update.history.epochs.index]
+        seen.append((update.history, update.source.loading, shown))
+
+    follower._on_update = record
+    follower.check_now()
+    preview, loading, first = seen[0]
+    assert loading == 0.0
+    assert first[-1] == count and 1 < first[0] < count  # the newest epochs, not the oldest
+    assert first == list(range(first[0], count + 1))
+    assert preview.run_name == "ünïcode-run ✓"  # the header was read for the preview too
+    during = [fraction for history, fraction, _ in seen[1:-1]]
+    assert during and all(0 < f < 1 for f in during) and during == sorted(during)
+    assert all(history is preview for history, _, _ in seen[:-1])
+    whole, loading, shown = seen[-1]
+    assert loading is None and whole is not preview and whole is follower.history
+    assert shown == list(range(1, count + 1))  # every record, once
+    append(path, epoch(count + 1))
+    follower.check_now()
+    assert epochs_of(follower)[-2:] == [count, count + 1]
+
+
+def test_a_small_file_is_read_whole_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "small.jsonl"
+    path.write_bytes(header() + b"".join(epoch(n) for n in range(1, 200)))
+    follower, recorder = synchronous(path)
+    follower.check_now()
+    assert follower.loading is None
+    assert [len(u.history.epochs) for u in recorder.updates] == [199]

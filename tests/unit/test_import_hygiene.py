@@ -33,7 +33,7 @@ print(json.dumps(sorted(set(sys.modules) - _before)))
 """
 
 # What the hook side of lstm-top may load: its own modules, nothing of the viewer.
-_HOOK_MODULES = {"lstm_top", "lstm_top.format", "lstm_top.hook"}
+_HOOK_MODULES = {"lstm_top", "lstm_top.format", "lstm_top.protocol", "lstm_top.hook"}
 
 
 def loaded_by(statement: str, cwd: Path, extra_env: dict[str, str] | None = None) -> list[str]:

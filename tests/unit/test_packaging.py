@@ -66,7 +66,7 @@ def test_wheel_holds_the_package_data(wheel: Path) -> None:
     assert "lstm_top/py.typed" in names  # PEP 561: users' type checkers read our hints
     assert not any(name.startswith("tests/") for name in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "lstm-top = lstm_top.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "lstm-top = lstm_top.cli:entry" in zipfile.ZipFile(wheel).read(entry_points).decode()
     assert wheel.name.startswith(f"lstm_top-{__version__}-")
 
 

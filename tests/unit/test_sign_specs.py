@@ -85,12 +85,12 @@ def test_plateau_after_a_first_epoch_drop_to_chance_level():
 
 
 def test_severity_escalation_says_when():
-    # A flat loss that is not at chance level: info after 8 epochs, warning after 20.
+    # A flat loss that is not at chance level: info after 8 epochs, warning after 15.
     train = [5.0] + [3.3 * (1 + 0.001 * (i % 2)) for i in range(29)]
     plateau = next(f for f in diagnose(_history(train)) if f.id == "train_plateau")
     assert plateau.since_epoch == 8
-    assert plateau.warning_since == 20
-    assert plateau.to_dict()["warning_since"] == 20
+    assert plateau.warning_since == 15
+    assert plateau.to_dict()["warning_since"] == 15
     # Causal at every severity: cut just before warning_since, the episode is info only.
     early = next(f for f in diagnose(_history(train[:19])) if f.id == "train_plateau")
     assert early.severity is Severity.INFO and early.warning_since is None

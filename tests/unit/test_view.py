@@ -5,6 +5,7 @@ Histories are real files read by the real reader; nothing here starts Textual.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from lstm_top.prefs import Prefs
@@ -24,6 +25,7 @@ from lstm_top.ui.view import (
     ViewRequest,
     settings_from_prefs,
     store_settings,
+    warnings_waiting,
 )
 from tests.functional.histories import write_run
 
@@ -167,3 +169,14 @@ def test_status_line_keeps_the_facts_and_rows_say_state() -> None:
     assert status_text(None, 80).plain == "lstm-top │ no run"
     label = row_label(RunRow("k", "alpha", None, True, "live", 2), 18).plain
     assert label == "◉ alpha\n  live ⚠2"
+
+
+def test_a_run_read_behind_its_preview_shows_a_progress_bar_and_waits_for_its_signs() -> None:
+    facts = StatusFacts("big", "finished", 1_000_000, 3600.0, 1.0, loading=0.42,
+                        file_name="big.jsonl")
+    line = status_text(facts, 80).plain
+    assert "reading ███░░░░░ 42%" in line and "epoch 1000000" in line, line
+    assert "reading" not in status_text(replace(facts, loading=None), 80).plain
+    waiting = warnings_waiting(state="ended", message=None, key="big.jsonl", epochs=20_000,
+                               diagnosis_error=None, diagnosed=False, loading=0.42)
+    assert waiting == "reading the whole run… 42%; the warning signs follow"

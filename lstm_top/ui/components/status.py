@@ -17,6 +17,7 @@ STATE_STYLES = {
 # The run name's share of the status line; state, epoch, elapsed and pace always fit.
 NAME_MIN = 12
 NAME_SHARE = 0.4
+LOADING_BAR = 8  # cells of the progress bar while a large file is read behind its tail
 
 
 def compose_text(parts: list[tuple[str, str]]) -> Text:
@@ -36,6 +37,10 @@ def status_text(facts: StatusFacts | None, width: int) -> Text:
     if facts.state == "stalled" and facts.stalled_for is not None:
         label = f"stalled {format_duration(facts.stalled_for)}"
     pieces = [(f"● {label}", STATE_STYLES.get(facts.state, ""))]
+    if facts.loading is not None:  # shown from its newest part; the rest is being read
+        done = round(facts.loading * LOADING_BAR)
+        pieces.append((f"reading {'█' * done}{'░' * (LOADING_BAR - done)} {facts.loading:.0%}",
+                       "bold"))
     if facts.stopped_by:  # stop_on= ended the run: say which sign
         pieces.append((f"■ stopped: {facts.stopped_by}", "bold red"))
     if facts.unit == "step":  # judged by its evaluation points: the x axis is steps
