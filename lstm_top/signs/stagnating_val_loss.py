@@ -109,11 +109,21 @@ class StagnatingValLoss(Detector[StagnationParams]):
         self.best_epoch = 0
         self.best_index = 0
         self.train_at_best: float | None = None
+        # The training loss of the epoch after the best is a reference too (see observe).
+        self.train_reference_pending = False
         self.swings = SwingCounter(p.swings)
 
     def observe(self, epoch: Epoch, context: SignContext) -> None:
         train_log = log_or_none(epoch.train)
         if train_log is not None:
+            if self.train_reference_pending and self.train_at_best is not None:
+                # A best in the first epochs: that epoch's training loss is its mean over the
+                # batches and still holds the untrained start, while the weights the best was
+                # measured on sit between it and the next epoch's: the lower of the two is the
+                # honest reference. Without it any later training loss looks like a fall (on
+                # the fresh oracle runs: a plateaued classifier flagged as over-fitting).
+                self.train_at_best = min(self.train_at_best, train_log)
+            self.train_reference_pending = False
             self.train_recent.append(train_log)
             self.train_noise_window.append(train_log)
             self.swings.observe_train(train_log)
@@ -139,6 +149,7 @@ class StagnatingValLoss(Detector[StagnationParams]):
             # alone before there are three (the first epoch's loss is often 10x the second's).
             self.train_at_best = (train_level if len(self.train_recent) == p.level_window
                                   else self.train_recent[-1] if self.train_recent else None)
+            self.train_reference_pending = len(self.train_recent) < p.level_window
             self.tracker.clear(epoch.epoch)
             return
         since = self.val_count - self.best_index

@@ -41,6 +41,13 @@ from lstm_top.sources.watcher import WatchHandle, shared_events
 
 # Look at the file at least this often even without a file event.
 POLL_INTERVAL_S = 1.0
+# Never look again sooner than this after the last look: an append after a quiet spell is read
+# at once, a fast run's thousand appends a second are read twenty at a time (one update each).
+READ_GAP_S = 0.05
+# After this many looks in a row that waited for the gap and found new records, the follower
+# stops listening to file events and polls every READ_GAP_S until a look finds nothing new
+# (one event per appended line costs the event threads more than reading the lines).
+BUSY_LOOKS = 5
 READ_CHUNK_BYTES = 1 << 22  # a backlog is parsed a batch at a time (sources.bulk)
 # While reading a large backlog, report progress this often so the screen fills gradually.
 PROGRESS_INTERVAL_S = 0.25
@@ -118,14 +125,28 @@ class FileFollower(LiveSource):
         try:
             self._ensure_watch()
             self.check_now()
+            looked, busy, muted = time.monotonic(), 0, False
             while not self.stopping:
                 # A rotation in progress: the renamed file gets no events under our name.
-                self._wait(self.poll_interval if self._rotation_seen_at is None
-                           else min(self.poll_interval, 0.25))
+                self._wait(READ_GAP_S if muted else self.poll_interval
+                           if self._rotation_seen_at is None else min(self.poll_interval, 0.25))
+                gap = looked + READ_GAP_S - time.monotonic()
+                if gap > 0:
+                    self._stop.wait(gap)  # appends meanwhile are read together, after it
                 if self.stopping:
                     break
                 self._ensure_watch()
+                looked, before = time.monotonic(), self._offset
                 self.check_now()
+                grew = self._offset != before
+                busy = busy + 1 if grew and (gap > 0 or muted) else 0
+                if not muted and busy >= BUSY_LOOKS and self._watch is not None:
+                    shared_events.mute(self._watch)
+                    muted = True
+                elif muted and not grew:  # quiet again: events, and one more look
+                    shared_events.unmute(self._watch)
+                    muted = False
+                    self.check_now()
         finally:
             shared_events.unwatch(self._watch)
             self._watch = None

@@ -39,8 +39,9 @@ class WatchHandle:
 
 @dataclass(eq=False)
 class _DirectoryWatch:
-    watch: ObservedWatch
+    watch: ObservedWatch | None  # None while every handle is muted
     callbacks: list[WatchHandle] = field(default_factory=list)
+    muted: set[WatchHandle] = field(default_factory=set)
 
 
 class _Dispatcher(FileSystemEventHandler):
@@ -97,9 +98,10 @@ class SharedEvents:
             if entry is None or handle not in entry.callbacks:
                 return
             entry.callbacks.remove(handle)
+            entry.muted.discard(handle)
             if not entry.callbacks:
                 del self._directories[handle.directory]
-                if self._observer is not None:
+                if self._observer is not None and entry.watch is not None:
                     try:
                         self._observer.unschedule(entry.watch)
                     except (KeyError, OSError):
@@ -107,6 +109,43 @@ class SharedEvents:
             observer_to_join = self._stop_if_idle_locked()
         if observer_to_join is not None:
             observer_to_join.join(timeout=5.0)
+
+    def mute(self, handle: WatchHandle | None) -> None:
+        """No events for ``handle`` until ``unmute``: a follower reading a fast run polls
+        instead, and once every handle of a directory is muted its inotify watch is dropped,
+        which spares the observer's threads an event per appended line."""
+        with self._lock:
+            entry = self._directories.get(handle.directory) if handle is not None else None
+            if entry is None or handle not in entry.callbacks:
+                return
+            entry.muted.add(handle)
+            observer, watch = self._observer, entry.watch
+            if len(entry.muted) < len(entry.callbacks) or observer is None or watch is None:
+                return
+            entry.watch = None
+        # Outside our lock: watchdog holds its own while it calls ``dispatch``, which takes ours.
+        try:
+            observer.unschedule(watch)
+        except (KeyError, OSError):
+            pass
+
+    def unmute(self, handle: WatchHandle | None) -> None:
+        """Events for ``handle`` again. The caller looks at its file once more afterwards:
+        what changed before the watch was back sent no event."""
+        with self._lock:
+            entry = self._directories.get(handle.directory) if handle is not None else None
+            if entry is None or handle not in entry.muted:
+                return
+            entry.muted.discard(handle)
+            observer = self._observer
+            if entry.watch is not None or observer is None:
+                return
+        try:  # scheduling the same directory twice is one watch in watchdog
+            watch = observer.schedule(self._dispatcher, handle.directory, recursive=False)
+        except OSError:
+            return  # cannot watch it now: the caller's poll still runs
+        with self._lock:
+            entry.watch = watch
 
     def _stop_if_idle_locked(self) -> BaseObserver | None:
         if self._directories or self._observer is None:
@@ -129,7 +168,7 @@ class SharedEvents:
                         pass  # one follower's bug must not silence the others
 
 
-_EMPTY = _DirectoryWatch(watch=None)  # type: ignore[arg-type]
+_EMPTY = _DirectoryWatch(watch=None)
 
 # The process-wide instance followers and directory watchers use.
 shared_events = SharedEvents()

@@ -79,6 +79,10 @@ class Run:
     shown: SnapshotFacts | None = None
     # ``version()`` the findings / the chart and metrics were made from.
     analysed: tuple[int, int] = (0, -1)
+    # How the findings judged the run ("epoch" or "step") and its steps' version then: a run
+    # judged by its epochs has nothing new to judge when only step records came.
+    analysed_unit: str = "epoch"
+    analysed_steps: int = 0
     rendered: tuple[int, int] = (0, -1)
     message: str | None = None
     diagnosis_error: str | None = None
@@ -116,7 +120,15 @@ class Run:
     @property
     def diagnosed(self) -> bool:
         """The findings describe the history as it is now."""
-        return self.analysed == self.version()
+        serial, shown = self.version()
+        if self.analysed[0] != serial:
+            return False
+        if self.analysed[1] == shown:
+            return True
+        # ``shown`` counts epoch and step changes; with the steps' part taken out, no epoch
+        # record came since the findings were made.
+        return self.analysed_unit == "epoch" and \
+            shown - self.history.steps.version == self.analysed[1] - self.analysed_steps
 
     def state(self, now: float | None = None) -> str:
         """live / stalled / finished / crashed / interrupted / waiting / deleted / error.
@@ -205,6 +217,8 @@ class DiagnosisResult:
     findings: list[Finding]
     note: str | None  # the catch-up cap skipped old epochs: say so
     error: str | None = None
+    unit: str = "epoch"  # what the run was judged by (``lstm_top.steps.index_unit``)
+    steps_version: int = 0  # of the snapshot judged
 
 
 class Diagnosers:
@@ -259,7 +273,8 @@ class Diagnosers:
             note = (f"signs judged the last {diagnoser.diagnosed_epochs:,} of "
                     f"{diagnoser.epochs_seen:,} epochs")
         return DiagnosisResult(job.key, (serial, frozen.epochs.version),
-                               [_copy_finding(f) for f in findings], note)
+                               [_copy_finding(f) for f in findings], note,
+                               unit=frozen.index_unit, steps_version=frozen.steps.version)
 
 
 def _metric_order(names: list[str], keys: LossKeys) -> list[str]:

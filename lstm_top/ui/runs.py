@@ -164,6 +164,7 @@ class RunBook:
         run = self.runs.get(result.key)
         if run is not None:
             run.findings, run.analysed = result.findings, result.version
+            run.analysed_unit, run.analysed_steps = result.unit, result.steps_version
             run.diagnosis_error, run.diagnosis_note = result.error, result.note
             if self.notifier is not None:  # a new warning: bell, title, --notify
                 self.notifier.findings(run.name, run.key, run.findings)

@@ -55,6 +55,20 @@ def test_single_batch_training_loss_alone_raises_nothing():
     assert not [f for f in diagnose(_history(train, val)) if f.severity >= Severity.WARNING]
 
 
+def test_no_stagnation_from_the_first_epochs_inflated_training_mean():
+    # The best val loss is epoch 1's; epoch 1's training loss is a mean that still holds the
+    # untrained start (1.46), the model then sits at the level it reached (about 1.34, epoch 2)
+    # and drifts back: the training loss never fell below epoch 2's, nothing over-fits.
+    train = [1.46, 1.34, 1.36, 1.41, 1.43, 1.46, 1.49, 1.43, 1.42, 1.41, 1.38, 1.36, 1.35,
+             1.35, 1.34, 1.34, 1.33]
+    val = [1.25, 1.26, 1.38, 1.42, 1.32, 1.38, 1.35, 1.33, 1.36, 1.36, 1.36, 1.33, 1.33,
+           1.32, 1.31, 1.31, 1.30]
+    assert not _found(_history(train, val), "stagnating_val_loss")
+    # ... while a training loss that really falls from epoch 2's level is over-fitting.
+    falling = train[:2] + list(np.geomspace(1.30, 0.6, len(train) - 2))
+    assert _found(_history(falling, val), "stagnating_val_loss")
+
+
 def test_stagnation_on_a_flat_val_loss_while_train_keeps_falling():
     val = list(np.geomspace(1.0, 0.40, 10)) + [0.40 * (1 + 0.003 * (i % 2)) for i in range(20)]
     train = list(np.geomspace(1.0, 0.4, 10)) + list(np.geomspace(0.38, 0.05, 20))
@@ -92,7 +106,7 @@ def test_severity_escalation_says_when():
     assert plateau.warning_since == 15
     assert plateau.to_dict()["warning_since"] == 15
     # Causal at every severity: cut just before warning_since, the episode is info only.
-    early = next(f for f in diagnose(_history(train[:19])) if f.id == "train_plateau")
+    early = next(f for f in diagnose(_history(train[:14])) if f.id == "train_plateau")
     assert early.severity is Severity.INFO and early.warning_since is None
 
 
