@@ -42,6 +42,8 @@ from lstm_top.ui.sweep_table import SweepTable
 from lstm_top.ui.view import ViewBuilder, ViewRequest, settings_from_prefs, store_settings
 
 FRAMES_PER_SECOND = 10  # a rate a person can follow; more is CPU for nothing
+# While busy, the viewer's whole process keeps to this share of a core (``FramePacer``).
+CPU_SHARE = 0.06
 
 
 class LstmTopApp(OverlayKeys):
@@ -71,7 +73,8 @@ class LstmTopApp(OverlayKeys):
         self._directory_watchers: list[Any] = []  # DirectoryWatcher, loaded for a folder
         self._views = ViewBuilder()  # the render worker's tool (one build at a time)
         self._diagnosers = Diagnosers()  # the diagnosis worker's (one pass at a time)
-        self.frames = FramePacer(self._frame, self.set_timer, FRAMES_PER_SECOND)
+        self.frames = FramePacer(self._frame, self.set_timer, FRAMES_PER_SECOND,
+                                 cpu_share=CPU_SHARE)
         self._generation = self._shown_generation = 0
         self._requested: tuple[object, ...] | None = None  # key of the last request built
         self._rendered_size: tuple[int, int] = (0, 0)

@@ -1,5 +1,12 @@
 """When to draw: at once when the screen is idle, else at the next frame, never more often
-than ``per_second``. Textual-free: the app gives it a way to schedule a call later."""
+than ``per_second``, and slower while the process is over its share of a core. Textual-free:
+the app gives it a way to schedule a call later.
+
+The share is a budget of CPU seconds that refills at ``cpu_share`` per second up to ``burst``
+(a token bucket over the whole process's CPU time: drawing, reading, diagnosis). A few appends
+after a quiet spell are drawn at once; a run logging hundreds of records a second is drawn as
+often as the budget allows, at least every ``max_interval`` seconds.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +22,17 @@ class Cancellable(Protocol):
 class FramePacer:
     def __init__(self, draw: Callable[[], None],
                  schedule: Callable[[float, Callable[[], None]], Cancellable],
-                 per_second: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 per_second: float = 10.0, clock: Callable[[], float] = time.monotonic, *,
+                 cpu_share: float | None = None, burst: float = 1.0,
+                 max_interval: float = 1.0,
+                 cpu_clock: Callable[[], float] = time.process_time) -> None:
         self._draw, self._schedule, self._clock = draw, schedule, clock
         self.interval = 1.0 / per_second
+        self.cpu_share, self.burst, self.max_interval = cpu_share, burst, max_interval
+        self._cpu_clock = cpu_clock
+        self._tokens = burst  # CPU seconds the budget still allows
+        self._budget_at = clock()
+        self._cpu_at = cpu_clock()
         self._last = -1e9
         self._pending: Cancellable | None = None
         self._held: object = None
@@ -35,11 +50,26 @@ class FramePacer:
                 return  # a frame is due anyway
             self._pending.stop()
             self._pending = None
-        delay = self._last + self.interval - self._clock()
+        now = self._clock()
+        delay = max(self._last + self.interval - now,
+                    min(self._over_budget_for(now), self._last + self.max_interval - now))
         if delay > 0:
             self._pending = self._schedule(delay, self._fire)
         else:
             self._fire()
+
+    def _over_budget_for(self, now: float) -> float:
+        """Seconds until the CPU budget is back to zero (0: within budget now)."""
+        if self.cpu_share is None:
+            return 0.0
+        cpu = self._cpu_clock()
+        share = self.cpu_share
+        self._tokens += (now - self._budget_at) * share - (cpu - self._cpu_at)
+        # Kept between a full burst and one slowest frame's worth of debt, so the budget is
+        # back soon after a busy spell ends.
+        self._tokens = max(min(self._tokens, self.burst), -share * self.max_interval)
+        self._budget_at, self._cpu_at = now, cpu
+        return -self._tokens / share if self._tokens < 0 else 0.0
 
     def hold(self, key: object) -> bool:
         """Put off drawing ``key`` once, by one frame at most (``request(soon=True)`` draws

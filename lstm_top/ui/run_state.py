@@ -28,6 +28,11 @@ if TYPE_CHECKING:  # the signs are imported by the diagnosis worker, after the f
     from lstm_top.signs import Diagnoser, Finding, SignParams
 
 
+# States that no passing of time changes, only the file (an end record is final; "stalled"
+# or "live" depend on the clock).
+_TIMELESS_STATES = frozenset({"finished", "crashed", "interrupted"})
+
+
 def snapshot(history: History) -> History:
     """A consistent, immutable-in-practice view of ``history``, taken under its lock in
     microseconds, with a lock of its own (nobody else holds it).
@@ -79,6 +84,10 @@ class Run:
     shown: SnapshotFacts | None = None
     # ``version()`` the findings / the chart and metrics were made from.
     analysed: tuple[int, int] = (0, -1)
+    # How the findings judged the run ("epoch" or "step") and its steps' version then: a run
+    # judged by its epochs has nothing new to judge when only step records came.
+    analysed_unit: str = "epoch"
+    analysed_steps: int = 0
     rendered: tuple[int, int] = (0, -1)
     message: str | None = None
     diagnosis_error: str | None = None
@@ -89,6 +98,8 @@ class Run:
     # (Holding the reference keeps ``is`` meaningful; ``id()`` is reused after collection.)
     _known_history: History | None = field(default=None, repr=False)
     _serial: int = 0
+    # What ``_last_state`` was judged from (history, its version, source state, activity).
+    _state_facts: tuple[object, ...] | None = field(default=None, repr=False)
 
     @property
     def path(self) -> str:
@@ -114,9 +125,22 @@ class Run:
         return self._serial, view_version(history)
 
     @property
+    def timeless(self) -> bool:
+        """Its last state is one only a change of its file can change (finished, crashed)."""
+        return self._last_state in _TIMELESS_STATES
+
+    @property
     def diagnosed(self) -> bool:
         """The findings describe the history as it is now."""
-        return self.analysed == self.version()
+        serial, shown = self.version()
+        if self.analysed[0] != serial:
+            return False
+        if self.analysed[1] == shown:
+            return True
+        # ``shown`` counts epoch and step changes; with the steps' part taken out, no epoch
+        # record came since the findings were made.
+        return self.analysed_unit == "epoch" and \
+            shown - self.history.steps.version == self.analysed[1] - self.analysed_steps
 
     def state(self, now: float | None = None) -> str:
         """live / stalled / finished / crashed / interrupted / waiting / deleted / error.
@@ -124,13 +148,20 @@ class Run:
         Never waits for the history lock: while a reader or the analysis holds it (a big file
         being read), the last known state is returned, so the UI thread cannot stall.
         """
-        lock = self.history.lock
+        history, source = self.history, self.source
+        # A run that finished stays finished until its file changes: a sweep of a thousand
+        # finished runs asks this of each, every second, for nothing.
+        facts = (history, view_version(history), source.state, source.last_activity)
+        if self._last_state in _TIMELESS_STATES and facts == self._state_facts:
+            return self._last_state
+        lock = history.lock
         if not lock.acquire(blocking=False):
             return self._last_state
         try:
-            self._last_state = display_state(self.source, now)
+            self._last_state = display_state(source, now)
         finally:
             lock.release()
+        self._state_facts = facts
         return self._last_state
 
     def stalled_for(self, now: float | None = None) -> float | None:
@@ -205,6 +236,8 @@ class DiagnosisResult:
     findings: list[Finding]
     note: str | None  # the catch-up cap skipped old epochs: say so
     error: str | None = None
+    unit: str = "epoch"  # what the run was judged by (``lstm_top.steps.index_unit``)
+    steps_version: int = 0  # of the snapshot judged
 
 
 class Diagnosers:
@@ -259,7 +292,8 @@ class Diagnosers:
             note = (f"signs judged the last {diagnoser.diagnosed_epochs:,} of "
                     f"{diagnoser.epochs_seen:,} epochs")
         return DiagnosisResult(job.key, (serial, frozen.epochs.version),
-                               [_copy_finding(f) for f in findings], note)
+                               [_copy_finding(f) for f in findings], note,
+                               unit=frozen.index_unit, steps_version=frozen.steps.version)
 
 
 def _metric_order(names: list[str], keys: LossKeys) -> list[str]:
@@ -281,4 +315,5 @@ def sweep_entries(runs: list[Run], now: float | None = None
 def sweep_signature(runs: list[Run], now: float | None = None) -> tuple[object, ...]:
     """Changes whenever a row of the sweep table would: cheap, so the idle app can skip it."""
     return tuple((run.key, run.version(), len(run.findings),
-                  sum(1 for f in run.findings if f.active), run.state(now)) for run in runs)
+                  sum(1 for f in run.findings if f.active) if run.findings else 0,
+                  run.state(now)) for run in runs)

@@ -410,3 +410,50 @@ def test_a_small_file_is_read_whole_at_once(tmp_path: Path) -> None:
     follower.check_now()
     assert follower.loading is None
     assert [len(u.history.epochs) for u in recorder.updates] == [199]
+
+
+def test_a_fast_run_is_polled_without_events_then_events_resume(tmp_path: Path) -> None:
+    from lstm_top.sources.watcher import shared_events
+
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(header())
+    recorder = Recorder()
+    follower = FileFollower(str(path), poll_interval=30.0)  # only events or the busy poll
+    follower.start(recorder)
+    directory = str(tmp_path)
+
+    def watched() -> bool:
+        entry = shared_events._directories.get(directory)
+        return entry is not None and entry.watch is not None
+
+    stop = threading.Event()
+    written = [0]
+
+    def write() -> None:  # ~2,000 appends a second, one line per write, like Logger.log
+        while not stop.is_set():
+            written[0] += 1
+            append(path, epoch(written[0]))
+            time.sleep(0.0005)
+
+    try:
+        assert wait_until(lambda: follower.state == LIVE) and watched()
+        writer = threading.Thread(target=write)
+        writer.start()
+        # Busy: the directory's inotify watch is dropped; the follower reads by polling.
+        assert wait_until(lambda: not watched(), timeout=5.0)
+        updates_before, started = len(recorder.updates), time.monotonic()
+        time.sleep(1.0)
+        per_second = (len(recorder.updates) - updates_before) / (time.monotonic() - started)
+        assert 5 <= per_second <= 1 / 0.05 + 2, per_second  # batches, not one per line
+        stop.set()
+        writer.join()
+        assert wait_until(lambda: len(follower.history.epochs) == written[0])
+        # Quiet again: events are back (the poll interval is 30 s, so only an event explains
+        # a prompt read of the next line).
+        assert wait_until(watched, timeout=2.0)
+        append(path, epoch(written[0] + 1))
+        assert wait_until(lambda: len(follower.history.epochs) == written[0] + 1, timeout=2.0)
+    finally:
+        stop.set()
+        follower.stop()
+    assert epochs_of(follower) == list(range(1, written[0] + 2))

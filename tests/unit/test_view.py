@@ -180,3 +180,45 @@ def test_a_run_read_behind_its_preview_shows_a_progress_bar_and_waits_for_its_si
     waiting = warnings_waiting(state="ended", message=None, key="big.jsonl", epochs=20_000,
                                diagnosis_error=None, diagnosed=False, loading=0.42)
     assert waiting == "reading the whole run… 42%; the warning signs follow"
+
+
+def test_frame_pacer_keeps_a_busy_process_to_its_share_of_a_core() -> None:
+    now, cpu = [100.0], [5.0]
+    timers: list[_Timer] = []
+    drawn: list[float] = []
+
+    def draw() -> None:
+        drawn.append(now[0])
+        cpu[0] += 0.1  # each frame costs 100 ms of CPU
+        pacer.drawn()
+
+    def schedule(delay: float, callback: object) -> _Timer:
+        timers.append(_Timer(delay, callback))
+        return timers[-1]
+
+    pacer = FramePacer(draw, schedule, per_second=10, clock=lambda: now[0], cpu_share=0.05,
+                       burst=0.2, max_interval=1.0, cpu_clock=lambda: cpu[0])
+    # After a quiet spell appends are drawn at once, ten a second, while the burst lasts:
+    # 0.2 CPU s plus what refilled meanwhile, three frames of 0.1 s.
+    for _ in range(3):
+        pacer.request()
+        now[0] += 0.1
+    assert len(drawn) == 3 and not timers
+    # Then the budget is spent (0.085 s in debt: 1.7 s to refill at 5 %), and the next frame
+    # waits, but never longer than max_interval after the last one.
+    pacer.request()
+    assert len(drawn) == 3 and pacer.due
+    assert abs(timers[-1].delay - 0.9) < 1e-6, timers[-1].delay
+    now[0] += 0.9
+    timers[-1].callback()  # type: ignore[operator]
+    assert len(drawn) == 4
+    # Still busy: one frame a second, however deep the debt would be.
+    now[0] += 0.1
+    pacer.request()
+    assert pacer.due and abs(timers[-1].delay - 0.9) < 1e-6, timers[-1].delay
+    # Quiet for a while: the budget is back, and an append is drawn at once.
+    timers[-1].callback()  # type: ignore[operator]
+    now[0] += 10.0
+    count = len(drawn)
+    pacer.request()
+    assert len(drawn) == count + 1 and not pacer.due
