@@ -13,6 +13,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -51,6 +52,11 @@ UpdateCallback = Callable[[SourceUpdate], None]
 
 class LiveSource(ABC):
     """A run that may still grow. ``start`` spawns the reader; ``stop`` joins it (bounded)."""
+
+    # Updates emitted by all sources of the process, ever: a viewer of a thousand runs
+    # compares this one number to learn that none of them changed. (Read-modify-write from
+    # several threads may lose a count, never the change: records are applied before it.)
+    updates_emitted: ClassVar[int] = 0
 
     def __init__(self, target: str) -> None:
         self.target = target
@@ -115,6 +121,7 @@ class LiveSource(ABC):
     def _emit(self, added: int, state: str, message: str | None = None,
               new_run: bool = False) -> None:
         self.state = state
+        LiveSource.updates_emitted += 1
         if message is not None:
             self.message = message
         callback = self._on_update

@@ -2,11 +2,12 @@
 
 ``DirectoryWatcher("runs/").start(on_new_file)`` calls ``on_new_file(path)`` once per run — a
 history file, or a folder that is one run (a Ray Tune trial, an MLflow run, a TensorBoard log
-dir; see ``formats.find_runs``), searched a few levels deep — from its own thread. Like the
-file follower it listens to file events (watchdog) and
-re-lists the folder every ``POLL_INTERVAL_S`` as a safety net. A file is reported once it *looks
-like* a history — an empty ``run.jsonl`` the Logger has just created is reported as soon as its
-first line is there — so a folder of other JSON or CSV files stays quiet.
+dir; see ``formats.find_runs``), searched a few levels deep — from its own thread. It listens to
+file events in the whole tree (one recursive watch, which the runs' followers share) and
+re-walks it every ``POLL_INTERVAL_S`` as a safety net — every ``POLL_WITH_EVENTS_S`` while the
+events come. A file is reported once it *looks like* a history — an empty ``run.jsonl`` the
+Logger has just created is reported as soon as its first line is there — so a folder of other
+JSON or CSV files stays quiet.
 
 A file turned down is not opened again at every poll (20,000 other files would cost a core):
 only when an event names it, or at the slow full re-check every ``RECHECK_REJECTED_S``, and
@@ -24,6 +25,14 @@ from lstm_top.sources.formats import find_runs, looks_like_history
 from lstm_top.sources.watcher import WatchHandle, shared_events
 
 POLL_INTERVAL_S = 1.0
+# With a working watch on the whole tree, the re-walk is only the safety net for lost events.
+POLL_WITH_EVENTS_S = 30.0
+# Events come in bursts (a sweep creating its runs): walks they cause are this far apart at
+# least, and at least EVENT_WALK_GAP_FACTOR times the last walk's duration, but never more
+# than EVENT_WALK_MAX_GAP_S (the first walk, opening every file, says little of the next).
+EVENT_WALK_MIN_GAP_S = 0.2
+EVENT_WALK_GAP_FACTOR = 3.0
+EVENT_WALK_MAX_GAP_S = 1.0
 RECHECK_REJECTED_S = 30.0
 # A file turned down is remembered once it is this big or this long untouched.
 SETTLED_BYTES = 4096
@@ -32,8 +41,9 @@ WALK_COST_FACTOR = 30.0
 
 
 class DirectoryWatcher:
-    """Reports the runs in a folder tree, each once. Events come from the top folder; the
-    tree below is re-walked at every poll, less often when walking it takes long."""
+    """Reports the runs in a folder tree, each once. Events from anywhere in the tree start a
+    walk (a burst of them, one); the tree is re-walked at every poll too, less often when
+    walking it takes long."""
 
     def __init__(self, path: str, *, poll_interval: float = POLL_INTERVAL_S,
                  use_events: bool = True) -> None:
@@ -54,9 +64,13 @@ class DirectoryWatcher:
         self._recheck_due = 0.0
         self._rechecking = False
         self.opened_for_a_look = 0  # files opened to decide, for tests
+        self.walks = 0  # walks of the tree, for tests
 
     def _looks(self, path: str) -> bool:
-        """``looks_like_history``, skipping files already turned down and unchanged."""
+        """``looks_like_history``, skipping files already reported (a re-walk of a sweep
+        opened every run's file again) and files already turned down and unchanged."""
+        if path in self.reported:
+            return True
         signature = self._rejected.get(path)
         if signature is not None:
             with self._dirty_lock:
@@ -103,28 +117,43 @@ class DirectoryWatcher:
         try:
             while not self._stop.is_set():
                 if self.use_events and self._watch is None and os.path.isdir(self.path):
-                    self._watch = shared_events.watch(self.path, self._on_event)
+                    self._watch = shared_events.watch_tree(self.path, self._on_event)
                 began = time.monotonic()
                 self._scan()
                 took = time.monotonic() - began
-                # Walking a big sweep costs: at most a few percent of one core.
-                self._poke.wait(max(self.poll_interval, took * WALK_COST_FACTOR))
+                # Walking a big sweep costs: at most a few percent of one core, and with the
+                # tree's events coming in, a walk only now and then as the safety net.
+                interval = self.poll_interval if self._watch is None \
+                    else max(self.poll_interval, POLL_WITH_EVENTS_S)
+                self._poke.wait(max(interval, took * WALK_COST_FACTOR))
                 self._poke.clear()
+                self._stop.wait(min(EVENT_WALK_MAX_GAP_S,
+                                    max(EVENT_WALK_MIN_GAP_S, took * EVENT_WALK_GAP_FACTOR)))
         finally:
             shared_events.unwatch(self._watch)
             self._watch = None
 
     def _on_event(self, path: str) -> None:
-        if path not in self.reported:
+        if not self._inside_reported(path):
             with self._dirty_lock:
                 self._dirty.add(path)
             self._poke.set()
+
+    def _inside_reported(self, path: str) -> bool:
+        """A run already reported, or a file inside a run folder already reported (its own
+        follower looks after it): no reason to walk the tree."""
+        while len(path) > len(self.path):
+            if path in self.reported:
+                return True
+            path = os.path.dirname(path)
+        return False
 
     def _scan(self) -> None:
         if not os.path.isdir(self.path):
             self.error = f"cannot list {self.path}: no such folder"
             return
         self.error = None
+        self.walks += 1
         now = time.monotonic()
         self._rechecking = now >= self._recheck_due
         if self._rechecking:

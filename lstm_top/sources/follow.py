@@ -34,9 +34,10 @@ import time
 
 from lstm_top.format import Header, RecordError, decode_line
 from lstm_top.history import History
-from lstm_top.sources.base import DELETED, ENDED, ERROR, LIVE, WAITING, LiveSource
+from lstm_top.sources.base import DELETED, ENDED, ERROR, LIVE, WAITING, LiveSource, UpdateCallback
 from lstm_top.sources.bulk import BulkJsonlParser as JsonlParser
 from lstm_top.sources.bulk import read_tail
+from lstm_top.sources.pool import FollowerPool
 from lstm_top.sources.watcher import WatchHandle, shared_events
 
 # Look at the file at least this often even without a file event.
@@ -118,6 +119,52 @@ class FileFollower(LiveSource):
         self._last_emit = 0.0
         self.reads = 0  # os.read calls, for tests and benchmarks
         self._loading_bytes = 0  # the size of the backlog being read behind its preview
+        # Set before ``start`` to be followed by a pool's thread instead of one of its own
+        # (a sweep of many runs; see sources.pool).
+        self.pool: FollowerPool | None = None
+
+    # ------------------------------------------------------------------ pooled
+
+    def start(self, on_update: UpdateCallback) -> None:
+        if self.pool is None:
+            super().start(on_update)
+            return
+        self._on_update = on_update
+        self.pool.add(self)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop following (joined within ``timeout``); a pooled follower's file is closed by
+        the pool at its next turn, without waiting here."""
+        if self.pool is None:
+            super().stop(timeout)
+            return
+        self._stop.set()
+        self.pool.poke(self)
+
+    def _wake(self) -> None:
+        if self.pool is None:
+            super()._wake()
+        else:
+            self.pool.poke(self)
+
+    def pooled_look(self) -> None:
+        """One turn in the pool's thread: what one pass of ``_run``'s loop does."""
+        try:
+            self._ensure_watch()
+            self.check_now()
+        except Exception as exc:  # like a reader thread's end: shown, and no more looks
+            self._emit(0, ERROR, f"reader stopped: {type(exc).__name__}: {exc}")
+            self._stop.set()
+
+    def pooled_wait(self) -> float:
+        """Seconds until the next look without an event."""
+        return self.poll_interval if self._rotation_seen_at is None \
+            else min(self.poll_interval, 0.25)
+
+    def close_pooled(self) -> None:
+        shared_events.unwatch(self._watch)
+        self._watch = None
+        self._close_fd()
 
     # ------------------------------------------------------------------ thread
 
@@ -128,8 +175,7 @@ class FileFollower(LiveSource):
             looked, busy, muted = time.monotonic(), 0, False
             while not self.stopping:
                 # A rotation in progress: the renamed file gets no events under our name.
-                self._wait(READ_GAP_S if muted else self.poll_interval
-                           if self._rotation_seen_at is None else min(self.poll_interval, 0.25))
+                self._wait(READ_GAP_S if muted else self.pooled_wait())
                 gap = looked + READ_GAP_S - time.monotonic()
                 if gap > 0:
                     self._stop.wait(gap)  # appends meanwhile are read together, after it

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from watchdog.events import (
     EVENT_TYPE_CLOSED_NO_WRITE,
+    EVENT_TYPE_MODIFIED,
     EVENT_TYPE_OPENED,
     FileSystemEvent,
     FileSystemEventHandler,
@@ -35,13 +36,16 @@ class WatchHandle:
 
     directory: str
     callback: EventCallback
+    tree: bool = False  # events anywhere below ``directory`` (``watch_tree``)
 
 
 @dataclass(eq=False)
 class _DirectoryWatch:
-    watch: ObservedWatch | None  # None while every handle is muted
+    # None while every handle is muted, or when a tree watch above brings its events.
+    watch: ObservedWatch | None
     callbacks: list[WatchHandle] = field(default_factory=list)
     muted: set[WatchHandle] = field(default_factory=set)
+    covered: bool = False  # inside a tree watched with ``watch_tree``: no watch of its own
 
 
 class _Dispatcher(FileSystemEventHandler):
@@ -51,20 +55,47 @@ class _Dispatcher(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in _IGNORED_EVENTS:
             return
+        if event.is_directory and event.event_type == EVENT_TYPE_MODIFIED:
+            return  # a file in it changed: that file's own event says which
         paths = [os.fsdecode(event.src_path)]
         if event.dest_path:
             paths.append(os.fsdecode(event.dest_path))
         self._events.dispatch(paths)
 
 
+def _below(directory: str, tree: str) -> bool:
+    return directory == tree or directory.startswith(tree.rstrip(os.sep) + os.sep)
+
+
 class SharedEvents:
-    """Reference-counted directory watches on one lazily started watchdog Observer."""
+    """Reference-counted directory watches on one lazily started watchdog Observer.
+
+    A folder of runs is watched as a tree (``watch_tree``: one recursive watch, one watchdog
+    emitter thread); a follower's ``watch`` of a folder inside a watched tree then costs no
+    watch of its own (each watchdog watch is a thread waking every second: a sweep of 1,000
+    run folders watched one by one kept the idle viewer busy)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._observer: BaseObserver | None = None
         self._directories: dict[str, _DirectoryWatch] = {}
+        self._trees: dict[str, _DirectoryWatch] = {}
         self._dispatcher = _Dispatcher(self)
+
+    def _schedule_locked(self, directory: str, recursive: bool) -> ObservedWatch | None:
+        observer = self._observer
+        if observer is None:
+            observer = Observer()
+            observer.daemon = True
+            observer.start()
+            self._observer = observer
+        try:
+            return observer.schedule(self._dispatcher, directory, recursive=recursive)
+        except OSError:
+            return None
+
+    def _covered_locked(self, directory: str) -> bool:
+        return any(_below(directory, tree) for tree in self._trees)
 
     def watch(self, directory: str, callback: EventCallback) -> WatchHandle | None:
         """Call ``callback`` for events in ``directory`` (not recursive). None when the
@@ -74,18 +105,29 @@ class SharedEvents:
         with self._lock:
             entry = self._directories.get(directory)
             if entry is None:
-                observer = self._observer
-                if observer is None:
-                    observer = Observer()
-                    observer.daemon = True
-                    observer.start()
-                    self._observer = observer
-                try:
-                    watch = observer.schedule(self._dispatcher, directory, recursive=False)
-                except OSError:
+                watch, covered = None, self._covered_locked(directory)
+                if not covered:
+                    watch = self._schedule_locked(directory, recursive=False)
+                    if watch is None:
+                        self._stop_if_idle_locked()
+                        return None
+                entry = self._directories[directory] = _DirectoryWatch(watch, covered=covered)
+            entry.callbacks.append(handle)
+        return handle
+
+    def watch_tree(self, directory: str, callback: EventCallback) -> WatchHandle | None:
+        """Call ``callback`` for events anywhere below ``directory`` (recursive); None when it
+        cannot be watched."""
+        directory = os.path.abspath(directory)
+        handle = WatchHandle(directory, callback, tree=True)
+        with self._lock:
+            entry = self._trees.get(directory)
+            if entry is None:
+                watch = self._schedule_locked(directory, recursive=True)
+                if watch is None:
                     self._stop_if_idle_locked()
                     return None
-                entry = self._directories[directory] = _DirectoryWatch(watch)
+                entry = self._trees[directory] = _DirectoryWatch(watch)
             entry.callbacks.append(handle)
         return handle
 
@@ -94,21 +136,37 @@ class SharedEvents:
             return
         observer_to_join: BaseObserver | None = None
         with self._lock:
-            entry = self._directories.get(handle.directory)
+            table = self._trees if handle.tree else self._directories
+            entry = table.get(handle.directory)
             if entry is None or handle not in entry.callbacks:
                 return
             entry.callbacks.remove(handle)
             entry.muted.discard(handle)
             if not entry.callbacks:
-                del self._directories[handle.directory]
-                if self._observer is not None and entry.watch is not None:
-                    try:
-                        self._observer.unschedule(entry.watch)
-                    except (KeyError, OSError):
-                        pass  # the directory went away and took its watch with it
+                del table[handle.directory]
+                self._unschedule_locked(entry.watch)
+                if handle.tree:
+                    self._rewatch_uncovered_locked(handle.directory)
             observer_to_join = self._stop_if_idle_locked()
         if observer_to_join is not None:
             observer_to_join.join(timeout=5.0)
+
+    def _unschedule_locked(self, watch: ObservedWatch | None) -> None:
+        if watch is not None and self._observer is not None:
+            try:
+                self._observer.unschedule(watch)
+            except (KeyError, OSError):
+                pass  # the directory went away and took its watch with it
+
+    def _rewatch_uncovered_locked(self, tree: str) -> None:
+        """A tree watch went: the folders below it that relied on it get watches of their own
+        (where that fails, their followers' polls still run)."""
+        for directory, entry in self._directories.items():
+            if entry.covered and _below(directory, tree) \
+                    and not self._covered_locked(directory):
+                entry.covered = False
+                if len(entry.muted) < len(entry.callbacks):
+                    entry.watch = self._schedule_locked(directory, recursive=False)
 
     def mute(self, handle: WatchHandle | None) -> None:
         """No events for ``handle`` until ``unmute``: a follower reading a fast run polls
@@ -119,6 +177,8 @@ class SharedEvents:
             if entry is None or handle not in entry.callbacks:
                 return
             entry.muted.add(handle)
+            if entry.covered:
+                return  # the tree's watch stays; a muted handle is simply not called
             observer, watch = self._observer, entry.watch
             if len(entry.muted) < len(entry.callbacks) or observer is None or watch is None:
                 return
@@ -138,7 +198,7 @@ class SharedEvents:
                 return
             entry.muted.discard(handle)
             observer = self._observer
-            if entry.watch is not None or observer is None:
+            if entry.watch is not None or entry.covered or observer is None:
                 return
         try:  # scheduling the same directory twice is one watch in watchdog
             watch = observer.schedule(self._dispatcher, handle.directory, recursive=False)
@@ -148,7 +208,7 @@ class SharedEvents:
             entry.watch = watch
 
     def _stop_if_idle_locked(self) -> BaseObserver | None:
-        if self._directories or self._observer is None:
+        if self._directories or self._trees or self._observer is None:
             return None
         observer, self._observer = self._observer, None
         observer.stop()
@@ -158,10 +218,15 @@ class SharedEvents:
         directories = {os.path.dirname(path) for path in paths}
         with self._lock:
             handles = [handle for directory in directories
-                       for handle in (self._directories.get(directory) or _EMPTY).callbacks]
+                       for entry in [self._directories.get(directory) or _EMPTY]
+                       for handle in entry.callbacks if handle not in entry.muted]
+            handles += [handle for tree, entry in self._trees.items()
+                        if any(_below(directory, tree) for directory in directories)
+                        for handle in entry.callbacks]
         for handle in handles:
             for path in paths:
-                if os.path.dirname(path) == handle.directory:
+                if (_below(os.path.dirname(path), handle.directory) if handle.tree
+                        else os.path.dirname(path) == handle.directory):
                     try:
                         handle.callback(path)
                     except Exception:

@@ -28,6 +28,11 @@ if TYPE_CHECKING:  # the signs are imported by the diagnosis worker, after the f
     from lstm_top.signs import Diagnoser, Finding, SignParams
 
 
+# States that no passing of time changes, only the file (an end record is final; "stalled"
+# or "live" depend on the clock).
+_TIMELESS_STATES = frozenset({"finished", "crashed", "interrupted"})
+
+
 def snapshot(history: History) -> History:
     """A consistent, immutable-in-practice view of ``history``, taken under its lock in
     microseconds, with a lock of its own (nobody else holds it).
@@ -93,6 +98,8 @@ class Run:
     # (Holding the reference keeps ``is`` meaningful; ``id()`` is reused after collection.)
     _known_history: History | None = field(default=None, repr=False)
     _serial: int = 0
+    # What ``_last_state`` was judged from (history, its version, source state, activity).
+    _state_facts: tuple[object, ...] | None = field(default=None, repr=False)
 
     @property
     def path(self) -> str:
@@ -118,6 +125,11 @@ class Run:
         return self._serial, view_version(history)
 
     @property
+    def timeless(self) -> bool:
+        """Its last state is one only a change of its file can change (finished, crashed)."""
+        return self._last_state in _TIMELESS_STATES
+
+    @property
     def diagnosed(self) -> bool:
         """The findings describe the history as it is now."""
         serial, shown = self.version()
@@ -136,13 +148,20 @@ class Run:
         Never waits for the history lock: while a reader or the analysis holds it (a big file
         being read), the last known state is returned, so the UI thread cannot stall.
         """
-        lock = self.history.lock
+        history, source = self.history, self.source
+        # A run that finished stays finished until its file changes: a sweep of a thousand
+        # finished runs asks this of each, every second, for nothing.
+        facts = (history, view_version(history), source.state, source.last_activity)
+        if self._last_state in _TIMELESS_STATES and facts == self._state_facts:
+            return self._last_state
+        lock = history.lock
         if not lock.acquire(blocking=False):
             return self._last_state
         try:
-            self._last_state = display_state(self.source, now)
+            self._last_state = display_state(source, now)
         finally:
             lock.release()
+        self._state_facts = facts
         return self._last_state
 
     def stalled_for(self, now: float | None = None) -> float | None:
@@ -296,4 +315,5 @@ def sweep_entries(runs: list[Run], now: float | None = None
 def sweep_signature(runs: list[Run], now: float | None = None) -> tuple[object, ...]:
     """Changes whenever a row of the sweep table would: cheap, so the idle app can skip it."""
     return tuple((run.key, run.version(), len(run.findings),
-                  sum(1 for f in run.findings if f.active), run.state(now)) for run in runs)
+                  sum(1 for f in run.findings if f.active) if run.findings else 0,
+                  run.state(now)) for run in runs)

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 
 from lstm_top.history import History
 from lstm_top.sources.base import LiveSource
+from lstm_top.sources.follow import FileFollower
 from lstm_top.sources.open import FrozenSource
+from lstm_top.sources.pool import FollowerPool
 from lstm_top.ui.chart import RUN_COLORS, ChartOptions
 from lstm_top.ui.run_state import DiagnosisJob, DiagnosisResult, Run
 from lstm_top.ui.text import clean
@@ -49,6 +51,8 @@ class RunBook:
         self.unseen_updates = 0  # updates of the selected run while paused
         self._replaced = 0
         self._by_path: dict[str, Run] = {}
+        self.findings_applied = 0  # results taken in, ever (with the sources' updates: a change)
+        self._undiagnosed: tuple[tuple[object, ...], list[Run]] | None = None
         # Bell, terminal title and --notify on a new warning (run_app sets it; tests need not).
         self.notifier: Notifier | None = None
 
@@ -64,6 +68,8 @@ class RunBook:
             # File events keep a sweep's runs prompt; their safety-net polls, a thousand of
             # them a second, would keep the idle viewer busy.
             source.poll_interval = max(source.poll_interval, MANY_RUNS_POLL_S)
+            if isinstance(source, FileFollower):
+                source.pool = FollowerPool.shared()  # one thread for the sweep, not one each
         run = Run(target, source, self.train_key, self.val_key, color_slot=len(self.runs))
         self.runs[target] = run
         self._by_path.setdefault(run.path, run)
@@ -126,11 +132,22 @@ class RunBook:
             return None
         return DetailRequest(self._shown_run(run, now), active[number - 1], 0, 0, color)
 
+    def changes(self) -> tuple[object, ...]:
+        """Moves whenever any run's history, state or findings may have: one comparison
+        instead of a look at each of a sweep's thousand runs, every frame."""
+        return (LiveSource.updates_emitted, self.findings_applied, len(self.runs),
+                self.selected, self.following)
+
     def undiagnosed(self) -> list[Run]:
         """Runs whose findings are behind their history (the paused one excepted)."""
+        changes = self.changes()
+        if self._undiagnosed is not None and self._undiagnosed[0] == changes:
+            return list(self._undiagnosed[1])
         # A run shown from its tail while the whole file loads is judged once it is read.
-        return [r for r in self.runs.values()
+        runs = [r for r in self.runs.values()
                 if not r.diagnosed and not self.frozen(r) and r.source.loading is None]
+        self._undiagnosed = (changes, runs)
+        return list(runs)
 
     def loading(self) -> bool:
         """A run is still being read behind the preview of its newest part."""
@@ -162,6 +179,7 @@ class RunBook:
 
     def apply_findings(self, result: DiagnosisResult) -> Run | None:
         run = self.runs.get(result.key)
+        self.findings_applied += 1
         if run is not None:
             run.findings, run.analysed = result.findings, result.version
             run.analysed_unit, run.analysed_steps = result.unit, result.steps_version

@@ -25,6 +25,7 @@ class SweepTable:
     def __init__(self, app: LstmTopApp) -> None:
         self.app = app
         self._shown: tuple[object, ...] | None = None
+        self._changes: tuple[object, ...] | None = None  # the book's ``changes()`` then
         self._opened = False
         self._pending = False
         self._next_at = 0.0
@@ -49,7 +50,7 @@ class SweepTable:
             from lstm_top.ui.components.run_table import RunTableScreen
 
             self.app.push_screen(RunTableScreen(self.app.book.marks))
-            self._shown = None
+            self._shown = self._changes = None
             self.refresh()
 
     def close(self, keys: set[str] | None, overlay: bool) -> None:
@@ -81,6 +82,12 @@ class SweepTable:
             return
         runs = list(self.app.runs.values())
         now = self.app.clock()
+        # Nothing emitted, no findings, and every run in a state no clock changes (a finished
+        # sweep): the rows are as shown, without a look at each run every second.
+        changes = self.app.book.changes()
+        if changes == self._changes and all(run.timeless for run in runs):
+            return
+        self._changes = changes
         signature = sweep_signature(runs, now)
         if signature == self._shown:
             return

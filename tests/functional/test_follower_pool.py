@@ -1,0 +1,146 @@
+"""A sweep's runs followed by one pooled thread under one recursive watch (real files, real
+inotify events through watchdog, real threads)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+from lstm_top import Logger
+from lstm_top.sources.directory import DirectoryWatcher
+from lstm_top.sources.follow import FileFollower
+from lstm_top.sources.pool import FollowerPool
+from lstm_top.sources.watcher import SharedEvents, shared_events
+from tests.waiting import poll_until
+
+RUNS = 300
+
+
+def _write_runs(folder: Path, runs: int, epochs: int = 3) -> list[Path]:
+    """Runs still training: a header and some epochs as the Logger writes them, no end."""
+    paths = []
+    for index in range(runs):
+        path = folder / f"trial_{index:04d}" / "run.jsonl"
+        path.parent.mkdir(parents=True)
+        lines = [json.dumps({"kind": "header", "format": "lstm-top", "version": 1,
+                             "run": f"trial_{index:04d}", "started": 1.0})]
+        lines += [json.dumps({"kind": "epoch", "epoch": epoch, "time": 1.0 + epoch,
+                              "metrics": {"loss": 1.0 / epoch, "val_loss": 1.1 / epoch}})
+                  for epoch in range(1, epochs + 1)]
+        path.write_text("\n".join(lines) + "\n")
+        paths.append(path)
+    return paths
+
+
+def _emitters() -> int:
+    return sum(1 for thread in threading.enumerate() if "Emitter" in type(thread).__name__)
+
+
+def test_a_pool_follows_300_runs_with_one_thread_and_one_watch(tmp_path: Path) -> None:
+    folder = tmp_path / "sweep"
+    paths = _write_runs(folder, RUNS)
+    tree = shared_events.watch_tree(str(folder), lambda path: None)
+    assert tree is not None
+    pool = FollowerPool(name="test-pool")
+    threads_before, emitters_before = threading.active_count(), _emitters()
+    followers = []
+    for path in paths:
+        follower = FileFollower(str(path), poll_interval=60.0)  # events only, in this test
+        follower.pool = pool
+        follower.start(lambda update: None)
+        followers.append(follower)
+    try:
+        assert poll_until(lambda: all(len(f.history.epochs) == 3 for f in followers), 30)
+        assert all(f.state == "live" for f in followers)
+        # One pool thread; no watchdog emitter per run folder (the tree's watch serves them).
+        assert threading.active_count() - threads_before <= 1
+        assert _emitters() == emitters_before
+        # A record appended to one run reaches its follower through the tree's events (its
+        # poll is a minute away).
+        with open(paths[-1], "a") as handle:
+            handle.write('{"kind":"epoch","epoch":4,"time":5.0,"metrics":{"loss":0.2}}\n')
+        assert poll_until(lambda: len(followers[-1].history.epochs) == 4, 5)
+        assert followers[-1].history.epochs.index.tolist() == [1, 2, 3, 4]
+    finally:
+        for follower in followers:
+            follower.stop()
+        shared_events.unwatch(tree)
+    # Stopped followers are let go and their files closed at the pool's next turn.
+    assert poll_until(lambda: pool.followers == 0, 10)
+    assert all(f._fd is None for f in followers)
+
+
+def test_an_idle_pool_costs_nothing_between_polls(tmp_path: Path) -> None:
+    paths = _write_runs(tmp_path / "sweep", 100, epochs=2)
+    pool = FollowerPool(name="idle-pool")
+    followers = []
+    for path in paths:
+        follower = FileFollower(str(path), poll_interval=30.0, use_events=False)
+        follower.pool = pool
+        follower.start(lambda update: None)
+        followers.append(follower)
+    try:
+        assert poll_until(lambda: pool.looks >= 100, 20)
+        looks = pool.looks
+        time.sleep(1.0)
+        assert pool.looks == looks  # nothing due, nothing poked: the thread sleeps
+    finally:
+        for follower in followers:
+            follower.stop()
+
+
+def test_a_folder_inside_a_watched_tree_needs_no_watch_of_its_own(tmp_path: Path) -> None:
+    events = SharedEvents()
+    inner = tmp_path / "runs" / "trial_0"
+    inner.mkdir(parents=True)
+    seen_by_tree: list[str] = []
+    seen_by_folder: list[str] = []
+    tree = events.watch_tree(str(tmp_path / "runs"), seen_by_tree.append)
+    emitters = _emitters()
+    folder = events.watch(str(inner), seen_by_folder.append)
+    try:
+        assert folder is not None and _emitters() == emitters
+        (inner / "run.jsonl").write_text("{}\n")
+        target = str(inner / "run.jsonl")
+        assert poll_until(lambda: target in seen_by_folder and target in seen_by_tree, 5)
+        # The tree's watch goes: the folder gets one of its own and keeps its events.
+        events.unwatch(tree)
+        seen_by_folder.clear()
+        with open(inner / "run.jsonl", "a") as handle:
+            handle.write("{}\n")
+        assert poll_until(lambda: target in seen_by_folder, 5)
+    finally:
+        events.unwatch(folder)
+    assert poll_until(lambda: events._observer is None, 5)
+
+
+def test_a_directory_watcher_finds_new_runs_deep_in_its_tree_by_events(tmp_path: Path) -> None:
+    folder = tmp_path / "sweep"
+    _write_runs(folder, 5)
+    found: list[str] = []
+    watcher = DirectoryWatcher(str(folder), poll_interval=60.0)  # only events can tell
+    watcher.start(found.append)
+    try:
+        assert poll_until(lambda: len(found) == 5, 10)
+        deep = folder / "group_b" / "trial_new"
+        deep.mkdir(parents=True)
+        started = time.monotonic()
+        logger = Logger(deep / "run.jsonl", run_name="new")
+        logger.log(epoch=1, loss=1.0)
+        assert poll_until(lambda: str(deep / "run.jsonl") in found, 5)
+        assert time.monotonic() - started < 3.0
+        # Appends to runs already reported do not start walks of the tree.
+        time.sleep(1.0)  # the walks the new folder's and file's events asked for are done
+        walks = watcher.walks
+        for path in sorted(folder.glob("trial_*/run.jsonl")):
+            with open(path, "a") as handle:
+                handle.write("\n")
+        time.sleep(1.0)
+        assert watcher.walks == walks
+        logger.close()
+    finally:
+        watcher.stop()
+    assert os.path.isdir(folder)
