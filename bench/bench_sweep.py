@@ -5,10 +5,10 @@ training samples) run five times through Optuna:
 
 * no pruning — every trial trains its full 60 epochs;
 * Optuna's ``MedianPruner`` (5 startup trials, 5 warm-up epochs);
-* lstm-top's ``SignsPruner("critical")`` — prunes a trial when its curves show a critical
-  warning sign (``lstm_top.optuna``; the default, strictest trigger);
-* ``SignsPruner("warning")`` — any warning sign;
-* ``SignsPruner("critical", wrapped=MedianPruner(...))`` — either prunes.
+* lstm-top's ``SignsPruner()`` as it comes (``lstm_top.optuna``): a critical warning sign
+  (the strictest trigger) or that same ``MedianPruner`` prunes;
+* ``SignsPruner("critical", wrapped=None)`` — the signs alone, critical only;
+* ``SignsPruner("warning", wrapped=None)`` — the signs alone, any warning sign.
 
 The trials: small models at sensible learning rates (most of them over-fit mildly after 10-30
 epochs: the 100 samples are noisy), wide/deep models that over-fit sooner, and learning rates
@@ -19,7 +19,9 @@ Every epoch reports the validation loss (and, with ``lstm_top.optuna.report``, t
 loss). "Best val loss found" is the lowest validation loss any trial reached at any epoch it
 trained — the checkpoint a sweep that keeps each trial's best epoch ends with (what
 ``restore_best`` does), pruned trials included; "same best" means the same trial and value as
-the unpruned sweep. Goals (issue 14): >= 30 % fewer epochs than no pruning with the same best
+the unpruned sweep, and also the trial Optuna itself calls best (``study.best_trial``, which
+counts completed trials only: a pruner that prunes the best trial after its best epoch loses it
+there). Goals (issue 14): >= 30 % fewer epochs than no pruning with the same best
 trial, and fewer epochs than MedianPruner at an equal best.
 Alone: ``python -m bench.bench_sweep`` (about 2 minutes on 2 cores).
 """
@@ -103,6 +105,8 @@ class Arm:
     seconds: float = 0.0
     best_val: float = math.inf
     best_trial: int | None = None
+    optuna_best_trial: int | None = None  # study.best_trial: completed trials only
+    optuna_best_value: float = math.inf
     pruned: int = 0
     pruned_kinds: dict[str, int] = field(default_factory=dict)
 
@@ -145,6 +149,10 @@ def sweep(name: str, pruner: Any, data: tuple[torch.Tensor, ...], epochs: int) -
     began = time.perf_counter()
     study.optimize(objective, n_trials=len(plan))
     arm.seconds = time.perf_counter() - began
+    completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if completed:
+        arm.optuna_best_trial = study.best_trial.number
+        arm.optuna_best_value = float(study.best_trial.value)
     return arm
 
 
@@ -159,17 +167,17 @@ def measure(epochs: int = EPOCHS) -> list[Arm]:
         sweep("no pruning", optuna.pruners.NopPruner(), data, epochs),
         sweep("MedianPruner", optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5),
               data, epochs),
-        sweep("SignsPruner critical", SignsPruner("critical"), data, epochs),
-        sweep("SignsPruner warning", SignsPruner("warning"), data, epochs),
-        sweep("SignsPruner critical + MedianPruner",
-              SignsPruner("critical", wrapped=optuna.pruners.MedianPruner(
-                  n_startup_trials=5, n_warmup_steps=5)), data, epochs),
+        sweep("SignsPruner() default", SignsPruner(), data, epochs),
+        sweep("SignsPruner critical alone", SignsPruner("critical", wrapped=None), data, epochs),
+        sweep("SignsPruner warning alone", SignsPruner("warning", wrapped=None), data, epochs),
     ]
 
 
 def _same_best(arm: Arm, baseline: Arm) -> bool:
-    return arm.best_trial == baseline.best_trial and math.isclose(arm.best_val,
-                                                                  baseline.best_val)
+    """The same best epoch found, and Optuna names the same best trial."""
+    return (arm.best_trial == baseline.best_trial
+            and math.isclose(arm.best_val, baseline.best_val)
+            and arm.optuna_best_trial == baseline.optuna_best_trial)
 
 
 def run(quick: bool = False) -> list[dict[str, object]]:
@@ -184,19 +192,27 @@ def run(quick: bool = False) -> list[dict[str, object]]:
             "name": f"sweep {arm.name}: epochs trained", "value": arm.epochs, "unit": "epochs",
             "goal": "",
             "detail": f"{len(trials())} trials x up to {epochs}; best val {arm.best_val:.4f} "
-                      f"(trial {arm.best_trial}{same}); pruned {arm.pruned} ({kinds}); "
-                      f"{arm.seconds:.0f} s"})
+                      f"(trial {arm.best_trial}{same}); Optuna's best_trial "
+                      f"{arm.optuna_best_trial} ({arm.optuna_best_value:.4f}); "
+                      f"pruned {arm.pruned} ({kinds}); {arm.seconds:.0f} s"})
     for arm in arms[2:]:
         saved = 100 * (1 - arm.epochs / none.epochs)
         rows.append({"name": f"sweep {arm.name}: fewer epochs than no pruning",
                      "value": round(saved, 1), "unit": "%", "goal": ">= 30",
                      "detail": f"{arm.epochs} vs {none.epochs} epochs; same best trial: "
                                f"{_same_best(arm, none)}"})
+        rows.append({"name": f"sweep {arm.name}: same best as no pruning (1 = yes)",
+                     "value": int(_same_best(arm, none)), "unit": "", "goal": ">= 1",
+                     "detail": f"best epoch found: trial {arm.best_trial} "
+                               f"({arm.best_val:.4f}) vs {none.best_trial} "
+                               f"({none.best_val:.4f}); Optuna's best_trial "
+                               f"{arm.optuna_best_trial} vs {none.optuna_best_trial}"})
         rows.append({"name": f"sweep {arm.name} / MedianPruner epochs",
                      "value": round(arm.epochs / median.epochs, 3), "unit": "x", "goal": "< 1",
                      "detail": f"{arm.epochs} vs {median.epochs} epochs; best val "
-                               f"{arm.best_val:.4f} vs {median.best_val:.4f} (equal: "
-                               f"{math.isclose(arm.best_val, median.best_val)})"})
+                               f"{arm.best_val:.4f} vs {median.best_val:.4f}, Optuna's best "
+                               f"trial {arm.optuna_best_trial} vs {median.optuna_best_trial} "
+                               f"(equal: {_same_best(arm, median)})"})
     return rows
 
 

@@ -12,7 +12,7 @@
                 raise optuna.TrialPruned()
         return val_loss
 
-    study = optuna.create_study(pruner=SignsPruner("critical"), storage="sqlite:///sweep.db")
+    study = optuna.create_study(pruner=SignsPruner(), storage="sqlite:///sweep.db")
 
 ``trial.report`` gives the pruner the validation loss only (Optuna keeps one number per step):
 enough for an oscillating or non-finite validation loss. Over-fitting is a widening gap between
@@ -20,8 +20,17 @@ the training and validation loss, so ``report(trial, epoch, val_loss, loss=...)`
 epoch's other metrics as a trial user attribute (``lstm_top:<epoch>``, in the study's storage, so
 a pruner in another worker process sees them too).
 
-``SignsPruner(stop_on, wrapped=MedianPruner())`` prunes when a sign shows *or* the wrapped
-pruner says so. The sign that pruned a trial is kept as its user attribute
+``SignsPruner()`` prunes when a critical sign shows *or* a ``MedianPruner(n_startup_trials=5,
+n_warmup_steps=5)`` says so: Optuna's median rule (its default pruner, with the usual warm-up)
+plus the signs, so a trial whose loss went non-finite, or that over-fits early and hard, is
+pruned at once rather than when it falls below the median, and a slow trial is still pruned by
+the median. ``wrapped=`` another pruner, or ``None`` for the signs alone.
+
+Why not the signs alone at ``"warning"``? They train fewer epochs still, but a trial pruned
+after its best epoch leaves Optuna's ``study.best_trial`` (completed trials only), and a big
+model that peaks early and then over-fits is often the sweep's best trial: in
+``python -m bench --only sweep`` it is (the bench prints both). The sign that pruned a trial
+is kept as its user attribute
 ``lstm_top:stopped_by`` (sign, severity, since_epoch, epoch, message). With ``history_dir=``
 every trial's epochs are also written as an lstm-top history (``trial-0007.jsonl``), so
 ``lstm-top DIR`` watches the sweep (pass the pruner as a study callback too,
@@ -34,16 +43,19 @@ import math
 import os
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 
 from lstm_top.actions import DEFAULT_STOP_ON, StopRule, parse_stop_on
 from lstm_top.hook.metrics import numbers
 
-__all__ = ["METRICS_ATTR_PREFIX", "STOPPED_BY_ATTR", "SignsPruner", "report"]
+__all__ = ["DEFAULT_WRAPPED", "METRICS_ATTR_PREFIX", "STOPPED_BY_ATTR", "SignsPruner", "report"]
 
 METRICS_ATTR_PREFIX = "lstm_top:"
+# What ``SignsPruner()`` also asks: Optuna's default pruner, with MedianPruner's usual warm-up
+# (5 trials complete before it prunes, no trial is pruned in its first 5 steps).
+DEFAULT_WRAPPED: Literal["median"] = "median"
 STOPPED_BY_ATTR = "lstm_top:stopped_by"
 
 
@@ -64,7 +76,9 @@ class SignsPruner(optuna.pruners.BasePruner):
 
     Args:
         stop_on: a severity (``"critical"``, the default and the strictest) or sign ids.
-        wrapped: another pruner, also asked; the trial is pruned when either says so.
+        wrapped: another pruner, also asked; the trial is pruned when either says so. Default
+            ``"median"``: ``MedianPruner(n_startup_trials=5, n_warmup_steps=5)``; ``None``:
+            the signs alone.
         value_key: what the intermediate value is, for the signs: ``"val_loss"`` (default) or
             ``"loss"`` when the objective reports a training loss. For ``direction="maximize"``
             studies (accuracy) the signs do not apply: report a loss with :func:`report`.
@@ -72,11 +86,16 @@ class SignsPruner(optuna.pruners.BasePruner):
     """
 
     def __init__(self, stop_on: str | Iterable[str] = DEFAULT_STOP_ON, *,
-                 wrapped: optuna.pruners.BasePruner | None = None, value_key: str = "val_loss",
+                 wrapped: optuna.pruners.BasePruner | Literal["median"] | None = DEFAULT_WRAPPED,
+                 value_key: str = "val_loss",
                  history_dir: str | os.PathLike[str] | None = None) -> None:
         parse_stop_on(stop_on)  # a typo fails now, not in the first trial
         self.stop_on = stop_on
-        self.wrapped = wrapped
+        if isinstance(wrapped, str):
+            if wrapped != DEFAULT_WRAPPED:
+                raise ValueError(f"wrapped: a pruner, None or {DEFAULT_WRAPPED!r}, not {wrapped!r}")
+            wrapped = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5)
+        self.wrapped: optuna.pruners.BasePruner | None = wrapped
         self.value_key = value_key
         self.history_dir = None if history_dir is None else os.fspath(history_dir)
         self._lock = threading.Lock()  # n_jobs > 1 calls prune() from several threads

@@ -64,7 +64,7 @@ def _study(tmp_path: Path, pruner: Any, name: str) -> Any:
 
 
 def test_signs_pruner_prunes_the_bad_trials_and_says_why(tmp_path: Path) -> None:
-    pruner = SignsPruner("critical", history_dir=tmp_path / "trials")
+    pruner = SignsPruner("critical", wrapped=None, history_dir=tmp_path / "trials")
     study = _study(tmp_path, pruner, "signs")
     study.optimize(_objective, n_trials=len(TRIALS), callbacks=[pruner])
     # Read back from the database, as another worker or optuna-dashboard would.
@@ -106,6 +106,32 @@ def test_a_wrapped_pruner_is_asked_too(tmp_path: Path) -> None:
         values = trial.intermediate_values
         if trial.state == optuna.trial.TrialState.PRUNED:
             assert values[max(values)] > 0.35 and max(values) >= 10
+
+
+def test_by_default_the_median_rule_is_asked_too(tmp_path: Path) -> None:
+    # SignsPruner() = critical signs or MedianPruner(n_startup_trials=5, n_warmup_steps=5):
+    # after five completed trials, a slow trial (lr 1e-4: val loss still near its start) is
+    # pruned by the median at step 5 (no sign says anything about it), and a trial whose
+    # loss blows up is pruned by its sign before the median's warm-up ends.
+    pruner = SignsPruner()
+    study = optuna.create_study(study_name="default", direction="minimize",
+                                storage=f"sqlite:///{tmp_path / 'sweep.db'}", pruner=pruner)
+    for _ in range(5):
+        study.enqueue_trial({"width": 16, "lr": 3e-3, "weight_decay": 3e-3})
+    study.enqueue_trial({"width": 16, "lr": 1e-4, "weight_decay": 0.0})
+    study.enqueue_trial({"width": 16, "lr": 1.0, "weight_decay": 0.0})
+    study.optimize(_objective, n_trials=7)
+    *healthy, slow, too_high = study.trials
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in healthy)
+    assert slow.state == optuna.trial.TrialState.PRUNED
+    assert max(slow.intermediate_values) == 5 and STOPPED_BY_ATTR not in slow.user_attrs
+    assert too_high.state == optuna.trial.TrialState.PRUNED
+    assert too_high.user_attrs[STOPPED_BY_ATTR]["severity"] == "critical"
+    assert max(too_high.intermediate_values) < 5
+    # The signs alone, and a wrong name for the default.
+    assert SignsPruner(wrapped=None).wrapped is None
+    with pytest.raises(ValueError, match="wrapped"):
+        SignsPruner(wrapped="mediam")  # type: ignore[arg-type]
 
 
 def test_a_typo_in_stop_on_fails_at_once() -> None:

@@ -222,3 +222,14 @@ def test_frame_pacer_keeps_a_busy_process_to_its_share_of_a_core() -> None:
     count = len(drawn)
     pacer.request()
     assert len(drawn) == count + 1 and not pacer.due
+
+
+def test_the_best_cell_fits_its_column_however_long_the_epoch() -> None:
+    from lstm_top.ui.components.metrics import NARROW_COLUMNS, best_at
+
+    width = NARROW_COLUMNS[2] - 1  # one space kept from the latest value before it
+    assert best_at(0.19612, 12, 3, width) == "0.196@12"
+    assert best_at(0.0603, 998_067, 3, width) == "0.06@998k"
+    assert best_at(1.23e-5, 2_500_000, 3, width) == "1.23e-5@2M"
+    for epoch in (9, 99_999, 123_456, 1_000_000, 987_654_321):
+        assert len(best_at(0.0663, epoch, 3, width)) <= width
