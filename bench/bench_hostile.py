@@ -356,7 +356,12 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                                f"with 4 names {baseline:.2f} s (ratio {elapsed / baseline:.1f}x)"})
         try:
             quit_s = viewer_quit_seconds(distinct)
-            detail = "q pressed while the file is read, until the process exited (tmux 80x24)"
+            tiny = os.path.join(folder, "tiny.jsonl")
+            write_same_names(tiny, 40)
+            tiny_s = viewer_quit_seconds(tiny)
+            detail = (f"q pressed while the file is read and judged, until the process exited "
+                      f"(tmux 80x24); a 40-epoch file: {tiny_s:.2f} s "
+                      f"(ratio {quit_s / tiny_s:.1f}x)")
         except RuntimeError as exc:
             quit_s, detail = float("nan"), str(exc)
         rows.append({"name": "viewer quit while reading it", "value": quit_s, "unit": "s",

@@ -114,6 +114,8 @@ def _tui_parser() -> argparse.ArgumentParser:
 
 # At exit, threads still running (a settings file being written) get this long to finish.
 EXIT_JOIN_S = 0.5
+# The viewer's GIL switch interval (Python's default: 5 ms).
+UI_SWITCH_INTERVAL_S = 0.001
 
 
 def entry() -> NoReturn:
@@ -185,6 +187,11 @@ def _main(argv: list[str] | None) -> int:
                  *(["--val-key", options.val_key] if options.val_key else [])]
         return serve_web(options.targets, host=options.host, port=options.port, extra_args=extra)
     from lstm_top.ui.app import run_app
+
+    # The readers and the signs are pure Python in threads: at the default 5 ms switch
+    # interval each of the UI thread's many GIL hand-backs per key press waits that long
+    # behind them (a `q` took 0.6 s to be seen while a big file was read and judged).
+    sys.setswitchinterval(UI_SWITCH_INTERVAL_S)
 
     sign_params: dict | None = None
     disabled_signs: frozenset[str] = frozenset()

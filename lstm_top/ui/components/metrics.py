@@ -91,6 +91,8 @@ class MetricsTable(DataTable[Text]):
             self.show(self._metrics)
 
     def show(self, metrics: Sequence[MetricSummary]) -> None:
+        if metrics is getattr(self, "_metrics", None) and self._shown:
+            return  # the same summaries (a new view brings new ones): each tick, 512 names
         self._metrics = metrics
         name_chars = NARROW_COLUMNS[0] if self._narrow else NAME_CHARS
         rows = []
