@@ -147,8 +147,8 @@ def test_sign_option_on_the_command_line(tmp_path):
 
 
 def test_subset_gap_t_is_against_one_population():
-    from lstm_top.signs.subset_gap import one_population_t
     from lstm_top.signs.stats import welch_t
+    from lstm_top.signs.subset_gap import one_population_t
 
     # A random 36-of-200 split of heavy-tailed losses that drew none of the rare huge ones:
     # low mean and low spread. Welch's per-subset spreads call it significant; it is not.
