@@ -21,6 +21,7 @@ from textual.widgets import Footer
 from textual.worker import Worker, get_current_worker
 
 from lstm_top.prefs import Prefs, load_prefs, save_prefs
+from lstm_top.sources.base import LiveSource
 from lstm_top.sources.formats import classify
 from lstm_top.sources.open import open_target
 from lstm_top.ui import messages as msg
@@ -115,10 +116,11 @@ class LstmTopApp(OverlayKeys):
         self.set_interval(1.0, self._tick)
         self.request_frame()
 
-    def add_run(self, target: str, select: bool = False) -> Run:
+    def add_run(self, target: str, select: bool = False, source: LiveSource | None = None
+                ) -> Run:
         run = self.book.find(target)
         if run is None:
-            run = self.book.add(target, open_target(target), select)
+            run = self.book.add(target, source or open_target(target), select)
             run.source.start(msg.relay(self.post_message, target))
             self._changed()
         return run
@@ -149,13 +151,16 @@ class LstmTopApp(OverlayKeys):
         from lstm_top.sources.directory import DirectoryWatcher
 
         watcher = DirectoryWatcher(folder)
-        watcher.start(lambda path: self.post_message(msg.RunFileAppeared(str(path))))
+        # Opened in the watcher's thread: a sweep's thousand runs cost the UI thread no file
+        # system calls (each waits for the GIL while the readers parse).
+        watcher.start(lambda path: self.post_message(
+            msg.RunFileAppeared(str(path), open_target(str(path)))))
         self._directory_watchers.append(watcher)
 
     def on_run_file_appeared(self, message: msg.RunFileAppeared) -> None:
         if self._directory_watchers:
             self.sweep.run_appearing(len(self.runs) + 1)
-        self.add_run(message.path)
+        self.add_run(message.path, source=message.source)
 
     def toggle_overlay_mark(self, key: str | None) -> None:
         if key is not None:
