@@ -33,7 +33,7 @@ PREFERRED_ORDER = ("load", "memory", "tui", "signs", "logger", "latency", "demo"
 EXPECTED = ("load", "memory", "tui", "signs", "logger", "latency", "demo", "hostile")
 ROWS_MARKER = "@@lstm-top-bench-rows@@"
 # Benches that train real models need longer than the default timeout.
-MIN_TIMEOUT_S = {"sweep": 900.0}
+MIN_TIMEOUT_S = {"sweep": 900.0, "tui": 900.0}  # tui: four tmux runs, one of 60 s
 
 _CHILD = """
 import inspect, json, sys

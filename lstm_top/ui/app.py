@@ -21,6 +21,7 @@ from textual.widgets import Footer
 from textual.worker import Worker, get_current_worker
 
 from lstm_top.prefs import Prefs, load_prefs, save_prefs
+from lstm_top.sources.base import LiveSource
 from lstm_top.sources.formats import classify
 from lstm_top.sources.open import open_target
 from lstm_top.ui import messages as msg
@@ -115,10 +116,11 @@ class LstmTopApp(OverlayKeys):
         self.set_interval(1.0, self._tick)
         self.request_frame()
 
-    def add_run(self, target: str, select: bool = False) -> Run:
+    def add_run(self, target: str, select: bool = False, source: LiveSource | None = None
+                ) -> Run:
         run = self.book.find(target)
         if run is None:
-            run = self.book.add(target, open_target(target), select)
+            run = self.book.add(target, source or open_target(target), select)
             run.source.start(msg.relay(self.post_message, target))
             self._changed()
         return run
@@ -140,20 +142,25 @@ class LstmTopApp(OverlayKeys):
         else:
             if run.source.loading is not None:  # the progress bar moves, the chart stays
                 self.main_view.show_status(self.book, self.clock())
-            self.request_frame()
+            # Nothing of this history on screen yet (a file just opened, its preview, the
+            # whole run replacing it): drawn at once, whatever the busy budget says.
+            self.request_frame(urgent=run.rendered[0] != run.version()[0])
 
     def watch_directory(self, folder: str) -> None:
         """Every history file in the folder, then new ones as they appear."""
         from lstm_top.sources.directory import DirectoryWatcher
 
         watcher = DirectoryWatcher(folder)
-        watcher.start(lambda path: self.post_message(msg.RunFileAppeared(str(path))))
+        # Opened in the watcher's thread: a sweep's thousand runs cost the UI thread no file
+        # system calls (each waits for the GIL while the readers parse).
+        watcher.start(lambda path: self.post_message(
+            msg.RunFileAppeared(str(path), open_target(str(path)))))
         self._directory_watchers.append(watcher)
 
     def on_run_file_appeared(self, message: msg.RunFileAppeared) -> None:
         if self._directory_watchers:
             self.sweep.run_appearing(len(self.runs) + 1)
-        self.add_run(message.path)
+        self.add_run(message.path, source=message.source)
 
     def toggle_overlay_mark(self, key: str | None) -> None:
         if key is not None:
@@ -166,9 +173,10 @@ class LstmTopApp(OverlayKeys):
             self.book.selected = key
             self._changed()
 
-    def request_frame(self, soon: bool = False) -> None:
+    def request_frame(self, soon: bool = False, urgent: bool = False) -> None:
+        """``urgent``: what a person did (a key, a resize): only the frame rate applies."""
         if hasattr(self, "loss_plot"):  # else not mounted yet: on_mount asks
-            self.frames.request(soon)
+            self.frames.request(soon, urgent)
 
     def _frame(self) -> None:
         if not self._diagnosis_running() and (jobs := self.book.diagnosis_jobs()):
@@ -207,7 +215,7 @@ class LstmTopApp(OverlayKeys):
         self.request_frame()  # whatever changed meanwhile
 
     def on_loss_plot_resized(self, message: LossPlot.Resized) -> None:
-        self.request_frame()
+        self.request_frame(urgent=True)
 
     def _diagnosis_running(self) -> bool:
         return self._diagnosis_worker is not None and not self._diagnosis_worker.is_finished
@@ -249,9 +257,9 @@ class LstmTopApp(OverlayKeys):
         return self.book.notices_current() and \
             self.main_view.status_current(self.book, self.clock())
 
-    def _changed(self) -> None:
+    def _changed(self, urgent: bool = True) -> None:
         self._show_panels()
-        self.request_frame()
+        self.request_frame(urgent=urgent)
 
     def _show_panels(self) -> None:
         if self.sweep.screen() is not None:
@@ -264,7 +272,7 @@ class LstmTopApp(OverlayKeys):
         """Once a second: elapsed time and stalled state. Repaints only if the text changed."""
         if served_to_browser() and server_gone(self._driver, self._parent_pid):
             return self.exit(0)  # on_unmount stops the readers and demos
-        self._changed()  # a state change (live → stalled) changes an empty chart
+        self._changed(urgent=False)  # a state change (live → stalled) changes an empty chart
 
     def action_run_table(self) -> None:
         self.sweep.open()
@@ -277,7 +285,7 @@ class LstmTopApp(OverlayKeys):
     def action_view(self, change: str) -> None:
         """A key that changes how the chart looks (``ViewSettings``' method ``change``)."""
         self.settings = getattr(self.settings, change)()
-        self.request_frame()
+        self.request_frame(urgent=True)
         store_settings(self.settings, self.prefs)
         self._save_prefs(copy.deepcopy(self.prefs))
 
@@ -291,12 +299,12 @@ class LstmTopApp(OverlayKeys):
             self.notify("overlay needs at least two runs", markup=False)
             return
         self.book.overlay = not self.book.overlay
-        self.request_frame()
+        self.request_frame(urgent=True)
 
     def action_toggle_follow(self) -> None:
         self.book.following = not self.book.following
         self.book.unseen_updates = 0
-        self.request_frame()
+        self.request_frame(urgent=True)
         self.main_view.show_status(self.book, self.clock())
 
     async def action_quit(self) -> None:

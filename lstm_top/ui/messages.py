@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 from lstm_top.history import History
-from lstm_top.sources.base import SourceUpdate
+from lstm_top.sources.base import LiveSource, SourceUpdate
 from lstm_top.ui.text import clean
 
 if TYPE_CHECKING:
@@ -61,9 +61,10 @@ class DiagnosisDone(Message):
 
 @dataclass
 class RunFileAppeared(Message):
-    """A new history file showed up in a watched folder."""
+    """A new history file showed up in a watched folder (``source``: opened for it there)."""
 
     path: str
+    source: LiveSource | None = None
 
 
 @dataclass

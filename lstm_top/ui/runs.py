@@ -9,6 +9,7 @@ back through ``apply_view`` and ``apply_findings``.
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING
 
 from lstm_top.history import History
@@ -38,6 +39,11 @@ if TYPE_CHECKING:
 # Beyond this many runs each run's file is polled less often (file events still come at once).
 MANY_RUNS = 50
 MANY_RUNS_POLL_S = 10.0
+# While a sweep's runs are still arriving (one added less than ARRIVAL_QUIET_S ago), their
+# diagnosis waits — the table first: the signs' pure Python would take the GIL from the UI
+# thread adding the rows — but never longer than ARRIVAL_HOLD_MAX_S.
+ARRIVAL_QUIET_S = 0.3
+ARRIVAL_HOLD_MAX_S = 3.0
 
 
 class RunBook:
@@ -52,6 +58,7 @@ class RunBook:
         self._replaced = 0
         self._by_path: dict[str, Run] = {}
         self.findings_applied = 0  # results taken in, ever (with the sources' updates: a change)
+        self._last_added = self._arrivals_began = -1e9  # time.monotonic() of adds
         self._undiagnosed: tuple[tuple[object, ...], list[Run]] | None = None
         # Bell, terminal title and --notify on a new warning (run_app sets it; tests need not).
         self.notifier: Notifier | None = None
@@ -70,6 +77,10 @@ class RunBook:
             source.poll_interval = max(source.poll_interval, MANY_RUNS_POLL_S)
             if isinstance(source, FileFollower):
                 source.pool = FollowerPool.shared()  # one thread for the sweep, not one each
+        now = time.monotonic()
+        if now - self._last_added > ARRIVAL_QUIET_S:
+            self._arrivals_began = now
+        self._last_added = now
         run = Run(target, source, self.train_key, self.val_key, color_slot=len(self.runs))
         self.runs[target] = run
         self._by_path.setdefault(run.path, run)
@@ -153,7 +164,15 @@ class RunBook:
         """A run is still being read behind the preview of its newest part."""
         return any(r.source.loading is not None for r in self.runs.values())
 
+    def arriving(self) -> bool:
+        """A sweep's runs are being added still: diagnosing them waits a moment."""
+        now = time.monotonic()
+        return len(self.runs) >= MANY_RUNS and now - self._last_added < ARRIVAL_QUIET_S \
+            and now - self._arrivals_began < ARRIVAL_HOLD_MAX_S
+
     def diagnosis_jobs(self) -> list[DiagnosisJob]:
+        if self.arriving():
+            return []
         runs = sorted(self.undiagnosed(), key=lambda r: r.key != self.selected)  # on screen first
         return [DiagnosisJob(r.key, r.version(), r.history, self.train_key, self.val_key)
                 for r in runs]

@@ -106,3 +106,44 @@ async def test_the_tui_draws_a_step_only_run(tmp_path: Path) -> None:
         chart = app.loss_plot.plain
         assert "20000" in chart and "best val 0.7275 @7500" in chart
         assert "stagnating val loss" in chart
+
+
+async def test_a_run_that_starts_overfitting_moves_up_the_table_in_place(tmp_path: Path) -> None:
+    """The table is updated, not rebuilt: a live run's new epochs change its row and its
+    place; the other rows keep theirs; a filter removes rows and clearing it brings them
+    back."""
+    folder = tmp_path / "sweep"
+    for index in range(12):
+        if index != 5:
+            write_trial(folder, f"trial_{index:02d}", (0.1, 0.01, 0.001)[index % 3],
+                        (32, 64)[index % 2], overfits=index == 9)
+    live = write_trial(folder, "trial_05", 0.01, 64, overfits=True)
+    lines = live.read_text().splitlines()
+    live.write_text("\n".join(lines[:13]) + "\n")  # header and 12 healthy epochs, no end yet
+    app = LstmTopApp([str(folder)], clock=lambda: 1013.0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _wait(pilot, lambda: isinstance(app.screen, RunTableScreen) and sum(
+            1 for row in app.screen.visible_rows() if row.severity >= 2) == 1
+            and app.screen.table.row_count == 12)
+        screen = app.screen
+        assert isinstance(screen, RunTableScreen)
+        table = screen.table
+
+        def names() -> list[str]:
+            return [str(table.get_row_at(row)[0]).strip() for row in range(table.row_count)]
+
+        assert names()[0] == "trial_09" and names().index("trial_05") > 1
+        untouched = [str(cell) for cell in table.get_row_at(names().index("trial_11"))]
+        with open(live, "a") as handle:
+            handle.write("\n".join(lines[13:-1]) + "\n")  # it over-fits from epoch 13 on
+        await _wait(pilot, lambda: set(names()[:2]) == {"trial_05", "trial_09"})
+        row = [str(cell) for cell in table.get_row_at(names().index("trial_05"))]
+        assert row[2] == "40" and "stagnating_val_loss" in row[4]
+        assert [str(cell) for cell in table.get_row_at(names().index("trial_11"))] == untouched
+        assert table.row_count == 12
+        await pilot.press("slash", *"lr=0.001", "enter")
+        await _wait(pilot, lambda: table.row_count == 3)
+        assert set(names()) == {"trial_02", "trial_08", "trial_11"}
+        await pilot.press("slash", *["backspace"] * 8, "enter")
+        await _wait(pilot, lambda: table.row_count == 12)
+        assert sorted(names()) == sorted(f"trial_{index:02d}" for index in range(12))

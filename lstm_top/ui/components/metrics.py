@@ -45,6 +45,23 @@ WIDE_COLUMNS = (NAME_CHARS, 7, 10, 7)
 NARROW_COLUMNS = (11, 8, 11, 8)
 
 
+def best_at(value: float, epoch: int | None, digits: int, width: int) -> str:
+    """``value@epoch`` within ``width`` characters, so the cell never runs into its
+    neighbour: a long epoch in thousands or millions ("0.0603@998k"), then fewer digits."""
+    epochs = [str(epoch)]
+    if epoch is not None and abs(epoch) >= 10_000:
+        epochs.append(f"{epoch / 1000:.0f}k")
+    if epoch is not None and abs(epoch) >= 1_000_000:
+        epochs += [f"{epoch / 1_000_000:.1f}M", f"{epoch / 1_000_000:.0f}M"]
+    text = ""
+    for shown_digits in range(digits, 1, -1):
+        for shown_epoch in epochs:
+            text = f"{format_value(value, shown_digits)}@{shown_epoch}"
+            if len(text) <= width:
+                return text
+    return text
+
+
 class MetricsTable(DataTable[Text]):
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -84,7 +101,8 @@ class MetricsTable(DataTable[Text]):
             if "_std[" in row.name:
                 continue  # subset spreads back the warnings' evidence; too many rows here
             best = ("–" if row.best is None
-                    else f"{format_value(row.best, digits)}@{row.best_epoch}")
+                    else best_at(row.best, row.best_epoch, digits,
+                                 NARROW_COLUMNS[2] - 1 if self._narrow else WIDE_COLUMNS[2]))
             rows.append((short_name(row.name, name_chars), format_value(row.latest, digits),
                          best, row))
         signature: list[tuple[str, ...]] = [(*r[:3], format_value(r[3].change)) for r in rows]

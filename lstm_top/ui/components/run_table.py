@@ -17,6 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets.data_table import ColumnKey
 
 from lstm_top.sweep import SORT_KEYS, RunRow, filter_rows, header, sort_rows
 
@@ -49,6 +50,13 @@ class RunTableScreen(Screen[None]):
         self._config_keys: list[str] = []
         self._rows: list[RunRow] = []
         self._shown: list[tuple[str, tuple[str, ...]]] | None = None
+        # What the DataTable holds: its columns, each row's cells, severity and mark, the
+        # object in each row's first cell, and the rows' order.
+        self._columns: tuple[str, ...] | None = None
+        self._column_keys: list[ColumnKey] = []
+        self._in_table: dict[str, tuple[tuple[str, ...], int, bool]] = {}
+        self._first_cells: dict[str, Text | str] = {}
+        self._order: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Static(id="sweep-summary")
@@ -88,28 +96,72 @@ class RunTableScreen(Screen[None]):
         if signature == self._shown:
             return
         self._shown = signature
+        self._update_table(rows, cells)
+
+    def _update_table(self, rows: list[RunRow], cells: list[tuple[str, tuple[str, ...]]]
+                      ) -> None:
+        """Bring the DataTable to ``rows``, touching only what changed: the table measures
+        every cell it is given, and a sweep's thousand rows rebuilt whenever one run's
+        findings came took a second each time. New rows are added, changed cells updated,
+        gone rows removed, then the rows put in order."""
         table = self.table
         selected = self._cursor_key()
-        table.clear(columns=True)
-        table.add_columns(*header(self._config_keys))
+        columns = tuple(header(self._config_keys))
+        if columns != self._columns:
+            table.clear(columns=True)
+            self._column_keys = table.add_columns(*columns)
+            self._columns, self._in_table, self._first_cells, self._order = columns, {}, {}, []
+        wanted = {key for key, _ in cells}
+        for key in [key for key in self._in_table if key not in wanted]:
+            table.remove_row(key)
+            del self._in_table[key]
+            del self._first_cells[key]
         for row, (key, texts) in zip(rows, cells, strict=True):
-            styled: list[Text | str] = []
-            for index, text in enumerate(texts):
-                if index == 0:
-                    mark = "◉ " if key in self.marks else "  "
-                    styled.append(Text(mark + text[:30]))
-                elif index == 1:
-                    styled.append(Text(text, style=STATE_STYLES.get(text, "")))
-                elif index == 4:
-                    styled.append(Text(text, style=SEVERITY_STYLES.get(row.severity, "")))
-                else:
-                    styled.append(text)
-            table.add_row(*styled, key=key)
-        if selected is not None:
-            for position, (key, _) in enumerate(cells):
-                if key == selected:
-                    table.move_cursor(row=position)
-                    break
+            state = (texts, row.severity, key in self.marks)
+            before = self._in_table.get(key)
+            if before == state:
+                continue
+            styled = self._styled(key, texts, row.severity)
+            if before is None:
+                table.add_row(*styled, key=key)
+            else:
+                old_texts, old_severity, old_mark = before
+                for index, (column, value) in enumerate(zip(self._column_keys, styled,
+                                                            strict=True)):
+                    if texts[index] != old_texts[index] or (index == 0 and state[2] != old_mark) \
+                            or (index == 4 and row.severity != old_severity):
+                        # Only a wider cell widens its column: with update_width a narrower
+                        # one makes the table re-measure the whole column (O(rows) a cell).
+                        wider = Text(value).cell_len if isinstance(value, str) \
+                            else value.cell_len
+                        table.update_cell(key, column, value, update_width=wider
+                                          > table.columns[column].content_width)
+            self._in_table[key] = state
+            self._first_cells[key] = styled[0] if before is None or texts[0] != before[0][0] \
+                or state[2] != before[2] else self._first_cells[key]
+        order = [key for key, _ in cells]
+        if order != self._order:
+            self._order = order
+            # The table sorts by its cells: each row's first cell is an object of ours, so its
+            # identity says the row's place.
+            place = {id(self._first_cells[key]): index for index, key in enumerate(order)}
+            table.sort(key=lambda values: place[id(values[0])])
+        if selected is not None and selected in wanted:
+            table.move_cursor(row=order.index(selected))
+
+    def _styled(self, key: str, texts: tuple[str, ...], severity: int) -> list[Text | str]:
+        styled: list[Text | str] = []
+        for index, text in enumerate(texts):
+            if index == 0:
+                mark = "◉ " if key in self.marks else "  "
+                styled.append(Text(mark + text[:30]))
+            elif index == 1:
+                styled.append(Text(text, style=STATE_STYLES.get(text, "")))
+            elif index == 4:
+                styled.append(Text(text, style=SEVERITY_STYLES.get(severity, "")))
+            else:
+                styled.append(Text(text))  # a Text: the table would parse a str as markup
+        return styled
 
     def _cursor_key(self) -> str | None:
         table = self.table
