@@ -175,8 +175,17 @@ class LstmTopApp(OverlayKeys):
 
     def request_frame(self, soon: bool = False, urgent: bool = False) -> None:
         """``urgent``: what a person did (a key, a resize): only the frame rate applies."""
-        if hasattr(self, "loss_plot"):  # else not mounted yet: on_mount asks
+        # Not mounted yet: on_mount asks. Nothing to do: no frame waits on the budget for it.
+        if hasattr(self, "loss_plot") and (urgent or self._frame_needed()):
             self.frames.request(soon, urgent)
+
+    def _frame_needed(self) -> bool:
+        """A frame now would start a diagnosis or change the picture."""
+        if not self._diagnosis_running() and self.book.undiagnosed():
+            return True
+        request = self.book.view_request(0, self.loss_plot.chart_size(), self.options,
+                                         self.clock())
+        return request.key() != self._requested
 
     def _frame(self) -> None:
         if not self._diagnosis_running() and (jobs := self.book.diagnosis_jobs()):
@@ -250,9 +259,7 @@ class LstmTopApp(OverlayKeys):
             return False
         if self._render_worker is not None and not self._render_worker.is_finished:
             return False
-        size = self.loss_plot.chart_size()
-        request = self.book.view_request(0, size, self.options, self.clock())
-        if size != self._rendered_size or request.key() != self._requested:
+        if self.loss_plot.chart_size() != self._rendered_size or self._frame_needed():
             return False
         return self.book.notices_current() and \
             self.main_view.status_current(self.book, self.clock())
