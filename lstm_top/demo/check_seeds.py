@@ -57,6 +57,10 @@ def judge_seed(scenario: str, seed: int, folder: str, epochs: int | None = None)
     path = os.path.join(folder, f"{scenario}_s{seed}.jsonl")
     cpu_seconds: float | None = None
     if not (epochs is None and _completed(path)):
+        # The Logger appends: what an interrupted sweep left half-written would become the
+        # first of two runs in one file, judged as one.
+        if os.path.exists(path):
+            os.remove(path)
         started = time.process_time()
         run_scenario(scenario, path, epochs=epochs, seed=seed)
         cpu_seconds = time.process_time() - started

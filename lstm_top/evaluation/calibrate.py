@@ -45,7 +45,7 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
                             "patience": [3, 5]},
     "train_plateau": {"warning_after_epochs": [12, 15, 20],
                       "max_progress": [0.03, 0.05, 0.08]},
-    "subset_gap": {"welch_t_min": [2.5, 3.0, 4.0], "min_ratio_tested": [1.1, 1.2],
+    "subset_gap": {"min_t": [2.5, 3.0, 4.0], "min_ratio_tested": [1.1, 1.15, 1.2],
                    "consecutive_tested": [2, 3]},
     "diverging_loss": {"diverge_factor": [2.0, 3.0], "noise_sigmas": [3.0, 4.0]},
 }

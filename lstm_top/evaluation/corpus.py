@@ -48,18 +48,29 @@ SEED_LABELS: dict[str, tuple[set[str], set[str], set[str]]] = {
     # starts, the train loss sits at var(U(0,1)) = 1/12 for ~20 epochs: nothing learned, so a
     # train_plateau is a fair second reading.
     "seed1_stagnating": ({"stagnating_val_loss"}, {"train_plateau"}, set()),
-    # lr 0.1, random seed 2: after an epoch-1 train spike nothing is learned; val jumps by
-    # 30-90% for an epoch or two every 4-10 epochs (s.d. 0.020 around 0.085, jumps of 0.08)
-    # while the train loss wobbles too, but its epoch-to-epoch noise is under a quarter of those
-    # jumps: real oscillation (tests/fixtures/seed/README.md).
-    "seed2_oscillating_rs2": ({"oscillating_val_loss"}, {"train_plateau"}, set()),
-    # lr 0.1, random seed 1: one val spike (epoch 3) and elevated noise afterwards: oscillation
-    # at most weakly (excused either way).
-    "seed2_oscillating": ({"oscillating_val_loss"}, {"train_plateau"},
+    # lr 0.1 (example 2): after an epoch-1 train spike nothing is learned, and how much the val
+    # loss jumps depends on the random seed — labelled per run by eye, in SEED_RUN_LABELS.
+    "seed2_oscillating": ({"oscillating_val_loss"}, {"train_plateau", "stagnating_val_loss"},
                           {"oscillating_val_loss"}),
     # Both val subsets are drawn from the same distribution: no real subset gap (Welch's t
     # stays < 1); but the model overfits (val rises 0.09 -> 0.15 while train falls).
     "seed3_subsets": ({"stagnating_val_loss"}, set(), set()),
+}
+
+# Example 2 run by run (seeds 1-12), by eye with the numbers that decided it: the val loss's
+# epoch-to-epoch spread after epoch 10 relative to its median, and its jumps of > 30% from one
+# epoch to the next. Three or more such jumps: clearly oscillating (expected). A spread of
+# 5-15% with 0-2 jumps: oscillating at most weakly (excused either way). Seed 8 (spread 3%, no
+# jump, like example 1's lr 0.001 runs): not oscillating. The model memorising the random
+# targets (stagnation) and learning nothing (plateau) are fair second readings on all of them.
+_SEED2_SECOND_READINGS = {"train_plateau", "stagnating_val_loss"}
+SEED_RUN_LABELS: dict[str, tuple[set[str], set[str], set[str]]] = {
+    **{f"seed2_oscillating_rs{seed}": ({"oscillating_val_loss"}, _SEED2_SECOND_READINGS, set())
+       for seed in (2, 4, 5)},  # 6, 7 and 3 jumps; spread 24%, 26%, 13%
+    **{f"seed2_oscillating{'' if seed == 1 else f'_rs{seed}'}": (
+        {"oscillating_val_loss"}, _SEED2_SECOND_READINGS, {"oscillating_val_loss"})
+       for seed in (1, 3, 6, 7, 9, 10, 11, 12)},  # spread 5-15%, 0-2 jumps
+    "seed2_oscillating_rs8": (set(), _SEED2_SECOND_READINGS, set()),  # spread 3%, no jump
 }
 
 DEMO_SCENARIOS = {"healthy": set(), "stagnating": {"stagnating_val_loss"},
@@ -97,8 +108,8 @@ def _has_nonfinite(history: object) -> bool:
 def seed_cases(directory: Path = SEED_DIR) -> list[Case]:
     cases = []
     for path in sorted(directory.glob("*.jsonl")):
-        label = next((value for prefix, value in SEED_LABELS.items()
-                      if path.stem.startswith(prefix)), None)
+        label = SEED_RUN_LABELS.get(path.stem) or next(
+            (value for prefix, value in SEED_LABELS.items() if path.stem.startswith(prefix)), None)
         if label is None:
             continue
         expected, allowed, lenient = label

@@ -147,6 +147,9 @@ class EpisodeTracker:
     sign_id: str
     remedy: str
     episodes: list[Finding] = field(default_factory=list)
+    # An episode that closed at most this many epochs ago is reopened instead of a new one
+    # started: a sign that flickers around its bar is one episode, not a string of them.
+    rejoin_within: int = 0
 
     @property
     def current(self) -> Finding | None:
@@ -158,6 +161,11 @@ class EpisodeTracker:
                evidence: dict[str, Any]) -> None:
         """The sign holds at ``epoch``: open an episode or refresh the open one."""
         current = self.current
+        if (current is None and self.rejoin_within > 0 and self.episodes
+                and self.episodes[-1].until_epoch is not None
+                and epoch - self.episodes[-1].until_epoch <= self.rejoin_within):
+            current = self.episodes[-1]
+            current.until_epoch = None
         if current is None:
             self.episodes.append(Finding(self.sign_id, severity, epoch, None, message,
                                          evidence, self.remedy,

@@ -109,21 +109,27 @@ class StagnatingValLoss(Detector[StagnationParams]):
         self.best_epoch = 0
         self.best_index = 0
         self.train_at_best: float | None = None
-        # The training loss of the epoch after the best is a reference too (see observe).
-        self.train_reference_pending = False
+        # The training losses of the best epoch and the one before, until the next epoch's
+        # arrives to complete the reference (see observe).
+        self.train_around_best: list[float] | None = None
         self.swings = SwingCounter(p.swings)
 
     def observe(self, epoch: Epoch, context: SignContext) -> None:
         train_log = log_or_none(epoch.train)
         if train_log is not None:
-            if self.train_reference_pending and self.train_at_best is not None:
-                # A best in the first epochs: that epoch's training loss is its mean over the
-                # batches and still holds the untrained start, while the weights the best was
-                # measured on sit between it and the next epoch's: the lower of the two is the
-                # honest reference. Without it any later training loss looks like a fall (on
-                # the fresh oracle runs: a plateaued classifier flagged as over-fitting).
-                self.train_at_best = min(self.train_at_best, train_log)
-            self.train_reference_pending = False
+            if self.train_around_best is not None:
+                # The reference training level at the best, centred on it: the median of the
+                # epochs before, at and after it. An epoch's training loss is mostly its mean
+                # over its batches, so the weights the best was measured on sit between that
+                # epoch's value and the next one's; a trailing median would also hold a first
+                # epoch that is 10-20x the rest (lr far too high), and every later value would
+                # look like a fall. With only two values (a best at epoch 1) the lower: the
+                # first epoch's mean still holds the untrained start (on the fresh oracle runs a
+                # plateaued classifier, on the founding note's lr-0.1 runs a flat one, were
+                # flagged as over-fitting without this).
+                values = [*self.train_around_best, train_log]
+                self.train_at_best = median(values) if len(values) == 3 else min(values)
+                self.train_around_best = None
             self.train_recent.append(train_log)
             self.train_noise_window.append(train_log)
             self.swings.observe_train(train_log)
@@ -149,7 +155,7 @@ class StagnatingValLoss(Detector[StagnationParams]):
             # alone before there are three (the first epoch's loss is often 10x the second's).
             self.train_at_best = (train_level if len(self.train_recent) == p.level_window
                                   else self.train_recent[-1] if self.train_recent else None)
-            self.train_reference_pending = len(self.train_recent) < p.level_window
+            self.train_around_best = list(self.train_recent)[-2:]
             self.tracker.clear(epoch.epoch)
             return
         since = self.val_count - self.best_index

@@ -2,8 +2,9 @@
 
 Subsets are logged as ``val_loss[NAME]`` with sample counts ``n[NAME]`` and, optionally, the
 per-sample standard deviation ``val_loss_std[NAME]``. Each epoch the worst subset is compared
-with the others pooled: with n and std logged, by Welch's t-test (the gap must be unlikely as
-sampling noise); without them, by its ratio alone with a stricter bar. The gap must also be big
+with the others pooled: with n and std logged, by a t statistic against "the subsets are one
+population" (the gap must be unlikely as sampling noise); without them, by its ratio alone with
+a stricter bar. The gap must also be big
 enough to matter and hold for consecutive epochs. A gap that keeps widening is reported too.
 """
 
@@ -26,13 +27,21 @@ SubsetStats = dict[str, tuple[float, float | None, float | None]]  # name -> (me
 
 @dataclass(frozen=True)
 class SubsetGapParams(Params):
-    # Welch's t of 3 (held for two epochs, with the 10% floor below): on the oracle corpus'
+    # t of 3 (held for two epochs, with the ratio floor below): on the oracle corpus'
     # calibration part t >= 4 found 52% of the subset gaps, t >= 3 71% (test part 50% -> 67%)
-    # with no more false alarms on the random-split negative controls; 2.5 gained nothing more.
-    welch_t_min: float = 3.0
-    # The worst subset at least 10% above the others: a smaller gap may be real but rarely
-    # matters.
-    min_ratio_tested: float = 1.10
+    # with no more false alarms on the random-split negative controls; 2.5 raised on them.
+    min_t: float = 3.0
+    # The t's standard error comes from the spread of the subsets' union (a permutation test's
+    # null: one population), not each subset's own (Welch): per-sample losses are heavy-tailed,
+    # and a small subset that happened to draw none of the rare huge losses shows a low mean
+    # *and* a low spread — Welch then calls it significant. On 108 fresh oracle runs that was
+    # the one healthy run raising anything (a random 36-of-200 split, Welch t 3.3, ratio 1.9);
+    # under the one-population null its t is 2.0, and no gap in the corpus was lost.
+    one_population_null: bool = True
+    # The worst subset at least 15% above the others: the oracle labels call <= 10% no gap and
+    # >= 30% a gap; at 1.10 one "no" run (val ratio 1.11, oracle 1.055) was raised, at 1.15 none,
+    # and no labelled gap was lost (354 oracle runs).
+    min_ratio_tested: float = 1.15
     # Without std/n there is no test: demand a 25% gap.
     min_ratio_untested: float = 1.25
     # Two consecutive validation epochs (three untested): one odd evaluation is not a pattern.
@@ -79,6 +88,17 @@ def subset_stats(context: SignContext, row: int) -> SubsetStats:
     return stats
 
 
+def one_population_t(mean_a: float, std_a: float, n_a: float, mean_b: float, std_b: float,
+                   n_b: float) -> float:
+    """t of the difference of two subset means under "the subsets are one population": the
+    standard error from the spread of their union (a permutation test's null), not from each
+    subset's own spread."""
+    _, total_std, _ = _pooled([(mean_a, std_a, n_a), (mean_b, std_b, n_b)])
+    if total_std is None or total_std <= 0:
+        return math.inf if mean_a != mean_b else 0.0
+    return (mean_a - mean_b) / (total_std * math.sqrt(1 / n_a + 1 / n_b))
+
+
 class SubsetGap(Detector[SubsetGapParams]):
     sign_id = "subset_gap"
     remedy = REMEDY
@@ -107,7 +127,10 @@ class SubsetGap(Detector[SubsetGapParams]):
         t_stat: float | None = None
         if (std is not None and count is not None and rest_std is not None
                 and rest_count is not None and count > 1 and rest_count > 1):
-            t_stat = welch_t(mean, std, count, rest_mean, rest_std, rest_count)
+            if p.one_population_null:
+                t_stat = one_population_t(mean, std, count, rest_mean, rest_std, rest_count)
+            else:
+                t_stat = welch_t(mean, std, count, rest_mean, rest_std, rest_count)
         if math.isfinite(ratio) and ratio > 0:
             self.log_ratios.append(math.log(ratio))
             if self.first_ratio is None:
@@ -115,7 +138,7 @@ class SubsetGap(Detector[SubsetGapParams]):
         drift = (theil_sen_slope(self.log_ratios) * (len(self.log_ratios) - 1)
                  if len(self.log_ratios) == p.drift_epochs else 0.0)
         if t_stat is not None:
-            gap = t_stat >= p.welch_t_min and ratio >= p.min_ratio_tested
+            gap = t_stat >= p.min_t and ratio >= p.min_ratio_tested
             needed = p.consecutive_tested
         else:
             gap = ratio >= p.min_ratio_untested
@@ -136,13 +159,13 @@ class SubsetGap(Detector[SubsetGapParams]):
         others = ", ".join(f"{name} {fmt(value[0])}" for name, value in sorted(stats.items())
                            if name != worst)
         severity = Severity.CRITICAL if ratio >= p.critical_ratio else Severity.WARNING
-        how = (f"Welch t = {t_stat:.1f}" if t_stat is not None and math.isfinite(t_stat)
+        how = (f"t = {t_stat:.1f}" if t_stat is not None and math.isfinite(t_stat)
                else "std/n not logged: ratio only")
         message = (f"subset '{worst}' val loss {fmt(mean)} is {ratio:.2f}x the others "
                    f"({others}); {how}" + ("; the gap is widening" if widening else ""))
         evidence = {"worst_subset": worst, "worst_loss": rounded(mean),
                     "others_loss": rounded(rest_mean), "ratio": rounded(ratio, 3),
-                    "welch_t": rounded(t_stat, 3) if t_stat is not None else None,
+                    "t": rounded(t_stat, 3) if t_stat is not None else None,
                     "n_worst": count, "n_others": rest_count,
                     "first_ratio": rounded(self.first_ratio, 3),
                     "drift_log_ratio_last_epochs": rounded(drift, 3),

@@ -40,6 +40,10 @@ class PlateauParams(Params):
     # with none there or on the synthetic healthy runs (1.5% raised on a slow synthetic one).
     trend_epochs: int = 10
     max_trend_change: float = 0.012
+    # A plateau that reopens within 5 epochs of closing continues the same episode: a stuck
+    # loss jittering around the trend bar closes and reopens it (the founding note's lr-0.1
+    # runs on random targets showed up to 8 episodes in 50 epochs).
+    rejoin_within_epochs: int = 5
     info_after_epochs: int = 8
     warning_after_epochs: int = 15
     # At chance level (within 2% of ln k, k <= 10 classes) a warning comes sooner.
@@ -72,6 +76,7 @@ class TrainPlateau(Detector[PlateauParams]):
     def __init__(self, params: PlateauParams | None = None) -> None:
         super().__init__(params)
         p = self.params
+        self.tracker.rejoin_within = p.rejoin_within_epochs
         self.first: list[float] = []
         self.start: list[float] = []
         self.recent: deque[float] = deque(maxlen=p.level_window)

@@ -142,7 +142,9 @@ class LstmTopApp(OverlayKeys):
         else:
             if run.source.loading is not None:  # the progress bar moves, the chart stays
                 self.main_view.show_status(self.book, self.clock())
-            self.request_frame()
+            # Nothing of this history on screen yet (a file just opened, its preview, the
+            # whole run replacing it): drawn at once, whatever the busy budget says.
+            self.request_frame(urgent=run.rendered[0] != run.version()[0])
 
     def watch_directory(self, folder: str) -> None:
         """Every history file in the folder, then new ones as they appear."""
@@ -171,9 +173,19 @@ class LstmTopApp(OverlayKeys):
             self.book.selected = key
             self._changed()
 
-    def request_frame(self, soon: bool = False) -> None:
-        if hasattr(self, "loss_plot"):  # else not mounted yet: on_mount asks
-            self.frames.request(soon)
+    def request_frame(self, soon: bool = False, urgent: bool = False) -> None:
+        """``urgent``: what a person did (a key, a resize): only the frame rate applies."""
+        # Not mounted yet: on_mount asks. Nothing to do: no frame waits on the budget for it.
+        if hasattr(self, "loss_plot") and (urgent or self._frame_needed()):
+            self.frames.request(soon, urgent)
+
+    def _frame_needed(self) -> bool:
+        """A frame now would start a diagnosis or change the picture."""
+        if not self._diagnosis_running() and self.book.undiagnosed():
+            return True
+        request = self.book.view_request(0, self.loss_plot.chart_size(), self.options,
+                                         self.clock())
+        return request.key() != self._requested
 
     def _frame(self) -> None:
         if not self._diagnosis_running() and (jobs := self.book.diagnosis_jobs()):
@@ -212,7 +224,7 @@ class LstmTopApp(OverlayKeys):
         self.request_frame()  # whatever changed meanwhile
 
     def on_loss_plot_resized(self, message: LossPlot.Resized) -> None:
-        self.request_frame()
+        self.request_frame(urgent=True)
 
     def _diagnosis_running(self) -> bool:
         return self._diagnosis_worker is not None and not self._diagnosis_worker.is_finished
@@ -247,16 +259,14 @@ class LstmTopApp(OverlayKeys):
             return False
         if self._render_worker is not None and not self._render_worker.is_finished:
             return False
-        size = self.loss_plot.chart_size()
-        request = self.book.view_request(0, size, self.options, self.clock())
-        if size != self._rendered_size or request.key() != self._requested:
+        if self.loss_plot.chart_size() != self._rendered_size or self._frame_needed():
             return False
         return self.book.notices_current() and \
             self.main_view.status_current(self.book, self.clock())
 
-    def _changed(self) -> None:
+    def _changed(self, urgent: bool = True) -> None:
         self._show_panels()
-        self.request_frame()
+        self.request_frame(urgent=urgent)
 
     def _show_panels(self) -> None:
         if self.sweep.screen() is not None:
@@ -269,7 +279,7 @@ class LstmTopApp(OverlayKeys):
         """Once a second: elapsed time and stalled state. Repaints only if the text changed."""
         if served_to_browser() and server_gone(self._driver, self._parent_pid):
             return self.exit(0)  # on_unmount stops the readers and demos
-        self._changed()  # a state change (live → stalled) changes an empty chart
+        self._changed(urgent=False)  # a state change (live → stalled) changes an empty chart
 
     def action_run_table(self) -> None:
         self.sweep.open()
@@ -282,7 +292,7 @@ class LstmTopApp(OverlayKeys):
     def action_view(self, change: str) -> None:
         """A key that changes how the chart looks (``ViewSettings``' method ``change``)."""
         self.settings = getattr(self.settings, change)()
-        self.request_frame()
+        self.request_frame(urgent=True)
         store_settings(self.settings, self.prefs)
         self._save_prefs(copy.deepcopy(self.prefs))
 
@@ -296,12 +306,12 @@ class LstmTopApp(OverlayKeys):
             self.notify("overlay needs at least two runs", markup=False)
             return
         self.book.overlay = not self.book.overlay
-        self.request_frame()
+        self.request_frame(urgent=True)
 
     def action_toggle_follow(self) -> None:
         self.book.following = not self.book.following
         self.book.unseen_updates = 0
-        self.request_frame()
+        self.request_frame(urgent=True)
         self.main_view.show_status(self.book, self.clock())
 
     async def action_quit(self) -> None:

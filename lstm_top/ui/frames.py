@@ -5,7 +5,9 @@ the app gives it a way to schedule a call later.
 The share is a budget of CPU seconds that refills at ``cpu_share`` per second up to ``burst``
 (a token bucket over the whole process's CPU time: drawing, reading, diagnosis). A few appends
 after a quiet spell are drawn at once; a run logging hundreds of records a second is drawn as
-often as the budget allows, at least every ``max_interval`` seconds.
+often as the budget allows, at least every ``max_interval`` seconds. What a person asked for
+(a key, a resize: ``urgent``) is never held back by the budget, and the budget starts with the
+first request, so start-up does not count against it.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ class FramePacer:
         self.cpu_share, self.burst, self.max_interval = cpu_share, burst, max_interval
         self._cpu_clock = cpu_clock
         self._tokens = burst  # CPU seconds the budget still allows
-        self._budget_at = clock()
-        self._cpu_at = cpu_clock()
+        self._budget_at = 0.0
+        self._cpu_at: float | None = None  # process CPU time at the last look (None: none yet)
         self._last = -1e9
         self._pending: Cancellable | None = None
         self._held: object = None
@@ -42,17 +44,19 @@ class FramePacer:
         """A frame is scheduled."""
         return self._pending is not None
 
-    def request(self, soon: bool = False) -> None:
+    def request(self, soon: bool = False, urgent: bool = False) -> None:
         """Something changed. ``soon``: what a held frame waited for has come; do not wait
-        for its fallback."""
+        for its fallback. ``urgent``: a person asked for it; only the frame rate applies."""
         if self._pending is not None:
-            if not soon:
+            if not (soon or urgent):
                 return  # a frame is due anyway
             self._pending.stop()
             self._pending = None
         now = self._clock()
-        delay = max(self._last + self.interval - now,
-                    min(self._over_budget_for(now), self._last + self.max_interval - now))
+        over_budget = self._over_budget_for(now)
+        delay = self._last + self.interval - now
+        if not urgent:
+            delay = max(delay, min(over_budget, self._last + self.max_interval - now))
         if delay > 0:
             self._pending = self._schedule(delay, self._fire)
         else:
@@ -63,6 +67,8 @@ class FramePacer:
         if self.cpu_share is None:
             return 0.0
         cpu = self._cpu_clock()
+        if self._cpu_at is None:
+            self._budget_at, self._cpu_at = now, cpu
         share = self.cpu_share
         self._tokens += (now - self._budget_at) * share - (cpu - self._cpu_at)
         # Kept between a full burst and one slowest frame's worth of debt, so the budget is

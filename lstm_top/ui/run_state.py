@@ -293,7 +293,9 @@ class Diagnosers:
                     f"{diagnoser.epochs_seen:,} epochs")
         return DiagnosisResult(job.key, (serial, frozen.epochs.version),
                                [_copy_finding(f) for f in findings], note,
-                               unit=frozen.index_unit, steps_version=frozen.steps.version)
+                               # No epoch record yet: its steps may make it a step run.
+                               unit=frozen.index_unit if len(frozen.epochs) else "step",
+                               steps_version=frozen.steps.version)
 
 
 def _metric_order(names: list[str], keys: LossKeys) -> list[str]:

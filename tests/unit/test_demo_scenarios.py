@@ -252,3 +252,20 @@ def test_check_seeds_counts_a_seed_that_shows_exactly_its_sign(
     promise = "raise nothing" if scenario == "healthy" else "show exactly"
     assert f"{scenario}" in printed and f"1/1 seeds {promise}" in printed
     assert status == 0
+
+
+@pytest.mark.slow
+def test_check_seeds_retrains_a_half_written_history_instead_of_appending_to_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # What an interrupted --keep sweep leaves: a header and a few epochs, no end record.
+    run_scenario("healthy", tmp_path / "healthy_s1.jsonl", epochs=20, seed=1)
+    lines = (tmp_path / "healthy_s1.jsonl").read_text().splitlines()
+    (tmp_path / "healthy_s1.jsonl").write_text("\n".join(lines[:4]) + "\n")
+    status = check_seeds_main(["--seeds", "1", "--first-seed", "1", "--workers", "1",
+                               "--scenario", "healthy", "--keep", str(tmp_path),
+                               "--require", "1"])
+    assert "1/1 seeds raise nothing" in capsys.readouterr().out and status == 0
+    records = [json.loads(line) for line in
+               (tmp_path / "healthy_s1.jsonl").read_text().splitlines()]
+    assert [r["kind"] for r in records].count("header") == 1
+    assert [r["epoch"] for r in records if r["kind"] == "epoch"] == list(range(1, 21))

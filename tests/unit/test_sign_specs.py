@@ -144,3 +144,32 @@ def test_sign_option_on_the_command_line(tmp_path):
     bad = subprocess.run([*run, "--sign", "train_plateau.nope=1"], capture_output=True,
                          text=True)
     assert bad.returncode == 2 and "unknown option" in bad.stderr
+
+
+def test_subset_gap_t_is_against_one_population():
+    from lstm_top.signs.stats import welch_t
+    from lstm_top.signs.subset_gap import one_population_t
+
+    # A random 36-of-200 split of heavy-tailed losses that drew none of the rare huge ones:
+    # low mean and low spread. Welch's per-subset spreads call it significant; it is not.
+    lucky = (0.328, 0.357, 36.0)
+    rest = (0.638, 0.927, 164.0)
+    assert welch_t(*rest, *lucky) > 3
+    assert one_population_t(*rest, *lucky) < 2.5
+    # A real shift on well-sampled subsets stays significant.
+    assert one_population_t(1.5, 1.0, 300.0, 1.0, 1.0, 700.0) > 6
+
+
+def test_a_stuck_runs_plateau_is_one_episode_not_a_string_of_them():
+    # The founding note's example 2 on random targets: the training loss sits at 1/12 and
+    # jitters around the trend bar for 50 epochs. Without rejoining, its plateau closed and
+    # reopened up to 8 times; an episode reopening within 5 epochs now continues.
+    from pathlib import Path
+
+    from lstm_top.sources.formats import read_history
+
+    seed_dir = Path(__file__).resolve().parents[1] / "fixtures" / "seed"
+    for name in ("seed2_oscillating_rs6", "seed2_oscillating_rs7", "seed2_oscillating_rs10"):
+        episodes = [f for f in diagnose(read_history(seed_dir / f"{name}.jsonl"))
+                    if f.id == "train_plateau" and f.severity >= Severity.WARNING]
+        assert 1 <= len(episodes) <= 2, (name, [(f.since_epoch, f.until_epoch) for f in episodes])

@@ -233,3 +233,58 @@ def test_the_best_cell_fits_its_column_however_long_the_epoch() -> None:
     assert best_at(1.23e-5, 2_500_000, 3, width) == "1.23e-5@2M"
     for epoch in (9, 99_999, 123_456, 1_000_000, 987_654_321):
         assert len(best_at(0.0663, epoch, 3, width)) <= width
+
+
+def test_frame_pacer_never_holds_back_what_a_person_asked_for() -> None:
+    now, cpu = [100.0], [5.0]
+    timers: list[_Timer] = []
+    drawn: list[float] = []
+
+    def draw() -> None:
+        drawn.append(now[0])
+        pacer.drawn()
+
+    def schedule(delay: float, callback: object) -> _Timer:
+        timers.append(_Timer(delay, callback))
+        return timers[-1]
+
+    pacer = FramePacer(draw, schedule, per_second=10, clock=lambda: now[0], cpu_share=0.05,
+                       burst=0.2, max_interval=1.0, cpu_clock=lambda: cpu[0])
+    cpu[0] += 30.0  # start-up before the first request is not charged
+    pacer.request()
+    assert len(drawn) == 1
+    cpu[0] += 5.0  # then a very busy spell: data frames wait...
+    now[0] += 0.2
+    pacer.request()
+    assert pacer.due and len(drawn) == 1
+    pacer.request(urgent=True)  # ...a key press does not (the pending one is replaced)
+    assert len(drawn) == 2 and not pacer.due
+    now[0] += 0.05
+    pacer.request(urgent=True)  # still at most ten a second
+    assert pacer.due and abs(timers[-1].delay - 0.05) < 1e-9
+
+
+def _diagnosed_after_steps(epochs: int) -> tuple[bool, bool]:
+    """(diagnosed right after its diagnosis, diagnosed after 50 more step records)."""
+    from lstm_top.history import History
+    from lstm_top.ui.run_state import Run
+
+    history = History(source="mixed.jsonl")
+    for epoch in range(1, epochs + 1):
+        history.epochs.append(epoch, float(epoch), {"loss": 1.0 / epoch, "val_loss": 1.2 / epoch})
+    for step in range(1, 40):
+        history.steps.append(step, float(step), {"loss": 1.0 / step})
+    run = Run("mixed.jsonl", FrozenSource("mixed.jsonl", history))
+    book = RunBook()
+    book.runs[run.key] = run
+    (job,) = book.diagnosis_jobs()
+    book.apply_findings(Diagnosers().run(job))
+    before = run.diagnosed
+    for step in range(40, 90):
+        history.steps.append(step, float(step), {"loss": 1.0 / step})
+    return before, run.diagnosed
+
+
+def test_step_records_of_a_run_judged_by_epochs_need_no_new_diagnosis() -> None:
+    assert _diagnosed_after_steps(epochs=30) == (True, True)  # steps: nothing new to judge
+    assert _diagnosed_after_steps(epochs=0) == (True, False)  # a step run: its steps count
