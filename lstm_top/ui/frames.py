@@ -6,8 +6,9 @@ The share is a budget of CPU seconds that refills at ``cpu_share`` per second up
 (a token bucket over the whole process's CPU time: drawing, reading, diagnosis). A few appends
 after a quiet spell are drawn at once; a run logging hundreds of records a second is drawn as
 often as the budget allows, at least every ``max_interval`` seconds. What a person asked for
-(a key, a resize: ``urgent``) is never held back by the budget, and the budget starts with the
-first request, so start-up does not count against it.
+(a key, a resize: ``urgent``) is never held back by the budget, nor is a change that comes
+``calm_after`` seconds or more after the last frame (a run logging a few epochs a second has
+each drawn at once); the budget starts with the first request, so start-up does not count.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ class FramePacer:
                  schedule: Callable[[float, Callable[[], None]], Cancellable],
                  per_second: float = 10.0, clock: Callable[[], float] = time.monotonic, *,
                  cpu_share: float | None = None, burst: float = 1.0,
-                 max_interval: float = 1.0,
+                 max_interval: float = 1.0, calm_after: float = 0.25,
                  cpu_clock: Callable[[], float] = time.process_time) -> None:
         self._draw, self._schedule, self._clock = draw, schedule, clock
         self.interval = 1.0 / per_second
         self.cpu_share, self.burst, self.max_interval = cpu_share, burst, max_interval
+        self.calm_after = calm_after
         self._cpu_clock = cpu_clock
         self._tokens = burst  # CPU seconds the budget still allows
         self._budget_at = 0.0
@@ -55,7 +57,7 @@ class FramePacer:
         now = self._clock()
         over_budget = self._over_budget_for(now)
         delay = self._last + self.interval - now
-        if not urgent:
+        if not urgent and now - self._last < self.calm_after:  # busy: frames on the budget
             delay = max(delay, min(over_budget, self._last + self.max_interval - now))
         if delay > 0:
             self._pending = self._schedule(delay, self._fire)

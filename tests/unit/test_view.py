@@ -288,3 +288,21 @@ def _diagnosed_after_steps(epochs: int) -> tuple[bool, bool]:
 def test_step_records_of_a_run_judged_by_epochs_need_no_new_diagnosis() -> None:
     assert _diagnosed_after_steps(epochs=30) == (True, True)  # steps: nothing new to judge
     assert _diagnosed_after_steps(epochs=0) == (True, False)  # a step run: its steps count
+
+
+def test_frame_pacer_draws_each_of_a_few_epochs_a_second_at_once() -> None:
+    now, cpu = [100.0], [5.0]
+    drawn: list[float] = []
+
+    def draw() -> None:
+        drawn.append(now[0])
+        cpu[0] += 0.2  # frames far over a 5 % share...
+        pacer.drawn()
+
+    pacer = FramePacer(draw, lambda delay, callback: _Timer(delay, callback), per_second=10,
+                       clock=lambda: now[0], cpu_share=0.05, burst=0.2, calm_after=0.25,
+                       cpu_clock=lambda: cpu[0])
+    for _ in range(20):  # ...but three epochs a second: each is drawn when it comes
+        pacer.request()
+        now[0] += 0.3
+    assert len(drawn) == 20 and not pacer.due
