@@ -15,6 +15,7 @@ from lstm_top.format import encode_number
 from lstm_top.history import History, resolve_loss_keys
 from lstm_top.sanitize import safe_text  # names come from files other people wrote
 from lstm_top.signs import Diagnoser, Finding, Severity, SignParams
+from lstm_top.steps import reworded
 
 EXIT_HEALTHY = 0
 EXIT_SIGNS = 1
@@ -72,8 +73,23 @@ def report_dict(history: History, findings: list[Finding], train_key: str | None
         "problems": [{"line": p.line, "reason": p.reason, "skipped": p.skipped}
                      for p in history.problems[:50]],
         "summary": summary,
-        "signs": [_sanitize(f.to_dict()) for f in findings],
+        "signs": [_sanitize(_in_run_unit(f)) for f in findings],
     }
+
+
+def _key_in(key: str, unit: str) -> str:
+    """An evidence key as shown in text, in the run's unit: ``best_val_step``."""
+    return reworded(key.replace("_", " "), unit).replace(" ", "_")
+
+
+def _in_run_unit(finding: Finding) -> dict[str, Any]:
+    """A finding as JSON, its words in the run's unit ("step 600, 28 evaluations ago" for a run
+    judged by steps). Evidence keys stay as they are: they are the schema; ``summary.unit``
+    says what their epoch numbers count."""
+    entry = finding.to_dict()
+    entry["message"] = reworded(entry["message"], finding.unit)
+    entry["remedy"] = reworded(entry["remedy"], finding.unit)
+    return entry
 
 
 def _sanitize(value: Any) -> Any:
@@ -131,7 +147,7 @@ def format_text(report: dict[str, Any]) -> str:
         escalation = (f" (warning since {unit} {escalated})"
                       if escalated is not None and escalated != sign["since_epoch"] else "")
         lines.append(f"    since {unit} {sign['since_epoch']}{escalation} until {until}")
-        evidence = ", ".join(f"{safe_text(k)}={safe_text(v)}"
+        evidence = ", ".join(f"{safe_text(_key_in(k, unit))}={safe_text(v)}"
                              for k, v in sign["evidence"].items())
         lines.append(f"    evidence: {evidence}")
         lines.append(f"    remedy:   {sign['remedy']}")

@@ -14,6 +14,7 @@ diagnoser fed successive views of a growing run judges each row once.
 from __future__ import annotations
 
 import copy
+import re
 
 import numpy as np
 
@@ -104,3 +105,56 @@ def judged(history: History, train_key: str | None = None,
     view.epochs.version = history.epochs.version + history.steps.version
     view.index_unit = STEP_UNIT
     return view
+
+
+# The detectors word their messages in epochs (a row is an epoch for them). For a run judged by
+# steps a row is an evaluation at a step: a position ("epoch 600") is a step, a count of rows
+# ("28 epochs ago") is a number of evaluations.
+_REWORDINGS = (
+    (re.compile(r"\bepochs (\d+)(\s*[–-]\s*)(\d+)"), r"steps \1\2\3"),
+    (re.compile(r"\bepoch[ _](@?-?\d+)"), r"step \1"),
+    (re.compile(r"\bepochs\b"), "evaluations"),
+    (re.compile(r"\bEpochs\b"), "Evaluations"),
+    (re.compile(r"\bepoch\b"), "step"),
+    (re.compile(r"\bEpoch\b"), "Step"),
+)
+
+
+def reworded(text: str, unit: str) -> str:
+    """``text`` (a sign's message, remedy or evidence name) in the words of ``unit``: unchanged
+    for "epoch"; for "step", epoch positions become steps and epoch counts evaluations."""
+    if unit != STEP_UNIT or "poch" not in text:
+        return text
+    for pattern, replacement in _REWORDINGS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def steps_on_epoch_axis(history: History) -> np.ndarray:
+    """Where each step row of an epoch run sits on the epoch axis (a float per step row).
+
+    Step records do not keep their ``epoch`` field, so a step belongs to the first epoch record
+    written at or after it (an epoch record is logged when its epoch ends), and the steps of one
+    epoch are spread evenly over (previous epoch, that epoch]. Steps after the last epoch record
+    (the epoch in progress) advance at the pace of the epochs before. Call holding the lock."""
+    steps, epochs = history.steps, history.epochs
+    if not len(steps):
+        return np.zeros(0)
+    if not len(epochs):
+        return steps.index.astype(np.float64)
+    epoch_index = epochs.index.astype(np.float64)
+    epoch_time = np.nan_to_num(epochs.time, nan=-np.inf)
+    epoch_time = np.maximum.accumulate(epoch_time)  # searchsorted needs it sorted
+    step_time = np.nan_to_num(steps.time, nan=np.inf)
+    owner = np.searchsorted(epoch_time, step_time, side="left")  # == len(epochs): in progress
+    counts = np.bincount(owner, minlength=len(epochs) + 1)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    order = np.argsort(owner, kind="stable")
+    rank = np.empty(len(owner), dtype=np.int64)
+    rank[order] = np.arange(len(owner)) - starts[owner[order]]
+    finished = counts[: len(epochs)]
+    pace = float(np.median(finished[finished > 0])) if (finished > 0).any() else 1.0
+    ends = np.concatenate((epoch_index, [epoch_index[-1] + 1]))
+    gaps = np.diff(np.concatenate(([epoch_index[0] - 1], ends)))
+    per_epoch = np.where(owner < len(epochs), counts[owner], max(pace, counts[-1]))
+    return ends[owner] - gaps[owner] + gaps[owner] * (rank + 1) / np.maximum(per_epoch, 1)

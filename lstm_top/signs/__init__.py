@@ -68,6 +68,7 @@ class Diagnoser:
         self.skipped_epochs = 0  # epoch rows never looked at because of the catch-up cap
         self.epochs_seen = 0  # rows of the history as of the last update
         self.interrupted = False  # the last update stopped early (``stop`` said so)
+        self.unit = "epoch"  # what the rows of the last history counted (``History.index_unit``)
 
     @property
     def diagnosed_epochs(self) -> int:
@@ -81,6 +82,7 @@ class Diagnoser:
         the update ends there (``interrupted``), the detectors consistent up to that row, and
         the next update goes on from it."""
         self.interrupted = False
+        self.unit = history.index_unit
         with history.lock:
             table = history.epochs
             rows = len(table)
@@ -108,6 +110,8 @@ class Diagnoser:
 
     def findings(self) -> list[Finding]:
         found = [f for detector in self.detectors for f in detector.findings()]
+        for finding in found:
+            finding.unit = self.unit
         return sorted(found, key=lambda f: (not f.active, -f.severity, f.since_epoch))
 
 

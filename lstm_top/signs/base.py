@@ -45,6 +45,10 @@ class Finding:
     # The first epoch at which the episode reached warning (or critical) severity: an episode
     # that opens as info and escalates later says when. None while it is only info.
     warning_since: int | None = None
+    # What ``since_epoch``/``until_epoch`` and the epoch numbers in the message count: "step"
+    # for a run judged by its evaluation steps (set by the Diagnoser from the history it saw;
+    # the detectors themselves always speak of epochs, see ``lstm_top.steps.reworded``).
+    unit: str = "epoch"
 
     @property
     def active(self) -> bool:

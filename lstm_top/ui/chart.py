@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lstm_top.history import History, LossKeys
+from lstm_top.history import History, LossKeys, resolve_loss_keys
 from lstm_top.reduce import (
     DOTS_PER_CELL,
     IncrementalEma,
@@ -67,6 +67,7 @@ class Line:
     color: int
     glyph: str  # legend / monochrome marker
     faint: bool = False
+    in_legend: bool = False  # a faint line that still gets a legend entry (the per-step loss)
 
 
 @dataclass(slots=True)
@@ -177,6 +178,10 @@ def build_spec(history: History, keys: LossKeys, findings: Sequence[Finding],
         return spec
     first_x = min(float(line.x[0]) for line in spec.lines if len(line.x))
     last_x = max(float(line.x[-1]) for line in spec.lines if len(line.x))
+    if mode != "val + subsets":
+        steps_line = _per_step_line(history, keys, options, buckets, first_x)
+        if steps_line is not None:
+            spec.lines.insert(0, steps_line)  # drawn first: behind the epoch curves
     if keys.val:
         spec.best = _best(history, keys.val, first_x, options.log_y)
         if spec.best is not None and spec.best[0] > last_x:
@@ -191,6 +196,32 @@ def build_spec(history: History, keys: LossKeys, findings: Sequence[Finding],
         if first_x <= epoch <= last_x:
             spec.markers.append(VerticalMarker(epoch, label, f"{label} @{epoch:g}", MARK_COLOR))
     return spec
+
+
+def _per_step_line(history: History, keys: LossKeys, options: ChartOptions, buckets: int,
+                   first_x: float) -> Line | None:
+    """A mixed run (epoch records and more step records): its per-step training loss as a
+    faint line on the epoch axis. A run judged by steps has its steps on the axis already."""
+    steps = history.steps
+    if history.index_unit != "epoch" or len(steps) <= len(history.epochs):
+        return None
+    column = keys.train if keys.train in steps else resolve_loss_keys(steps.names).train
+    if column is None or column not in steps:
+        return None
+    from lstm_top.steps import steps_on_epoch_axis
+
+    x, y = steps_on_epoch_axis(history), steps.column(column)
+    present = steps.present(column)
+    x, y = x[present], y[present]
+    # The epoch curves' range (their window or detail range) minus the epoch that leads to it.
+    low = first_x - 1 if options.window is not None or options.x_range is not None else -np.inf
+    high = options.x_range[1] if options.x_range is not None else np.inf
+    keep = (x > low) & (x <= high)
+    x, y = finite_points(x[keep], y[keep], options.log_y)
+    if not len(x):
+        return None
+    rx, ry = reduce_minmax(x, y, buckets)
+    return Line("train per step", rx, ry, FAINT_COLOR, "·", faint=True, in_legend=True)
 
 
 def _best(history: History, column: str, first_x: float, log_y: bool
@@ -287,9 +318,9 @@ def legend_entries(spec: ChartSpec) -> list[tuple[str, int | None]]:
     entries: list[tuple[str, int | None]] = []
     color = spec.options.color
     for line in spec.lines:
-        if line.faint:
+        if line.faint and not line.in_legend:
             continue
-        glyph = "━━" if color else line.glyph * 2
+        glyph = ("┈┈" if line.faint else "━━") if color else line.glyph * 2
         entries.append((f"{glyph} {line.label}", line.color if color else None))
     if spec.best is not None:
         entries.append((f"◆ best val {format_value(spec.best[1])} @{int(spec.best[0])}",

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lstm_top.reduce import format_value
+from lstm_top.steps import reworded
 from lstm_top.ui.text import clean
 
 if TYPE_CHECKING:
@@ -106,8 +107,16 @@ def title(finding: Finding) -> str:
     return clean(finding.id, 60).replace("_", " ")
 
 
+def _unit(finding: Finding) -> str:
+    return getattr(finding, "unit", "epoch")
+
+
 def since(finding: Finding) -> str:
     """Since when, in words; with the epoch it became a warning when that came later."""
+    return reworded(_since_in_epochs(finding), _unit(finding))
+
+
+def _since_in_epochs(finding: Finding) -> str:
     escalated = getattr(finding, "warning_since", None)
     later = f", a warning since {escalated}" if escalated not in (None, finding.since_epoch) \
         else ""
@@ -121,10 +130,19 @@ def headline(finding: Finding) -> str:
     summarise = HEADLINES.get(finding.id)
     if summarise is not None:
         try:
-            return clean(summarise(finding.evidence), 200)
+            return reworded(clean(summarise(finding.evidence), 200), _unit(finding))
         except Exception:  # an evidence shape we did not expect: fall back to the message
             pass
-    return clean(finding.message, 200)
+    return clean(message(finding), 200)
+
+
+def message(finding: Finding) -> str:
+    """The sign's message in the run's unit (steps for a run judged by steps)."""
+    return reworded(finding.message, _unit(finding))
+
+
+def remedy(finding: Finding) -> str:
+    return reworded(finding.remedy, _unit(finding))
 
 
 def evidence_lines(finding: Finding) -> list[str]:
@@ -133,7 +151,8 @@ def evidence_lines(finding: Finding) -> list[str]:
     for key, value in finding.evidence.items():
         if value is None:
             continue
-        name = clean(key, 40).replace("_", " ").replace(" pct", " (%)")
+        name = reworded(clean(key, 40).replace("_", " ").replace(" pct", " (%)"),
+                        _unit(finding))
         if isinstance(value, list | tuple):
             shown = ", ".join(_num(v) for v in list(value)[:12])
         elif isinstance(value, Mapping):

@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from lstm_top.ui.components.warnings import severity_badge
-from lstm_top.ui.findings import evidence_lines, headline, since, title
+from lstm_top.ui.findings import evidence_lines, headline, message, remedy, since, title
 from lstm_top.ui.text import clean
 from lstm_top.ui.view import DetailRequest, build_detail
 
@@ -24,10 +24,10 @@ from lstm_top.ui.view import DetailRequest, build_detail
 def detail_text(request: DetailRequest) -> Text:
     finding = request.finding
     text = Text()
-    text.append(f"{clean(finding.message, 600)}\n")
+    text.append(f"{clean(message(finding), 600)}\n")
     if finding.remedy:  # before the evidence: what a person acts on, without scrolling
         text.append("what to try: ", style="bold")
-        text.append(f"{clean(finding.remedy, 600)}\n", style="italic")
+        text.append(f"{clean(remedy(finding), 600)}\n", style="italic")
     text.append("evidence\n", style="bold")
     for line in evidence_lines(finding):
         text.append(f"  {line}\n")

@@ -49,7 +49,8 @@ def status_text(facts: StatusFacts | None, width: int) -> Text:
         pieces.append((f"epoch {facts.epoch if facts.epoch is not None else '–'}", ""))
     pieces.append((f"elapsed {format_duration(facts.elapsed)}", ""))
     if facts.seconds_per_epoch is not None:
-        pieces.append((f"{format_value(facts.seconds_per_epoch)} s/epoch", ""))
+        per = "eval" if facts.unit == "step" else "epoch"  # a step run's rows are evaluations
+        pieces.append((f"{format_value(facts.seconds_per_epoch)} s/{per}", ""))
     if facts.paused_unseen is not None:
         pieces.append((f"⏸ paused (+{facts.paused_unseen})", "bold reverse"))
     if facts.malformed_lines:
