@@ -53,6 +53,7 @@ class DirectoryWatcher:
         self.reported: set[str] = set()
         self.error: str | None = None  # why the folder cannot be listed, when it cannot
         self._on_new_file: Callable[[str], object] | None = None
+        self._on_walked: Callable[[], object] | None = None
         self._stop = threading.Event()
         self._poke = threading.Event()
         self._thread: threading.Thread | None = None
@@ -63,6 +64,7 @@ class DirectoryWatcher:
         self._dirty_lock = threading.Lock()
         self._recheck_due = 0.0
         self._rechecking = False
+        self.walking = False  # a walk of the tree is under way (its runs are still coming)
         self.opened_for_a_look = 0  # files opened to decide, for tests
         self.walks = 0  # walks of the tree, for tests
 
@@ -99,10 +101,12 @@ class DirectoryWatcher:
             self._rejected[path] = (st.st_size, st.st_mtime_ns)
         return False
 
-    def start(self, on_new_file: Callable[[str], object]) -> None:
+    def start(self, on_new_file: Callable[[str], object],
+              on_walked: Callable[[], object] | None = None) -> None:
         """Call ``on_new_file(path)`` (from the watching thread; its result is ignored) for
-        each history file in the folder, then for each new one."""
-        self._on_new_file = on_new_file
+        each history file in the folder, then for each new one; ``on_walked()`` after each
+        walk of the tree (``walking`` is True during one)."""
+        self._on_new_file, self._on_walked = on_new_file, on_walked
         self._thread = threading.Thread(target=self._run, name=f"lstm-top-dir:{self.path}",
                                         daemon=True)
         self._thread.start()
@@ -119,7 +123,16 @@ class DirectoryWatcher:
                 if self.use_events and self._watch is None and os.path.isdir(self.path):
                     self._watch = shared_events.watch_tree(self.path, self._on_event)
                 began = time.monotonic()
-                self._scan()
+                self.walking = True
+                try:
+                    self._scan()
+                finally:
+                    self.walking = False
+                if self._on_walked is not None:
+                    try:
+                        self._on_walked()
+                    except Exception:
+                        pass  # the viewer's problem must not stop the watching
                 took = time.monotonic() - began
                 # Walking a big sweep costs: at most a few percent of one core, and with the
                 # tree's events coming in, a walk only now and then as the safety net.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -72,6 +73,8 @@ class LstmTopApp(OverlayKeys):
         self.settings = settings_from_prefs(self.prefs, color=not self.no_color)
         self.demos = DemoRunner(runs_dir or "runs", watch_seconds=demo_watch_seconds)
         self._directory_watchers: list[Any] = []  # DirectoryWatcher, loaded for a folder
+        self._arrived: list[tuple[str, LiveSource]] = []  # runs found, not yet added
+        self._arrived_lock = threading.Lock()
         self._views = ViewBuilder()  # the render worker's tool (one build at a time)
         self._diagnosers = Diagnosers()  # the diagnosis worker's (one pass at a time)
         self.frames = FramePacer(self._frame, self.set_timer, FRAMES_PER_SECOND,
@@ -116,13 +119,15 @@ class LstmTopApp(OverlayKeys):
         self.set_interval(1.0, self._tick)
         self.request_frame()
 
-    def add_run(self, target: str, select: bool = False, source: LiveSource | None = None
-                ) -> Run:
+    def add_run(self, target: str, select: bool = False, source: LiveSource | None = None,
+                show: bool = True) -> Run:
+        """``show=False``: one of a batch, shown once the batch is in."""
         run = self.book.find(target)
         if run is None:
             run = self.book.add(target, source or open_target(target), select)
             run.source.start(msg.relay(self.post_message, target))
-            self._changed()
+            if show:
+                self._changed()
         return run
 
     def on_run_replaced(self, message: msg.RunReplaced) -> None:
@@ -152,15 +157,33 @@ class LstmTopApp(OverlayKeys):
 
         watcher = DirectoryWatcher(folder)
         # Opened in the watcher's thread: a sweep's thousand runs cost the UI thread no file
-        # system calls (each waits for the GIL while the readers parse).
-        watcher.start(lambda path: self.post_message(
-            msg.RunFileAppeared(str(path), open_target(str(path)))))
+        # system calls (each waits for the GIL while the readers parse). They wait in a batch
+        # that one message asks the UI thread to take: a message per run queued a thousand
+        # behind the readers' own, and each cost a look at every run.
+        watcher.start(self._run_found, lambda: self.post_message(msg.RunFilesAppeared()))
         self._directory_watchers.append(watcher)
+        self.book.more_coming = self._more_runs_coming
 
-    def on_run_file_appeared(self, message: msg.RunFileAppeared) -> None:
-        if self._directory_watchers:
-            self.sweep.run_appearing(len(self.runs) + 1)
-        self.add_run(message.path, source=message.source)
+    def _run_found(self, path: str) -> None:
+        """The watcher's thread: ``path`` is a new run."""
+        source = open_target(str(path))
+        with self._arrived_lock:
+            self._arrived.append((str(path), source))
+            first = len(self._arrived) == 1
+        if first:  # otherwise the message asking for the batch is on its way already
+            self.post_message(msg.RunFilesAppeared())
+
+    def _more_runs_coming(self) -> bool:
+        return bool(self._arrived) or any(w.walking for w in self._directory_watchers)
+
+    def on_run_files_appeared(self, message: msg.RunFilesAppeared) -> None:
+        with self._arrived_lock:
+            arrived, self._arrived = self._arrived, []
+        if arrived:
+            self.sweep.run_appearing(len(self.runs) + len(arrived))
+        for path, source in arrived:
+            self.add_run(path, source=source, show=False)
+        self._changed()  # also when a walk ended: the signs' wait for the sweep may be over
 
     def toggle_overlay_mark(self, key: str | None) -> None:
         if key is not None:

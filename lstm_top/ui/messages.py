@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 from lstm_top.history import History
-from lstm_top.sources.base import LiveSource, SourceUpdate
+from lstm_top.sources.base import SourceUpdate
 from lstm_top.ui.text import clean
 
 if TYPE_CHECKING:
@@ -60,11 +60,9 @@ class DiagnosisDone(Message):
 
 
 @dataclass
-class RunFileAppeared(Message):
-    """A new history file showed up in a watched folder (``source``: opened for it there)."""
-
-    path: str
-    source: LiveSource | None = None
+class RunFilesAppeared(Message):
+    """New runs are waiting in a folder watcher's batch (the app takes them all at once: a
+    sweep of a thousand runs is a few messages, not a thousand), or its walk ended."""
 
 
 @dataclass

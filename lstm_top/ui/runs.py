@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lstm_top.history import History
@@ -44,6 +45,10 @@ MANY_RUNS_POLL_S = 10.0
 # thread adding the rows — but never longer than ARRIVAL_HOLD_MAX_S.
 ARRIVAL_QUIET_S = 0.3
 ARRIVAL_HOLD_MAX_S = 3.0
+# While a folder watcher is still walking the sweep it found (``more_coming``), the hold lasts
+# until its walk is over, but no longer than this, from the sweep table's first rows on.
+WALK_HOLD_MAX_S = 10.0
+WALK_HOLD_MIN_RUNS = 10
 
 
 class RunBook:
@@ -60,6 +65,8 @@ class RunBook:
         self.findings_applied = 0  # results taken in, ever (with the sources' updates: a change)
         self._last_added = self._arrivals_began = -1e9  # time.monotonic() of adds
         self._undiagnosed: tuple[tuple[object, ...], list[Run]] | None = None
+        # A folder watcher is still reporting the runs of its walk (the app sets it).
+        self.more_coming: Callable[[], bool] = lambda: False
         # Bell, terminal title and --notify on a new warning (run_app sets it; tests need not).
         self.notifier: Notifier | None = None
 
@@ -78,7 +85,9 @@ class RunBook:
             if isinstance(source, FileFollower):
                 source.pool = FollowerPool.shared()  # one thread for the sweep, not one each
         now = time.monotonic()
-        if now - self._last_added > ARRIVAL_QUIET_S:
+        # A walk's runs come in batches, far apart when the UI thread is busy: one arrival.
+        if now - self._last_added > ARRIVAL_QUIET_S and (
+                not self.more_coming() or self._last_added < 0):
             self._arrivals_began = now
         self._last_added = now
         run = Run(target, source, self.train_key, self.val_key, color_slot=len(self.runs))
@@ -166,9 +175,11 @@ class RunBook:
 
     def arriving(self) -> bool:
         """A sweep's runs are being added still: diagnosing them waits a moment."""
-        now = time.monotonic()
+        now, began = time.monotonic(), self._arrivals_began
+        if len(self.runs) >= WALK_HOLD_MIN_RUNS and self.more_coming():
+            return now - began < WALK_HOLD_MAX_S
         return len(self.runs) >= MANY_RUNS and now - self._last_added < ARRIVAL_QUIET_S \
-            and now - self._arrivals_began < ARRIVAL_HOLD_MAX_S
+            and now - began < ARRIVAL_HOLD_MAX_S
 
     def diagnosis_jobs(self) -> list[DiagnosisJob]:
         if self.arriving():

@@ -29,6 +29,7 @@ class SweepTable:
         self._opened = False
         self._pending = False
         self._next_at = 0.0
+        self._rows_shown = 0  # runs in the table as last shown
 
     def screen(self) -> RunTableScreen | None:
         """The sweep table when it is the screen on top (never raises, also while closing)."""
@@ -77,10 +78,13 @@ class SweepTable:
         screen = self.screen()
         if screen is None:
             return
-        if time.monotonic() < self._next_at:
+        runs = list(self.app.runs.values())
+        # New runs are what a person opening a sweep waits for: their rows are added at every
+        # refresh (adding rows costs the same in one go or several). Only changes to rows
+        # already shown are spaced out by the cost of the last refresh.
+        if time.monotonic() < self._next_at and len(runs) == self._rows_shown:
             self.schedule()  # too soon after the last one: later
             return
-        runs = list(self.app.runs.values())
         now = self.app.clock()
         # Nothing emitted, no findings, and every run in a state no clock changes (a finished
         # sweep): the rows are as shown, without a look at each run every second.
@@ -94,7 +98,7 @@ class SweepTable:
         from lstm_top.sweep import sweep_rows
 
         began = time.monotonic()
-        self._shown = signature
+        self._shown, self._rows_shown = signature, len(runs)
         screen.show_rows(*sweep_rows(sweep_entries(runs, now)))
         # A thousand rows take a while to rebuild: the table gets at most a fifth of the time.
         self._next_at = time.monotonic() + 4 * (time.monotonic() - began)
