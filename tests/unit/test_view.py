@@ -133,20 +133,33 @@ class _Timer:
         self.stopped = True
 
 
+class _PacerRig:
+    """A FramePacer on a fake clock and CPU clock; each frame drawn costs ``frame_cpu`` CPU s
+    and is noted at the time it was drawn, each timer asked for is kept."""
+
+    def __init__(self, frame_cpu: float = 0.0, **options: object) -> None:
+        self.now, self.cpu = [100.0], [5.0]
+        self.timers: list[_Timer] = []
+        self.drawn: list[float] = []
+        self.frame_cpu = frame_cpu
+        if "cpu_share" in options:
+            options["cpu_clock"] = lambda: self.cpu[0]
+        self.pacer = FramePacer(self._draw, self._schedule, per_second=10,
+                                clock=lambda: self.now[0], **options)  # type: ignore[arg-type]
+
+    def _draw(self) -> None:
+        self.drawn.append(self.now[0])
+        self.cpu[0] += self.frame_cpu
+        self.pacer.drawn()
+
+    def _schedule(self, delay: float, callback: object) -> _Timer:
+        self.timers.append(_Timer(delay, callback))
+        return self.timers[-1]
+
+
 def test_frame_pacer_draws_at_once_then_at_most_ten_a_second() -> None:
-    now = [100.0]
-    timers: list[_Timer] = []
-    drawn: list[float] = []
-
-    def draw() -> None:
-        drawn.append(now[0])
-        pacer.drawn()
-
-    def schedule(delay: float, callback: object) -> _Timer:
-        timers.append(_Timer(delay, callback))
-        return timers[-1]
-
-    pacer = FramePacer(draw, schedule, per_second=10, clock=lambda: now[0])
+    rig = _PacerRig()
+    now, timers, drawn, pacer = rig.now, rig.timers, rig.drawn, rig.pacer
     pacer.request()
     assert drawn == [100.0] and not timers  # idle: at once
     now[0] = 100.03
@@ -183,21 +196,9 @@ def test_a_run_read_behind_its_preview_shows_a_progress_bar_and_waits_for_its_si
 
 
 def test_frame_pacer_keeps_a_busy_process_to_its_share_of_a_core() -> None:
-    now, cpu = [100.0], [5.0]
-    timers: list[_Timer] = []
-    drawn: list[float] = []
-
-    def draw() -> None:
-        drawn.append(now[0])
-        cpu[0] += 0.1  # each frame costs 100 ms of CPU
-        pacer.drawn()
-
-    def schedule(delay: float, callback: object) -> _Timer:
-        timers.append(_Timer(delay, callback))
-        return timers[-1]
-
-    pacer = FramePacer(draw, schedule, per_second=10, clock=lambda: now[0], cpu_share=0.05,
-                       burst=0.2, max_interval=1.0, cpu_clock=lambda: cpu[0])
+    # Each frame costs 100 ms of CPU.
+    rig = _PacerRig(frame_cpu=0.1, cpu_share=0.05, burst=0.2, max_interval=1.0)
+    now, timers, drawn, pacer = rig.now, rig.timers, rig.drawn, rig.pacer
     # After a quiet spell appends are drawn at once, ten a second, while the burst lasts:
     # 0.2 CPU s plus what refilled meanwhile, three frames of 0.1 s.
     for _ in range(3):
@@ -236,20 +237,8 @@ def test_the_best_cell_fits_its_column_however_long_the_epoch() -> None:
 
 
 def test_frame_pacer_never_holds_back_what_a_person_asked_for() -> None:
-    now, cpu = [100.0], [5.0]
-    timers: list[_Timer] = []
-    drawn: list[float] = []
-
-    def draw() -> None:
-        drawn.append(now[0])
-        pacer.drawn()
-
-    def schedule(delay: float, callback: object) -> _Timer:
-        timers.append(_Timer(delay, callback))
-        return timers[-1]
-
-    pacer = FramePacer(draw, schedule, per_second=10, clock=lambda: now[0], cpu_share=0.05,
-                       burst=0.2, max_interval=1.0, cpu_clock=lambda: cpu[0])
+    rig = _PacerRig(cpu_share=0.05, burst=0.2, max_interval=1.0)
+    now, cpu, timers, drawn, pacer = rig.now, rig.cpu, rig.timers, rig.drawn, rig.pacer
     cpu[0] += 30.0  # start-up before the first request is not charged
     pacer.request()
     assert len(drawn) == 1
@@ -291,17 +280,9 @@ def test_step_records_of_a_run_judged_by_epochs_need_no_new_diagnosis() -> None:
 
 
 def test_frame_pacer_draws_each_of_a_few_epochs_a_second_at_once() -> None:
-    now, cpu = [100.0], [5.0]
-    drawn: list[float] = []
-
-    def draw() -> None:
-        drawn.append(now[0])
-        cpu[0] += 0.2  # frames far over a 5 % share...
-        pacer.drawn()
-
-    pacer = FramePacer(draw, lambda delay, callback: _Timer(delay, callback), per_second=10,
-                       clock=lambda: now[0], cpu_share=0.05, burst=0.2, calm_after=0.25,
-                       cpu_clock=lambda: cpu[0])
+    # Frames far over a 5 % share...
+    rig = _PacerRig(frame_cpu=0.2, cpu_share=0.05, burst=0.2, calm_after=0.25)
+    now, drawn, pacer = rig.now, rig.drawn, rig.pacer
     for _ in range(20):  # ...but three epochs a second: each is drawn when it comes
         pacer.request()
         now[0] += 0.3
