@@ -220,7 +220,9 @@ class EpochRecord:
 @dataclass(slots=True)
 class StepRecord:
     step: int
-    epoch: int | None
+    # The epoch the step belongs to: an integer (our callbacks: the epoch whose record ends
+    # it) or fractional (Hugging Face's ``state.epoch``: 0.5 = half-way through the first).
+    epoch: float | None
     time: float | None
     metrics: dict[str, float]
     dropped: list[str] = field(default_factory=list)
@@ -328,6 +330,15 @@ def _checked_index(number: int, what: str) -> int:
     raise RecordError(f"{what} is out of range: {str(number)[:40]}")
 
 
+def _to_position(value: Any) -> float:
+    """A step record's epoch: an integer index, or a finite fractional epoch."""
+    if isinstance(value, float) and not value.is_integer():
+        if math.isfinite(value) and abs(value) <= MAX_INDEX:
+            return value
+        raise RecordError(f"epoch is not a number in range: {str(value)[:40]!r}")
+    return float(_to_index(value, "epoch"))
+
+
 def _to_index(value: Any, what: str) -> int:
     if isinstance(value, bool) or value is None:
         raise RecordError(f"{what} missing or not an integer")
@@ -390,7 +401,7 @@ def decode_record(obj: Any) -> Record:
             return EpochRecord(_to_index(obj.get("epoch"), "epoch"), _time(obj), metrics, dropped)
         epoch = obj.get("epoch")
         return StepRecord(_to_index(obj.get("step"), "step"),
-                          None if epoch is None else _to_index(epoch, "epoch"),
+                          None if epoch is None else _to_position(epoch),
                           _time(obj), metrics, dropped)
     if kind == "header":
         version = obj.get("version", FORMAT_VERSION)

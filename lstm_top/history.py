@@ -61,6 +61,9 @@ class Table:
         self._time = np.full(self._capacity, np.nan)
         self._values: dict[str, np.ndarray] = {}
         self._present: dict[str, np.ndarray] = {}
+        # The step table's own record of each row's epoch (a step record's ``epoch``; HF's
+        # fractional epoch), NaN where a row did not say; None until some row says.
+        self._epoch: np.ndarray | None = None
         self.version = 0  # bumps on every change, so views can skip redraws
 
     def __len__(self) -> int:
@@ -73,6 +76,13 @@ class Table:
     @property
     def time(self) -> np.ndarray:
         return self._time[: self._length]
+
+    @property
+    def epoch(self) -> np.ndarray:
+        """Each row's epoch as its record gave it (step tables), NaN where it gave none."""
+        if self._epoch is None:
+            return np.full(self._length, np.nan)
+        return self._epoch[: self._length]
 
     @property
     def names(self) -> list[str]:
@@ -107,6 +117,8 @@ class Table:
             capacity *= 2
         self._index = _resized(self._index, capacity, 0)
         self._time = _resized(self._time, capacity, np.nan)
+        if self._epoch is not None:
+            self._epoch = _resized(self._epoch, capacity, np.nan)
         for name in self._values:
             self._values[name] = _resized(self._values[name], capacity, np.nan)
             self._present[name] = _resized(self._present[name], capacity, False)
@@ -121,11 +133,21 @@ class Table:
         self._present[name] = np.zeros(self._capacity, dtype=bool)
         return True
 
-    def append(self, index: int, time: float | None, metrics: Mapping[str, float]) -> None:
+    def _ensure_epoch(self) -> np.ndarray:
+        if self._epoch is None:
+            self._epoch = np.full(self._capacity, np.nan)
+        return self._epoch
+
+    def append(self, index: int, time: float | None, metrics: Mapping[str, float],
+               epoch: float | None = None) -> None:
         row = self._length
         self._grow_to(row + 1)
         self._index[row] = index
         self._time[row] = np.nan if time is None else time
+        if epoch is not None:
+            self._ensure_epoch()[row] = epoch
+        elif self._epoch is not None:
+            self._epoch[row] = np.nan
         for name, value in metrics.items():
             if self._ensure_column(name):
                 self._values[name][row] = value
@@ -134,8 +156,10 @@ class Table:
         self.version += 1
 
     def extend(self, index: np.ndarray, time: np.ndarray,
-               columns: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> None:
-        """Append many rows at once: ``columns[name] = (values, present)``."""
+               columns: Mapping[str, tuple[np.ndarray, np.ndarray]],
+               epoch: np.ndarray | None = None) -> None:
+        """Append many rows at once: ``columns[name] = (values, present)``; ``epoch`` each
+        row's epoch (NaN: none given)."""
         count = len(index)
         if count == 0:
             return
@@ -143,6 +167,10 @@ class Table:
         self._grow_to(start + count)
         self._index[start : start + count] = index
         self._time[start : start + count] = time
+        if epoch is not None and not np.isnan(epoch).all():
+            self._ensure_epoch()[start : start + count] = epoch
+        elif self._epoch is not None:
+            self._epoch[start : start + count] = np.nan
         for name, (values, present) in columns.items():
             if self._ensure_column(name):
                 self._values[name][start : start + count] = values
@@ -152,6 +180,8 @@ class Table:
 
     def nbytes(self) -> int:
         arrays = [self._index, self._time, *self._values.values(), *self._present.values()]
+        if self._epoch is not None:
+            arrays.append(self._epoch)
         return sum(a.nbytes for a in arrays)
 
     def snapshot(self) -> Table:
@@ -220,7 +250,7 @@ class History:
             self.epochs.append(record.epoch, record.time, record.metrics)
             self._note_dropped(record.dropped, line)
         elif isinstance(record, StepRecord):
-            self.steps.append(record.step, record.time, record.metrics)
+            self.steps.append(record.step, record.time, record.metrics, record.epoch)
             self._note_dropped(record.dropped, line)
         elif isinstance(record, Header):
             self.headers_seen += 1

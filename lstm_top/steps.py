@@ -133,15 +133,42 @@ def reworded(text: str, unit: str) -> str:
 def steps_on_epoch_axis(history: History) -> np.ndarray:
     """Where each step row of an epoch run sits on the epoch axis (a float per step row).
 
-    Step records do not keep their ``epoch`` field, so a step belongs to the first epoch record
-    written at or after it (an epoch record is logged when its epoch ends), and the steps of one
-    epoch are spread evenly over (previous epoch, that epoch]. Steps after the last epoch record
-    (the epoch in progress) advance at the pace of the epochs before. Call holding the lock."""
+    A step whose record gave its epoch is placed by it: a fractional epoch (Hugging Face's
+    ``state.epoch``, 0.5 = half-way through the first) is its position; an integer epoch ``e``
+    (our callbacks: the epoch whose record ends it) spreads that epoch's steps evenly over
+    (e - 1, e]. A step without one belongs to the first epoch record written at or after it
+    (an epoch record is logged when its epoch ends), spread the same way. Steps past the last
+    epoch record (the epoch in progress) advance at the pace of the epochs before. Call
+    holding the lock."""
     steps, epochs = history.steps, history.epochs
     if not len(steps):
         return np.zeros(0)
     if not len(epochs):
         return steps.index.astype(np.float64)
+    x = _steps_by_time(steps, epochs)
+    given = steps.epoch
+    has = np.isfinite(given)
+    if not has.any():
+        return x
+    logged = given[has]
+    if (logged != np.floor(logged)).any():
+        x[has] = logged  # fractional epochs: the position itself
+        return x
+    values, owner, counts = np.unique(logged, return_inverse=True, return_counts=True)
+    order = np.argsort(owner, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.empty(len(owner), dtype=np.int64)
+    rank[order] = np.arange(len(owner)) - starts[owner[order]]
+    last = float(epochs.index[-1])
+    finished = counts[values <= last]
+    pace = float(np.median(finished)) if len(finished) else float(counts.max())
+    per_epoch = np.where(values > last, np.maximum(counts, pace), counts)[owner]
+    x[has] = logged - 1 + (rank + 1) / per_epoch
+    return x
+
+
+def _steps_by_time(steps: Table, epochs: Table) -> np.ndarray:
+    """Every step placed by its time among the epoch records (see steps_on_epoch_axis)."""
     epoch_index = epochs.index.astype(np.float64)
     epoch_time = np.nan_to_num(epochs.time, nan=-np.inf)
     epoch_time = np.maximum.accumulate(epoch_time)  # searchsorted needs it sorted

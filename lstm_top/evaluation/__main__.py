@@ -33,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     corpora = {"synthetic": synthetic_cases(args.seeds), "seed": seed_cases(),
                "demo": [] if args.no_demo else demo_cases(), "real": real_cases(),
                "oracle-cal": oracle_cases(oracle, "calibration"),
-               "oracle-test": oracle_cases(oracle, "test")}
+               "oracle-test": oracle_cases(oracle, "test"),
+               # the same runs without n and std, as other tools' files come
+               "oracle-cal-bare": oracle_cases(oracle, "calibration", noise_logged=False),
+               "oracle-test-bare": oracle_cases(oracle, "test", noise_logged=False)}
     print(f"oracle corpus: {oracle}")
     scores = [score(name, cases) for name, cases in corpora.items() if cases]
     print(format_table(scores, args.verbose))

@@ -4,6 +4,8 @@ task family."""
 
 from __future__ import annotations
 
+import json
+import tempfile
 from pathlib import Path
 
 from lstm_top.evaluation.generate import CALIBRATION_FAMILIES, DEFAULT_OUT, TEST_FAMILIES
@@ -26,10 +28,35 @@ def oracle_runs(directory: Path = DEFAULT_OUT, part: str | None = None) -> list[
     return runs
 
 
-def oracle_cases(directory: Path = DEFAULT_OUT, part: str | None = None) -> list[Case]:
+NOISE_FIELDS = ("val_loss_std", "val_n", "n")
+
+
+def _without_noise(line: str) -> str:
+    """One JSONL line with the validation set's n and per-sample std removed (whole set and
+    subsets): the run as a Keras CSVLogger, TensorBoard or most public histories record it."""
+    record = json.loads(line)
+    if record.get("kind") == "epoch":
+        for field in NOISE_FIELDS:
+            record.get("metrics", {}).pop(field, None)
+        for subset in (record.get("subsets") or {}).values():
+            for field in NOISE_FIELDS:
+                subset.pop(field, None)
+    return json.dumps(record)
+
+
+def oracle_cases(directory: Path = DEFAULT_OUT, part: str | None = None,
+                 noise_logged: bool = True) -> list[Case]:
+    """The runs of ``part`` as cases; ``noise_logged=False`` scores them as if their validation
+    sets' n and std had not been logged, which is what every sign meets on other tools' files."""
     cases = []
+    scratch = tempfile.TemporaryDirectory(prefix="lstm-top-oracle-") if not noise_logged else None
     for run in oracle_runs(directory, part):
-        history = read_history(directory / f"{run.name}.jsonl")
+        path = directory / f"{run.name}.jsonl"
+        if scratch is not None:
+            lines = [line for line in path.read_text().splitlines() if line.strip()]
+            path = Path(scratch.name) / path.name
+            path.write_text("".join(_without_noise(line) + "\n" for line in lines))
+        history = read_history(path)
         expected = {sign for sign in SCORED_SIGNS if run.labels[sign].verdict == YES}
         gray = {sign for sign in SCORED_SIGNS if run.labels[sign].verdict == GRAY}
         # A run that went non-finite may show a divergence before it (and vice versa).
@@ -41,4 +68,6 @@ def oracle_cases(directory: Path = DEFAULT_OUT, part: str | None = None) -> list
                   if label.verdict == YES and label.onset_epoch is not None}
         cases.append(Case(run.name, f"oracle-{part or 'all'}", history, frozenset(expected),
                           frozenset(allowed), None, onsets=onsets, gray=frozenset(gray)))
+    if scratch is not None:
+        scratch.cleanup()
     return cases

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -90,7 +91,7 @@ _NONE_TYPE = type(None)
 _NUMBER_TYPES = frozenset({float, int, str, _NONE_TYPE})
 _TIME_TYPES = frozenset({float, int, _NONE_TYPE})
 _INDEX_TYPES = frozenset({int})
-_STEP_EPOCH_TYPES = frozenset({int, _NONE_TYPE})
+_STEP_EPOCH_TYPES = frozenset({int, float, _NONE_TYPE})
 _CAPPED_VALUE_TYPES = frozenset({float, int, _NONE_TYPE})
 # Beyond this many names in a batch, columns are gathered in one pass over the values instead
 # of one pass over the records per name.
@@ -277,9 +278,10 @@ class BulkJsonlParser:
                 index, time, columns = template.number_columns(structs)
             else:
                 index, time, columns = template.general_columns(structs)
+            epochs = template.epoch_column(structs)
         except _NotFast:
             return None
-        table.extend(index, time, columns)
+        table.extend(index, time, columns, epochs)
         added = len(structs)
         if others:
             added += self._take_objects(other_lines, other_objects, [numbers[i] for i in others])
@@ -380,11 +382,25 @@ class _StepTemplate:
                                     rename=dict(zip(fields, self.names, strict=True)),
                                     forbid_unknown_fields=True, gc=False)
         index = Annotated[int, msgspec.Meta(ge=-MAX_INDEX, le=MAX_INDEX)]
+        position = Annotated[float, msgspec.Meta(ge=-MAX_INDEX, le=MAX_INDEX)]
         time = float | None if value == float | None else float | int | None
         return msgspec.defstruct(
             "Step", [("step", index), ("metrics", metrics), ("time", time, None),
-                     ("epoch", index | None, None)],
+                     ("epoch", index | position | None, None)],
             tag_field="kind", tag="step", forbid_unknown_fields=True, gc=False, kw_only=True)
+
+    @staticmethod
+    def epoch_column(structs: list[Any]) -> np.ndarray | None:
+        """Each step's ``epoch`` (NaN where it has none), None when none has one."""
+        epochs = list(map(attrgetter("epoch"), structs))
+        if epochs.count(None) == len(epochs):
+            return None
+        column = np.fromiter(epochs, dtype=np.float64, count=len(epochs))  # None -> NaN
+        # msgspec's bound is a float one; format._to_position compares exactly: near the
+        # bound, leave it to decode_record.
+        if (np.abs(column) >= 2.0**62).any():
+            raise _NotFast
+        return column
 
     def number_columns(self, structs: list[Any]
                        ) -> tuple[np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
@@ -488,16 +504,24 @@ def _extend_table(table: Table, group: list[dict[str, Any]], kind: str, history:
     # decode_record refuses indexes beyond int64 (also -2**63, which int64 could hold).
     if max(index_values) > MAX_INDEX or min(index_values) < -MAX_INDEX:
         raise _NotFast
+    step_epochs: np.ndarray | None = None
     if kind == "step":
-        # A step's epoch is not stored, but an unreadable one makes decode_record skip the line.
+        # A step's epoch is kept beside its row (where the chart places it); an unreadable
+        # one makes decode_record skip the line.
         epochs: list[Any] = list(map(dict.get, group, repeat("epoch")))
         epoch_types = set(map(type, epochs))
         if not epoch_types <= _STEP_EPOCH_TYPES:
             raise _NotFast
-        if _NONE_TYPE in epoch_types:
-            epochs = [epoch for epoch in epochs if epoch is not None]
-        if epochs and (max(epochs) > MAX_INDEX or min(epochs) < -MAX_INDEX):
-            raise _NotFast
+        given = [epoch for epoch in epochs if epoch is not None] \
+            if _NONE_TYPE in epoch_types else epochs
+        if given:
+            # Exact comparisons (int against float), as format._to_position makes them.
+            if max(given) > MAX_INDEX or min(given) < -MAX_INDEX:
+                raise _NotFast
+            if float in epoch_types and not all(map(math.isfinite, given)):
+                raise _NotFast
+            step_epochs = np.fromiter(map(_exact_float, epochs), dtype=np.float64,
+                                      count=count)  # None -> NaN
     index = np.fromiter(index_values, dtype=np.int64, count=count)
     time = _time_column(list(map(dict.get, group, repeat("time"))))
     metrics = list(map(dict.get, group, repeat("metrics"), repeat(_EMPTY_METRICS)))
@@ -512,7 +536,7 @@ def _extend_table(table: Table, group: list[dict[str, Any]], kind: str, history:
         if len(table) and index[0] <= table.index[-1]:
             rewinds += 1
         history.epoch_rewinds += rewinds
-    table.extend(index, time, columns)
+    table.extend(index, time, columns, step_epochs)
 
 
 def _time_column(values: list[Any]) -> np.ndarray:

@@ -177,6 +177,9 @@ WANDB = Format("wandb", "W&B / HF history JSON Lines (_step, train/epoch) and W&
                "re-read as it grows", _read_wandb)
 WANDB_FOLDER = Format("wandb-folder", "a W&B run folder (files/wandb-history.jsonl)",
                       _read_wandb_folder)
+WANDB_OFFLINE = Format("wandb-offline", "a W&B offline run (wandb/offline-run-*/run-*.wandb, "
+                       "read with the wandb package): records parsed as W&B flushes them",
+                       wandb.read_offline_run)
 MLFLOW = Format("mlflow", "an MLflow run folder (mlruns/<exp>/<run>/metrics/*): new metric "
                 "lines followed", lambda path, live: trackers.read_mlflow_run(path, live))
 DVCLIVE = Format("dvclive", "a DVCLive folder (dvclive/plots/metrics/**.tsv): new rows "
@@ -185,7 +188,7 @@ RAY_TUNE = Format("ray-tune", "a Ray Tune trial folder (result.json, params.json
                   "results followed", lambda path, live: trackers.read_ray_trial(path, live))
 
 FORMATS: tuple[Format, ...] = (JSONL, KERAS_CSV, HISTORY_JSON, TENSORBOARD, HF_STATE, HF_OUTPUT,
-                               WANDB, WANDB_FOLDER, MLFLOW, DVCLIVE, RAY_TUNE)
+                               WANDB, WANDB_FOLDER, WANDB_OFFLINE, MLFLOW, DVCLIVE, RAY_TUNE)
 
 
 def _head(path: str, size: int = HEAD_BYTES) -> bytes:
@@ -217,6 +220,8 @@ def classify_folder(folder: str) -> Format | None:
         return DVCLIVE
     if wandb.history_file(folder) is not None:
         return WANDB_FOLDER
+    if wandb.is_offline_run_folder(folder):
+        return WANDB_OFFLINE
     if trackers.hf_state_file(folder) is not None:
         return HF_OUTPUT
     if tensorboard.is_tensorboard_folder(folder):
@@ -237,7 +242,10 @@ def classify_file(path: str, head: bytes | None = None) -> Format | None:
         return WANDB
     if lower == trackers.RAY_RESULT and trackers.is_ray_trial(os.path.dirname(path) or "."):
         return RAY_TUNE
-    head = inputs.as_utf8(_head(path) if head is None else head)
+    head = _head(path) if head is None else head
+    if lower.endswith(".wandb"):
+        return WANDB_OFFLINE if wandb.is_transaction_log(lower, head) else None
+    head = inputs.as_utf8(head)
     text = head.lstrip()
     if not text:
         return JSONL if lower.endswith(JSONL_SUFFIXES) else None
@@ -323,7 +331,7 @@ def looks_like_history(path: str) -> bool:
     lower = path.lower()
     if os.path.basename(path).startswith("."):
         return False
-    if not lower.endswith((*JSONL_SUFFIXES, *CSV_SUFFIXES, ".json", ".log")) \
+    if not lower.endswith((*JSONL_SUFFIXES, *CSV_SUFFIXES, ".json", ".log", ".wandb")) \
             and not tensorboard.is_event_file(path):
         return False
     head = _head(path)

@@ -46,8 +46,8 @@ def history_from_series(source: str, series: Mapping[str, Iterable[Point]],
         _fill(history.epochs, by_tag)
         return history
     epochs = by_tag.pop(epoch_tag)
-    _fill(history.steps, by_tag)
     epoch_steps = sorted(epochs)
+    _fill(history.steps, by_tag, (epoch_steps, [epochs[step][1] for step in epoch_steps]))
     per_epoch: dict[str, dict[int, tuple[float, float]]] = {}
     for tag, values in by_tag.items():
         merged = per_epoch.setdefault(tag, {})
@@ -64,11 +64,18 @@ def history_from_series(source: str, series: Mapping[str, Iterable[Point]],
     return history
 
 
-def _fill(table: Table, by_tag: Mapping[str, Mapping[int, tuple[float, float]]]) -> None:
-    """Rows for the union of indices; a tag without a value at an index is missing there."""
+def _fill(table: Table, by_tag: Mapping[str, Mapping[int, tuple[float, float]]],
+          epoch_at: tuple[list[int], list[float]] | None = None) -> None:
+    """Rows for the union of indices; a tag without a value at an index is missing there.
+    ``epoch_at`` (steps, epoch values): each row's epoch is the one logged at its step, else
+    the last one logged before it (the chart places steps by it)."""
     index = np.array(sorted({i for values in by_tag.values() for i in values}), dtype=np.int64)
     if not len(index):
         return
+    row_epoch = None
+    if epoch_at is not None and epoch_at[0]:
+        at = np.searchsorted(np.array(epoch_at[0], dtype=np.int64), index, side="right") - 1
+        row_epoch = np.where(at >= 0, np.array(epoch_at[1])[np.maximum(at, 0)], np.nan)
     position = {int(i): row for row, i in enumerate(index)}
     row_time = np.full(len(index), np.nan)
     columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -82,4 +89,4 @@ def _fill(table: Table, by_tag: Mapping[str, Mapping[int, tuple[float, float]]])
             if not row_time[row] >= wall_time:  # NaN-aware max: a row's time is its latest
                 row_time[row] = wall_time
         columns[tag] = (column, present)
-    table.extend(index, row_time, columns)
+    table.extend(index, row_time, columns, row_epoch)

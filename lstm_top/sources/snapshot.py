@@ -112,7 +112,8 @@ def _append_rows(old: Table, new: Table) -> int:
     if len(new) <= start:
         return 0
     columns = {name: (new.column(name)[start:], new.present(name)[start:]) for name in new.names}
-    old.extend(new.index[start:].copy(), new.time[start:].copy(), columns)
+    old.extend(new.index[start:].copy(), new.time[start:].copy(), columns,
+               new.epoch[start:].copy())
     return len(new) - start
 
 

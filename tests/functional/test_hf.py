@@ -79,10 +79,10 @@ def train(tmp_path: Path, callbacks: list[Any], eval_dataset: Any, **arguments: 
                         bos_token_id=0, eos_token_id=0)
     options: dict[str, Any] = {"num_train_epochs": 2, "per_device_train_batch_size": 8,
                                "logging_steps": 2, "eval_strategy": "epoch",
-                               "learning_rate": 1e-3}
+                               "learning_rate": 1e-3, "save_strategy": "no"}
     options.update(arguments)
-    args = TrainingArguments(output_dir=str(tmp_path / "out"), save_strategy="no",
-                             report_to=[], use_cpu=True, disable_tqdm=True, **options)
+    args = TrainingArguments(output_dir=str(tmp_path / "out"), report_to=[], use_cpu=True,
+                             disable_tqdm=True, **options)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         logging.getLogger("transformers").setLevel(logging.ERROR)
@@ -129,6 +129,23 @@ def test_logging_steps_and_epoch_evaluations(tmp_path: Path) -> None:
     summary = json.loads(out.getvalue())["summary"]
     assert (summary["train_key"], summary["val_key"]) == ("loss", "eval_loss")
     assert summary["epochs"] == 2 and summary["status"] == "completed"
+
+
+def test_trainer_state_steps_sit_at_their_own_fractional_epochs(tmp_path: Path) -> None:
+    """The Trainer's own ``trainer_state.json`` has no times: its steps are placed by the
+    fractional ``epoch`` each log entry carries (0.5 = half-way through the first epoch)."""
+    from lstm_top.steps import steps_on_epoch_axis
+
+    train(tmp_path, [], RandomTokens(16, 1), save_strategy="epoch", num_train_epochs=3)
+    state = tmp_path / "out" / "checkpoint-12" / "trainer_state.json"
+    log = json.loads(state.read_text())["log_history"]
+    logged = {entry["step"]: entry["epoch"] for entry in log if "loss" in entry}
+    assert [epoch for epoch in logged.values() if epoch % 1] == [0.5, 1.5, 2.5]
+    history = read_history(tmp_path / "out")  # the output_dir: its newest checkpoint
+    assert list(history.epochs.index) == [1, 2, 3]
+    steps, _ = history.steps.logged("loss")
+    x = steps_on_epoch_axis(history)[history.steps.present("loss")]
+    assert dict(zip(steps.tolist(), x.tolist(), strict=True)) == logged
 
 
 def test_dict_eval_dataset_becomes_subsets(tmp_path: Path) -> None:

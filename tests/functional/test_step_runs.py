@@ -67,6 +67,33 @@ def test_steps_of_a_mixed_run_sit_inside_their_epochs(tmp_path: Path) -> None:
     assert x.tolist() == [-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
 
 
+def test_steps_are_placed_by_their_own_epoch_not_by_time(tmp_path: Path) -> None:
+    """A fast run: records within the same millisecond, so their times cannot tell which
+    epoch a step belongs to; each step record's own ``epoch`` does."""
+    path = tmp_path / "fast.jsonl"
+    with Logger(str(path), run_name="fast") as log:
+        step = 0
+        for epoch in (1, 2, 3):
+            for _ in range(4):
+                step += 1
+                log.log(step=step, epoch=epoch, loss=1.0 / step)
+            log.log(epoch=epoch, loss=1.0 / step, val_loss=1.2 / step)
+        for _ in range(2):  # epoch 4 in progress: at the pace of the epochs before
+            step += 1
+            log.log(step=step, epoch=4, loss=1.0 / step)
+    history = read_history(str(path))
+    assert steps_on_epoch_axis(history).tolist() == [
+        0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0, 3.25, 3.5]
+    # A fractional epoch (a step record as Hugging Face's state.epoch gives it) is its place.
+    lines = path.read_text().splitlines()
+    lines.insert(-1, json.dumps({"kind": "step", "step": 15, "epoch": 3.9,
+                                 "metrics": {"loss": 0.05}}))
+    path.write_text("\n".join(lines) + "\n")
+    history = read_history(str(path))
+    assert history.malformed_lines == 0
+    assert steps_on_epoch_axis(history)[-1] == 3.9
+
+
 def test_check_words_a_step_only_run_in_steps(tmp_path: Path) -> None:
     path = tmp_path / "lm.jsonl"
     write_step_only(path)
