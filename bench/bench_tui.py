@@ -7,8 +7,9 @@ Every tmux figure is measured in a real terminal (tmux, 80x24, capture-pane) bes
 measured the same way in the same run, and printed with the load average at the time (the
 machine may be shared; the ratios travel better than the seconds):
 
-* launch: ``python -m lstm_top run.jsonl`` until the chart's legend shows (best of 3); baseline
-  the smallest Textual app until its one line shows.
+* launch: ``python -m lstm_top run.jsonl`` until the chart's legend shows (the first paint,
+  before Textual has loaded), and until Textual's first frame (its footer) is up, each best of
+  a few; baseline the smallest Textual app until its one line shows.
 * first frame of a 1M-record file: launch until the chart shows (its newest part, read from the
   file's tail), and until the whole run is on screen; baseline the 60-epoch launch.
 * viewer CPU while a Logger writes 100 epoch + 1,000 step records a second for 60 s (% of one
@@ -94,28 +95,18 @@ def _process_cpu_seconds(pid: int) -> float:
 
 
 def _launch_and_idle(path: Path) -> tuple[float, float]:
-    session = f"lstm-top-bench-{os.getpid()}"
-    start = time.perf_counter()
-    _tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24",
-          f"exec env TERM=xterm-256color {sys.executable} -m lstm_top {path}")
+    pane = _Pane(str(path))
     try:
-        first_chart = None
-        while time.perf_counter() - start < 20:
-            if "━━ val" in _tmux("capture-pane", "-p", "-t", session):
-                first_chart = time.perf_counter() - start
-                break
-            time.sleep(0.005)
-        if first_chart is None:
-            raise RuntimeError("the chart never appeared")
-        pid = int(_tmux("list-panes", "-t", session, "-F", "#{pane_pid}").split()[0])
+        first_chart = pane.wait_for("━━ val", timeout=20)
+        pane.wait_for("Quit", timeout=20)
         time.sleep(1.0)  # let start-up work finish
-        cpu_before = _process_cpu_seconds(pid)
+        cpu_before = _process_cpu_seconds(pane.pid)
         time.sleep(10.0)
-        idle_cpu = _process_cpu_seconds(pid) - cpu_before
-        _tmux("send-keys", "-t", session, "q")
+        idle_cpu = _process_cpu_seconds(pane.pid) - cpu_before
+        _tmux("send-keys", "-t", pane.session, "q")
         return first_chart, idle_cpu
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        pane.close()
 
 
 class _Pane:
@@ -403,13 +394,23 @@ def _issue_15_rows(folder: Path, quick: bool) -> list[dict[str, object]]:
     compiled = _compile_bytecode()
     hello = min(_hello_textual_launch(folder) for _ in range(3))
     first_launch, idle = _launch_and_idle(jsonl)
-    launch = min([first_launch] + [_launch_only(jsonl) for _ in range(2)])
-    rows.append({"name": "launch to first chart", "value": round(launch, 3), "unit": "s",
-                 "goal": "<= 0.4",
-                 "detail": f"best of 3, `python -m lstm_top run.jsonl` (60 epochs) until the "
-                           f"legend shows; a bare Textual app {hello:.3f} s the same way "
-                           f"(ratio {launch / hello:.2f}); bytecode compiled first as an install "
-                           f"does ({compiled} modules were not); {load_average()}"})
+    launches = [_launch_only(jsonl) for _ in range(3)]
+    launch = min([first_launch] + [painted for painted, _ in launches])
+    interactive = min(ready for _, ready in launches)
+    rows.append({"name": "launch to first chart (first paint)", "value": round(launch, 3),
+                 "unit": "s", "goal": "<= 0.4",
+                 "detail": f"best of 4, `python -m lstm_top run.jsonl` (60 epochs) until the "
+                           f"legend shows (painted before Textual loads); a bare Textual app "
+                           f"{hello:.3f} s the same way (ratio {launch / hello:.2f}); bytecode "
+                           f"compiled first as an install does ({compiled} modules were not); "
+                           f"{load_average()}"})
+    rows.append({"name": "launch to interactive (Textual's first frame)",
+                 "value": round(interactive, 3), "unit": "s",
+                 "goal": f"<= {hello + 0.15:.2f}",
+                 "detail": f"best of 3, until Textual's footer shows (keys typed before are "
+                           f"kept and read then); the bare Textual app {hello:.3f} s (ratio "
+                           f"{interactive / hello:.2f}, {interactive - hello:+.3f} s); goal: "
+                           f"bare Textual + 0.15 s; {load_average()}"})
     rows.append({"name": "idle CPU over 10 s", "value": round(idle, 3), "unit": "CPU s",
                  "goal": "near 0", "detail": f"{idle / 10 * 100:.2f}% of one core, finished "
                                              "run, no input"})
@@ -457,10 +458,11 @@ def _compile_bytecode() -> int:
     return sum(1 for _ in package.rglob("*.pyc")) - before
 
 
-def _launch_only(path: Path) -> float:
+def _launch_only(path: Path) -> tuple[float, float]:
+    """(launch to the chart on the pane, launch to Textual's first frame: the footer)."""
     pane = _Pane(str(path))
     try:
-        return pane.wait_for("━━ val")
+        return pane.wait_for("━━ val"), pane.wait_for("Quit")
     finally:
         pane.close()
 

@@ -38,6 +38,7 @@ from lstm_top.ui.run_state import Diagnosers, DiagnosisJob, Run
 
 if TYPE_CHECKING:  # the signs load in the diagnosis worker, after the first paint
     from lstm_top.signs import SignParams
+    from lstm_top.ui.first_paint import FirstPaint
 from lstm_top.ui.runs import RunBook
 from lstm_top.ui.served import served_to_browser, server_gone
 from lstm_top.ui.sweep_table import SweepTable
@@ -62,8 +63,11 @@ class LstmTopApp(OverlayKeys):
                  val_key: str | None = None, clock: Callable[[], float] = time.time,
                  export_dir: str | None = None, demo_epochs: int | None = None,
                  demo_epoch_delay: float | None = None,
-                 demo_watch_seconds: float | None = None) -> None:
+                 demo_watch_seconds: float | None = None,
+                 first_paint: FirstPaint | None = None) -> None:
         super().__init__()
+        # The chart the command line painted before Textual loaded: the first frame shows it.
+        self.first_paint = first_paint
         self.targets, self.start_demo = list(targets or []), demo
         self.export_dir, self.clock = export_dir or ".", clock  # the clock: tests freeze it
         self.demo_epochs, self.demo_epoch_delay = demo_epochs, demo_epoch_delay
@@ -109,6 +113,8 @@ class LstmTopApp(OverlayKeys):
         self.status_header, self.loss_plot, self.run_list = \
             main.status_header, main.loss_plot, main.run_list
         self.warnings_panel, self.metrics_table = main.warnings_panel, main.metrics_table
+        if self.first_paint is not None:
+            main.show_first_paint(self.first_paint)
         for target in self.targets:
             if os.path.isdir(target) and classify(target) is None:  # a folder of runs
                 self.watch_directory(target)
@@ -369,9 +375,15 @@ def run_app(targets: list[str], demo: str | None = None, runs_dir: str | None = 
             train_key: str | None = None, val_key: str | None = None,
             notify: str | None = None, bell: bool = True,
             sign_params: SignParams | None = None,
-            disabled_signs: frozenset[str] = frozenset()) -> int:
+            disabled_signs: frozenset[str] = frozenset(),
+            first_paint: FirstPaint | None = None) -> int:
+    """``first_paint``: the chart already on the terminal (``ui.first_paint``)."""
     app = LstmTopApp(targets, demo=demo, runs_dir=runs_dir, train_key=train_key,
-                     val_key=val_key, demo_watch_seconds=WATCH_SECONDS)
+                     val_key=val_key, demo_watch_seconds=WATCH_SECONDS, first_paint=first_paint)
+    if first_paint is not None and first_paint.painted:
+        from lstm_top.ui.handover import handover_driver
+
+        app.driver_class = handover_driver(first_paint)
     from lstm_top.notify import Notifier, terminal_writer
 
     app._diagnosers = Diagnosers(sign_params, disabled_signs)

@@ -15,9 +15,6 @@ from typing import TYPE_CHECKING
 
 from lstm_top.history import History
 from lstm_top.sources.base import LiveSource
-from lstm_top.sources.follow import FileFollower
-from lstm_top.sources.open import FrozenSource
-from lstm_top.sources.pool import FollowerPool
 from lstm_top.ui.chart import RUN_COLORS, ChartOptions
 from lstm_top.ui.run_state import DiagnosisJob, DiagnosisResult, Run
 from lstm_top.ui.text import clean
@@ -79,6 +76,10 @@ class RunBook:
 
     def add(self, target: str, source: LiveSource, select: bool = False) -> Run:
         if len(self.runs) >= MANY_RUNS and hasattr(source, "poll_interval"):
+            # Loaded here: the first paint uses a RunBook before any file is followed.
+            from lstm_top.sources.follow import FileFollower
+            from lstm_top.sources.pool import FollowerPool
+
             # File events keep a sweep's runs prompt; their safety-net polls, a thousand of
             # them a second, would keep the idle viewer busy.
             source.poll_interval = max(source.poll_interval, MANY_RUNS_POLL_S)
@@ -101,6 +102,8 @@ class RunBook:
         """Another run started in ``key``'s file: the earlier one stays in the list, as it was."""
         if key not in self.runs:
             return None
+        from lstm_top.sources.open import FrozenSource
+
         self._replaced += 1
         source = FrozenSource(key, history)
         earlier = Run(f"{key}#{self._replaced}", source, self.train_key, self.val_key,
