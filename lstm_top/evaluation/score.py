@@ -19,6 +19,9 @@ class SignScore:
     leads: list[int] = field(default_factory=list)
     delays: list[int] = field(default_factory=list)  # raised epoch - labelled onset
     no_early_stop: int = 0  # fired, but EarlyStopping(patience=10) never stopped the run
+    # EarlyStopping(10) stopped before the labelled onset: the run was still improving on the
+    # oracle, so a lead over ES there would be a premature warning (oracle corpus only).
+    early_stop_premature: int = 0
     false_alarm_cases: list[str] = field(default_factory=list)
     missed_cases: list[str] = field(default_factory=list)
 
@@ -85,6 +88,9 @@ def score(corpus: str, cases: list[Case], params: SignParams | None = None) -> C
                             result.no_early_stop += 1
                         else:
                             result.leads.append(stop - found[sign].since_epoch)
+                            onset = case.onsets.get(sign)
+                            if onset is not None and stop < onset:
+                                result.early_stop_premature += 1
                 elif sign in case.lenient:
                     result.lenient_misses += 1
                 else:
@@ -120,6 +126,8 @@ def format_table(scores: list[CorpusScore], verbose: bool = False) -> str:
                         f"{before}/{len(s.leads)}")
             if s.no_early_stop:
                 lead += f" (+{s.no_early_stop} where ES never stops)"
+            if s.early_stop_premature:
+                lead += f"; ES stops before the onset in {s.early_stop_premature}"
             delay = f"{statistics.median(s.delays):+5g}" if s.delays else "    -"
             lines.append(f"{result.corpus:<10} {sign:<22} {s.support:>4} {s.tp:>4} {s.fp:>3} "
                          f"{s.fn:>3} {s.lenient_misses:>3} {precision:>5.2f} {recall:>5.2f} "

@@ -85,6 +85,9 @@ class LstmTopApp(OverlayKeys):
         self._render_worker: Worker[None] | None = None
         self._diagnosis_worker: Worker[None] | None = None
         self.renders_done = self.diagnoses_done = 0  # for tests and the benchmark
+        # The first view is on the terminal: only then may the diagnosis (importing the signs,
+        # judging every run) take the GIL from Textual's first paint.
+        self.first_view_painted = False
         self.sweep = SweepTable(self)
         self._parent_pid = os.getppid()  # --web: the server; see ui.served
 
@@ -211,7 +214,8 @@ class LstmTopApp(OverlayKeys):
         return request.key() != self._requested
 
     def _frame(self) -> None:
-        if not self._diagnosis_running() and (jobs := self.book.diagnosis_jobs()):
+        if self.first_view_painted and not self._diagnosis_running() and \
+                (jobs := self.book.diagnosis_jobs()):
             self._diagnosis_worker = self._diagnose(self._diagnosers, jobs)
         size = self.loss_plot.chart_size()
         if size[0] <= 0 or size[1] <= 0:
@@ -244,7 +248,13 @@ class LstmTopApp(OverlayKeys):
         self.book.apply_view(view)
         self.main_view.show_view(view)
         self._show_panels()
+        if not self.first_view_painted:
+            self.call_after_refresh(self._first_view_on_screen)
         self.request_frame()  # whatever changed meanwhile
+
+    def _first_view_on_screen(self) -> None:
+        self.first_view_painted = True
+        self.request_frame(soon=True)  # the diagnosis may begin
 
     def on_loss_plot_resized(self, message: LossPlot.Resized) -> None:
         self.request_frame(urgent=True)

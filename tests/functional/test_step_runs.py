@@ -18,6 +18,7 @@ from lstm_top.sources.formats import read_history
 from lstm_top.steps import reworded, steps_on_epoch_axis
 from lstm_top.ui.app import LstmTopApp
 from tests.functional.pilots import wait_until
+from tests.functional.test_snapshots import svg_text
 
 pytestmark = pytest.mark.anyio
 
@@ -123,6 +124,8 @@ async def test_the_app_says_steps_for_a_step_only_run(tmp_path: Path) -> None:
         assert "since step 750" in warnings and "evaluations ago" in warnings
         assert "epoch" not in warnings
         assert "2000" in app.loss_plot.plain
+        screen = svg_text(app.export_screenshot())  # the table's header as drawn
+        assert "best@step" in screen and "best@ep" not in screen
 
 
 async def test_a_mixed_run_draws_its_steps_faintly_on_the_epoch_axis(tmp_path: Path) -> None:
@@ -134,5 +137,6 @@ async def test_a_mixed_run_draws_its_steps_faintly_on_the_epoch_axis(tmp_path: P
                          in app.loss_plot.plain, what="the per-step line")
         status = str(app.status_header.render())
         assert "epoch 11" in status and "steps" not in status
+        assert "best@ep" in svg_text(app.export_screenshot())
         legend = app.loss_plot.plain.splitlines()[-1]
         assert legend.index("train per step") < legend.index("━━ train")

@@ -45,7 +45,9 @@ class MainView(Vertical):
     def show_book(self, book: RunBook, now: float, color: bool) -> None:
         findings, waiting, note, metrics = book.panels()
         self.warnings_panel.show(findings, waiting, note)
-        self.metrics_table.show(metrics)
+        run = book.current
+        self.metrics_table.show(metrics, run.shown.unit if run is not None and run.shown
+                                else "epoch")
         self.show_status(book, now)
         # One run needs no list (the status line names it) and its columns go to the warnings.
         self.run_list.display = len(book.runs) > 1

@@ -1,4 +1,5 @@
-"""The metrics table: latest value, best value and its epoch, change over the last epochs."""
+"""The metrics table: latest value, best value and its epoch (its step, for a run judged by its
+steps), change over the last epochs."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from lstm_top.format import split_subset_column
 from lstm_top.reduce import MetricSummary, format_value, higher_is_better
@@ -62,12 +64,18 @@ def best_at(value: float, epoch: int | None, digits: int, width: int) -> str:
     return text
 
 
+def best_header(unit: str) -> Text:
+    """The best column's title says what the number after ``@`` counts."""
+    return Text("best@step" if unit == "step" else "best@ep", justify="right")
+
+
 class MetricsTable(DataTable[Text]):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = False
         self._shown: list[tuple[str, ...]] = []
         self._narrow: bool | None = None
+        self._unit = "epoch"
         self._layout()
 
     def on_resize(self) -> None:
@@ -85,12 +93,20 @@ class MetricsTable(DataTable[Text]):
         # Fixed widths: columns that resize with their content would jitter on every epoch.
         self.add_column(Text("metric"), key="metric", width=widths[0])
         self.add_column(Text("latest", justify="right"), key="latest", width=widths[1])
-        self.add_column(Text("best@ep", justify="right"), key="best", width=widths[2])
+        self.add_column(best_header(self._unit), key="best", width=widths[2])
         self.add_column(Text(f"Δ{LOOKBACK}", justify="right"), key="change", width=widths[3])
         if getattr(self, "_metrics", None) is not None:
             self.show(self._metrics)
 
-    def show(self, metrics: Sequence[MetricSummary]) -> None:
+    def show(self, metrics: Sequence[MetricSummary], unit: str = "epoch") -> None:
+        """``unit``: what the run's x axis counts ("epoch", or "step" for a step run)."""
+        if unit != self._unit:
+            self._unit = unit
+            column = self.columns.get(ColumnKey("best"))
+            if column is not None:  # DataTable has no rename: the label, then its caches
+                column.label = best_header(unit)
+                self._clear_caches()
+                self.refresh()
         if metrics is getattr(self, "_metrics", None) and self._shown:
             return  # the same summaries (a new view brings new ones): each tick, 512 names
         self._metrics = metrics
