@@ -58,6 +58,7 @@ def read_csv_text(text: str, history: History) -> None:
     if not metric_cols:
         raise SourceError(f"{history.source}: CSV has no metric columns")
     current: int | None = None
+    first_epoch: int | None = None  # of the run being read
     merged: dict[str, float] = {}
     merged_time: float | None = None
     implicit_epoch = 0
@@ -77,7 +78,7 @@ def read_csv_text(text: str, history: History) -> None:
                 # file): a new run. The file shows its last run; the earlier one is noted.
                 earlier = len(history.epochs)
                 history.epochs, history.steps = Table(), Table()
-                current, merged, carried = None, {}, {}
+                current, merged, carried, first_epoch = None, {}, {}, None
                 implicit_epoch = 0
                 history.note_problem(line, f"a new run starts here (header repeated); the "
                                            f"{earlier} epochs before it are not shown",
@@ -105,8 +106,21 @@ def read_csv_text(text: str, history: History) -> None:
                 implicit_epoch += 1
             if epoch != current:
                 flush()
-                if current is not None and epoch <= current:
+                if (current is not None and first_epoch is not None
+                        and epoch <= first_epoch < current):
+                    # Back to the run's first epoch: CSVLogger(append=True) writes no header
+                    # for a second run into the same file, so this is where it starts. As with
+                    # a repeated header, the file shows its last run.
+                    earlier = len(history.epochs)
+                    history.epochs, history.steps = Table(), Table()
+                    history.note_problem(line, f"a new run starts here (epoch {epoch} again "
+                                               f"after {current}); the {earlier} epochs "
+                                               f"before it are not shown", skipped=False)
+                    current, merged, carried, first_epoch = None, {}, {}, None
+                elif current is not None and epoch <= current:
                     history.epoch_rewinds += 1
+                if first_epoch is None:
+                    first_epoch = epoch
                 current, merged, merged_time = epoch, {}, None
             if carried:
                 merged.update(carried)

@@ -163,7 +163,8 @@ def _read_wandb_folder(path: str, live: bool = False) -> History:
 JSONL = Format("jsonl", "lstm-top's JSON Lines (also flat {\"epoch\":..} lines): appended "
                "lines followed as they are written", read_jsonl, incremental=True)
 KERAS_CSV = Format("csv", "Keras CSVLogger / Lightning metrics.csv / any per-epoch CSV: "
-                   "re-read on change; a repeated header line starts a new run", read_csv)
+                   "re-read on change; a repeated header line, or the epoch counter starting "
+                   "over (CSVLogger(append=True)), starts a new run", read_csv)
 HISTORY_JSON = Format("history-json", "Keras history JSON (json.dump(fit().history)): "
                       "re-read when rewritten", read_history_json)
 TENSORBOARD = Format("tensorboard", "TensorBoard event files or folders: new records and new "
