@@ -277,105 +277,131 @@ def follow_check(path: str, *, as_json: bool = False, train_key: str | None = No
                  out: TextIO | None = None, err: TextIO | None = None,
                  sign_params: SignParams | None = None,
                  disabled_signs: frozenset[str] = frozenset()) -> int:
-    """``lstm-top check --follow FILE``: one line per new finding as the run writes its
-    history (JSON with ``as_json``), until the end record; then the usual exit status.
+    """``lstm-top check --follow TARGET``: one line per new finding as the run writes its
+    history (JSON with ``as_json``), until its end record; then the usual exit status.
 
-    The file is read from its start (findings so far first), then followed; a file that
-    shrinks (rewritten) is read again from its start. Only JSON Lines histories grow: other
-    formats are judged once, as plain ``check`` does.
+    The target is followed by the viewer's own follower for its format (``open_source``), so
+    every format the viewer watches works here with the same guarantees: findings so far are
+    printed first; a last row still being written waits for its newline; a file truncated or
+    replaced by another run starts a new run (announced, judged afresh); bad lines are
+    skipped and counted (in the end line). Formats without an end record (a Keras CSV) are
+    followed until interrupted (Ctrl-C: the exit status of what was seen).
     """
-    import time
+    import queue
 
-    from lstm_top.format import EndRecord, RecordError, decode_line
     from lstm_top.notify import COMMAND_TIMEOUT_S, FindingNews, finding_event, run_command
+    from lstm_top.protocol import is_socket_address
+    from lstm_top.sources.base import ENDED, ERROR, SourceError, SourceUpdate
+    from lstm_top.sources.formats import classify
+    from lstm_top.sources.open import open_source
 
     out = out or sys.stdout
     err = err or sys.stderr
-    if path.lower().endswith((".csv", ".json")) and not path.lower().endswith(".jsonl"):
-        return run_check(path, as_json=as_json, train_key=train_key, val_key=val_key,
-                         fail_on=fail_on, out=out, err=err, sign_params=sign_params,
-                         disabled_signs=disabled_signs)
-    if os.path.isdir(path):
-        err.write(f"lstm-top check: --follow takes one history file, not a folder: "
-                  f"{safe_text(path)}\n")
+    remote = is_socket_address(path) or path.startswith("ssh://")
+    if not remote and os.path.isdir(path) and classify(path) is None:
+        err.write(f"lstm-top check: --follow takes one run (a history file or run folder), "
+                  f"not a folder of runs: {safe_text(path)}\n")
+        return EXIT_UNREADABLE
+    if not remote and not os.path.exists(path):
+        err.write(f"lstm-top check: cannot read {safe_text(path)}: no such file\n")
         return EXIT_UNREADABLE
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - held open while the run writes
-    except OSError as exc:
-        err.write(f"lstm-top check: cannot read {safe_text(path)}: "
-                  f"{safe_text(exc.strerror or exc)}\n")
+        source = open_source(path)
+    except SourceError as exc:
+        err.write(f"lstm-top check: {safe_text(exc)}\n")
         return EXIT_UNREADABLE
+
     def new_diagnoser() -> Diagnoser:
         return Diagnoser(train_key, val_key, params=sign_params, disabled=disabled_signs)
 
-    history = History(source=path)
+    def emit(event: dict[str, Any], text: str) -> None:
+        out.write((json.dumps(_sanitize(event), allow_nan=False) if as_json else text) + "\n")
+        out.flush()
+
+    updates: queue.Queue[SourceUpdate] = queue.Queue()
+    history: History | None = None
     diagnoser = new_diagnoser()
+    unit: str | None = None
     news = FindingNews(Severity.INFO)
     threshold = Severity[fail_on.upper()]
     worst: Severity | None = None
-    pending, line_number = b"", 0
     commands: list[threading.Thread] = []
+    source.start(updates.put)
     try:
         while True:
-            chunk = handle.read(1 << 20)
-            if not chunk:
-                try:
-                    if os.fstat(handle.fileno()).st_size < handle.tell():  # rewritten
-                        handle.seek(0)
-                        history, diagnoser = History(source=path), new_diagnoser()
-                        pending, line_number = b"", 0
-                        continue
-                except OSError:
-                    pass
-                time.sleep(poll)
+            try:
+                update = updates.get(timeout=poll)
+            except queue.Empty:
                 continue
-            lines = (pending + chunk).split(b"\n")
-            pending = lines.pop()
-            ended = False
-            for raw in lines:
-                line_number += 1
-                if not raw.strip():
-                    continue
-                try:
-                    record = decode_line(raw.rstrip(b"\r"))
-                except RecordError as exc:
-                    history.note_problem(line_number, str(exc))
-                    continue
-                history.apply(record, line_number)
-                ended = ended or isinstance(record, EndRecord)
-            findings = diagnoser.update(history)
-            for finding in news.news(history.name, findings):
-                event = finding_event(history.name, path, finding)
-                event["epoch"] = history.last_epoch()
-                out.write((json.dumps(event, allow_nan=False) if as_json
-                           else _finding_line(event)) + "\n")
-                out.flush()
+            batch = [update]
+            while not updates.empty():  # many appends while judging: judged once
+                batch.append(updates.get_nowait())
+            for item in batch:
+                if item.message and item.state != ERROR:
+                    err.write(f"lstm-top check: {safe_text(item.message)}\n")
+                if item.new_run and history is not None:
+                    news = FindingNews(Severity.INFO)
+                    emit({"event": "new_run", "source": path, "message": item.message},
+                         f"a new run started in {safe_text(path)}")
+            update = batch[-1]
+            if update.state == ERROR:
+                if history is None:
+                    err.write(f"lstm-top check: {safe_text(update.message or path)}\n")
+                    return EXIT_UNREADABLE
+                err.write(f"lstm-top check: {safe_text(update.message or 'read error')}\n")
+                continue
+            if update.history is not history:  # a new run, or the same one read afresh
+                history, diagnoser, unit = update.history, new_diagnoser(), None
+            view = _frozen_view(history)
+            if view.index_unit != unit:  # a run turning out to be logged by step
+                diagnoser, unit = new_diagnoser(), view.index_unit
+            findings = diagnoser.update(view)
+            for finding in news.news(view.name, findings):
+                event = finding_event(view.name, path, finding)
+                event["epoch"] = view.last_epoch()
+                emit(event, _finding_line(event, view.index_unit))
                 if notify:
                     commands.append(run_command(notify, event))
             for finding in findings:
                 worst = finding.severity if worst is None else max(worst, finding.severity)
-            if ended:
-                end = {"event": "end", "run": history.name, "source": path,
-                       "status": history.end_status, "epochs": len(history.epochs),
-                       "error": history.end_error, "stopped_by": history.end_stopped_by}
-                if as_json:
-                    out.write(json.dumps(_sanitize(end), allow_nan=False) + "\n")
-                else:
-                    text = f"run {safe_text(history.name)} ended: {history.end_status}"
-                    if history.end_stopped_by:
-                        text += f", stopped {safe_text(describe(history.end_stopped_by))}"
-                    out.write(text + "\n")
-                out.flush()
+            if update.state == ENDED and view.end_status is not None:
+                end = {"event": "end", "run": view.name, "source": path,
+                       "status": view.end_status, "epochs": len(view.epochs),
+                       "error": view.end_error, "stopped_by": view.end_stopped_by,
+                       "malformed_lines": view.malformed_lines}
+                text = f"run {safe_text(view.name)} ended: {view.end_status}"
+                if view.end_stopped_by:
+                    text += f", stopped {safe_text(describe(view.end_stopped_by))}"
+                if view.malformed_lines:
+                    text += f" ({view.malformed_lines} malformed line(s) skipped)"
+                emit(end, text)
                 break
     except KeyboardInterrupt:
         pass
     finally:
-        handle.close()
+        source.stop()
         for command in commands:  # let the last notifications go out before exiting
             command.join(timeout=COMMAND_TIMEOUT_S)
     return EXIT_SIGNS if worst is not None and worst >= threshold else EXIT_HEALTHY
 
 
-def _finding_line(event: dict[str, Any]) -> str:
-    return (f"epoch {event.get('epoch')}  [{str(event['severity']).upper()}] {event['id']}: "
-            f"{safe_text(event['message'])}")
+def _frozen_view(history: History) -> History:
+    """What the signs judge, taken under the reader's lock in microseconds: a copy of the
+    run's tables as they are now (a run logged by step: its evaluation points)."""
+    import copy
+
+    from lstm_top.steps import judged
+
+    with history.lock:
+        frozen = copy.copy(history)
+        frozen.epochs = history.epochs.snapshot()
+        frozen.steps = history.steps.snapshot()
+        frozen.config = dict(history.config)
+        frozen.problems = list(history.problems)
+    frozen.lock = threading.RLock()
+    return judged(frozen)
+
+
+def _finding_line(event: dict[str, Any], unit: str = "epoch") -> str:
+    return (f"{unit} {event.get('epoch')}  [{str(event['severity']).upper()}] {event['id']}: "
+            f"{safe_text(reworded(str(event['message']), unit))}")

@@ -67,9 +67,10 @@ def _check_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fail-on", choices=("info", "warning", "critical"), default="warning",
                         help="lowest severity that makes the exit status 1 (default: warning)")
     parser.add_argument("--follow", action="store_true",
-                        help="follow a growing JSON Lines history: print each new finding as "
-                             "one line (JSON with --json) as it appears; exit when the run "
-                             "writes its end record")
+                        help="follow the run as it grows (any format the viewer follows): "
+                             "print each new finding as one line (JSON with --json) as it "
+                             "appears; exit when the run writes its end record (Ctrl-C for "
+                             "formats that have none)")
     _add_notify_option(parser)
     _add_key_options(parser)
     return parser

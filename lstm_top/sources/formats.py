@@ -163,8 +163,10 @@ def _read_wandb_folder(path: str, live: bool = False) -> History:
 JSONL = Format("jsonl", "lstm-top's JSON Lines (also flat {\"epoch\":..} lines): appended "
                "lines followed as they are written", read_jsonl, incremental=True)
 KERAS_CSV = Format("csv", "Keras CSVLogger / Lightning metrics.csv / any per-epoch CSV: "
-                   "re-read on change; a repeated header line starts a new run", read_csv)
-HISTORY_JSON = Format("history-json", "Keras history JSON (json.dump(fit().history)): "
+                   "re-read on change; a repeated header line, or the epoch counter starting "
+                   "over (CSVLogger(append=True)), starts a new run", read_csv)
+HISTORY_JSON = Format("history-json", "Keras history JSON (json.dump(fit().history)) or a "
+                      "JSON list of per-epoch records: "
                       "re-read when rewritten", read_history_json)
 TENSORBOARD = Format("tensorboard", "TensorBoard event files or folders: new records and new "
                      "event files followed", _read_tensorboard)
@@ -251,6 +253,8 @@ def classify_file(path: str, head: bytes | None = None) -> Format | None:
         return JSONL if lower.endswith(JSONL_SUFFIXES) else None
     first_line, newline, _ = text.partition(b"\n")
     first_line = first_line.rstrip(b"\r")
+    if text.startswith(b"[") and lower.endswith(".json"):
+        return HISTORY_JSON  # a list of per-epoch records
     if text.startswith(b"{"):
         try:
             first = json.loads(first_line)
