@@ -231,3 +231,16 @@ def test_a_single_batch_training_loss_beside_a_settled_val_loss_is_not_diverging
     blown = val[:-8] + [v * f for v, f in zip(val[-8:], np.geomspace(3, 300, 8), strict=True)]
     found = _found(_history(train, blown), "diverging_loss")
     assert found and found[0].since_epoch > epochs - 8
+
+
+def test_validation_bumps_beside_a_smooth_training_loss_need_to_be_larger():
+    # A validation curve with an 18% bump every third epoch around a converging trend. Beside a
+    # smooth training loss (stable optimisation) that is the validation set's jitter; beside a
+    # training loss that jitters too, the same bumps are the optimiser bouncing.
+    epochs = 30
+    trend = np.geomspace(1.0, 0.4, epochs)
+    val = [v * (1.18 if i % 3 == 1 else 1.0) for i, v in enumerate(trend)]
+    smooth = list(trend * 0.9)
+    assert not _found(_history(smooth, val), "oscillating_val_loss")
+    jittery = [v * (1.06 if i % 2 else 0.95) for i, v in enumerate(smooth)]
+    assert _found(_history(jittery, val), "oscillating_val_loss")
