@@ -2,8 +2,9 @@
 ``ui.components`` draw it. Threads never touch widgets nor read the app's state: a reader thread
 posts ``RunChanged`` (bursts collapse through ``can_replace``); the UI thread asks for a frame,
 at most ``FRAMES_PER_SECOND``. A frame hands the diagnosis worker the runs whose epochs changed
-and the render worker a frozen ``ViewRequest`` (built unless equal to the last; held for a
-quick incremental diagnosis so a new epoch is one chart build). ``is_settled``: all on screen.
+and the render worker a frozen ``ViewRequest`` (built unless equal to the last). A new record is
+drawn at once, never waiting for the diagnosis: the findings follow in their own message, and
+rebuild the chart only when its markers change. ``is_settled``: all on screen.
 """
 
 from __future__ import annotations
@@ -220,22 +221,25 @@ class LstmTopApp(OverlayKeys):
         return request.key() != self._requested
 
     def _frame(self) -> None:
+        """Draw what changed; only when there is nothing new to draw, judge (so a new record
+        is on screen before the signs take the GIL: ``_view_on_screen`` judges it next)."""
+        size = self.loss_plot.chart_size()
+        if size[0] > 0 and size[1] > 0:  # else not laid out yet: the plot's Resize asks again
+            self._generation += 1
+            request = self.book.view_request(self._generation, size, self.options,
+                                             self.clock())
+            key = request.key()
+            if key != self._requested:
+                self._requested = key
+                self.frames.drawn()
+                self._render_worker = self._render(self._views, request)
+                return
+        self._start_diagnosis()
+
+    def _start_diagnosis(self) -> None:
         if self.first_view_painted and not self._diagnosis_running() and \
                 (jobs := self.book.diagnosis_jobs()):
             self._diagnosis_worker = self._diagnose(self._diagnosers, jobs)
-        size = self.loss_plot.chart_size()
-        if size[0] <= 0 or size[1] <= 0:
-            return  # not laid out yet: the plot's own Resize asks again
-        self._generation += 1
-        request = self.book.view_request(self._generation, size, self.options, self.clock())
-        key = request.key()
-        if key == self._requested:
-            return
-        if self.book.awaiting_findings() and self._diagnosis_running() and self.frames.hold(key):
-            return  # drawn when the findings come, or by the held frame's fallback
-        self._requested = key
-        self.frames.drawn()
-        self._render_worker = self._render(self._views, request)
 
     @work(thread=True, exclusive=True, group="render")
     def _render(self, builder: ViewBuilder, request: ViewRequest) -> None:
@@ -254,13 +258,13 @@ class LstmTopApp(OverlayKeys):
         self.book.apply_view(view)
         self.main_view.show_view(view)
         self._show_panels()
-        if not self.first_view_painted:
-            self.call_after_refresh(self._first_view_on_screen)
+        self.call_after_refresh(self._view_on_screen)
         self.request_frame()  # whatever changed meanwhile
 
-    def _first_view_on_screen(self) -> None:
+    def _view_on_screen(self) -> None:
+        """The view is painted: now the records it shows may be judged."""
         self.first_view_painted = True
-        self.request_frame(soon=True)  # the diagnosis may begin
+        self._start_diagnosis()
 
     def on_loss_plot_resized(self, message: LossPlot.Resized) -> None:
         self.request_frame(urgent=True)

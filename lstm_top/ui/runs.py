@@ -196,10 +196,6 @@ class RunBook:
         return all(r.message == (clean(r.source.message, 200) if r.source.message else None)
                    for r in self.runs.values())
 
-    def awaiting_findings(self) -> bool:
-        """A shown run's incremental (hence quick) diagnosis is behind: worth waiting for."""
-        return any(not r.diagnosed and r.analysed[0] == r.version()[0] for r in self.shown())
-
     # ------------------------------------------------------------------ results
 
     def apply_view(self, view: View) -> None:

@@ -24,4 +24,4 @@ class StatusHeader(Static):
     def show_text(self, text: Text) -> None:
         if text.plain != self._shown:  # no redraw when nothing changed
             self._shown = text.plain
-            self.update(text)
+            self.update(text, layout=False)  # one row, always: no layout pass
