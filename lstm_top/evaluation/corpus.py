@@ -86,6 +86,8 @@ def real_cases(directory: Path = REAL_DIR) -> list[Case]:
     files = directory / "files" if (directory / "files").is_dir() else directory
     with open(labels_path, newline="") as handle:
         for row in csv.DictReader(handle):
+            if not (files / row["file"]).exists():
+                continue  # a labelled folder whose files are not all fetched
             history = read_history(files / row["file"])
             expected = {sign for column, sign in REAL_LABEL_COLUMNS.items() if row[column] == "1"}
             if row["diverging_or_nonfinite"] == "1":
