@@ -64,10 +64,19 @@ def read_csv_text(text: str, history: History) -> None:
     implicit_epoch = 0
     # Values of rows with an empty epoch cell, waiting for the next row that has one.
     carried: dict[str, float] = {}
+    # Where rows are steps (Lightning logs a training loss every few steps), each metric's
+    # values within the epoch: the epoch's value is their mean, not the last batch's — a
+    # single batch's loss jumps several-fold from one epoch to the next.
+    step_values: dict[str, list[float]] = {}
 
     def flush() -> None:
         if current is not None and merged:
-            history.epochs.append(current, merged_time, dict(merged))
+            values = dict(merged)
+            for name, seen in step_values.items():
+                if len(seen) > 1 and all(math.isfinite(v) for v in seen):
+                    values[name] = math.fsum(seen) / len(seen)
+            history.epochs.append(current, merged_time, values)
+        step_values.clear()
 
     try:
         for line, row in rows:
@@ -79,6 +88,7 @@ def read_csv_text(text: str, history: History) -> None:
                 earlier = len(history.epochs)
                 history.epochs, history.steps = Table(), Table()
                 current, merged, carried, first_epoch = None, {}, {}, None
+                step_values.clear()
                 implicit_epoch = 0
                 history.note_problem(line, f"a new run starts here (header repeated); the "
                                            f"{earlier} epochs before it are not shown",
@@ -137,6 +147,8 @@ def read_csv_text(text: str, history: History) -> None:
                     bad.append(name)
                     continue
                 merged[name] = value
+                if step_col is not None:
+                    step_values.setdefault(name, []).append(value)
             for name in bad:
                 history.note_problem(line, f"metric {name!r} is not a number", skipped=False)
     except csv.Error as exc:

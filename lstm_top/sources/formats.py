@@ -24,7 +24,7 @@ import numpy as np
 
 from lstm_top.format import subset_column
 from lstm_top.history import History
-from lstm_top.sources import files, inputs, tensorboard, trackers, wandb
+from lstm_top.sources import files, inputs, tensorboard, textlog, trackers, wandb
 from lstm_top.sources.base import LiveSource, SourceError
 from lstm_top.sources.bulk import BulkJsonlParser
 
@@ -146,6 +146,15 @@ def read_history_json(path: str, live: bool = False) -> History:
     return history
 
 
+def read_text_log(path: str, live: bool = False) -> History:
+    """A printed training log (Keras' fit output, a PyTorch loop's print lines)."""
+    history = History(source=path, source_kind="text-log")
+    textlog.read_text_log(trackers.read_text(path, live), history)
+    if not len(history.epochs) and not live:
+        raise SourceError(f"{path}: no epoch with metrics found in this text log")
+    return history
+
+
 def _read_tensorboard(path: str, live: bool = False) -> History:
     return tensorboard.read_tensorboard(path)
 
@@ -189,8 +198,12 @@ DVCLIVE = Format("dvclive", "a DVCLive folder (dvclive/plots/metrics/**.tsv): ne
 RAY_TUNE = Format("ray-tune", "a Ray Tune trial folder (result.json, params.json): new "
                   "results followed", lambda path, live: trackers.read_ray_trial(path, live))
 
+TEXT_LOG = Format("text-log", "a printed training log (Keras' fit output, `Epoch [3/10], "
+                  "Train Loss: .., Val Loss: ..` lines): re-read on change", read_text_log)
+
 FORMATS: tuple[Format, ...] = (JSONL, KERAS_CSV, HISTORY_JSON, TENSORBOARD, HF_STATE, HF_OUTPUT,
-                               WANDB, WANDB_FOLDER, WANDB_OFFLINE, MLFLOW, DVCLIVE, RAY_TUNE)
+                               WANDB, WANDB_FOLDER, WANDB_OFFLINE, MLFLOW, DVCLIVE, RAY_TUNE,
+                               TEXT_LOG)
 
 
 def _head(path: str, size: int = HEAD_BYTES) -> bytes:
@@ -268,14 +281,22 @@ def classify_file(path: str, head: bytes | None = None) -> Format | None:
             if b"log_history" in head:
                 return HF_STATE
             return HISTORY_JSON
+        if first is None and _text_log(head):
+            return TEXT_LOG  # printed dicts, as Hugging Face's Trainer prints its logs
         return JSONL
     if lower.endswith(JSONL_SUFFIXES):
         return JSONL
     if not newline:
         return None  # a CSV header still being written, or not a history at all
+    if not lower.endswith(CSV_SUFFIXES) and _text_log(head):
+        return TEXT_LOG
     if lower.endswith(CSV_SUFFIXES) or b"," in first_line or b"\t" in first_line:
         return KERAS_CSV
     return None
+
+
+def _text_log(head: bytes) -> bool:
+    return textlog.looks_like_text_log(head.decode("utf-8", "replace"))
 
 
 def _jsonl_flavour(first: dict[str, object]) -> Format:

@@ -198,9 +198,9 @@ def test_an_untested_subset_gap_is_a_hint_until_it_is_huge():
     hint = _subset_findings(_subset_run(1.6, None, std=False))
     assert [f.severity for f in hint] == [Severity.INFO]
     assert "untested: log n and std" in hint[0].message
-    assert [f.severity for f in _subset_findings(_subset_run(3.5, None, std=False))] == [
+    assert [f.severity for f in _subset_findings(_subset_run(6.0, None, std=False))] == [
         Severity.WARNING]
-    assert [f.severity for f in _subset_findings(_subset_run(8.0, None, std=False))] == [
+    assert [f.severity for f in _subset_findings(_subset_run(12.0, None, std=False))] == [
         Severity.CRITICAL]
 
 
