@@ -277,7 +277,7 @@ def _fast_run_cpu(folder: Path, seconds: float) -> dict[str, float | int | bool]
 
     pane = _Pane(str(path))
     try:
-        pane.wait_for("━━ val")
+        pane.wait_for("Quit")  # Textual is up, not only the first paint
         writer = threading.Thread(target=write, daemon=True)
         writer.start()
         time.sleep(1.0)  # the first second: settle into the pace
@@ -316,6 +316,7 @@ def _append_to_screen_ms(folder: Path, appends: int) -> list[float]:
     latencies = []
     try:
         pane.wait_for("epoch 1 ")
+        pane.wait_for("Quit")  # Textual is up, not only the first paint
         time.sleep(1.0)
         for epoch in range(2, appends + 2):
             start = time.perf_counter()
@@ -395,8 +396,9 @@ def _issue_15_rows(folder: Path, quick: bool) -> list[dict[str, object]]:
     hello = min(_hello_textual_launch(folder) for _ in range(3))
     first_launch, idle = _launch_and_idle(jsonl)
     launches = [_launch_only(jsonl) for _ in range(3)]
-    launch = min([first_launch] + [painted for painted, _ in launches])
-    interactive = min(ready for _, ready in launches)
+    launch = min([first_launch] + [painted for painted, _, _ in launches])
+    interactive = min(ready for _, ready, _ in launches)
+    footer = min(keys for _, _, keys in launches)
     rows.append({"name": "launch to first chart (first paint)", "value": round(launch, 3),
                  "unit": "s", "goal": "<= 0.4",
                  "detail": f"best of 4, `python -m lstm_top run.jsonl` (60 epochs) until the "
@@ -407,10 +409,11 @@ def _issue_15_rows(folder: Path, quick: bool) -> list[dict[str, object]]:
     rows.append({"name": "launch to interactive (Textual's first frame)",
                  "value": round(interactive, 3), "unit": "s",
                  "goal": f"<= {hello + 0.15:.2f}",
-                 "detail": f"best of 3, until Textual's footer shows (keys typed before are "
-                           f"kept and read then); the bare Textual app {hello:.3f} s (ratio "
-                           f"{interactive / hello:.2f}, {interactive - hello:+.3f} s); goal: "
-                           f"bare Textual + 0.15 s; {load_average()}"})
+                 "detail": f"best of 3, until Textual's first frame (the panels; keys typed "
+                           f"before are kept and read then; its footer at {footer:.3f} s); the "
+                           f"bare Textual app {hello:.3f} s (ratio {interactive / hello:.2f}, "
+                           f"{interactive - hello:+.3f} s); goal: bare Textual + 0.15 s; "
+                           f"{load_average()}"})
     rows.append({"name": "idle CPU over 10 s", "value": round(idle, 3), "unit": "CPU s",
                  "goal": "near 0", "detail": f"{idle / 10 * 100:.2f}% of one core, finished "
                                              "run, no input"})
@@ -458,11 +461,12 @@ def _compile_bytecode() -> int:
     return sum(1 for _ in package.rglob("*.pyc")) - before
 
 
-def _launch_only(path: Path) -> tuple[float, float]:
-    """(launch to the chart on the pane, launch to Textual's first frame: the footer)."""
+def _launch_only(path: Path) -> tuple[float, float, float]:
+    """Launch to: the chart on the pane (the first paint), Textual's first frame (the panels'
+    titles, which only Textual draws), its footer (composed after its first frame)."""
     pane = _Pane(str(path))
     try:
-        return pane.wait_for("━━ val"), pane.wait_for("Quit")
+        return pane.wait_for("━━ val"), pane.wait_for("metrics"), pane.wait_for("Quit")
     finally:
         pane.close()
 

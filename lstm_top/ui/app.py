@@ -109,6 +109,13 @@ class LstmTopApp(OverlayKeys):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        # The width's class now, not at the screen's first resize (after its first frame): the
+        # panels would be laid out wide, then again narrow — a visible jump and a restyle.
+        width = self.size.width
+        for threshold, name in self.HORIZONTAL_BREAKPOINTS or []:
+            self.screen.set_class(threshold <= width and not any(
+                threshold < other <= width for other, _ in self.HORIZONTAL_BREAKPOINTS or []),
+                name)
         # Held once: ``query_one`` searches the *active* screen, which may be a modal.
         self.main_view = main = self.query_one(MainView)
         self.status_header, self.loss_plot, self.run_list = \
