@@ -110,7 +110,7 @@ class SwingCounter:
         self.val_count += 1
         recent = self.val_recent
         recent.append((epoch, val_log))
-        self.threshold = threshold = self.min_swing(val_se_log)
+        threshold: float | None = None  # measured only for a candidate (the noise costs a sort)
         # A candidate peak is one or two epochs back; its fall may take one or two epochs.
         entries = list(recent)
         for back in (2, 3):
@@ -124,8 +124,11 @@ class SwingCounter:
             after = [entry[1] for entry in entries[-back + 1:]]
             rise = peak_log - min(before)
             fall = peak_log - min(after)
-            if (peak_log >= before[-1] and peak_log >= max(after) and rise >= threshold
-                    and fall >= threshold):
+            if peak_log < before[-1] or peak_log < max(after) or min(rise, fall) < p.min_swing:
+                continue
+            if threshold is None:
+                self.threshold = threshold = self.min_swing(val_se_log)
+            if rise >= threshold and fall >= threshold:
                 self.peaks.append((peak_index, peak_epoch, min(rise, fall)))
         self._zigzag(epoch, val_log)
         for peaks in (self.peaks, self.big_peaks):
