@@ -46,6 +46,8 @@ from lstm_top.ui.sweep_table import SweepTable
 from lstm_top.ui.view import ViewBuilder, ViewRequest, settings_from_prefs, store_settings
 
 FRAMES_PER_SECOND = 10  # a rate a person can follow; more is CPU for nothing
+# The first paint's chart stands until the reader has read the file, at most this long.
+FIRST_PAINT_HOLD_S = 3.0
 # While busy, the viewer's whole process keeps to this share of a core (``FramePacer``).
 CPU_SHARE = 0.06
 
@@ -116,6 +118,7 @@ class LstmTopApp(OverlayKeys):
             self.screen.set_class(threshold <= width and not any(
                 threshold < other <= width for other, _ in self.HORIZONTAL_BREAKPOINTS or []),
                 name)
+        self._mounted_at = time.monotonic()
         # Held once: ``query_one`` searches the *active* screen, which may be a modal.
         self.main_view = main = self.query_one(MainView)
         self.status_header, self.loss_plot, self.run_list = \
@@ -142,7 +145,14 @@ class LstmTopApp(OverlayKeys):
         run = self.book.find(target)
         if run is None:
             run = self.book.add(target, source or open_target(target), select)
-            run.source.start(msg.relay(self.post_message, target))
+            start = run.source.start
+            relay = msg.relay(self.post_message, target)
+            if self.first_paint is not None and self.first_paint.key == target:
+                # Its chart is on the screen already: the reader waits until Textual's first
+                # frame is painted, rather than take the GIL from it.
+                self.call_after_refresh(start, relay)
+            else:
+                start(relay)
             if show:
                 self._changed()
         return run
@@ -231,6 +241,8 @@ class LstmTopApp(OverlayKeys):
         """Draw what changed; only when there is nothing new to draw, judge (so a new record
         is on screen before the signs take the GIL: ``_view_on_screen`` judges it next)."""
         size = self.loss_plot.chart_size()
+        if self._first_paint_stands():
+            return  # the reader has not read what the first paint shows: nothing newer to draw
         if size[0] > 0 and size[1] > 0:  # else not laid out yet: the plot's Resize asks again
             self._generation += 1
             request = self.book.view_request(self._generation, size, self.options,
@@ -242,6 +254,20 @@ class LstmTopApp(OverlayKeys):
                 self._render_worker = self._render(self._views, request)
                 return
         self._start_diagnosis()
+
+    def _first_paint_stands(self) -> bool:
+        """The first paint's chart is still the newest picture of its run: the reader has not
+        read the file yet (for at most FIRST_PAINT_HOLD_S, in case it never has anything)."""
+        first = self.first_paint
+        if first is None:
+            return False
+        run = self.runs.get(first.key)
+        held = time.monotonic() - self._mounted_at < FIRST_PAINT_HOLD_S
+        if run is not None and held and run.shown is None and run.source.state in (
+                "waiting", "live") and not (len(run.history.epochs) or len(run.history.steps)):
+            return True
+        self.first_paint = None  # from now on, the app's own views
+        return False
 
     def _start_diagnosis(self) -> None:
         if self.first_view_painted and not self._diagnosis_running() and \
