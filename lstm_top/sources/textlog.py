@@ -36,8 +36,9 @@ _METRIC_WORDS = ("loss", "acc", "err", "mse", "mae", "rmse", "f1", "auc", "ppl",
 # Counters and timings, not metrics.
 _NOT_METRICS = frozenset({"epoch", "epochs", "step", "steps", "batch", "iter", "iteration",
                           "eta", "time", "elapsed", "it", "s"})
-# How a file is recognised: among its first lines, this many name an epoch and carry fields.
-MIN_EPOCH_LINES = 2
+# How a file is recognised: among its first lines, one names an epoch and one carries fields
+# (Keras prints "Epoch 1/5", then the epoch's metrics line): the first epoch is then shown.
+MIN_EPOCH_LINES = 1
 
 
 def _clean(line: str) -> str:
@@ -83,8 +84,8 @@ def epoch_of(line: str) -> int | None:
 
 
 def looks_like_text_log(text: str) -> bool:
-    """Whether the first lines of ``text`` read as a training log: at least two lines name an
-    epoch, and some line carries ``name: number`` fields."""
+    """Whether the first lines of ``text`` read as a training log: a line names an epoch, and
+    a line carries ``name: number`` fields."""
     epochs = with_fields = 0
     for raw in text.splitlines()[:200]:
         line = _clean(raw)

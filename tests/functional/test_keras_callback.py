@@ -126,8 +126,9 @@ def test_subset_values_match_evaluate_after_final_epoch(fitted: FitResult) -> No
         assert table.column(f"n[{name}]")[-1] == len(x)
         predictions = fitted.model.predict(x, verbose=0)
         per_sample = ((predictions - y) ** 2).mean(axis=1)
+        # the sample std (ddof=1), as the whole set's val_loss_std is
         assert table.column(f"val_loss_std[{name}]")[-1] == pytest.approx(
-            float(per_sample.std()), rel=1e-4)
+            float(per_sample.std(ddof=1)), rel=1e-4)
     # The shifted subset is out of distribution: the gap is what the user is meant to see.
     assert table.column("val_loss[shifted]")[-1] > table.column("val_loss[short]")[-1]
 
@@ -191,7 +192,7 @@ def test_loss_object_gives_per_sample_std(tmp_path: Path) -> None:
     table = read_history(path).epochs
     errors = np.abs(model.predict(x[:20], verbose=0) - y[:20]).mean(axis=1)
     assert table.column("val_loss[s]")[0] == pytest.approx(float(errors.mean()), rel=1e-5)
-    assert table.column("val_loss_std[s]")[0] == pytest.approx(float(errors.std()), rel=1e-4)
+    assert table.column("val_loss_std[s]")[0] == pytest.approx(float(errors.std(ddof=1)), rel=1e-4)
 
 
 SCRIPT = textwrap.dedent("""

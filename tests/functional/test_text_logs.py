@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +117,26 @@ def test_printed_hugging_face_logs_read_by_epoch(tmp_path: Path) -> None:
     assert list(read.index) == [1, 2, 3]
     np.testing.assert_allclose(read.column("eval_loss"), [1.6, 0.85, 0.6])
     np.testing.assert_allclose(read.column("loss"), [0.5, 0.25, round(2 / 12, 4)])
+
+
+def test_a_text_log_is_followed_as_it_is_printed(tmp_path: Path) -> None:
+    from tests.functional.formats_support import LIVE_WITHIN_S, Followed
+
+    log = tmp_path / "train.log"
+    log.write_text("Training on cpu with 200 samples\n")
+    followed = Followed(str(log))
+    try:
+        for epoch in range(1, 6):
+            with open(log, "a") as out:
+                out.write(f"Epoch [{epoch}/5], Train Loss: {1 / epoch:.4f}, "
+                          f"Val Loss: {1.2 / epoch:.4f}\n")
+            assert followed.wait_rows(epoch) < LIVE_WITHIN_S
+        with open(log, "a") as out:
+            out.write("Epoch [6/6], Train Loss: 0.1")  # half a line: waits for its newline
+        time.sleep(0.5)
+        assert followed.rows() == 5
+        epochs = followed.history.epochs
+        np.testing.assert_allclose(epochs.column("val_loss"), [1.2 / e for e in range(1, 6)],
+                                   atol=1e-4)
+    finally:
+        followed.stop()
