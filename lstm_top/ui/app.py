@@ -1,6 +1,6 @@
 """lstm-top's screen: the app's wiring. ``ui.runs`` holds what is shown, ``ui.view`` builds it,
 ``ui.components`` draw it. Threads never touch widgets nor read the app's state: a reader thread
-posts ``RunChanged`` (bursts collapse through ``can_replace``); the UI thread asks for a frame,
+adds to ``ChangedRuns`` and posts ``RunsChanged`` when it was empty; the UI thread asks for a frame,
 at most ``FRAMES_PER_SECOND``. A frame hands the diagnosis worker the runs whose epochs changed
 and the render worker a frozen ``ViewRequest`` (built unless equal to the last; held for a
 quick incremental diagnosis so a new epoch is one chart build). ``is_settled``: all on screen.
@@ -34,18 +34,20 @@ from lstm_top.ui.components.run_list import RunList
 from lstm_top.ui.demo_runner import WATCH_SECONDS, DemoRunner
 from lstm_top.ui.frames import FramePacer
 from lstm_top.ui.keys import bindings
-from lstm_top.ui.run_state import Diagnosers, DiagnosisJob, Run
+from lstm_top.ui.run_state import Diagnosers, DiagnosisJob, DiagnosisResult, Run
 
 if TYPE_CHECKING:  # the signs load in the diagnosis worker, after the first paint
     from lstm_top.signs import SignParams
 from lstm_top.ui.runs import RunBook
 from lstm_top.ui.served import served_to_browser, server_gone
-from lstm_top.ui.sweep_table import SweepTable
+from lstm_top.ui.sweep_table import SWEEP_TABLE_MIN_RUNS, SweepTable
 from lstm_top.ui.view import ViewBuilder, ViewRequest, settings_from_prefs, store_settings
 
 FRAMES_PER_SECOND = 10  # a rate a person can follow; more is CPU for nothing
 # While busy, the viewer's whole process keeps to this share of a core (``FramePacer``).
 CPU_SHARE = 0.06
+# The diagnosis worker's results reach the UI thread at most this often, together.
+FINDINGS_BATCH_S = 0.1
 
 
 class LstmTopApp(OverlayKeys):
@@ -75,6 +77,7 @@ class LstmTopApp(OverlayKeys):
         self._directory_watchers: list[Any] = []  # DirectoryWatcher, loaded for a folder
         self._arrived: list[tuple[str, LiveSource]] = []  # runs found, not yet added
         self._arrived_lock = threading.Lock()
+        self._changed_runs = msg.ChangedRuns(self.post_message)  # the readers' news
         self._views = ViewBuilder()  # the render worker's tool (one build at a time)
         self._diagnosers = Diagnosers()  # the diagnosis worker's (one pass at a time)
         self.frames = FramePacer(self._frame, self.set_timer, FRAMES_PER_SECOND,
@@ -123,12 +126,12 @@ class LstmTopApp(OverlayKeys):
         self.request_frame()
 
     def add_run(self, target: str, select: bool = False, source: LiveSource | None = None,
-                show: bool = True) -> Run:
+                show: bool = True, in_sweep: bool = False) -> Run:
         """``show=False``: one of a batch, shown once the batch is in."""
         run = self.book.find(target)
         if run is None:
-            run = self.book.add(target, source or open_target(target), select)
-            run.source.start(msg.relay(self.post_message, target))
+            run = self.book.add(target, source or open_target(target), select, in_sweep)
+            run.source.start(self._changed_runs.relay(target))
             if show:
                 self._changed()
         return run
@@ -139,20 +142,27 @@ class LstmTopApp(OverlayKeys):
             self._views.forget(live.key, live.rendered[0])
             self._changed()
 
-    def on_run_changed(self, message: msg.RunChanged) -> None:
-        run = self.runs.get(message.run_key)
-        if run is None:
-            return
-        run.message = message.notice
-        if self.book.frozen(run):
-            self.book.unseen_updates += 1
-            self.main_view.show_status(self.book, self.clock())
-        else:
-            if run.source.loading is not None:  # the progress bar moves, the chart stays
-                self.main_view.show_status(self.book, self.clock())
+    def on_runs_changed(self, message: msg.RunsChanged) -> None:
+        status = urgent = changed = False
+        for key, notice in self._changed_runs.take().items():
+            run = self.runs.get(key)
+            if run is None:
+                continue
+            run.message = notice
+            if self.book.frozen(run):
+                self.book.unseen_updates += 1
+                status = True
+                continue
+            # The progress bar of a large file's reading moves, the chart stays.
+            status = status or run.source.loading is not None
             # Nothing of this history on screen yet (a file just opened, its preview, the
             # whole run replacing it): drawn at once, whatever the busy budget says.
-            self.request_frame(urgent=run.rendered[0] != run.version()[0])
+            urgent = urgent or run.rendered[0] != run.version()[0]
+            changed = True
+        if status:
+            self.main_view.show_status(self.book, self.clock())
+        if changed:
+            self.request_frame(urgent=urgent)
 
     def watch_directory(self, folder: str) -> None:
         """Every history file in the folder, then new ones as they appear."""
@@ -182,10 +192,11 @@ class LstmTopApp(OverlayKeys):
     def on_run_files_appeared(self, message: msg.RunFilesAppeared) -> None:
         with self._arrived_lock:
             arrived, self._arrived = self._arrived, []
+        in_sweep = len(self.runs) + len(arrived) >= SWEEP_TABLE_MIN_RUNS
         if arrived:
             self.sweep.run_appearing(len(self.runs) + len(arrived))
         for path, source in arrived:
-            self.add_run(path, source=source, show=False)
+            self.add_run(path, source=source, show=False, in_sweep=in_sweep)
         self._changed()  # also when a walk ended: the signs' wait for the sweep may be over
 
     def toggle_overlay_mark(self, key: str | None) -> None:
@@ -265,15 +276,23 @@ class LstmTopApp(OverlayKeys):
     @work(thread=True, exclusive=True, group="diagnose")
     def _diagnose(self, diagnosers: Diagnosers, jobs: list[DiagnosisJob]) -> None:
         worker = get_current_worker()
+        batch: list[DiagnosisResult] = []
+        posted = 0.0  # the first result (the run on screen) goes at once, then batches
         for result in diagnosers.results(jobs):
             if worker.is_cancelled:
                 return  # the app is going away: leave no thread behind
-            self.post_message(msg.FindingsUpdated(result))
+            batch.append(result)
+            if time.monotonic() - posted >= FINDINGS_BATCH_S:
+                self.post_message(msg.FindingsUpdated(batch))
+                batch, posted = [], time.monotonic()
+        if batch:
+            self.post_message(msg.FindingsUpdated(batch))
         self.post_message(msg.DiagnosisDone())
 
     def on_findings_updated(self, message: msg.FindingsUpdated) -> None:
-        run = self.book.apply_findings(message.result)
-        if run is not None:
+        applied = [run for result in message.results
+                   if (run := self.book.apply_findings(result)) is not None]
+        if applied:
             self._show_panels()
             self.request_frame(soon=True)  # the chart's markers, or the frame held for them
 

@@ -77,13 +77,16 @@ class RunBook:
         # A dict, not a scan: a sweep adds a thousand runs, each looked up first.
         return self._by_path.get(os.path.abspath(target))
 
-    def add(self, target: str, source: LiveSource, select: bool = False) -> Run:
+    def add(self, target: str, source: LiveSource, select: bool = False,
+            in_sweep: bool = False) -> Run:
+        """``in_sweep``: one of a folder's many runs (followed by the shared pool's thread
+        from the first: starting a thread each cost the UI thread milliseconds per run)."""
         if len(self.runs) >= MANY_RUNS and hasattr(source, "poll_interval"):
             # File events keep a sweep's runs prompt; their safety-net polls, a thousand of
             # them a second, would keep the idle viewer busy.
             source.poll_interval = max(source.poll_interval, MANY_RUNS_POLL_S)
-            if isinstance(source, FileFollower):
-                source.pool = FollowerPool.shared()  # one thread for the sweep, not one each
+        if (in_sweep or len(self.runs) >= MANY_RUNS) and isinstance(source, FileFollower):
+            source.pool = FollowerPool.shared()  # one thread for the sweep, not one each
         now = time.monotonic()
         # A walk's runs come in batches, far apart when the UI thread is busy: one arrival.
         if now - self._last_added > ARRIVAL_QUIET_S and (
@@ -189,7 +192,7 @@ class RunBook:
                 for r in runs]
 
     def notices_current(self) -> bool:
-        """Every run's notice is its source's: no ``RunChanged`` is still on its way."""
+        """Every run's notice is its source's: no ``RunsChanged`` is still on its way."""
         return all(r.message == (clean(r.source.message, 200) if r.source.message else None)
                    for r in self.runs.values())
 
