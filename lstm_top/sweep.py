@@ -23,6 +23,7 @@ from lstm_top.signs.base import Finding
 IGNORED_CONFIG_KEYS = frozenset({"source_format", "run", "seed_everything", "hostname",
                                  "pid", "trial_id", "experiment_id", "date"})
 MAX_CONFIG_COLUMNS = 6
+_SMALL = 4096  # values below this many are scanned in Python (see best_val)
 SORT_KEYS = ("worst", "name", "best", "epochs", "state")
 SEVERITY_NAMES = {0: "", 1: "info", 2: "warning", 3: "critical"}
 # States that say something is wrong, worst first, for the sort.
@@ -121,7 +122,15 @@ def best_val(history: History) -> tuple[float | None, int | None]:
     finite = np.isfinite(values)
     if not finite.any():
         return None, None
-    at = int(np.argmin(np.where(finite, values, np.inf)))
+    masked = np.where(finite, values, np.inf)
+    if len(masked) <= _SMALL:
+        # numpy's argmin lets go of the GIL even for 40 numbers, and getting it back from
+        # the reader and diagnosis threads took ~0.5 ms a call: a sweep table of a thousand
+        # runs spent half a second in it per refresh.
+        listed = masked.tolist()
+        at = listed.index(min(listed))
+    else:
+        at = int(np.argmin(masked))
     return float(values[at]), int(index[at])
 
 

@@ -92,6 +92,7 @@ class LstmTopApp(OverlayKeys):
         # judging every run) take the GIL from Textual's first paint.
         self.first_view_painted = False
         self.sweep = SweepTable(self)
+        self.shutting_down = False  # set by ``shutdown``: quitting
         self._parent_pid = os.getppid()  # --web: the server; see ui.served
 
     @property
@@ -143,6 +144,8 @@ class LstmTopApp(OverlayKeys):
             self._changed()
 
     def on_runs_changed(self, message: msg.RunsChanged) -> None:
+        if self.shutting_down:
+            return
         status = urgent = changed = False
         for key, notice in self._changed_runs.take().items():
             run = self.runs.get(key)
@@ -193,10 +196,10 @@ class LstmTopApp(OverlayKeys):
         with self._arrived_lock:
             arrived, self._arrived = self._arrived, []
         in_sweep = len(self.runs) + len(arrived) >= SWEEP_TABLE_MIN_RUNS
-        if arrived:
-            self.sweep.run_appearing(len(self.runs) + len(arrived))
         for path, source in arrived:
             self.add_run(path, source=source, show=False, in_sweep=in_sweep)
+        if arrived:  # the table opens with these rows in it: its first paint shows them
+            self.sweep.run_appearing(len(self.runs))
         self._changed()  # also when a walk ended: the signs' wait for the sweep may be over
 
     def toggle_overlay_mark(self, key: str | None) -> None:
@@ -251,7 +254,7 @@ class LstmTopApp(OverlayKeys):
 
     def on_view_ready(self, message: msg.ViewReady) -> None:
         view = message.view
-        if view.generation < self._shown_generation:
+        if view.generation < self._shown_generation or self.shutting_down:
             return  # an older build finished late
         self._shown_generation = view.generation
         self.renders_done += 1
@@ -321,6 +324,8 @@ class LstmTopApp(OverlayKeys):
         self.request_frame(urgent=urgent)
 
     def _show_panels(self) -> None:
+        if self.shutting_down:
+            return
         if self.sweep.screen() is not None:
             # The main view is under the table; with hundreds of runs rebuilding its run list
             # on every update would cost more than everything else. The table is refreshed.
@@ -372,6 +377,8 @@ class LstmTopApp(OverlayKeys):
 
     def shutdown(self) -> None:
         """Stop every reader and every demo process started here (idempotent)."""
+        # Results and changes still queued are dropped unseen: the widgets are going away.
+        self.shutting_down = True
         self.workers.cancel_group(self, "diagnose")
         self._diagnosers.stop()  # a catch-up in progress ends within a slice
         for run in self.runs.values():

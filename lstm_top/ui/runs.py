@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING
 
 from lstm_top.history import History
 from lstm_top.sources.base import LiveSource
-from lstm_top.sources.follow import FileFollower
 from lstm_top.sources.open import FrozenSource
-from lstm_top.sources.pool import FollowerPool
+from lstm_top.sources.pool import FollowerPool, PooledSource
 from lstm_top.ui.chart import RUN_COLORS, ChartOptions
 from lstm_top.ui.run_state import DiagnosisJob, DiagnosisResult, Run
 from lstm_top.ui.text import clean
@@ -85,7 +84,7 @@ class RunBook:
             # File events keep a sweep's runs prompt; their safety-net polls, a thousand of
             # them a second, would keep the idle viewer busy.
             source.poll_interval = max(source.poll_interval, MANY_RUNS_POLL_S)
-        if (in_sweep or len(self.runs) >= MANY_RUNS) and isinstance(source, FileFollower):
+        if (in_sweep or len(self.runs) >= MANY_RUNS) and isinstance(source, PooledSource):
             source.pool = FollowerPool.shared()  # one thread for the sweep, not one each
         now = time.monotonic()
         # A walk's runs come in batches, far apart when the UI thread is busy: one arrival.

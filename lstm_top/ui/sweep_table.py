@@ -43,8 +43,8 @@ class SweepTable:
         return stack[-1] if isinstance(stack[-1], module.RunTableScreen) else None
 
     def run_appearing(self, count: int) -> None:
-        """A run file appeared in a watched folder, the ``count``-th: a sweep opens on the
-        table before the rest are added, so the hidden run list is not rebuilt once per run."""
+        """Run files appeared in a watched folder, ``count`` runs in all now: a sweep opens
+        on the table (the hidden run list is then not rebuilt as the rest arrive)."""
         if not self._opened and count >= SWEEP_TABLE_MIN_RUNS:
             self._opened = True
             self.open()
