@@ -7,8 +7,9 @@ Every tmux figure is measured in a real terminal (tmux, 80x24, capture-pane) bes
 measured the same way in the same run, and printed with the load average at the time (the
 machine may be shared; the ratios travel better than the seconds):
 
-* launch: ``python -m lstm_top run.jsonl`` until the chart's legend shows (best of 3); baseline
-  the smallest Textual app until its one line shows.
+* launch: ``python -m lstm_top run.jsonl`` until the chart's legend shows (the first paint,
+  before Textual has loaded), and until Textual's first frame (its footer) is up, each best of
+  a few; baseline the smallest Textual app until its one line shows.
 * first frame of a 1M-record file: launch until the chart shows (its newest part, read from the
   file's tail), and until the whole run is on screen; baseline the 60-epoch launch.
 * viewer CPU while a Logger writes 100 epoch + 1,000 step records a second for 60 s (% of one
@@ -94,28 +95,18 @@ def _process_cpu_seconds(pid: int) -> float:
 
 
 def _launch_and_idle(path: Path) -> tuple[float, float]:
-    session = f"lstm-top-bench-{os.getpid()}"
-    start = time.perf_counter()
-    _tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24",
-          f"exec env TERM=xterm-256color {sys.executable} -m lstm_top {path}")
+    pane = _Pane(str(path))
     try:
-        first_chart = None
-        while time.perf_counter() - start < 20:
-            if "━━ val" in _tmux("capture-pane", "-p", "-t", session):
-                first_chart = time.perf_counter() - start
-                break
-            time.sleep(0.005)
-        if first_chart is None:
-            raise RuntimeError("the chart never appeared")
-        pid = int(_tmux("list-panes", "-t", session, "-F", "#{pane_pid}").split()[0])
+        first_chart = pane.wait_for("━━ val", timeout=20)
+        pane.wait_for("Quit", timeout=20)
         time.sleep(1.0)  # let start-up work finish
-        cpu_before = _process_cpu_seconds(pid)
+        cpu_before = _process_cpu_seconds(pane.pid)
         time.sleep(10.0)
-        idle_cpu = _process_cpu_seconds(pid) - cpu_before
-        _tmux("send-keys", "-t", session, "q")
+        idle_cpu = _process_cpu_seconds(pane.pid) - cpu_before
+        _tmux("send-keys", "-t", pane.session, "q")
         return first_chart, idle_cpu
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        pane.close()
 
 
 class _Pane:
@@ -286,7 +277,7 @@ def _fast_run_cpu(folder: Path, seconds: float) -> dict[str, float | int | bool]
 
     pane = _Pane(str(path))
     try:
-        pane.wait_for("━━ val")
+        pane.wait_for("Quit")  # Textual is up, not only the first paint
         writer = threading.Thread(target=write, daemon=True)
         writer.start()
         time.sleep(1.0)  # the first second: settle into the pace
@@ -325,6 +316,7 @@ def _append_to_screen_ms(folder: Path, appends: int) -> list[float]:
     latencies = []
     try:
         pane.wait_for("epoch 1 ")
+        pane.wait_for("Quit")  # Textual is up, not only the first paint
         time.sleep(1.0)
         for epoch in range(2, appends + 2):
             start = time.perf_counter()
@@ -403,13 +395,25 @@ def _issue_15_rows(folder: Path, quick: bool) -> list[dict[str, object]]:
     compiled = _compile_bytecode()
     hello = min(_hello_textual_launch(folder) for _ in range(3))
     first_launch, idle = _launch_and_idle(jsonl)
-    launch = min([first_launch] + [_launch_only(jsonl) for _ in range(2)])
-    rows.append({"name": "launch to first chart", "value": round(launch, 3), "unit": "s",
-                 "goal": "<= 0.4",
-                 "detail": f"best of 3, `python -m lstm_top run.jsonl` (60 epochs) until the "
-                           f"legend shows; a bare Textual app {hello:.3f} s the same way "
-                           f"(ratio {launch / hello:.2f}); bytecode compiled first as an install "
-                           f"does ({compiled} modules were not); {load_average()}"})
+    launches = [_launch_only(jsonl) for _ in range(3)]
+    launch = min([first_launch] + [painted for painted, _, _ in launches])
+    interactive = min(ready for _, ready, _ in launches)
+    footer = min(keys for _, _, keys in launches)
+    rows.append({"name": "launch to first chart (first paint)", "value": round(launch, 3),
+                 "unit": "s", "goal": "<= 0.4",
+                 "detail": f"best of 4, `python -m lstm_top run.jsonl` (60 epochs) until the "
+                           f"legend shows (painted before Textual loads); a bare Textual app "
+                           f"{hello:.3f} s the same way (ratio {launch / hello:.2f}); bytecode "
+                           f"compiled first as an install does ({compiled} modules were not); "
+                           f"{load_average()}"})
+    rows.append({"name": "launch to interactive (Textual's first frame)",
+                 "value": round(interactive, 3), "unit": "s",
+                 "goal": f"<= {hello + 0.15:.2f}",
+                 "detail": f"best of 3, until Textual's first frame (the panels; keys typed "
+                           f"before are kept and read then; its footer at {footer:.3f} s); the "
+                           f"bare Textual app {hello:.3f} s (ratio {interactive / hello:.2f}, "
+                           f"{interactive - hello:+.3f} s); goal: bare Textual + 0.15 s; "
+                           f"{load_average()}"})
     rows.append({"name": "idle CPU over 10 s", "value": round(idle, 3), "unit": "CPU s",
                  "goal": "near 0", "detail": f"{idle / 10 * 100:.2f}% of one core, finished "
                                              "run, no input"})
@@ -457,10 +461,12 @@ def _compile_bytecode() -> int:
     return sum(1 for _ in package.rglob("*.pyc")) - before
 
 
-def _launch_only(path: Path) -> float:
+def _launch_only(path: Path) -> tuple[float, float, float]:
+    """Launch to: the chart on the pane (the first paint), Textual's first frame (the panels'
+    titles, which only Textual draws), its footer (composed after its first frame)."""
     pane = _Pane(str(path))
     try:
-        return pane.wait_for("━━ val")
+        return pane.wait_for("━━ val"), pane.wait_for("metrics"), pane.wait_for("Quit")
     finally:
         pane.close()
 

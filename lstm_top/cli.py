@@ -187,8 +187,6 @@ def _main(argv: list[str] | None) -> int:
                  *(["--signs-config", options.signs_config] if options.signs_config else []),
                  *(["--val-key", options.val_key] if options.val_key else [])]
         return serve_web(options.targets, host=options.host, port=options.port, extra_args=extra)
-    from lstm_top.ui.app import run_app
-
     # The readers and the signs are pure Python in threads: at the default 5 ms switch
     # interval each of the UI thread's many GIL hand-backs per key press waits that long
     # behind them (a `q` took 0.6 s to be seen while a big file was read and judged).
@@ -204,10 +202,22 @@ def _main(argv: list[str] | None) -> int:
         except SignOptionError as exc:
             print(f"lstm-top: {exc}", file=sys.stderr)
             return 2
-    return run_app(options.targets, demo=options.demo, runs_dir=options.runs_dir,
-                   train_key=options.train_key, val_key=options.val_key,
-                   notify=options.notify, bell=not options.no_bell,
-                   sign_params=sign_params, disabled_signs=disabled_signs)
+    first_paint = None
+    if not options.demo:  # the chart on the terminal now, while Textual loads
+        from lstm_top.ui.first_paint import paint_first
+
+        first_paint = paint_first(options.targets, options.train_key, options.val_key)
+    try:
+        from lstm_top.ui.app import run_app
+
+        return run_app(options.targets, demo=options.demo, runs_dir=options.runs_dir,
+                       train_key=options.train_key, val_key=options.val_key,
+                       notify=options.notify, bell=not options.no_bell,
+                       sign_params=sign_params, disabled_signs=disabled_signs,
+                       first_paint=first_paint)
+    finally:
+        if first_paint is not None:
+            first_paint.release()  # Textual never took the terminal over: as it was
 
 
 if __name__ == "__main__":

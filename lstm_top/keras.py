@@ -229,9 +229,14 @@ class LstmTopCallback(_keras.callbacks.Callback):
         return {"val_loss_std": spread["val_loss_std"], "val_n": spread["val_n"]} if spread else {}
 
     def _per_sample_loss_std(self, x: Any, y: Any) -> float | None:
-        """Spread of the loss across the subset's samples: one extra forward pass."""
+        """Spread of the loss across the subset's samples (the sample std, as LossStats gives
+        for the whole set): one extra forward pass."""
         losses = self._per_sample_losses(x, y)
-        return float(losses.std()) if losses is not None and losses.size else None
+        if losses is None or not losses.size:
+            return None
+        stats = LossStats()
+        stats.add(losses)
+        return stats.std
 
     def _per_sample_losses(self, x: Any, y: Any) -> Any:
         """The compiled loss of each sample (a numpy array), or None where that is unclear."""

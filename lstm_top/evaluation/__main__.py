@@ -10,7 +10,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lstm_top.evaluation.corpus import ROOT, demo_cases, real_cases, seed_cases
+from lstm_top.evaluation.corpus import (
+    ROOT,
+    demo_cases,
+    labelled_parts,
+    real_cases,
+    seed_cases,
+)
 from lstm_top.evaluation.generate import DEFAULT_OUT
 from lstm_top.evaluation.oracle import oracle_cases
 from lstm_top.evaluation.score import format_table, score
@@ -26,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--oracle", type=Path, default=None,
                         help=f"oracle corpus folder (default {DEFAULT_OUT}, else the committed "
                              "sample tests/corpus/oracle)")
+    parser.add_argument("--labelled", type=Path, action="append", default=[],
+                        help="also score a folder of histories labelled by eye (LABELS.csv as "
+                             "in tests/corpus/real; halves by repository with a sources.tsv)")
     parser.add_argument("-v", "--verbose", action="store_true", help="name missed/false cases")
     args = parser.parse_args(argv)
     oracle = args.oracle or (DEFAULT_OUT if any(DEFAULT_OUT.glob("*.oracle.json"))
@@ -37,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
                # the same runs without n and std, as other tools' files come
                "oracle-cal-bare": oracle_cases(oracle, "calibration", noise_logged=False),
                "oracle-test-bare": oracle_cases(oracle, "test", noise_logged=False)}
+    for folder in args.labelled:
+        corpora.update(labelled_parts(folder))
     print(f"oracle corpus: {oracle}")
     scores = [score(name, cases) for name, cases in corpora.items() if cases]
     print(format_table(scores, args.verbose))

@@ -9,6 +9,7 @@ second reading are allowed: raising them is not a false alarm.
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 import os
 import subprocess
@@ -82,9 +83,12 @@ def real_cases(directory: Path = REAL_DIR) -> list[Case]:
     if not labels_path.exists():
         return []
     cases = []
+    files = directory / "files" if (directory / "files").is_dir() else directory
     with open(labels_path, newline="") as handle:
         for row in csv.DictReader(handle):
-            history = read_history(directory / row["file"])
+            if not (files / row["file"]).exists():
+                continue  # a labelled folder whose files are not all fetched
+            history = read_history(files / row["file"])
             expected = {sign for column, sign in REAL_LABEL_COLUMNS.items() if row[column] == "1"}
             if row["diverging_or_nonfinite"] == "1":
                 expected.add("nonfinite_loss" if _has_nonfinite(history) else "diverging_loss")
@@ -93,10 +97,31 @@ def real_cases(directory: Path = REAL_DIR) -> list[Case]:
             cases.append(Case(row["file"].removesuffix(".csv"), "real", history,
                               frozenset(expected),
                               frozenset(REAL_ALLOWED.get(row["file"], set())),
-                              int(onset) if onset else None,
+                              int(float(onset)) if onset else None,
                               note="BORDERLINE" if borderline else "",
                               lenient=frozenset(expected) if borderline else frozenset()))
     return cases
+
+
+def labelled_parts(directory: Path) -> dict[str, list[Case]]:
+    """A folder of histories labelled by eye (``LABELS.csv`` as in tests/corpus/real, the files
+    beside it or in ``files/``), split into a calibration and a test half by repository when a
+    ``sources.tsv`` (file, repository, ...) says where each came from: runs of one repository
+    stay in one half."""
+    cases = real_cases(directory)
+    sources = directory / "sources.tsv"
+    if not sources.exists():
+        return {directory.name: cases}
+    repository = {}
+    for line in sources.read_text().splitlines():
+        fields = line.split("\t")
+        if len(fields) > 1:
+            repository[fields[0].removesuffix(".csv")] = fields[1]
+    parts: dict[str, list[Case]] = {f"{directory.name}-cal": [], f"{directory.name}-test": []}
+    for case in cases:
+        digest = hashlib.md5(repository.get(case.name, case.name).encode()).hexdigest()
+        parts[f"{directory.name}-{'cal' if int(digest, 16) % 2 == 0 else 'test'}"].append(case)
+    return parts
 
 
 def _has_nonfinite(history: object) -> bool:

@@ -38,6 +38,11 @@ class DivergingParams(Params):
     # ... and the rise is at least 1% of the loss's starting magnitude: a converged loss of
     # 4e-5 that reads 1e-4 is 2.5x its best but nothing a person would call divergence.
     min_rise_of_start: float = 0.01
+    # Where a validation loss is logged it must have left its best too (its level at least
+    # this many times its best level): weights that diverge ruin every loss, so a training loss
+    # several times its best beside a validation loss at its floor is the noise of a loss
+    # logged from single batches, not a divergence.
+    val_confirm_factor: float = 1.5
     # 30x above its best is past recovery by itself: critical.
     critical_factor: float = 30.0
     # A magnitude 1000x the start value is an explosion whatever the sign.
@@ -69,8 +74,16 @@ class DivergingLoss(Detector[DivergingParams]):
         self.train_watch = _Watch(self.params)
         self.val_watch = _Watch(self.params)
         self.train_seen = False
+        self.val_recent: deque[float] = deque(maxlen=self.params.level_window)
+        self.val_level: float | None = None
+        self.val_best_level = math.inf
 
     def observe(self, epoch: Epoch, context: SignContext) -> None:
+        if epoch.val is not None and math.isfinite(epoch.val):
+            self.val_recent.append(epoch.val)
+            if len(self.val_recent) == self.params.level_window:
+                self.val_level = median(self.val_recent)
+                self.val_best_level = min(self.val_best_level, self.val_level)
         # The training loss decides; the validation loss stands in only while no training
         # loss has been logged at all (decided row by row, so a live run and a file agree).
         if epoch.train is not None:
@@ -107,6 +120,9 @@ class DivergingLoss(Detector[DivergingParams]):
                   else max(p.diverge_factor, math.exp(p.noise_sigmas * sigma)))
         big_enough = level - watch.best_level >= p.min_rise_of_start * start
         far = watch.best_level > 0 and level >= factor * watch.best_level and big_enough
+        if far and watch is self.train_watch and self.val_level is not None:
+            far = not (self.val_best_level > 0
+                       and self.val_level < p.val_confirm_factor * self.val_best_level)
         far_above = far and rising
         if not (exploded or unbounded_negative or far_above):
             if self.tracker.current is not None and not far:

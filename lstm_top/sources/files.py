@@ -58,15 +58,25 @@ def read_csv_text(text: str, history: History) -> None:
     if not metric_cols:
         raise SourceError(f"{history.source}: CSV has no metric columns")
     current: int | None = None
+    first_epoch: int | None = None  # of the run being read
     merged: dict[str, float] = {}
     merged_time: float | None = None
     implicit_epoch = 0
     # Values of rows with an empty epoch cell, waiting for the next row that has one.
     carried: dict[str, float] = {}
+    # Where rows are steps (Lightning logs a training loss every few steps), each metric's
+    # values within the epoch: the epoch's value is their mean, not the last batch's — a
+    # single batch's loss jumps several-fold from one epoch to the next.
+    step_values: dict[str, list[float]] = {}
 
     def flush() -> None:
         if current is not None and merged:
-            history.epochs.append(current, merged_time, dict(merged))
+            values = dict(merged)
+            for name, seen in step_values.items():
+                if len(seen) > 1 and all(math.isfinite(v) for v in seen):
+                    values[name] = math.fsum(seen) / len(seen)
+            history.epochs.append(current, merged_time, values)
+        step_values.clear()
 
     try:
         for line, row in rows:
@@ -77,7 +87,8 @@ def read_csv_text(text: str, history: History) -> None:
                 # file): a new run. The file shows its last run; the earlier one is noted.
                 earlier = len(history.epochs)
                 history.epochs, history.steps = Table(), Table()
-                current, merged, carried = None, {}, {}
+                current, merged, carried, first_epoch = None, {}, {}, None
+                step_values.clear()
                 implicit_epoch = 0
                 history.note_problem(line, f"a new run starts here (header repeated); the "
                                            f"{earlier} epochs before it are not shown",
@@ -105,8 +116,21 @@ def read_csv_text(text: str, history: History) -> None:
                 implicit_epoch += 1
             if epoch != current:
                 flush()
-                if current is not None and epoch <= current:
+                if (current is not None and first_epoch is not None
+                        and epoch <= first_epoch < current):
+                    # Back to the run's first epoch: CSVLogger(append=True) writes no header
+                    # for a second run into the same file, so this is where it starts. As with
+                    # a repeated header, the file shows its last run.
+                    earlier = len(history.epochs)
+                    history.epochs, history.steps = Table(), Table()
+                    history.note_problem(line, f"a new run starts here (epoch {epoch} again "
+                                               f"after {current}); the {earlier} epochs "
+                                               f"before it are not shown", skipped=False)
+                    current, merged, carried, first_epoch = None, {}, {}, None
+                elif current is not None and epoch <= current:
                     history.epoch_rewinds += 1
+                if first_epoch is None:
+                    first_epoch = epoch
                 current, merged, merged_time = epoch, {}, None
             if carried:
                 merged.update(carried)
@@ -123,6 +147,8 @@ def read_csv_text(text: str, history: History) -> None:
                     bad.append(name)
                     continue
                 merged[name] = value
+                if step_col is not None:
+                    step_values.setdefault(name, []).append(value)
             for name in bad:
                 history.note_problem(line, f"metric {name!r} is not a number", skipped=False)
     except csv.Error as exc:
@@ -157,7 +183,8 @@ def _number_text(cell: str) -> float | str | None:
 
 
 def read_history_json_text(text: str, history: History) -> None:
-    """Keras ``json.dump(model.fit(...).history)``: metric -> list of per-epoch values."""
+    """Keras ``json.dump(model.fit(...).history)``: metric -> list of per-epoch values; or a
+    list of per-epoch records ``[{"epoch": 1, "loss": ..., "val_loss": ...}, ...]``."""
     if nesting_too_deep(text):  # the C scanner could overflow the stack (a segfault)
         raise SourceError(f"{history.source}: not a history (JSON nested too deeply)")
     try:
@@ -166,10 +193,20 @@ def read_history_json_text(text: str, history: History) -> None:
         raise SourceError(f"{history.source}: not JSON ({str(exc)[:80]})") from None
     if isinstance(data, dict) and isinstance(data.get("history"), dict):
         data = data["history"]
+    index_key = "epoch"
+    if isinstance(data, list) and data and all(isinstance(row, dict) for row in data):
+        # A list of per-epoch records (json.dump of a list of dicts), the other common shape;
+        # keyed by their "epoch", else by their "step" (an evaluation every N steps).
+        names = list(dict.fromkeys(str(key) for row in data for key in row))
+        if "epoch" not in names and "step" in names:
+            index_key = "step"
+            history.index_unit = "step"
+        data = {name: [row.get(name) for row in data] for name in names}
     if not isinstance(data, dict) or not any(isinstance(v, list) for v in data.values()):
-        raise SourceError(f"{history.source}: JSON is not a history (metric -> list of values)")
+        raise SourceError(f"{history.source}: JSON is not a history (metric -> list of values, "
+                          f"or a list of per-epoch records)")
     series = {str(k): v for k, v in data.items() if isinstance(v, list)}
-    epochs_list = series.pop("epoch", None)
+    epochs_list = series.pop(index_key, None)
     length = max(len(v) for v in series.values()) if series else 0
     index = np.arange(1, length + 1, dtype=np.int64)
     if epochs_list is not None and len(epochs_list) == length:
@@ -177,8 +214,8 @@ def read_history_json_text(text: str, history: History) -> None:
         if all(math.isfinite(n) and abs(n) < _INDEX_LIMIT for n in numbers):
             index = np.array([int(n) for n in numbers], dtype=np.int64)
         else:
-            history.note_problem(0, "'epoch' list holds values that are not epoch numbers; "
-                                    "epochs counted from 1", skipped=False)
+            history.note_problem(0, f"'{index_key}' list holds values that are not "
+                                    f"{index_key} numbers; counted from 1", skipped=False)
     columns = {}
     for name, values in series.items():
         column = np.full(length, np.nan)

@@ -31,6 +31,7 @@ import hashlib
 import os
 import stat
 import time
+from typing import TYPE_CHECKING
 
 from lstm_top.format import Header, RecordError, decode_line
 from lstm_top.history import History
@@ -38,7 +39,18 @@ from lstm_top.sources.base import DELETED, ENDED, ERROR, LIVE, WAITING
 from lstm_top.sources.bulk import BulkJsonlParser as JsonlParser
 from lstm_top.sources.bulk import read_tail
 from lstm_top.sources.pool import FollowerPool, PooledSource
-from lstm_top.sources.watcher import WatchHandle, shared_events
+
+if TYPE_CHECKING:
+    from lstm_top.sources.watcher import SharedEvents, WatchHandle
+
+
+def _events() -> SharedEvents:
+    """The process's file events, loaded with the first follower that watches (watchdog costs
+    the first paint, which only reads, a hundredth of a second)."""
+    from lstm_top.sources.watcher import shared_events
+
+    return shared_events
+
 
 # Look at the file at least this often even without a file event.
 POLL_INTERVAL_S = 1.0
@@ -135,7 +147,7 @@ class FileFollower(PooledSource):
             else min(self.poll_interval, 0.25)
 
     def close_pooled(self) -> None:
-        shared_events.unwatch(self._watch)
+        _events().unwatch(self._watch)
         self._watch = None
         self._close_fd()
 
@@ -160,14 +172,14 @@ class FileFollower(PooledSource):
                 grew = self._offset != before
                 busy = busy + 1 if grew and (gap > 0 or muted) else 0
                 if not muted and busy >= BUSY_LOOKS and self._watch is not None:
-                    shared_events.mute(self._watch)
+                    _events().mute(self._watch)
                     muted = True
                 elif muted and not grew:  # quiet again: events, and one more look
-                    shared_events.unmute(self._watch)
+                    _events().unmute(self._watch)
                     muted = False
                     self.check_now()
         finally:
-            shared_events.unwatch(self._watch)
+            _events().unwatch(self._watch)
             self._watch = None
             self._close_fd()
 
@@ -175,7 +187,7 @@ class FileFollower(PooledSource):
         if self.use_events and self._watch is None:
             directory = os.path.dirname(self.path)
             if os.path.isdir(directory):
-                self._watch = shared_events.watch(directory, self._on_event)
+                self._watch = _events().watch(directory, self._on_event)
 
     def _on_event(self, path: str) -> None:
         if path == self.path:
@@ -273,7 +285,7 @@ class FileFollower(PooledSource):
     def _file_missing(self) -> None:
         if self._watch is not None and not os.path.isdir(self._watch.directory):
             # The folder went too, and its inotify watch with it: watch it again once it is back.
-            shared_events.unwatch(self._watch)
+            _events().unwatch(self._watch)
             self._watch = None
         if self._fd is not None:
             self._read_available()

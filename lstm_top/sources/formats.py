@@ -26,7 +26,7 @@ import numpy as np
 
 from lstm_top.format import subset_column
 from lstm_top.history import History
-from lstm_top.sources import files, inputs, tensorboard, trackers, wandb
+from lstm_top.sources import files, inputs, tensorboard, textlog, trackers, wandb
 from lstm_top.sources.base import LiveSource, SourceError
 from lstm_top.sources.bulk import BulkJsonlParser
 
@@ -148,6 +148,15 @@ def read_history_json(path: str, live: bool = False) -> History:
     return history
 
 
+def read_text_log(path: str, live: bool = False) -> History:
+    """A printed training log (Keras' fit output, a PyTorch loop's print lines)."""
+    history = History(source=path, source_kind="text-log")
+    textlog.read_text_log(trackers.read_text(path, live), history)
+    if not len(history.epochs) and not live:
+        raise SourceError(f"{path}: no epoch with metrics found in this text log")
+    return history
+
+
 def _read_tensorboard(path: str, live: bool = False) -> History:
     return tensorboard.read_tensorboard(path)
 
@@ -165,8 +174,10 @@ def _read_wandb_folder(path: str, live: bool = False) -> History:
 JSONL = Format("jsonl", "lstm-top's JSON Lines (also flat {\"epoch\":..} lines): appended "
                "lines followed as they are written", read_jsonl, incremental=True)
 KERAS_CSV = Format("csv", "Keras CSVLogger / Lightning metrics.csv / any per-epoch CSV: "
-                   "re-read on change; a repeated header line starts a new run", read_csv)
-HISTORY_JSON = Format("history-json", "Keras history JSON (json.dump(fit().history)): "
+                   "re-read on change; a repeated header line, or the epoch counter starting "
+                   "over (CSVLogger(append=True)), starts a new run", read_csv)
+HISTORY_JSON = Format("history-json", "Keras history JSON (json.dump(fit().history)) or a "
+                      "JSON list of per-epoch records: "
                       "re-read when rewritten", read_history_json)
 TENSORBOARD = Format("tensorboard", "TensorBoard event files or folders: new records and new "
                      "event files followed", _read_tensorboard)
@@ -189,8 +200,12 @@ DVCLIVE = Format("dvclive", "a DVCLive folder (dvclive/plots/metrics/**.tsv): ne
 RAY_TUNE = Format("ray-tune", "a Ray Tune trial folder (result.json, params.json): new "
                   "results followed", lambda path, live: trackers.read_ray_trial(path, live))
 
+TEXT_LOG = Format("text-log", "a printed training log (Keras' fit output, `Epoch [3/10], "
+                  "Train Loss: .., Val Loss: ..` lines): re-read on change", read_text_log)
+
 FORMATS: tuple[Format, ...] = (JSONL, KERAS_CSV, HISTORY_JSON, TENSORBOARD, HF_STATE, HF_OUTPUT,
-                               WANDB, WANDB_FOLDER, WANDB_OFFLINE, MLFLOW, DVCLIVE, RAY_TUNE)
+                               WANDB, WANDB_FOLDER, WANDB_OFFLINE, MLFLOW, DVCLIVE, RAY_TUNE,
+                               TEXT_LOG)
 
 
 # The heads read last, with the (device, inode, size, mtime) they were read at: a folder walk
@@ -281,6 +296,8 @@ def classify_file(path: str, head: bytes | None = None) -> Format | None:
         return JSONL if lower.endswith(JSONL_SUFFIXES) else None
     first_line, newline, _ = text.partition(b"\n")
     first_line = first_line.rstrip(b"\r")
+    if text.startswith(b"[") and lower.endswith(".json"):
+        return HISTORY_JSON  # a list of per-epoch records
     if text.startswith(b"{"):
         try:
             first = json.loads(first_line)
@@ -294,14 +311,22 @@ def classify_file(path: str, head: bytes | None = None) -> Format | None:
             if b"log_history" in head:
                 return HF_STATE
             return HISTORY_JSON
+        if first is None and _text_log(head):
+            return TEXT_LOG  # printed dicts, as Hugging Face's Trainer prints its logs
         return JSONL
     if lower.endswith(JSONL_SUFFIXES):
         return JSONL
     if not newline:
         return None  # a CSV header still being written, or not a history at all
+    if not lower.endswith(CSV_SUFFIXES) and _text_log(head):
+        return TEXT_LOG
     if lower.endswith(CSV_SUFFIXES) or b"," in first_line or b"\t" in first_line:
         return KERAS_CSV
     return None
+
+
+def _text_log(head: bytes) -> bool:
+    return textlog.looks_like_text_log(head.decode("utf-8", "replace"))
 
 
 def _jsonl_flavour(first: dict[str, object]) -> Format:

@@ -2,8 +2,9 @@
 ``ui.components`` draw it. Threads never touch widgets nor read the app's state: a reader thread
 adds to ``ChangedRuns`` and posts ``RunsChanged`` when it was empty; the UI thread asks for a frame,
 at most ``FRAMES_PER_SECOND``. A frame hands the diagnosis worker the runs whose epochs changed
-and the render worker a frozen ``ViewRequest`` (built unless equal to the last; held for a
-quick incremental diagnosis so a new epoch is one chart build). ``is_settled``: all on screen.
+and the render worker a frozen ``ViewRequest`` (built unless equal to the last). A new record is
+drawn at once, never waiting for the diagnosis: the findings follow in their own message, and
+rebuild the chart only when its markers change. ``is_settled``: all on screen.
 """
 
 from __future__ import annotations
@@ -38,12 +39,15 @@ from lstm_top.ui.run_state import Diagnosers, DiagnosisJob, DiagnosisResult, Run
 
 if TYPE_CHECKING:  # the signs load in the diagnosis worker, after the first paint
     from lstm_top.signs import SignParams
+    from lstm_top.ui.first_paint import FirstPaint
 from lstm_top.ui.runs import RunBook
 from lstm_top.ui.served import served_to_browser, server_gone
 from lstm_top.ui.sweep_table import SWEEP_TABLE_MIN_RUNS, SweepTable
 from lstm_top.ui.view import ViewBuilder, ViewRequest, settings_from_prefs, store_settings
 
 FRAMES_PER_SECOND = 10  # a rate a person can follow; more is CPU for nothing
+# The first paint's chart stands until the reader has read the file, at most this long.
+FIRST_PAINT_HOLD_S = 3.0
 # While busy, the viewer's whole process keeps to this share of a core (``FramePacer``).
 CPU_SHARE = 0.06
 # The diagnosis worker's results reach the UI thread at most this often, together.
@@ -64,8 +68,11 @@ class LstmTopApp(OverlayKeys):
                  val_key: str | None = None, clock: Callable[[], float] = time.time,
                  export_dir: str | None = None, demo_epochs: int | None = None,
                  demo_epoch_delay: float | None = None,
-                 demo_watch_seconds: float | None = None) -> None:
+                 demo_watch_seconds: float | None = None,
+                 first_paint: FirstPaint | None = None) -> None:
         super().__init__()
+        # The chart the command line painted before Textual loaded: the first frame shows it.
+        self.first_paint = first_paint
         self.targets, self.start_demo = list(targets or []), demo
         self.export_dir, self.clock = export_dir or ".", clock  # the clock: tests freeze it
         self.demo_epochs, self.demo_epoch_delay = demo_epochs, demo_epoch_delay
@@ -108,11 +115,21 @@ class LstmTopApp(OverlayKeys):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        # The width's class now, not at the screen's first resize (after its first frame): the
+        # panels would be laid out wide, then again narrow — a visible jump and a restyle.
+        width = self.size.width
+        for threshold, name in self.HORIZONTAL_BREAKPOINTS or []:
+            self.screen.set_class(threshold <= width and not any(
+                threshold < other <= width for other, _ in self.HORIZONTAL_BREAKPOINTS or []),
+                name)
+        self._mounted_at = time.monotonic()
         # Held once: ``query_one`` searches the *active* screen, which may be a modal.
         self.main_view = main = self.query_one(MainView)
         self.status_header, self.loss_plot, self.run_list = \
             main.status_header, main.loss_plot, main.run_list
         self.warnings_panel, self.metrics_table = main.warnings_panel, main.metrics_table
+        if self.first_paint is not None:
+            main.show_first_paint(self.first_paint)
         for target in self.targets:
             if os.path.isdir(target) and classify(target) is None:  # a folder of runs
                 self.watch_directory(target)
@@ -132,7 +149,14 @@ class LstmTopApp(OverlayKeys):
         run = self.book.find(target)
         if run is None:
             run = self.book.add(target, source or open_target(target), select, in_sweep)
-            run.source.start(self._changed_runs.relay(target))
+            start = run.source.start
+            relay = self._changed_runs.relay(target)
+            if self.first_paint is not None and self.first_paint.key == target:
+                # Its chart is on the screen already: the reader waits until Textual's first
+                # frame is painted, rather than take the GIL from it.
+                self.call_after_refresh(start, relay)
+            else:
+                start(relay)
             if show:
                 self._changed()
         return run
@@ -228,22 +252,41 @@ class LstmTopApp(OverlayKeys):
         return request.key() != self._requested
 
     def _frame(self) -> None:
+        """Draw what changed; only when there is nothing new to draw, judge (so a new record
+        is on screen before the signs take the GIL: ``_view_on_screen`` judges it next)."""
+        size = self.loss_plot.chart_size()
+        if self._first_paint_stands():
+            return  # the reader has not read what the first paint shows: nothing newer to draw
+        if size[0] > 0 and size[1] > 0:  # else not laid out yet: the plot's Resize asks again
+            self._generation += 1
+            request = self.book.view_request(self._generation, size, self.options,
+                                             self.clock())
+            key = request.key()
+            if key != self._requested:
+                self._requested = key
+                self.frames.drawn()
+                self._render_worker = self._render(self._views, request)
+                return
+        self._start_diagnosis()
+
+    def _first_paint_stands(self) -> bool:
+        """The first paint's chart is still the newest picture of its run: the reader has not
+        read the file yet (for at most FIRST_PAINT_HOLD_S, in case it never has anything)."""
+        first = self.first_paint
+        if first is None:
+            return False
+        run = self.runs.get(first.key)
+        held = time.monotonic() - self._mounted_at < FIRST_PAINT_HOLD_S
+        if run is not None and held and run.shown is None and run.source.state in (
+                "waiting", "live") and not (len(run.history.epochs) or len(run.history.steps)):
+            return True
+        self.first_paint = None  # from now on, the app's own views
+        return False
+
+    def _start_diagnosis(self) -> None:
         if self.first_view_painted and not self._diagnosis_running() and \
                 (jobs := self.book.diagnosis_jobs()):
             self._diagnosis_worker = self._diagnose(self._diagnosers, jobs)
-        size = self.loss_plot.chart_size()
-        if size[0] <= 0 or size[1] <= 0:
-            return  # not laid out yet: the plot's own Resize asks again
-        self._generation += 1
-        request = self.book.view_request(self._generation, size, self.options, self.clock())
-        key = request.key()
-        if key == self._requested:
-            return
-        if self.book.awaiting_findings() and self._diagnosis_running() and self.frames.hold(key):
-            return  # drawn when the findings come, or by the held frame's fallback
-        self._requested = key
-        self.frames.drawn()
-        self._render_worker = self._render(self._views, request)
 
     @work(thread=True, exclusive=True, group="render")
     def _render(self, builder: ViewBuilder, request: ViewRequest) -> None:
@@ -262,13 +305,13 @@ class LstmTopApp(OverlayKeys):
         self.book.apply_view(view)
         self.main_view.show_view(view)
         self._show_panels()
-        if not self.first_view_painted:
-            self.call_after_refresh(self._first_view_on_screen)
+        self.call_after_refresh(self._view_on_screen)
         self.request_frame()  # whatever changed meanwhile
 
-    def _first_view_on_screen(self) -> None:
+    def _view_on_screen(self) -> None:
+        """The view is painted: now the records it shows may be judged."""
         self.first_view_painted = True
-        self.request_frame(soon=True)  # the diagnosis may begin
+        self._start_diagnosis()
 
     def on_loss_plot_resized(self, message: LossPlot.Resized) -> None:
         self.request_frame(urgent=True)
@@ -395,9 +438,15 @@ def run_app(targets: list[str], demo: str | None = None, runs_dir: str | None = 
             train_key: str | None = None, val_key: str | None = None,
             notify: str | None = None, bell: bool = True,
             sign_params: SignParams | None = None,
-            disabled_signs: frozenset[str] = frozenset()) -> int:
+            disabled_signs: frozenset[str] = frozenset(),
+            first_paint: FirstPaint | None = None) -> int:
+    """``first_paint``: the chart already on the terminal (``ui.first_paint``)."""
     app = LstmTopApp(targets, demo=demo, runs_dir=runs_dir, train_key=train_key,
-                     val_key=val_key, demo_watch_seconds=WATCH_SECONDS)
+                     val_key=val_key, demo_watch_seconds=WATCH_SECONDS, first_paint=first_paint)
+    if first_paint is not None and first_paint.painted:
+        from lstm_top.ui.handover import handover_driver
+
+        app.driver_class = handover_driver(first_paint)
     from lstm_top.notify import Notifier, terminal_writer
 
     app._diagnosers = Diagnosers(sign_params, disabled_signs)

@@ -106,6 +106,13 @@ class SmootherCache:
         return smoother.update(values)
 
 
+def chart_buckets(width: int) -> int:
+    """Reduction buckets for a chart ``width`` cells wide. Each M4 bucket keeps four points
+    (first, min, max, last): one bucket per four braille dot columns is a point per dot column,
+    all the chart can show (more only costs plotext ~25 us a point, every frame)."""
+    return max(8, width * DOTS_PER_CELL // 4)
+
+
 def _cut(x: np.ndarray, y: np.ndarray, options: ChartOptions) -> tuple[np.ndarray, np.ndarray]:
     x, y = window(x, y, options.window)
     if options.x_range is not None:
@@ -148,7 +155,7 @@ def build_spec(history: History, keys: LossKeys, findings: Sequence[Finding],
     """Everything the chart shows, reduced to the chart's width. Call holding history.lock.
     ``marks``: (epoch, label) drawn as extra vertical lines (a warning's evidence)."""
     spec = ChartSpec(width, height, options)
-    buckets = max(8, width * DOTS_PER_CELL // 2)
+    buckets = chart_buckets(width)
     wanted: list[tuple[str, str, int]] = []
     mode = options.series
     if keys.train and mode != "val + subsets":
@@ -242,7 +249,7 @@ def build_overlay_spec(runs: Iterable[tuple[str, History, LossKeys]], options: C
                        width: int, height: int) -> ChartSpec:
     """Val loss of several runs on one chart; colours by run position, so they stay stable."""
     spec = ChartSpec(width, height, options)
-    buckets = max(8, width * DOTS_PER_CELL // 2)
+    buckets = chart_buckets(width)
     raw_options = ChartOptions(options.log_y, None, options.window, options.series,
                                options.color)
     for i, (name, history, keys) in enumerate(runs):

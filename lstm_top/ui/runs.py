@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING
 
 from lstm_top.history import History
 from lstm_top.sources.base import LiveSource
-from lstm_top.sources.open import FrozenSource
-from lstm_top.sources.pool import FollowerPool, PooledSource
 from lstm_top.ui.chart import RUN_COLORS, ChartOptions
 from lstm_top.ui.run_state import DiagnosisJob, DiagnosisResult, Run
 from lstm_top.ui.text import clean
@@ -84,8 +82,12 @@ class RunBook:
             # File events keep a sweep's runs prompt; their safety-net polls, a thousand of
             # them a second, would keep the idle viewer busy.
             source.poll_interval = max(source.poll_interval, MANY_RUNS_POLL_S)
-        if (in_sweep or len(self.runs) >= MANY_RUNS) and isinstance(source, PooledSource):
-            source.pool = FollowerPool.shared()  # one thread for the sweep, not one each
+        if in_sweep or len(self.runs) >= MANY_RUNS:
+            # Loaded here: the first paint uses a RunBook before any file is followed.
+            from lstm_top.sources.pool import FollowerPool, PooledSource
+
+            if isinstance(source, PooledSource):
+                source.pool = FollowerPool.shared()  # one thread for the sweep, not one each
         now = time.monotonic()
         # A walk's runs come in batches, far apart when the UI thread is busy: one arrival.
         if now - self._last_added > ARRIVAL_QUIET_S and (
@@ -103,6 +105,8 @@ class RunBook:
         """Another run started in ``key``'s file: the earlier one stays in the list, as it was."""
         if key not in self.runs:
             return None
+        from lstm_top.sources.open import FrozenSource
+
         self._replaced += 1
         source = FrozenSource(key, history)
         earlier = Run(f"{key}#{self._replaced}", source, self.train_key, self.val_key,
@@ -194,10 +198,6 @@ class RunBook:
         """Every run's notice is its source's: no ``RunsChanged`` is still on its way."""
         return all(r.message == (clean(r.source.message, 200) if r.source.message else None)
                    for r in self.runs.values())
-
-    def awaiting_findings(self) -> bool:
-        """A shown run's incremental (hence quick) diagnosis is behind: worth waiting for."""
-        return any(not r.diagnosed and r.analysed[0] == r.version()[0] for r in self.shown())
 
     # ------------------------------------------------------------------ results
 

@@ -71,7 +71,7 @@ class ViewRequest:
     def key(self) -> tuple[object, ...]:
         """Everything that changes the picture; the same key twice needs no new build."""
         return (self.width, self.height, self.options, self.overlay,
-                tuple((r.key, r.version, finding_signature(r.findings), r.state, r.message)
+                tuple((r.key, r.version, marker_signature(r.findings), r.state, r.message)
                       for r in self.runs))
 
 
@@ -120,10 +120,10 @@ class View:
     summaries: dict[str, RunSummary] = field(default_factory=dict)
 
 
-def finding_signature(findings: Sequence[Finding]) -> tuple[tuple[object, ...], ...]:
-    """What the chart draws of the findings (markers) and the panel lists."""
-    return tuple((f.id, int(f.severity), f.since_epoch, f.until_epoch, f.message)
-                 for f in findings)
+def marker_signature(findings: Sequence[Finding]) -> tuple[tuple[object, ...], ...]:
+    """What the chart draws of the findings: a marker per active one (the panel shows the rest,
+    from the findings themselves): a new message alone needs no new chart."""
+    return tuple((f.id, int(f.severity), f.since_epoch) for f in findings if f.active)
 
 
 class ViewBuilder:

@@ -50,6 +50,10 @@ def test_a_new_warning_rings_the_bell_and_sets_the_title(tmp_path: Path, bell: b
           f"TERM=xterm-256color {sys.executable} -m lstm_top {path}{flags}")
     try:
         _wait(session, "screen", "epoch 5")
+        # Textual is up (its footer), not only the first paint: what the viewer has seen
+        # before it started is not a new warning.
+        _wait(session, "screen", "Quit")
+        _wait(session, "screen", "no warning signs")
         title_before = _tmux("display", "-p", "-t", session, "#{pane_title}")
         assert "nonfinite" not in title_before
         assert _tmux("display", "-p", "-t", session, "#{window_bell_flag}").strip() == "0"

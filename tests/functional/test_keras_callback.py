@@ -126,8 +126,9 @@ def test_subset_values_match_evaluate_after_final_epoch(fitted: FitResult) -> No
         assert table.column(f"n[{name}]")[-1] == len(x)
         predictions = fitted.model.predict(x, verbose=0)
         per_sample = ((predictions - y) ** 2).mean(axis=1)
+        # the sample std (ddof=1), as the whole set's val_loss_std is
         assert table.column(f"val_loss_std[{name}]")[-1] == pytest.approx(
-            float(per_sample.std()), rel=1e-4)
+            float(per_sample.std(ddof=1)), rel=1e-4)
     # The shifted subset is out of distribution: the gap is what the user is meant to see.
     assert table.column("val_loss[shifted]")[-1] > table.column("val_loss[short]")[-1]
 
@@ -228,3 +229,24 @@ def test_fit_leaving_by_exception_ends_the_run(tmp_path: Path, exception: str, s
     assert len(history.epochs) == 2
     assert history.end_status == status
     assert history.end_error == error
+
+
+def test_csvlogger_append_second_run_is_read_as_a_new_run(tmp_path: Path) -> None:
+    # CSVLogger(append=True) writes no header for a second fit into the same file: the epoch
+    # counter starting over is where the new run begins, and the file shows that run.
+    keras.utils.set_random_seed(3)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(64, 12, 3)).astype("float32")
+    y = x[:, -1, :1]
+    log = tmp_path / "training.log"
+    for epochs in (6, 3):
+        _tiny_lstm(1e-2).fit(x, y, epochs=epochs, batch_size=32, validation_split=0.25,
+                             verbose=0, callbacks=[keras.callbacks.CSVLogger(str(log),
+                                                                             append=True)])
+    assert log.read_text().count("epoch,") == 1  # one header for both runs
+    history = read_history(log)
+    assert history.epochs.index.tolist() == [0, 1, 2]
+    assert any("a new run starts here (epoch 0 again after 5)" in problem.reason
+               for problem in history.problems)
+    report = _check_json(log)
+    assert report["epochs"] == 3

@@ -64,6 +64,14 @@ def test_metrics_csv_shows_the_same_curves_as_our_jsonl(same_run: Path) -> None:
     np.testing.assert_allclose(theirs.column("lr-Adam"), ours.column("lr"), rtol=1e-9)
 
 
+def test_a_step_logged_loss_becomes_the_epochs_mean(same_run: Path) -> None:
+    # train_loss_step is one batch's loss per row; the epoch's value is their mean, which is
+    # what Lightning itself reports as train_loss_epoch (equal batches), not the last batch's.
+    theirs = read_history(metrics_csv(same_run)).epochs
+    np.testing.assert_allclose(theirs.column("train_loss_step"),
+                               theirs.column("train_loss_epoch"), rtol=1e-5)
+
+
 def test_check_reads_metrics_csv_like_our_file(same_run: Path) -> None:
     reports = {}
     for name, path in {"csv": metrics_csv(same_run), "ours": same_run / "run.jsonl"}.items():

@@ -117,6 +117,29 @@ def test_the_signs_load_no_ui_and_no_file_watching(tmp_path: Path) -> None:
                 if name.startswith(("lstm_top.ui", "lstm_top.sources", "lstm_top.evaluation"))]
 
 
+def test_the_first_paint_loads_no_textual_no_file_watching_and_no_signs(tmp_path: Path) -> None:
+    # What the command line loads to paint the chart before Textual (ui.first_paint): the
+    # chart's own needs only. Textual, watchdog and the signs come after the chart is up.
+    history = tmp_path / "run.jsonl"
+    history.write_text('{"kind": "header", "version": 1, "run": "r", "started": 1.0}\n' + "".join(
+        f'{{"kind": "epoch", "epoch": {e}, "time": {1 + e}, "metrics": {{"loss": {1 / e}, '
+        f'"val_loss": {1.1 / e}}}}}\n' for e in range(1, 30)))
+    statement = f"""
+from lstm_top.ui.first_paint import build_first_paint, color_system, encode_rows
+first = build_first_paint({str(history)!r}, 80, 24)
+assert first is not None and "epoch 29" in first.status.plain
+assert "━━ val" in encode_rows(first.rows, color_system())
+"""
+    modules = loaded_by(statement, tmp_path, {"XDG_CONFIG_HOME": str(tmp_path / "config")})
+    tops = set(third_party(modules))
+    assert "textual" not in tops and "watchdog" not in tops, sorted(tops)
+    assert tops <= {"numpy", "plotext", "rich", "orjson", "msgspec", "typing_extensions",
+                    "platformdirs"}, sorted(tops)
+    assert not [name for name in modules if name.startswith(("lstm_top.signs",
+                                                               "lstm_top.evaluation",
+                                                               "lstm_top.ui.components"))]
+
+
 def test_the_probe_sees_a_third_party_import_and_orjson_loads_on_first_parse(
         tmp_path: Path) -> None:
     # The checks above can fail: the format module loads orjson when it first parses (the

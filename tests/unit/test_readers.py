@@ -105,6 +105,26 @@ def test_keras_history_json(tmp_path: Path) -> None:
     assert list(history.epochs.present("val_loss")) == [True, True, False]
 
 
+def test_json_list_of_epoch_records(tmp_path: Path) -> None:
+    # json.dump(history_rows, f, indent=2): a list of dicts, pretty-printed over many lines.
+    rows = [{"epoch": 0, "train_loss": 1.0, "val_loss": 1.2},
+            {"epoch": 1, "train_loss": 0.6, "val_loss": 0.8, "val_ssim": 0.5},
+            {"epoch": 2, "train_loss": 0.4, "val_loss": None}]
+    path = tmp_path / "training_history.json"
+    path.write_text(json.dumps(rows, indent=2))
+    history = read_history(path)
+    assert list(history.epochs.index) == [0, 1, 2] and history.index_unit == "epoch"
+    np.testing.assert_allclose(history.epochs.column("train_loss"), [1.0, 0.6, 0.4])
+    assert list(history.epochs.present("val_loss")) == [True, True, False]
+    assert list(history.epochs.present("val_ssim")) == [False, True, False]
+    # Keyed by step when the records have no epoch: an evaluation every 100 steps.
+    path.write_text(json.dumps([{"step": s, "train_loss": 1 / (s + 1), "val_loss": 2 / (s + 1)}
+                                for s in range(0, 500, 100)]))
+    history = read_history(path)
+    assert list(history.epochs.index) == [0, 100, 200, 300, 400]
+    assert history.index_unit == "step"
+
+
 def test_unreadable_inputs_raise_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="no such file"):
         read_history(tmp_path / "missing.jsonl")

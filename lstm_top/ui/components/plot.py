@@ -42,5 +42,6 @@ class LossPlot(Vertical):
         if plain == self.plain and chart.spans == getattr(self, "_spans", None):
             return  # identical frame: skip the repaint entirely
         self.plain, self._spans = plain, chart.spans
-        self.query_one("#chart", Static).update(chart)
-        self.query_one("#legend", Static).update(legend)
+        # Both have a fixed size (CSS): no layout pass of the whole screen for new content.
+        self.query_one("#chart", Static).update(chart, layout=False)
+        self.query_one("#legend", Static).update(legend, layout=False)

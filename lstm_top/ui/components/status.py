@@ -5,62 +5,10 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from lstm_top.reduce import format_duration, format_value
-from lstm_top.sanitize import truncate
+from lstm_top.ui.status_line import STATE_STYLES, status_text
 from lstm_top.ui.view import StatusFacts
 
-STATE_STYLES = {
-    "live": "bold green", "finished": "bold cyan", "crashed": "bold red",
-    "interrupted": "bold yellow", "stalled": "bold yellow", "waiting": "dim",
-    "error": "bold red", "deleted": "bold red", "disconnected": "bold yellow",
-}
-# The run name's share of the status line; state, epoch, elapsed and pace always fit.
-NAME_MIN = 12
-NAME_SHARE = 0.4
-LOADING_BAR = 8  # cells of the progress bar while a large file is read behind its tail
-
-
-def compose_text(parts: list[tuple[str, str]]) -> Text:
-    text = Text(no_wrap=True, overflow="ellipsis")
-    for i, (piece, style) in enumerate(parts):
-        if i:
-            text.append(" │ ", style="dim")
-        text.append(piece, style=style)
-    return text
-
-
-def status_text(facts: StatusFacts | None, width: int) -> Text:
-    """The line for ``width`` cells: the name gets a bounded share, the facts always show."""
-    if facts is None:
-        return compose_text([("lstm-top", "bold"), ("no run", "dim")])
-    label = facts.state
-    if facts.state == "stalled" and facts.stalled_for is not None:
-        label = f"stalled {format_duration(facts.stalled_for)}"
-    pieces = [(f"● {label}", STATE_STYLES.get(facts.state, ""))]
-    if facts.loading is not None:  # shown from its newest part; the rest is being read
-        done = round(facts.loading * LOADING_BAR)
-        pieces.append((f"reading {'█' * done}{'░' * (LOADING_BAR - done)} {facts.loading:.0%}",
-                       "bold"))
-    if facts.stopped_by:  # stop_on= ended the run: say which sign
-        pieces.append((f"■ stopped: {facts.stopped_by}", "bold red"))
-    if facts.unit == "step":  # judged by its evaluation points: the x axis is steps
-        pieces.append((f"step {facts.epoch} · steps", ""))
-    else:
-        pieces.append((f"epoch {facts.epoch if facts.epoch is not None else '–'}", ""))
-    pieces.append((f"elapsed {format_duration(facts.elapsed)}", ""))
-    if facts.seconds_per_epoch is not None:
-        per = "eval" if facts.unit == "step" else "epoch"  # a step run's rows are evaluations
-        pieces.append((f"{format_value(facts.seconds_per_epoch)} s/{per}", ""))
-    if facts.paused_unseen is not None:
-        pieces.append((f"⏸ paused (+{facts.paused_unseen})", "bold reverse"))
-    if facts.malformed_lines:
-        pieces.append((f"{facts.malformed_lines} bad lines", "yellow"))
-    needed = sum(len(piece) + 3 for piece, _ in pieces) + 2  # separators, padding
-    budget = max(NAME_MIN, min(int(width * NAME_SHARE), width - needed))
-    parts = [(truncate(facts.name, budget), "bold"), *pieces]
-    if facts.file_name and facts.file_name != facts.name:
-        parts.append((facts.file_name, "dim"))
-    return compose_text(parts)
+__all__ = ["STATE_STYLES", "StatusHeader", "status_text"]
 
 
 class StatusHeader(Static):
@@ -76,4 +24,4 @@ class StatusHeader(Static):
     def show_text(self, text: Text) -> None:
         if text.plain != self._shown:  # no redraw when nothing changed
             self._shown = text.plain
-            self.update(text)
+            self.update(text, layout=False)  # one row, always: no layout pass

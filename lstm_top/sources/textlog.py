@@ -1,0 +1,119 @@
+"""Plain-text training logs: what a training script printed, saved to a file.
+
+Keras' ``fit`` output (``Epoch 3/10`` on one line, ``32/32 ... - loss: 0.41 - val_loss: 0.52``
+on the next, progress bars and colour codes included) and the lines PyTorch loops print
+(``Epoch [3/10], Train Loss: 0.41, Val Loss: 0.52``, ``epoch 3 | train_loss 0.41 | val_loss
+0.52``, ``[Epoch 3] loss=0.41 val_loss=0.52``, a printed dict). A line that names an epoch
+starts it; ``name: number``, ``name=number`` and ``name number`` fields are its metrics, also on
+the lines that follow until the next epoch. Names are written the usual way (``Train Loss`` ->
+``train_loss``, ``Val Loss`` -> ``val_loss``). Lines with nothing to read are passed over
+silently: a log is mostly other text.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from lstm_top.format import MAX_NAME_CHARS
+from lstm_top.history import History
+
+# "Epoch 3/10", "Epoch [3/10]", "epoch: 3", "[Epoch 3]", "EPOCH 003", "'epoch': 2.5" (a
+# printed Hugging Face log: the fraction of the epoch done, so it belongs to epoch 3)
+EPOCH = re.compile(r"\bepoch\b['\"]?\s*[\[#:=(]?\s*(\d+(?:\.\d+)?)\b", re.IGNORECASE)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_SEPARATORS = re.compile(r"\s+-\s+|[,|;\t{}]|\s{3,}")
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|-?inf"
+_WORD = r"[A-Za-z][A-Za-z0-9_./]*"
+# A whole segment that is one field: "Train Loss: 0.41", "val_loss=0.52", "train loss 0.3".
+_FIELD = re.compile(rf"^({_WORD}(?: {_WORD}){{0,3}})\s*(?:[:=]\s*|\s+)({_NUMBER})$",
+                    re.IGNORECASE)
+# Several in one segment: "loss=0.41 val_loss=0.52", or "loss 0.5 acc 0.8" (metric names only).
+_COLON_PAIR = re.compile(rf"({_WORD})\s*[:=]\s*({_NUMBER})(?![\w.])", re.IGNORECASE)
+_SPACE_PAIR = re.compile(rf"({_WORD})\s+({_NUMBER})(?![\w.])", re.IGNORECASE)
+_METRIC_WORDS = ("loss", "acc", "err", "mse", "mae", "rmse", "f1", "auc", "ppl", "perplexity",
+                 "bleu", "iou", "dice", "lr")
+# Counters and timings, not metrics.
+_NOT_METRICS = frozenset({"epoch", "epochs", "step", "steps", "batch", "iter", "iteration",
+                          "eta", "time", "elapsed", "it", "s"})
+# How a file is recognised: among its first lines, one names an epoch and one carries fields
+# (Keras prints "Epoch 1/5", then the epoch's metrics line): the first epoch is then shown.
+MIN_EPOCH_LINES = 1
+
+
+def _clean(line: str) -> str:
+    line = _ANSI.sub("", line).replace("\b", "")
+    return line.rsplit("\r", 1)[-1]  # a progress bar redrawn in place: its last state
+
+
+def _name(raw: str) -> str:
+    name = re.sub(r"[\s\-]+", "_", raw.strip().strip("'\"[]()").lower())
+    return name[:MAX_NAME_CHARS]
+
+
+def fields(line: str) -> dict[str, float]:
+    """The ``name: number`` fields of one log line (after its epoch, where it names one)."""
+    found: dict[str, float] = {}
+    epoch = EPOCH.search(line)
+    rest = line if epoch is None else f"{line[:epoch.start()]} , {line[epoch.end():]}"
+    rest = rest.replace("'", "").replace('"', "")
+    for segment in _SEPARATORS.split(rest):
+        segment = segment.strip().strip("[]()/:# ")
+        whole = _FIELD.match(segment)
+        pairs = ([whole.groups()] if whole else
+                 [m.groups() for m in _COLON_PAIR.finditer(segment)]
+                 or [m.groups() for m in _SPACE_PAIR.finditer(segment)
+                     if any(word in m.group(1).lower() for word in _METRIC_WORDS)])
+        for raw_name, raw_value in pairs:
+            name = _name(raw_name)
+            try:
+                value = float(raw_value)
+            except ValueError:
+                continue
+            if name and name not in _NOT_METRICS:
+                found[name] = value
+    return found
+
+
+def epoch_of(line: str) -> int | None:
+    match = EPOCH.search(line)
+    if match is None:
+        return None
+    value = float(match.group(1))
+    return math.ceil(value) if value < 1 << 62 else None
+
+
+def looks_like_text_log(text: str) -> bool:
+    """Whether the first lines of ``text`` read as a training log: a line names an epoch, and
+    a line carries ``name: number`` fields."""
+    epochs = with_fields = 0
+    for raw in text.splitlines()[:200]:
+        line = _clean(raw)
+        epochs += epoch_of(line) is not None
+        with_fields += bool(fields(line))
+        if epochs >= MIN_EPOCH_LINES and with_fields:
+            return True
+    return False
+
+
+def read_text_log(text: str, history: History) -> None:
+    """Epochs and their metrics from a printed training log into ``history``."""
+    current: int | None = None
+    metrics: dict[str, float] = {}
+
+    def flush() -> None:
+        if current is not None and metrics:
+            history.epochs.append(current, None, dict(metrics))
+
+    for raw in text.splitlines():
+        line = _clean(raw)
+        epoch = epoch_of(line)
+        if epoch is not None and epoch != current:
+            flush()
+            if current is not None and epoch < current:
+                history.epoch_rewinds += 1
+            current, metrics = epoch, {}
+        if current is not None:
+            # A progress bar reports running means: its last state, the epoch's end, wins.
+            metrics.update(fields(line))
+    flush()

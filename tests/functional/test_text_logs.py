@@ -1,0 +1,142 @@
+"""Printed training logs, as real training scripts write them to a file (``python train.py >
+train.log``): Keras' ``fit`` output at both verbosities, a PyTorch loop's print lines, and the
+dicts Hugging Face's Trainer prints. Read by ``lstm-top check`` like any other history."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from lstm_top.sources.formats import classify, read_history
+
+pytestmark = pytest.mark.slow
+os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras 3 on PyTorch where TensorFlow is absent
+
+EPOCHS = 4
+
+
+def _run(script: str, log: Path, tmp_path: Path) -> dict[str, Any]:
+    """Run ``script`` with its stdout redirected to ``log``; what it dumps as JSON on the last
+    line of its stderr."""
+    env = {**os.environ, "KERAS_BACKEND": "torch", "PYTHONWARNINGS": "ignore"}
+    with open(log, "wb") as out:
+        done = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], stdout=out,
+                              stderr=subprocess.PIPE, text=True, timeout=300, env=env,
+                              cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stderr.strip().splitlines()[-1])
+
+
+def _check(log: Path) -> dict[str, Any]:
+    result = subprocess.run([sys.executable, "-m", "lstm_top", "check", str(log), "--json"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode in (0, 1), result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("verbose", [1, 2])
+def test_keras_fit_output_reads_as_its_history(tmp_path: Path, verbose: int) -> None:
+    pytest.importorskip("keras")
+    log = tmp_path / "train.log"
+    history = _run(f"""
+        import json, sys
+        import numpy as np, keras
+        keras.utils.set_random_seed(0)
+        x = np.random.rand(256, 10, 3).astype("float32"); y = x[:, -1, :1]
+        model = keras.Sequential([keras.Input((10, 3)), keras.layers.LSTM(8),
+                                  keras.layers.Dense(1)])
+        model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+        fit = model.fit(x, y, epochs={EPOCHS}, batch_size=32, validation_split=0.25,
+                        verbose={verbose})
+        print(json.dumps(fit.history), file=sys.stderr)
+    """, log, tmp_path)
+    assert classify(str(log)).name == "text-log"
+    read = read_history(log).epochs
+    assert list(read.index) == list(range(1, EPOCHS + 1))
+    # Keras prints four significant decimals
+    for name in ("loss", "val_loss", "mae", "val_mae"):
+        np.testing.assert_allclose(read.column(name), history[name], rtol=2e-3, atol=1e-4)
+    report = _check(log)
+    assert report["epochs"] == EPOCHS
+    assert report["summary"]["val_key"] == "val_loss"
+
+
+def test_a_torch_loops_print_lines_read_as_its_history(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    del torch
+    log = tmp_path / "train.log"
+    losses = _run(f"""
+        import json, sys, torch
+        torch.manual_seed(0)
+        x = torch.randn(200, 4); y = x.sum(1, keepdim=True)
+        model = torch.nn.Linear(4, 1); opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        seen = {{"train": [], "val": []}}
+        print("Training on cpu with 200 samples")
+        for epoch in range(1, {EPOCHS} + 2):
+            loss = torch.nn.functional.mse_loss(model(x[:150]), y[:150])
+            opt.zero_grad(); loss.backward(); opt.step()
+            with torch.no_grad():
+                val = torch.nn.functional.mse_loss(model(x[150:]), y[150:])
+            seen["train"].append(loss.item()); seen["val"].append(val.item())
+            print(f"Epoch [{{epoch}}/{EPOCHS + 1}], Train Loss: {{loss.item():.4f}}, "
+                  f"Val Loss: {{val.item():.4f}}")
+        print("done; best model saved to best.pt")
+        print(json.dumps(seen), file=sys.stderr)
+    """, log, tmp_path)
+    read = read_history(log).epochs
+    assert list(read.index) == list(range(1, EPOCHS + 2))
+    np.testing.assert_allclose(read.column("train_loss"), losses["train"], atol=6e-5)
+    np.testing.assert_allclose(read.column("val_loss"), losses["val"], atol=6e-5)
+    summary = _check(log)["summary"]
+    assert (summary["train_key"], summary["val_key"]) == ("train_loss", "val_loss")
+
+
+def test_printed_hugging_face_logs_read_by_epoch(tmp_path: Path) -> None:
+    # What Trainer prints with disable_tqdm: a dict per logging step and per evaluation,
+    # "epoch" the fraction of training done: the step logs of epoch 1 are those before 1.0.
+    log = tmp_path / "trainer.out"
+    lines = []
+    for step in range(1, 13):
+        epoch = step / 4
+        lines.append(str({"loss": round(2 / step, 4), "grad_norm": 1.5,
+                          "learning_rate": 5e-05, "epoch": epoch}))
+        if step % 4 == 0:
+            lines.append(str({"eval_loss": round(1.5 / epoch + 0.1, 4), "eval_runtime": 0.8,
+                              "epoch": epoch}))
+    log.write_text("***** Running training *****\n" + "\n".join(lines) + "\n")
+    read = read_history(log).epochs
+    assert list(read.index) == [1, 2, 3]
+    np.testing.assert_allclose(read.column("eval_loss"), [1.6, 0.85, 0.6])
+    np.testing.assert_allclose(read.column("loss"), [0.5, 0.25, round(2 / 12, 4)])
+
+
+def test_a_text_log_is_followed_as_it_is_printed(tmp_path: Path) -> None:
+    from tests.functional.formats_support import LIVE_WITHIN_S, Followed
+
+    log = tmp_path / "train.log"
+    log.write_text("Training on cpu with 200 samples\n")
+    followed = Followed(str(log))
+    try:
+        for epoch in range(1, 6):
+            with open(log, "a") as out:
+                out.write(f"Epoch [{epoch}/5], Train Loss: {1 / epoch:.4f}, "
+                          f"Val Loss: {1.2 / epoch:.4f}\n")
+            assert followed.wait_rows(epoch) < LIVE_WITHIN_S
+        with open(log, "a") as out:
+            out.write("Epoch [6/6], Train Loss: 0.1")  # half a line: waits for its newline
+        time.sleep(0.5)
+        assert followed.rows() == 5
+        epochs = followed.history.epochs
+        np.testing.assert_allclose(epochs.column("val_loss"), [1.2 / e for e in range(1, 6)],
+                                   atol=1e-4)
+    finally:
+        followed.stop()
