@@ -192,7 +192,7 @@ def test_loss_object_gives_per_sample_std(tmp_path: Path) -> None:
     table = read_history(path).epochs
     errors = np.abs(model.predict(x[:20], verbose=0) - y[:20]).mean(axis=1)
     assert table.column("val_loss[s]")[0] == pytest.approx(float(errors.mean()), rel=1e-5)
-    assert table.column("val_loss_std[s]")[0] == pytest.approx(float(errors.std()), rel=1e-4)
+    assert table.column("val_loss_std[s]")[0] == pytest.approx(float(errors.std(ddof=1)), rel=1e-4)
 
 
 SCRIPT = textwrap.dedent("""
