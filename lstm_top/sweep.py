@@ -23,6 +23,7 @@ from lstm_top.signs.base import Finding
 IGNORED_CONFIG_KEYS = frozenset({"source_format", "run", "seed_everything", "hostname",
                                  "pid", "trial_id", "experiment_id", "date"})
 MAX_CONFIG_COLUMNS = 6
+_SMALL = 4096  # values below this many are scanned in Python (see best_val)
 SORT_KEYS = ("worst", "name", "best", "epochs", "state")
 SEVERITY_NAMES = {0: "", 1: "info", 2: "warning", 3: "critical"}
 # States that say something is wrong, worst first, for the sort.
@@ -89,7 +90,10 @@ def _is_number(text: str) -> bool:
 def differing_config(configs: Sequence[dict[str, Any]]) -> tuple[list[str], list[dict[str, str]]]:
     """The keys whose values differ between runs (at most ``MAX_CONFIG_COLUMNS``, fewest
     distinct values first: lr and batch before a per-run output path), and each run's values."""
-    flats = [_flat_config(config) for config in configs]
+    return _differing([_flat_config(config) for config in configs])
+
+
+def _differing(flats: Sequence[dict[str, str]]) -> tuple[list[str], list[dict[str, str]]]:
     if len(flats) < 2:
         return [], [{} for _ in flats]
     keys: dict[str, set[str]] = {}
@@ -118,22 +122,55 @@ def best_val(history: History) -> tuple[float | None, int | None]:
     finite = np.isfinite(values)
     if not finite.any():
         return None, None
-    at = int(np.argmin(np.where(finite, values, np.inf)))
+    masked = np.where(finite, values, np.inf)
+    if len(masked) <= _SMALL:
+        # numpy's argmin lets go of the GIL even for 40 numbers, and getting it back from
+        # the reader and diagnosis threads took ~0.5 ms a call: a sweep table of a thousand
+        # runs spent half a second in it per refresh.
+        listed = masked.tolist()
+        at = listed.index(min(listed))
+    else:
+        at = int(np.argmin(masked))
     return float(values[at]), int(index[at])
+
+
+@dataclass(frozen=True, slots=True)
+class RunFacts:
+    """What a row says of a run's history: the costly part of a row (a snapshot, the best
+    val), which a viewer keeps while the history does not change."""
+
+    rows: int
+    unit: str
+    best_val: float | None
+    best_at: int | None
+    config: dict[str, str]  # flattened, as the config columns show it
+
+
+def run_facts(history: History) -> RunFacts:
+    """The facts of a judged history (``lstm_top.steps.judged``)."""
+    value, at = best_val(history)
+    return RunFacts(len(history.epochs), history.index_unit, value, at,
+                    _flat_config(history.config))
 
 
 def sweep_rows(entries: Iterable[tuple[str, str, History, Sequence[Finding], str]]
                ) -> tuple[list[str], list[RunRow]]:
     """(config columns, rows) for (key, name, judged history, findings, state) entries."""
+    return rows_from_facts((key, name, run_facts(history), findings, state)
+                           for key, name, history, findings, state in entries)
+
+
+def rows_from_facts(entries: Iterable[tuple[str, str, RunFacts, Sequence[Finding], str]]
+                    ) -> tuple[list[str], list[RunRow]]:
+    """(config columns, rows) for (key, name, facts, findings, state) entries."""
     items = list(entries)
-    config_keys, configs = differing_config([history.config for _, _, history, _, _ in items])
+    config_keys, configs = _differing([facts.config for _, _, facts, _, _ in items])
     rows = []
-    for (key, name, history, findings, state), config in zip(items, configs, strict=True):
+    for (key, name, facts, findings, state), config in zip(items, configs, strict=True):
         active = [f for f in findings if f.until_epoch is None]
         worst = max(active, key=lambda f: (int(f.severity), f.since_epoch), default=None)
-        value, at = best_val(history)
-        rows.append(RunRow(key, name, state, len(history.epochs), history.index_unit,
-                           value, at, worst.id if worst else None,
+        rows.append(RunRow(key, name, state, facts.rows, facts.unit, facts.best_val,
+                           facts.best_at, worst.id if worst else None,
                            int(worst.severity) if worst else 0, len(active), config))
     return config_keys, rows
 

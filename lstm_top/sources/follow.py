@@ -35,10 +35,10 @@ from typing import TYPE_CHECKING
 
 from lstm_top.format import Header, RecordError, decode_line
 from lstm_top.history import History
-from lstm_top.sources.base import DELETED, ENDED, ERROR, LIVE, WAITING, LiveSource, UpdateCallback
+from lstm_top.sources.base import DELETED, ENDED, ERROR, LIVE, WAITING
 from lstm_top.sources.bulk import BulkJsonlParser as JsonlParser
 from lstm_top.sources.bulk import read_tail
-from lstm_top.sources.pool import FollowerPool
+from lstm_top.sources.pool import FollowerPool, PooledSource
 
 if TYPE_CHECKING:
     from lstm_top.sources.watcher import SharedEvents, WatchHandle
@@ -100,7 +100,7 @@ def _header_key(line: bytes) -> tuple[str, float | None] | None:
     return None
 
 
-class FileFollower(LiveSource):
+class FileFollower(PooledSource):
     """A history file followed as it grows. ``FileFollower(path).start(on_update)``."""
 
     def __init__(self, path: str, *, poll_interval: float = POLL_INTERVAL_S,
@@ -137,36 +137,9 @@ class FileFollower(LiveSource):
 
     # ------------------------------------------------------------------ pooled
 
-    def start(self, on_update: UpdateCallback) -> None:
-        if self.pool is None:
-            super().start(on_update)
-            return
-        self._on_update = on_update
-        self.pool.add(self)
-
-    def stop(self, timeout: float = 2.0) -> None:
-        """Stop following (joined within ``timeout``); a pooled follower's file is closed by
-        the pool at its next turn, without waiting here."""
-        if self.pool is None:
-            super().stop(timeout)
-            return
-        self._stop.set()
-        self.pool.poke(self)
-
-    def _wake(self) -> None:
-        if self.pool is None:
-            super()._wake()
-        else:
-            self.pool.poke(self)
-
-    def pooled_look(self) -> None:
-        """One turn in the pool's thread: what one pass of ``_run``'s loop does."""
-        try:
-            self._ensure_watch()
-            self.check_now()
-        except Exception as exc:  # like a reader thread's end: shown, and no more looks
-            self._emit(0, ERROR, f"reader stopped: {type(exc).__name__}: {exc}")
-            self._stop.set()
+    def _pooled_look(self) -> None:
+        self._ensure_watch()
+        self.check_now()
 
     def pooled_wait(self) -> float:
         """Seconds until the next look without an event."""

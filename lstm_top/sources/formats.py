@@ -17,6 +17,8 @@ import json
 import os
 import re
 import stat
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -206,21 +208,49 @@ FORMATS: tuple[Format, ...] = (JSONL, KERAS_CSV, HISTORY_JSON, TENSORBOARD, HF_S
                                TEXT_LOG)
 
 
+# The heads read last, with the (device, inode, size, mtime) they were read at: a folder walk
+# reads a file's head to tell whether it is a run, then opening the run reads it twice more
+# (its format, its encoding). A stat instead of four calls each time, for a sweep's thousand
+# files: each call a worker thread makes waits for the GIL to come back from the UI thread.
+_RECENT_HEADS = 8
+_recent_heads: OrderedDict[str, tuple[tuple[int, int, int, int], bytes]] = OrderedDict()
+_recent_heads_lock = threading.Lock()
+
+
 def _head(path: str, size: int = HEAD_BYTES) -> bytes:
     """The first bytes of a regular file; nothing for a FIFO or device (opening a FIFO would
     block until a writer comes, ``/dev/zero`` never ends)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return b""
+    if not stat.S_ISREG(st.st_mode):
+        return b""
+    identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    with _recent_heads_lock:
+        known = _recent_heads.get(path)
+    if known is not None and known[0] == identity and (
+            len(known[1]) >= size or len(known[1]) == st.st_size):
+        return known[1][:size]
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return b""
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # replaced by a FIFO since the stat
             return b""
-        return os.read(fd, size)
+        data = os.read(fd, size)
     except OSError:
         return b""
     finally:
         os.close(fd)
+    with _recent_heads_lock:
+        _recent_heads[path] = ((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), data)
+        _recent_heads.move_to_end(path)
+        while len(_recent_heads) > _RECENT_HEADS:
+            _recent_heads.popitem(last=False)
+    return data
 
 
 def classify_folder(folder: str) -> Format | None:
@@ -395,6 +425,23 @@ def _first_line_is_record(head: bytes) -> bool:
     return True
 
 
+_RUN_FOLDER_MARKERS = frozenset({trackers.RAY_PARAMS, trackers.HF_STATE_NAME,
+                                 wandb.HISTORY_NAME})
+
+
+def _may_be_run_folder(folder: str, subfolders: list[str], names: list[str]) -> bool:
+    """Whether ``classify_folder`` could find a run format in the folder, from the listing
+    the walk has anyway: a leaf folder holding only history files (``trial_7/run.jsonl``)
+    cannot be one, and a sweep's thousand of them are spared a dozen file-system calls each.
+    (MLflow and DVCLive runs have subfolders; the others a file of their own.)"""
+    if subfolders:
+        return True
+    if wandb.is_offline_run_folder_name(folder):
+        return True
+    return any(name in _RUN_FOLDER_MARKERS or name.endswith(".wandb")
+               or tensorboard.is_event_file(name) for name in names)
+
+
 def find_runs(folder: str, max_depth: int = MAX_RUN_DEPTH,
               looks: Callable[[str], bool] | None = None) -> Iterator[str]:
     """Every run under ``folder``: run folders (a Ray trial, an MLflow run, a TensorBoard log
@@ -408,7 +455,8 @@ def find_runs(folder: str, max_depth: int = MAX_RUN_DEPTH,
         subfolders.sort()
         names.sort()
         depth = os.path.abspath(parent).rstrip(os.sep).count(os.sep) - root_depth
-        if depth and classify_folder(parent) is not None:
+        if depth and _may_be_run_folder(parent, subfolders, names) \
+                and classify_folder(parent) is not None:
             subfolders.clear()
             count += 1
             yield parent

@@ -1,6 +1,7 @@
 """One thread following many files: a sweep of a thousand runs is not a thousand threads.
 
-A ``FileFollower`` given a pool (``follower.pool = FollowerPool.shared()`` before ``start``)
+A ``PooledSource`` — our JSON Lines' ``PooledSource``, and the ``SnapshotFollower`` of every
+other format — given a pool (``follower.pool = FollowerPool.shared()`` before ``start``)
 does not start a thread of its own: the pool's thread makes each of its looks — the first at
 once, then on every file event for it, and at its poll interval as the safety net — in the
 order they fall due (a heap of due times, so an idle pool of 1,000 followers costs nothing
@@ -19,13 +20,62 @@ import heapq
 import itertools
 import threading
 import time
-from typing import TYPE_CHECKING, ClassVar
+from abc import abstractmethod
+from typing import ClassVar
 
-if TYPE_CHECKING:
-    from lstm_top.sources.follow import FileFollower
+from lstm_top.sources.base import ERROR, LiveSource, UpdateCallback
 
 # A follower's looks on events are at least this far apart (as a threaded follower's).
 READ_GAP_S = 0.05
+
+
+class PooledSource(LiveSource):
+    """A source whose looks a ``FollowerPool``'s thread may make instead of a thread of its
+    own (set ``pool`` before ``start``). Without a pool it runs its own thread as any."""
+
+    pool: FollowerPool | None = None
+
+    def start(self, on_update: UpdateCallback) -> None:
+        if self.pool is None:
+            super().start(on_update)
+            return
+        self._on_update = on_update
+        self.pool.add(self)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop following (joined within ``timeout``); a pooled follower's files are closed
+        by the pool at its next turn, without waiting here."""
+        if self.pool is None:
+            super().stop(timeout)
+            return
+        self._stop.set()
+        self.pool.poke(self)
+
+    def _wake(self) -> None:
+        if self.pool is None:
+            super()._wake()
+        else:
+            self.pool.poke(self)
+
+    def pooled_look(self) -> None:
+        """One turn in the pool's thread: what one pass of ``_run``'s loop does."""
+        try:
+            self._pooled_look()
+        except Exception as exc:  # like a reader thread's end: shown, and no more looks
+            self._emit(0, ERROR, f"reader stopped: {type(exc).__name__}: {exc}")
+            self._stop.set()
+
+    @abstractmethod
+    def _pooled_look(self) -> None:
+        """One look (watches ensured, the file read if it changed)."""
+
+    @abstractmethod
+    def pooled_wait(self) -> float:
+        """Seconds until the next look without an event."""
+
+    @abstractmethod
+    def close_pooled(self) -> None:
+        """Stopped: close files, drop watches (the pool's thread calls this)."""
 
 
 class FollowerPool:
@@ -35,12 +85,12 @@ class FollowerPool:
     def __init__(self, name: str = "lstm-top-followers", read_gap: float = READ_GAP_S) -> None:
         self.name = name
         self.read_gap = read_gap
-        self._looked_at: dict[FileFollower, float] = {}
+        self._looked_at: dict[PooledSource, float] = {}
         self._condition = threading.Condition(threading.Lock())
-        self._ready: list[FileFollower] = []  # poked (an event, a stop, just added)
-        self._ready_set: set[FileFollower] = set()
-        self._due: list[tuple[float, int, FileFollower]] = []  # (when, tie-break, follower)
-        self._due_at: dict[FileFollower, float] = {}  # the live entry of each follower
+        self._ready: list[PooledSource] = []  # poked (an event, a stop, just added)
+        self._ready_set: set[PooledSource] = set()
+        self._due: list[tuple[float, int, PooledSource]] = []  # (when, tie-break, follower)
+        self._due_at: dict[PooledSource, float] = {}  # the live entry of each follower
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
         self.looks = 0  # looks made, for tests
@@ -58,7 +108,7 @@ class FollowerPool:
         with self._condition:
             return len(self._due_at)
 
-    def add(self, follower: FileFollower) -> None:
+    def add(self, follower: PooledSource) -> None:
         """Follow ``follower`` from now on; its first look comes at once."""
         with self._condition:
             self._due_at[follower] = time.monotonic()
@@ -67,7 +117,7 @@ class FollowerPool:
                 self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self._thread.start()
 
-    def poke(self, follower: FileFollower) -> None:
+    def poke(self, follower: PooledSource) -> None:
         """Look at ``follower`` soon (a file event, or its stop)."""
         with self._condition:
             due = self._due_at.get(follower)
@@ -82,13 +132,13 @@ class FollowerPool:
                 heapq.heappush(self._due, (earliest, next(self._order), follower))
                 self._condition.notify()
 
-    def _mark_ready(self, follower: FileFollower) -> None:
+    def _mark_ready(self, follower: PooledSource) -> None:
         if follower not in self._ready_set:
             self._ready_set.add(follower)
             self._ready.append(follower)
             self._condition.notify()
 
-    def _next_batch(self) -> list[FileFollower]:
+    def _next_batch(self) -> list[PooledSource]:
         """Wait until some followers are poked or due; take them (under the lock)."""
         while True:
             now = time.monotonic()

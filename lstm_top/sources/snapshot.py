@@ -29,7 +29,8 @@ from collections.abc import Callable
 import numpy as np
 
 from lstm_top.history import History, Table
-from lstm_top.sources.base import DELETED, ENDED, ERROR, LIVE, WAITING, LiveSource, SourceError
+from lstm_top.sources.base import DELETED, ENDED, ERROR, LIVE, WAITING, SourceError
+from lstm_top.sources.pool import PooledSource
 from lstm_top.sources.watcher import WatchHandle, shared_events
 
 POLL_INTERVAL_S = 1.0
@@ -134,8 +135,9 @@ def relation(old: History, new: History) -> str:
     return "new"
 
 
-class SnapshotFollower(LiveSource):
-    """``SnapshotFollower(path, reader).start(on_update)``; ``reader(path, live)``."""
+class SnapshotFollower(PooledSource):
+    """``SnapshotFollower(path, reader).start(on_update)``; ``reader(path, live)``. Given a
+    ``pool`` before ``start`` (a sweep of many runs), the pool's thread makes its looks."""
 
     def __init__(self, target: str, reader: Reader, *, poll_interval: float = POLL_INTERVAL_S,
                  use_events: bool = True) -> None:
@@ -147,6 +149,7 @@ class SnapshotFollower(LiveSource):
         self._seen: Fingerprint | None = None
         self._has_read = False
         self._next_read_at = 0.0
+        self._deferred = False  # a change seen while reads were spaced out: read it then
         self._watches: dict[str, WatchHandle | None] = {}
         self.reads = 0  # whole re-reads, for tests and benchmarks
 
@@ -154,11 +157,25 @@ class SnapshotFollower(LiveSource):
         try:
             while not self.stopping:
                 self.check_now()
-                self._wait(max(self.poll_interval, self._next_read_at - time.monotonic()))
+                self._wait(self.pooled_wait())
         finally:
-            for handle in self._watches.values():
-                shared_events.unwatch(handle)
-            self._watches.clear()
+            self.close_pooled()
+
+    # ------------------------------------------------------------------ pooled
+
+    def _pooled_look(self) -> None:
+        self.check_now()
+
+    def pooled_wait(self) -> float:
+        until_read = self._next_read_at - time.monotonic()
+        if self._deferred:
+            return max(0.01, until_read)
+        return max(self.poll_interval, until_read)
+
+    def close_pooled(self) -> None:
+        for handle in self._watches.values():
+            shared_events.unwatch(handle)
+        self._watches.clear()
 
     def _on_event(self, path: str) -> None:
         if path == self.path or path.startswith(self.path + os.sep):
@@ -180,8 +197,12 @@ class SnapshotFollower(LiveSource):
             self._gone()
             return
         self._ensure_watches(seen)
-        if seen == self._seen or time.monotonic() < self._next_read_at:
+        if seen == self._seen:
             return
+        if time.monotonic() < self._next_read_at:
+            self._deferred = True  # changed, read soon: at _next_read_at, not the next poll
+            return
+        self._deferred = False
         began = time.monotonic()
         try:
             new = self._reader(self.target, True)

@@ -138,11 +138,13 @@ def offline_run_file(folder: str) -> str | None:
 _RUN_FOLDER = re.compile(r"^(offline-)?run-\d{8}_\d{6}-[A-Za-z0-9]+$")
 
 
+def is_offline_run_folder_name(folder: str) -> bool:
+    return bool(_RUN_FOLDER.match(os.path.basename(os.path.normpath(folder))))
+
+
 def is_offline_run_folder(folder: str) -> bool:
     """A W&B run folder: its transaction log is there, or wandb.init has just named it."""
-    if offline_run_file(folder) is not None:
-        return True
-    return bool(_RUN_FOLDER.match(os.path.basename(os.path.normpath(folder))))
+    return is_offline_run_folder_name(folder) or offline_run_file(folder) is not None
 
 
 def is_transaction_log(path: str, head: bytes) -> bool:

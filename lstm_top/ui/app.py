@@ -1,6 +1,6 @@
 """lstm-top's screen: the app's wiring. ``ui.runs`` holds what is shown, ``ui.view`` builds it,
 ``ui.components`` draw it. Threads never touch widgets nor read the app's state: a reader thread
-posts ``RunChanged`` (bursts collapse through ``can_replace``); the UI thread asks for a frame,
+adds to ``ChangedRuns`` and posts ``RunsChanged`` when it was empty; the UI thread asks for a frame,
 at most ``FRAMES_PER_SECOND``. A frame hands the diagnosis worker the runs whose epochs changed
 and the render worker a frozen ``ViewRequest`` (built unless equal to the last). A new record is
 drawn at once, never waiting for the diagnosis: the findings follow in their own message, and
@@ -35,14 +35,14 @@ from lstm_top.ui.components.run_list import RunList
 from lstm_top.ui.demo_runner import WATCH_SECONDS, DemoRunner
 from lstm_top.ui.frames import FramePacer
 from lstm_top.ui.keys import bindings
-from lstm_top.ui.run_state import Diagnosers, DiagnosisJob, Run
+from lstm_top.ui.run_state import Diagnosers, DiagnosisJob, DiagnosisResult, Run
 
 if TYPE_CHECKING:  # the signs load in the diagnosis worker, after the first paint
     from lstm_top.signs import SignParams
     from lstm_top.ui.first_paint import FirstPaint
 from lstm_top.ui.runs import RunBook
 from lstm_top.ui.served import served_to_browser, server_gone
-from lstm_top.ui.sweep_table import SweepTable
+from lstm_top.ui.sweep_table import SWEEP_TABLE_MIN_RUNS, SweepTable
 from lstm_top.ui.view import ViewBuilder, ViewRequest, settings_from_prefs, store_settings
 
 FRAMES_PER_SECOND = 10  # a rate a person can follow; more is CPU for nothing
@@ -53,6 +53,8 @@ CPU_SHARE = 0.06
 # ...after a burst of this many CPU seconds at full frame rate: a handful of frames drawn at
 # once after a quiet spell, not the first seconds of a fast run drawn ten times a second.
 CPU_BURST_S = 0.25
+# The diagnosis worker's results reach the UI thread at most this often, together.
+FINDINGS_BATCH_S = 0.1
 
 
 class LstmTopApp(OverlayKeys):
@@ -85,6 +87,7 @@ class LstmTopApp(OverlayKeys):
         self._directory_watchers: list[Any] = []  # DirectoryWatcher, loaded for a folder
         self._arrived: list[tuple[str, LiveSource]] = []  # runs found, not yet added
         self._arrived_lock = threading.Lock()
+        self._changed_runs = msg.ChangedRuns(self.post_message)  # the readers' news
         self._views = ViewBuilder()  # the render worker's tool (one build at a time)
         self._diagnosers = Diagnosers()  # the diagnosis worker's (one pass at a time)
         self.frames = FramePacer(self._frame, self.set_timer, FRAMES_PER_SECOND,
@@ -99,6 +102,7 @@ class LstmTopApp(OverlayKeys):
         # judging every run) take the GIL from Textual's first paint.
         self.first_view_painted = False
         self.sweep = SweepTable(self)
+        self.shutting_down = False  # set by ``shutdown``: quitting
         self._parent_pid = os.getppid()  # --web: the server; see ui.served
 
     @property
@@ -143,13 +147,13 @@ class LstmTopApp(OverlayKeys):
         self.request_frame()
 
     def add_run(self, target: str, select: bool = False, source: LiveSource | None = None,
-                show: bool = True) -> Run:
+                show: bool = True, in_sweep: bool = False) -> Run:
         """``show=False``: one of a batch, shown once the batch is in."""
         run = self.book.find(target)
         if run is None:
-            run = self.book.add(target, source or open_target(target), select)
+            run = self.book.add(target, source or open_target(target), select, in_sweep)
             start = run.source.start
-            relay = msg.relay(self.post_message, target)
+            relay = self._changed_runs.relay(target)
             if self.first_paint is not None and self.first_paint.key == target:
                 # Its chart is on the screen already: the reader waits until Textual's first
                 # frame is painted, rather than take the GIL from it.
@@ -166,20 +170,29 @@ class LstmTopApp(OverlayKeys):
             self._views.forget(live.key, live.rendered[0])
             self._changed()
 
-    def on_run_changed(self, message: msg.RunChanged) -> None:
-        run = self.runs.get(message.run_key)
-        if run is None:
+    def on_runs_changed(self, message: msg.RunsChanged) -> None:
+        if self.shutting_down:
             return
-        run.message = message.notice
-        if self.book.frozen(run):
-            self.book.unseen_updates += 1
-            self.main_view.show_status(self.book, self.clock())
-        else:
-            if run.source.loading is not None:  # the progress bar moves, the chart stays
-                self.main_view.show_status(self.book, self.clock())
+        status = urgent = changed = False
+        for key, notice in self._changed_runs.take().items():
+            run = self.runs.get(key)
+            if run is None:
+                continue
+            run.message = notice
+            if self.book.frozen(run):
+                self.book.unseen_updates += 1
+                status = True
+                continue
+            # The progress bar of a large file's reading moves, the chart stays.
+            status = status or run.source.loading is not None
             # Nothing of this history on screen yet (a file just opened, its preview, the
             # whole run replacing it): drawn at once, whatever the busy budget says.
-            self.request_frame(urgent=run.rendered[0] != run.version()[0])
+            urgent = urgent or run.rendered[0] != run.version()[0]
+            changed = True
+        if status:
+            self.main_view.show_status(self.book, self.clock())
+        if changed:
+            self.request_frame(urgent=urgent)
 
     def watch_directory(self, folder: str) -> None:
         """Every history file in the folder, then new ones as they appear."""
@@ -209,10 +222,11 @@ class LstmTopApp(OverlayKeys):
     def on_run_files_appeared(self, message: msg.RunFilesAppeared) -> None:
         with self._arrived_lock:
             arrived, self._arrived = self._arrived, []
-        if arrived:
-            self.sweep.run_appearing(len(self.runs) + len(arrived))
+        in_sweep = len(self.runs) + len(arrived) >= SWEEP_TABLE_MIN_RUNS
         for path, source in arrived:
-            self.add_run(path, source=source, show=False)
+            self.add_run(path, source=source, show=False, in_sweep=in_sweep)
+        if arrived:  # the table opens with these rows in it: its first paint shows them
+            self.sweep.run_appearing(len(self.runs))
         self._changed()  # also when a walk ended: the signs' wait for the sweep may be over
 
     def toggle_overlay_mark(self, key: str | None) -> None:
@@ -286,7 +300,7 @@ class LstmTopApp(OverlayKeys):
 
     def on_view_ready(self, message: msg.ViewReady) -> None:
         view = message.view
-        if view.generation < self._shown_generation:
+        if view.generation < self._shown_generation or self.shutting_down:
             return  # an older build finished late
         self._shown_generation = view.generation
         self.renders_done += 1
@@ -311,15 +325,23 @@ class LstmTopApp(OverlayKeys):
     @work(thread=True, exclusive=True, group="diagnose")
     def _diagnose(self, diagnosers: Diagnosers, jobs: list[DiagnosisJob]) -> None:
         worker = get_current_worker()
+        batch: list[DiagnosisResult] = []
+        posted = 0.0  # the first result (the run on screen) goes at once, then batches
         for result in diagnosers.results(jobs):
             if worker.is_cancelled:
                 return  # the app is going away: leave no thread behind
-            self.post_message(msg.FindingsUpdated(result))
+            batch.append(result)
+            if time.monotonic() - posted >= FINDINGS_BATCH_S:
+                self.post_message(msg.FindingsUpdated(batch))
+                batch, posted = [], time.monotonic()
+        if batch:
+            self.post_message(msg.FindingsUpdated(batch))
         self.post_message(msg.DiagnosisDone())
 
     def on_findings_updated(self, message: msg.FindingsUpdated) -> None:
-        run = self.book.apply_findings(message.result)
-        if run is not None:
+        applied = [run for result in message.results
+                   if (run := self.book.apply_findings(result)) is not None]
+        if applied:
             self._show_panels()
             self.request_frame(soon=True)  # the chart's markers, or the frame held for them
 
@@ -348,6 +370,8 @@ class LstmTopApp(OverlayKeys):
         self.request_frame(urgent=urgent)
 
     def _show_panels(self) -> None:
+        if self.shutting_down:
+            return
         if self.sweep.screen() is not None:
             # The main view is under the table; with hundreds of runs rebuilding its run list
             # on every update would cost more than everything else. The table is refreshed.
@@ -399,6 +423,8 @@ class LstmTopApp(OverlayKeys):
 
     def shutdown(self) -> None:
         """Stop every reader and every demo process started here (idempotent)."""
+        # Results and changes still queued are dropped unseen: the widgets are going away.
+        self.shutting_down = True
         self.workers.cancel_group(self, "diagnose")
         self._diagnosers.stop()  # a catch-up in progress ends within a slice
         for run in self.runs.values():

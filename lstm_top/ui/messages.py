@@ -7,6 +7,7 @@ so a burst of appends costs the UI thread one update, not one per record.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,14 +24,12 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class RunChanged(Message):
-    """A source has new records or a new state (posted from its reader thread)."""
-
-    run_key: str
-    notice: str | None = None  # the source's current notice, already cleaned (None: none)
+class RunsChanged(Message):
+    """Sources have new records or a new state: the app takes them from its ``ChangedRuns``
+    (posted by the reader thread that found the batch empty; the others add to it)."""
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, RunChanged) and message.run_key == self.run_key
+        return isinstance(message, RunsChanged)
 
 
 @dataclass
@@ -45,13 +44,11 @@ class ViewReady(Message):
 
 @dataclass
 class FindingsUpdated(Message):
-    """The diagnosis worker brought one run's findings up to ``result.version``."""
+    """The diagnosis worker brought some runs' findings up to each ``result.version``: a
+    sweep's thousand results come a batch at a time (each message from a thread is a wake-up
+    of the UI thread and a hand-over of the GIL)."""
 
-    result: DiagnosisResult
-
-    def can_replace(self, message: Message) -> bool:
-        return (isinstance(message, FindingsUpdated)
-                and message.result.key == self.result.key)
+    results: list[DiagnosisResult]
 
 
 @dataclass
@@ -81,17 +78,43 @@ class TailRead(Message):
     history: History
 
 
-def relay(post: Callable[[Message], object], key: str) -> Callable[[SourceUpdate], None]:
-    """The reader thread's callback, turning source updates into messages. Its one piece of
-    state (the history last seen, to tell a new run in the same file) is this closure's, and
-    only the reader thread touches it."""
-    previous: list[History | None] = [None]
+class ChangedRuns:
+    """The runs whose sources changed since the UI thread last looked, with each one's
+    notice. Reader threads add to it; one ``RunsChanged`` message asks the UI thread to take
+    them all: a sweep's thousand first reads are a few messages, not a thousand (each message
+    from a thread wakes the UI thread and hands it the GIL)."""
 
-    def on_update(update: SourceUpdate) -> None:
-        seen, previous[0] = previous[0], update.history
-        if update.new_run and seen is not None and seen is not update.history:
-            post(RunReplaced(key, seen))
-        notice = update.source.message
-        post(RunChanged(key, clean(notice, 200) if notice else None))
+    def __init__(self, post: Callable[[Message], object]) -> None:
+        self._post = post
+        self._lock = threading.Lock()
+        self._changed: dict[str, str | None] = {}
+        self.posted = 0  # RunsChanged messages posted, for tests
 
-    return on_update
+    def add(self, key: str, notice: str | None) -> None:
+        with self._lock:
+            first = not self._changed
+            self._changed[key] = notice
+        if first:
+            self.posted += 1
+            self._post(RunsChanged())
+
+    def take(self) -> dict[str, str | None]:
+        """Run key -> its source's current notice (cleaned), for every run changed."""
+        with self._lock:
+            changed, self._changed = self._changed, {}
+        return changed
+
+    def relay(self, key: str) -> Callable[[SourceUpdate], None]:
+        """The reader thread's callback for run ``key``. Its one piece of state (the history
+        last seen, to tell a new run in the same file) is this closure's, and only the reader
+        thread touches it."""
+        previous: list[History | None] = [None]
+
+        def on_update(update: SourceUpdate) -> None:
+            seen, previous[0] = previous[0], update.history
+            if update.new_run and seen is not None and seen is not update.history:
+                self._post(RunReplaced(key, seen))
+            notice = update.source.message
+            self.add(key, clean(notice, 200) if notice else None)
+
+        return on_update

@@ -26,6 +26,7 @@ from lstm_top.ui.text import clean
 
 if TYPE_CHECKING:  # the signs are imported by the diagnosis worker, after the first paint
     from lstm_top.signs import Diagnoser, Finding, SignParams
+    from lstm_top.sweep import RunFacts
 
 
 # States that no passing of time changes, only the file (an end record is final; "stalled"
@@ -306,12 +307,29 @@ def _metric_order(names: list[str], keys: LossKeys) -> list[str]:
     return [n for n in first + subsets + rest if n in names]
 
 
-def sweep_entries(runs: list[Run], now: float | None = None
-                  ) -> list[tuple[str, str, History, list[Finding], str]]:
-    """What the sweep table is made of (``lstm_top.sweep.sweep_rows``): per run its key,
-    name, evaluation view, findings and shown state. Textual-free."""
-    return [(run.key, run.name, snapshot(run.history), run.findings, run.state(now))
-            for run in runs]
+class SweepFacts:
+    """Each run's ``lstm_top.sweep.RunFacts`` (from a snapshot of its evaluation view), kept
+    while its history does not change: a sweep table refreshed while a thousand runs are
+    judged one by one re-reads only the runs that changed. UI thread only. Textual-free."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[tuple[object, ...], RunFacts]] = {}
+
+    def entries(self, runs: list[Run], now: float | None = None
+                ) -> list[tuple[str, str, RunFacts, list[Finding], str]]:
+        """(key, name, facts, findings, shown state) per run, for ``rows_from_facts``."""
+        from lstm_top.sweep import run_facts
+
+        entries = []
+        for run in runs:
+            history = run.history
+            # A header alone changes the config but no table version.
+            version = (*run.version(), history.headers_seen, len(history.config))
+            known = self._known.get(run.key)
+            if known is None or known[0] != version:
+                known = self._known[run.key] = (version, run_facts(snapshot(history)))
+            entries.append((run.key, run.name, known[1], run.findings, run.state(now)))
+        return entries
 
 
 def sweep_signature(runs: list[Run], now: float | None = None) -> tuple[object, ...]:

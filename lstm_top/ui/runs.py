@@ -74,16 +74,19 @@ class RunBook:
         # A dict, not a scan: a sweep adds a thousand runs, each looked up first.
         return self._by_path.get(os.path.abspath(target))
 
-    def add(self, target: str, source: LiveSource, select: bool = False) -> Run:
+    def add(self, target: str, source: LiveSource, select: bool = False,
+            in_sweep: bool = False) -> Run:
+        """``in_sweep``: one of a folder's many runs (followed by the shared pool's thread
+        from the first: starting a thread each cost the UI thread milliseconds per run)."""
         if len(self.runs) >= MANY_RUNS and hasattr(source, "poll_interval"):
-            # Loaded here: the first paint uses a RunBook before any file is followed.
-            from lstm_top.sources.follow import FileFollower
-            from lstm_top.sources.pool import FollowerPool
-
             # File events keep a sweep's runs prompt; their safety-net polls, a thousand of
             # them a second, would keep the idle viewer busy.
             source.poll_interval = max(source.poll_interval, MANY_RUNS_POLL_S)
-            if isinstance(source, FileFollower):
+        if in_sweep or len(self.runs) >= MANY_RUNS:
+            # Loaded here: the first paint uses a RunBook before any file is followed.
+            from lstm_top.sources.pool import FollowerPool, PooledSource
+
+            if isinstance(source, PooledSource):
                 source.pool = FollowerPool.shared()  # one thread for the sweep, not one each
         now = time.monotonic()
         # A walk's runs come in batches, far apart when the UI thread is busy: one arrival.
@@ -192,7 +195,7 @@ class RunBook:
                 for r in runs]
 
     def notices_current(self) -> bool:
-        """Every run's notice is its source's: no ``RunChanged`` is still on its way."""
+        """Every run's notice is its source's: no ``RunsChanged`` is still on its way."""
         return all(r.message == (clean(r.source.message, 200) if r.source.message else None)
                    for r in self.runs.values())
 

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from lstm_top.ui.run_state import sweep_entries, sweep_signature
+from lstm_top.ui.run_state import SweepFacts, sweep_signature
 
 if TYPE_CHECKING:  # the table and its rows load when it first opens, not at launch
     from lstm_top.ui.app import LstmTopApp
@@ -19,6 +19,8 @@ _TABLE_MODULE = "lstm_top.ui.components.run_table"
 # A folder with this many runs opens on the sweep table.
 SWEEP_TABLE_MIN_RUNS = 10
 TABLE_REFRESH_S = 0.5
+# New runs are what a person opening a sweep waits for: their rows come this soon.
+NEW_ROWS_REFRESH_S = 0.05
 
 
 class SweepTable:
@@ -27,9 +29,10 @@ class SweepTable:
         self._shown: tuple[object, ...] | None = None
         self._changes: tuple[object, ...] | None = None  # the book's ``changes()`` then
         self._opened = False
-        self._pending = False
+        self._pending_at: float | None = None  # when the refresh asked for will come
         self._next_at = 0.0
         self._rows_shown = 0  # runs in the table as last shown
+        self._facts = SweepFacts()
 
     def screen(self) -> RunTableScreen | None:
         """The sweep table when it is the screen on top (never raises, also while closing)."""
@@ -40,8 +43,8 @@ class SweepTable:
         return stack[-1] if isinstance(stack[-1], module.RunTableScreen) else None
 
     def run_appearing(self, count: int) -> None:
-        """A run file appeared in a watched folder, the ``count``-th: a sweep opens on the
-        table before the rest are added, so the hidden run list is not rebuilt once per run."""
+        """Run files appeared in a watched folder, ``count`` runs in all now: a sweep opens
+        on the table (the hidden run list is then not rebuilt as the rest arrive)."""
         if not self._opened and count >= SWEEP_TABLE_MIN_RUNS:
             self._opened = True
             self.open()
@@ -65,13 +68,20 @@ class SweepTable:
         book.overlay = overlay and len(book.runs) > 1
 
     def schedule(self) -> None:
-        """Soon, once: many runs appearing or changing at once make one table update."""
-        if not self._pending:
-            self._pending = True
-            self.app.set_timer(TABLE_REFRESH_S, self._due)
+        """Soon, once: many runs appearing or changing at once make one table update; new
+        runs (rows to add) sooner than changes to the rows shown."""
+        delay = NEW_ROWS_REFRESH_S if len(self.app.runs) != self._rows_shown \
+            else TABLE_REFRESH_S
+        due = time.monotonic() + delay
+        if self._pending_at is not None and self._pending_at <= due:
+            return  # one is on its way already, as soon or sooner
+        self._pending_at = due
+        self.app.set_timer(delay, lambda: self._due(due))
 
-    def _due(self) -> None:
-        self._pending = False
+    def _due(self, due: float) -> None:
+        if self._pending_at != due:
+            return  # an earlier refresh replaced this one
+        self._pending_at = None
         self.refresh()
 
     def refresh(self) -> None:
@@ -95,10 +105,10 @@ class SweepTable:
         signature = sweep_signature(runs, now)
         if signature == self._shown:
             return
-        from lstm_top.sweep import sweep_rows
+        from lstm_top.sweep import rows_from_facts
 
         began = time.monotonic()
         self._shown, self._rows_shown = signature, len(runs)
-        screen.show_rows(*sweep_rows(sweep_entries(runs, now)))
+        screen.show_rows(*rows_from_facts(self._facts.entries(runs, now)))
         # A thousand rows take a while to rebuild: the table gets at most a fifth of the time.
         self._next_at = time.monotonic() + 4 * (time.monotonic() - began)

@@ -18,7 +18,7 @@ from lstm_top.ui.components.metrics import MetricsTable
 from lstm_top.ui.components.plot import LossPlot
 from lstm_top.ui.components.status import StatusHeader
 from lstm_top.ui.components.warnings import WarningsPanel
-from lstm_top.ui.messages import RunChanged, ViewReady
+from lstm_top.ui.messages import RunsChanged, ViewReady
 from tests.functional.histories import STARTED, append_epochs, run_text, write_run
 from tests.functional.pilots import wait_until
 
@@ -111,7 +111,7 @@ async def test_live_appends_change_plot_metrics_and_warnings(tmp_path: Path) -> 
         first_chart = plot(app).plain
         assert "stagnating" not in warnings(app).lower()
         assert "live" in status(app)
-        before = sum(isinstance(m, RunChanged) for m in seen)
+        before = sum(isinstance(m, RunsChanged) for m in seen)
 
         append_epochs(path, "stagnating", 7, 60)  # 54 records in a burst
         await wait_for(pilot, lambda: "epoch 60" in status(app), what="epoch 60")
@@ -121,7 +121,7 @@ async def test_live_appends_change_plot_metrics_and_warnings(tmp_path: Path) -> 
         table = app.query_one("#metrics", MetricsTable)
         assert "@" in str(table.get_row_at(1)[2])  # val_loss best, with its epoch
         # A burst of appends is coalesced: far fewer updates than records.
-        updates = sum(isinstance(m, RunChanged) for m in seen) - before
+        updates = sum(isinstance(m, RunsChanged) for m in seen) - before
         assert 1 <= updates < 20
         assert any(isinstance(m, ViewReady) for m in seen)
 

@@ -9,6 +9,9 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from lstm_top import Logger
 from lstm_top.sources.directory import DirectoryWatcher
 from lstm_top.sources.follow import FileFollower
@@ -144,3 +147,57 @@ def test_a_directory_watcher_finds_new_runs_deep_in_its_tree_by_events(tmp_path:
     finally:
         watcher.stop()
     assert os.path.isdir(folder)
+
+
+def test_other_formats_are_pooled_too(tmp_path: Path) -> None:
+    """A sweep of Keras CSVLogger runs (the real logger's bytes, copied into 100 trial
+    folders) is followed by the pool's one thread, and an appended row is seen by events."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    from lstm_top.sources.formats import KERAS_CSV, classify
+    from lstm_top.sources.snapshot import SnapshotFollower
+    from lstm_top.ui.runs import RunBook
+
+    written = tmp_path / "training.log"
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, x[:, :1], validation_split=0.25, epochs=3, verbose=0,
+              callbacks=[keras.callbacks.CSVLogger(str(written))])
+    header, *rows = written.read_text().splitlines()
+    folder = tmp_path / "sweep"
+    paths = []
+    for index in range(100):
+        path = folder / f"trial_{index:03d}" / "training.log"
+        path.parent.mkdir(parents=True)
+        path.write_text("\n".join([header, *rows]) + "\n")
+        paths.append(path)
+    assert classify(str(paths[0])) is KERAS_CSV
+    tree = shared_events.watch_tree(str(folder), lambda path: None)
+    pool = FollowerPool(name="csv-pool")
+    threads_before = threading.active_count()
+    book = RunBook()
+    followers = []
+    for path in paths:
+        follower = KERAS_CSV.follow(str(path))
+        assert isinstance(follower, SnapshotFollower)
+        follower.poll_interval = 60.0  # events only, in this test
+        book.add(str(path), follower, in_sweep=True)  # as the viewer adds a sweep's runs
+        assert follower.pool is FollowerPool.shared()
+        follower.pool = pool  # this test's own pool, to count its looks
+        follower.start(lambda update: None)
+        followers.append(follower)
+    try:
+        assert poll_until(lambda: all(len(f.history.epochs) == 3 for f in followers), 30)
+        assert threading.active_count() - threads_before <= 1
+        fields = rows[-1].split(",")
+        fields[0] = "3"  # the next epoch, as CSVLogger appends it
+        with open(paths[7], "a") as handle:
+            handle.write(",".join(fields) + "\n")
+        assert poll_until(lambda: len(followers[7].history.epochs) == 4, 5)
+        assert followers[7].history.epochs.index.tolist() == [0, 1, 2, 3]
+    finally:
+        for follower in followers:
+            follower.stop()
+        shared_events.unwatch(tree)
+    assert poll_until(lambda: pool.followers == 0, 10)

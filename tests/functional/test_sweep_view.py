@@ -62,6 +62,42 @@ async def test_a_sweep_opens_on_the_table_worst_first_filters_and_overlays(
         assert len(app.book.shown()) == 2  # the chart draws the two marked runs
 
 
+async def test_a_big_sweep_fills_the_table_after_its_first_rows_worst_first(
+        tmp_path: Path) -> None:
+    """250 runs: rows are added a paint's worth at a time (the DataTable measures every new
+    cell before painting); in the end every run is in the table, the over-fitting ones
+    first, and the summary counts them all."""
+    from lstm_top.ui.components.run_table import NEW_ROWS_PER_PAINT
+
+    runs = 250
+    overfitting = {7, 70, 150, 249}
+    for index in range(runs):
+        write_trial(tmp_path / "sweep", f"trial_{index:03d}", (0.1, 0.01)[index % 2], 32,
+                    overfits=index in overfitting)
+    app = LstmTopApp([str(tmp_path / "sweep")], clock=lambda: 2000.0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        def all_in() -> bool:
+            screen = app.screen
+            if not isinstance(screen, RunTableScreen):
+                return False
+            return screen.table.row_count == runs and sum(
+                1 for row in screen.visible_rows() if row.severity >= 2) == len(overfitting)
+        await _wait(pilot, all_in, rounds=600)
+        screen = app.screen
+        assert isinstance(screen, RunTableScreen)
+        # More runs than one paint's worth of new rows: they took several table updates.
+        assert runs > NEW_ROWS_PER_PAINT
+        await _wait(pilot, lambda: str(screen.table.get_row_at(3)[4]).strip() != "–")
+        first = {str(screen.table.get_row_at(row)[0]).strip() for row in range(4)}
+        assert first == {f"trial_{index:03d}" for index in overfitting}
+        assert f"{runs} runs · 4 with warnings" in str(
+            screen.query_one("#sweep-summary").render())
+        # Every run judged before the app closes (the main view under the table is not kept
+        # current, so is_settled does not apply here).
+        await _wait(pilot, lambda: not app.book.undiagnosed()
+                    and not app._diagnosis_running(), rounds=600)
+
+
 def write_step_run(path: Path) -> None:
     """Per-step training loss, validation every 500 steps, over-fitting after step 6000."""
     rng = random.Random(0)

@@ -22,6 +22,11 @@ from textual.widgets.data_table import ColumnKey
 from lstm_top.sweep import SORT_KEYS, RunRow, filter_rows, header, sort_rows
 
 SEVERITY_STYLES = {3: "bold red", 2: "yellow", 1: "cyan", 0: "dim"}
+# New rows added per table update: the DataTable measures every cell of a new row before it
+# paints (about a millisecond a row), so a thousand runs would keep the first screen from
+# showing for a second. The first rows (the worst, in the default sort) are painted at once;
+# the rest follow after each paint.
+NEW_ROWS_PER_PAINT = 100
 STATE_STYLES = {"live": "green", "stalled": "yellow", "crashed": "bold red", "error": "red",
                 "finished": "", "interrupted": "yellow", "deleted": "dim", "waiting": "dim"}
 
@@ -103,7 +108,8 @@ class RunTableScreen(Screen[None]):
         """Bring the DataTable to ``rows``, touching only what changed: the table measures
         every cell it is given, and a sweep's thousand rows rebuilt whenever one run's
         findings came took a second each time. New rows are added, changed cells updated,
-        gone rows removed, then the rows put in order."""
+        gone rows removed, then the rows put in order. At most ``NEW_ROWS_PER_PAINT`` rows
+        are added at a time, in the order shown: the rest come after the next paint."""
         table = self.table
         selected = self._cursor_key()
         columns = tuple(header(self._config_keys))
@@ -116,14 +122,19 @@ class RunTableScreen(Screen[None]):
             table.remove_row(key)
             del self._in_table[key]
             del self._first_cells[key]
+        added, more = 0, False
         for row, (key, texts) in zip(rows, cells, strict=True):
             state = (texts, row.severity, key in self.marks)
             before = self._in_table.get(key)
             if before == state:
                 continue
+            if before is None and added >= NEW_ROWS_PER_PAINT:
+                more = True
+                continue
             styled = self._styled(key, texts, row.severity)
             if before is None:
                 table.add_row(*styled, key=key)
+                added += 1
             else:
                 old_texts, old_severity, old_mark = before
                 for index, (column, value) in enumerate(zip(self._column_keys, styled,
@@ -139,15 +150,26 @@ class RunTableScreen(Screen[None]):
             self._in_table[key] = state
             self._first_cells[key] = styled[0] if before is None or texts[0] != before[0][0] \
                 or state[2] != before[2] else self._first_cells[key]
-        order = [key for key, _ in cells]
+        order = [key for key, _ in cells if key in self._in_table]
+        if more:
+            self._shown = None  # not all shown: the next refresh adds the next rows
+            self.call_after_refresh(self._add_more_rows)
         if order != self._order:
             self._order = order
             # The table sorts by its cells: each row's first cell is an object of ours, so its
             # identity says the row's place.
             place = {id(self._first_cells[key]): index for index, key in enumerate(order)}
             table.sort(key=lambda values: place[id(values[0])])
-        if selected is not None and selected in wanted:
+        if selected is not None and selected in self._in_table:
             table.move_cursor(row=order.index(selected))
+
+    def _add_more_rows(self) -> None:
+        if not self.is_attached:
+            return  # closed meanwhile
+        if self.app.screen is self:
+            self._refresh()
+        else:  # under the help or a detail: the rest once it is on top again
+            self.set_timer(0.25, self._add_more_rows)
 
     def _styled(self, key: str, texts: tuple[str, ...], severity: int) -> list[Text | str]:
         styled: list[Text | str] = []
