@@ -50,9 +50,6 @@ FRAMES_PER_SECOND = 10  # a rate a person can follow; more is CPU for nothing
 FIRST_PAINT_HOLD_S = 3.0
 # While busy, the viewer's whole process keeps to this share of a core (``FramePacer``).
 CPU_SHARE = 0.06
-# ...after a burst of this many CPU seconds at full frame rate: a handful of frames drawn at
-# once after a quiet spell, not the first seconds of a fast run drawn ten times a second.
-CPU_BURST_S = 0.25
 # The diagnosis worker's results reach the UI thread at most this often, together.
 FINDINGS_BATCH_S = 0.1
 
@@ -91,7 +88,7 @@ class LstmTopApp(OverlayKeys):
         self._views = ViewBuilder()  # the render worker's tool (one build at a time)
         self._diagnosers = Diagnosers()  # the diagnosis worker's (one pass at a time)
         self.frames = FramePacer(self._frame, self.set_timer, FRAMES_PER_SECOND,
-                                 cpu_share=CPU_SHARE, burst=CPU_BURST_S)
+                                 cpu_share=CPU_SHARE)
         self._generation = self._shown_generation = 0
         self._requested: tuple[object, ...] | None = None  # key of the last request built
         self._rendered_size: tuple[int, int] = (0, 0)
