@@ -97,18 +97,35 @@ class SharedEvents:
         self._trees: dict[str, _DirectoryWatch] = {}
         self._dispatcher = _Dispatcher(self)
 
-    def _schedule_locked(self, directory: str, recursive: bool) -> ObservedWatch | None:
-        observer = self._observer
-        if observer is None:
+    # Lock order: watchdog's observer holds its own lock while it calls ``dispatch``, which
+    # takes ours; so no observer call (schedule, unschedule, stop) is ever made while ours is
+    # held, or a watch and an event arriving together would wait on each other for ever.
+
+    def _started_observer_locked(self) -> BaseObserver:
+        if self._observer is None:
             observer = Observer()
             observer.daemon = True
             observer.start()
             self._observer = observer
+        return self._observer
+
+    def _schedule(self, observer: BaseObserver, directory: str,
+                  recursive: bool) -> ObservedWatch | None:
+        """(Our lock not held.)"""
         try:
             return observer.schedule(self._dispatcher, directory, recursive=recursive,
                                     event_filter=_WANTED_EVENTS)
         except OSError:
             return None
+
+    @staticmethod
+    def _unschedule(observer: BaseObserver | None, watch: ObservedWatch | None) -> None:
+        """(Our lock not held.)"""
+        if watch is not None and observer is not None:
+            try:
+                observer.unschedule(watch)
+            except (KeyError, OSError):
+                pass  # the directory went away and took its watch with it
 
     def _covered_locked(self, directory: str) -> bool:
         return any(_below(directory, tree) for tree in self._trees)
@@ -116,73 +133,95 @@ class SharedEvents:
     def watch(self, directory: str, callback: EventCallback) -> WatchHandle | None:
         """Call ``callback`` for events in ``directory`` (not recursive). None when the
         directory cannot be watched (missing, no inotify left): the caller's poll still runs."""
-        directory = os.path.abspath(directory)
-        handle = WatchHandle(directory, callback)
-        with self._lock:
-            entry = self._directories.get(directory)
-            if entry is None:
-                watch, covered = None, self._covered_locked(directory)
-                if not covered:
-                    watch = self._schedule_locked(directory, recursive=False)
-                    if watch is None:
-                        self._stop_if_idle_locked()
-                        return None
-                entry = self._directories[directory] = _DirectoryWatch(watch, covered=covered)
-            entry.callbacks.append(handle)
-        return handle
+        return self._add(WatchHandle(os.path.abspath(directory), callback))
 
     def watch_tree(self, directory: str, callback: EventCallback) -> WatchHandle | None:
         """Call ``callback`` for events anywhere below ``directory`` (recursive); None when it
         cannot be watched."""
-        directory = os.path.abspath(directory)
-        handle = WatchHandle(directory, callback, tree=True)
+        return self._add(WatchHandle(os.path.abspath(directory), callback, tree=True))
+
+    def _add(self, handle: WatchHandle) -> WatchHandle | None:
+        table = self._trees if handle.tree else self._directories
         with self._lock:
-            entry = self._trees.get(directory)
-            if entry is None:
-                watch = self._schedule_locked(directory, recursive=True)
-                if watch is None:
-                    self._stop_if_idle_locked()
-                    return None
-                entry = self._trees[directory] = _DirectoryWatch(watch)
+            entry = table.get(handle.directory)
+            if entry is not None:
+                entry.callbacks.append(handle)
+                return handle
+            covered = not handle.tree and self._covered_locked(handle.directory)
+            entry = table[handle.directory] = _DirectoryWatch(None, covered=covered)
             entry.callbacks.append(handle)
-        return handle
+            if covered:
+                return handle
+            observer = self._started_observer_locked()
+        watch = self._schedule(observer, handle.directory, recursive=handle.tree)
+        stale: ObservedWatch | None = None
+        with self._lock:
+            if watch is None:
+                self._remove_locked(handle)
+                to_stop = self._detach_if_idle_locked()
+            elif table.get(handle.directory) is entry and entry.watch is None:
+                entry.watch, to_stop = watch, None
+            else:  # unwatched (or muted and rewatched) meanwhile
+                stale, to_stop = watch, None
+        self._unschedule(observer, stale)
+        self._stop(to_stop)
+        return handle if watch is not None else None
+
+    def _remove_locked(self, handle: WatchHandle) -> _DirectoryWatch | None:
+        """Take ``handle`` out; the entry when that was its last handle (now gone)."""
+        table = self._trees if handle.tree else self._directories
+        entry = table.get(handle.directory)
+        if entry is None or handle not in entry.callbacks:
+            return None
+        entry.callbacks.remove(handle)
+        entry.muted.discard(handle)
+        if entry.callbacks:
+            return None
+        del table[handle.directory]
+        return entry
 
     def unwatch(self, handle: WatchHandle | None) -> None:
         if handle is None:
             return
-        observer_to_join: BaseObserver | None = None
         with self._lock:
-            table = self._trees if handle.tree else self._directories
-            entry = table.get(handle.directory)
-            if entry is None or handle not in entry.callbacks:
+            observer = self._observer
+            gone = self._remove_locked(handle)
+            if gone is None:
                 return
-            entry.callbacks.remove(handle)
-            entry.muted.discard(handle)
-            if not entry.callbacks:
-                del table[handle.directory]
-                self._unschedule_locked(entry.watch)
-                if handle.tree:
-                    self._rewatch_uncovered_locked(handle.directory)
-            observer_to_join = self._stop_if_idle_locked()
-        if observer_to_join is not None:
-            observer_to_join.join(timeout=5.0)
+            # A tree watch went: the folders below it that relied on it need watches of their
+            # own (where that fails, their followers' polls still run).
+            uncovered = self._uncover_locked(handle.directory) if handle.tree else []
+            to_stop = self._detach_if_idle_locked()
+        if to_stop is not None:
+            self._stop(to_stop)  # stopping unschedules every watch
+            return
+        self._unschedule(observer, gone.watch)
+        if observer is None:
+            return
+        scheduled = [(entry, self._schedule(observer, directory, recursive=False))
+                     for directory, entry in uncovered]
+        stale = []
+        with self._lock:
+            for entry, watch in scheduled:
+                if watch is None:
+                    continue
+                if entry.watch is None and not entry.covered and any(
+                        e is entry for e in self._directories.values()):
+                    entry.watch = watch
+                else:
+                    stale.append(watch)
+        for watch in stale:
+            self._unschedule(observer, watch)
 
-    def _unschedule_locked(self, watch: ObservedWatch | None) -> None:
-        if watch is not None and self._observer is not None:
-            try:
-                self._observer.unschedule(watch)
-            except (KeyError, OSError):
-                pass  # the directory went away and took its watch with it
-
-    def _rewatch_uncovered_locked(self, tree: str) -> None:
-        """A tree watch went: the folders below it that relied on it get watches of their own
-        (where that fails, their followers' polls still run)."""
+    def _uncover_locked(self, tree: str) -> list[tuple[str, _DirectoryWatch]]:
+        uncovered = []
         for directory, entry in self._directories.items():
             if entry.covered and _below(directory, tree) \
                     and not self._covered_locked(directory):
                 entry.covered = False
                 if len(entry.muted) < len(entry.callbacks):
-                    entry.watch = self._schedule_locked(directory, recursive=False)
+                    uncovered.append((directory, entry))
+        return uncovered
 
     def mute(self, handle: WatchHandle | None) -> None:
         """No events for ``handle`` until ``unmute``: a follower reading a fast run polls
@@ -224,12 +263,20 @@ class SharedEvents:
         with self._lock:
             entry.watch = watch
 
-    def _stop_if_idle_locked(self) -> BaseObserver | None:
+    def _detach_if_idle_locked(self) -> BaseObserver | None:
+        """The observer, taken away when nothing is watched any more: the caller stops it."""
         if self._directories or self._trees or self._observer is None:
             return None
         observer, self._observer = self._observer, None
-        observer.stop()
         return observer
+
+    @staticmethod
+    def _stop(observer: BaseObserver | None) -> None:
+        """(Our lock not held.) Stop and join a detached observer: no thread left behind."""
+        if observer is not None:
+            observer.stop()
+            if observer is not threading.current_thread():
+                observer.join(timeout=5.0)
 
     def dispatch(self, paths: list[str]) -> None:
         directories = {os.path.dirname(path) for path in paths}

@@ -39,6 +39,7 @@ class FramePacer:
         self._cpu_at: float | None = None  # process CPU time at the last look (None: none yet)
         self._last = -1e9
         self._pending: Cancellable | None = None
+        self._pending_at = 0.0  # when the pending frame is due (the pacer's clock)
         self._held: object = None
 
     @property
@@ -49,17 +50,23 @@ class FramePacer:
     def request(self, soon: bool = False, urgent: bool = False) -> None:
         """Something changed. ``soon``: what a held frame waited for has come; do not wait
         for its fallback. ``urgent``: a person asked for it; only the frame rate applies."""
-        if self._pending is not None:
-            if not (soon or urgent):
-                return  # a frame is due anyway
-            self._pending.stop()
-            self._pending = None
         now = self._clock()
+        if self._pending is not None and not (soon or urgent) and \
+                now - self._last < self.calm_after:
+            return  # busy, and a frame is due anyway
         over_budget = self._over_budget_for(now)
         delay = self._last + self.interval - now
         if not urgent and now - self._last < self.calm_after:  # busy: frames on the budget
             delay = max(delay, min(over_budget, self._last + self.max_interval - now))
+        if self._pending is not None:
+            # A change after a calm spell is not kept waiting by a frame put off on the
+            # budget before it (the one asked for when the last frame was shown).
+            if not (soon or urgent) and self._pending_at <= now + delay:
+                return
+            self._pending.stop()
+            self._pending = None
         if delay > 0:
+            self._pending_at = now + delay
             self._pending = self._schedule(delay, self._fire)
         else:
             self._fire()
@@ -85,6 +92,7 @@ class FramePacer:
         if self._held == key:
             return False
         self._held = key
+        self._pending_at = self._clock() + self.interval
         self._pending = self._schedule(self.interval, self._fire)
         return True
 

@@ -201,3 +201,40 @@ def test_other_formats_are_pooled_too(tmp_path: Path) -> None:
             follower.stop()
         shared_events.unwatch(tree)
     assert poll_until(lambda: pool.followers == 0, 10)
+
+
+def test_watching_and_unwatching_while_events_arrive_never_deadlocks(tmp_path: Path) -> None:
+    # watchdog holds its observer's lock while it hands us an event (and our dispatch takes
+    # our lock); watching and unwatching take ours and call into the observer. Done in the
+    # other order, a watch and an event arriving together waited on each other for ever.
+    events = SharedEvents()
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    keep = events.watch(str(busy), lambda path: None)  # the observer stays up throughout
+    stop = threading.Event()
+
+    def write() -> None:
+        while not stop.is_set():
+            with open(busy / "run.jsonl", "a") as handle:
+                handle.write("{}\n")
+
+    def churn() -> None:
+        for index in range(200):
+            folder = tmp_path / f"d{index % 5}"
+            folder.mkdir(exist_ok=True)
+            handle = events.watch(str(busy), lambda path: None)
+            other = events.watch(str(folder), lambda path: None)
+            events.unwatch(other)
+            events.unwatch(handle)
+
+    writer = threading.Thread(target=write, daemon=True)
+    churner = threading.Thread(target=churn, daemon=True)
+    writer.start()
+    churner.start()
+    churner.join(timeout=60)
+    stop.set()
+    writer.join(timeout=5)
+    # (checked before anything else takes the lock a deadlocked churner would hold)
+    assert not churner.is_alive(), "watch/unwatch deadlocked against event dispatch"
+    events.unwatch(keep)
+    assert poll_until(lambda: events._observer is None, 5)

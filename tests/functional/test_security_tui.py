@@ -172,4 +172,4 @@ async def test_folder_with_thousands_of_files_tiny_terminal_and_back(tmp_path: P
     deadline = loop.time() + 10.0
     while own_threads() > threads_before and loop.time() < deadline:
         await asyncio.sleep(0.05)
-    assert own_threads() <= threads_before
+    assert own_threads() <= threads_before, [t.name for t in threading.enumerate()]

@@ -287,3 +287,16 @@ def test_frame_pacer_draws_each_of_a_few_epochs_a_second_at_once() -> None:
         pacer.request()
         now[0] += 0.3
     assert len(drawn) == 20 and not pacer.due
+
+
+def test_frame_pacer_does_not_keep_a_calm_change_waiting_for_a_put_off_frame() -> None:
+    # Over budget, the frame asked for just after a frame is put off (up to a second)...
+    rig = _PacerRig(frame_cpu=0.2, cpu_share=0.05, burst=0.0, calm_after=0.25)
+    now, drawn, pacer = rig.now, rig.drawn, rig.pacer
+    pacer.request()
+    pacer.request()  # at once after the frame: busy, so on the budget
+    put_off = rig.timers[-1]
+    assert len(drawn) == 1 and pacer.due and put_off.delay > 0.25
+    now[0] += 0.3  # ...and a new record after a calm spell is drawn when it comes, not then
+    pacer.request()
+    assert drawn == [100.0, 100.3] and put_off.stopped
