@@ -138,9 +138,14 @@ class FollowerPool:
             self._ready.append(follower)
             self._condition.notify()
 
-    def _next_batch(self) -> list[PooledSource]:
-        """Wait until some followers are poked or due; take them (under the lock)."""
+    def _next_batch(self) -> list[PooledSource] | None:
+        """Wait until some followers are poked or due; take them (under the lock). None when
+        no follower is left: the thread ends (a viewer that quit leaves none behind), and the
+        next ``add`` starts another."""
         while True:
+            if not self._due_at and not self._ready:
+                self._thread = None
+                return None
             now = time.monotonic()
             batch, taken = self._ready, self._ready_set
             self._ready, self._ready_set = [], set()
@@ -158,6 +163,8 @@ class FollowerPool:
         while True:
             with self._condition:
                 batch = self._next_batch()
+            if batch is None:
+                return
             for follower in batch:
                 if follower.stopping:
                     follower.close_pooled()

@@ -222,8 +222,9 @@ class LstmTopApp(OverlayKeys):
         in_sweep = len(self.runs) + len(arrived) >= SWEEP_TABLE_MIN_RUNS
         for path, source in arrived:
             self.add_run(path, source=source, show=False, in_sweep=in_sweep)
-        if arrived:  # the table opens with these rows in it: its first paint shows them
-            self.sweep.run_appearing(len(self.runs))
+        # The table opens with these rows in it (its first paint shows them), once the walk
+        # has found the rest or a moment has passed.
+        self.sweep.runs_arrived(len(self.runs), self._more_runs_coming())
         self._changed()  # also when a walk ended: the signs' wait for the sweep may be over
 
     def toggle_overlay_mark(self, key: str | None) -> None:
@@ -369,7 +370,7 @@ class LstmTopApp(OverlayKeys):
     def _show_panels(self) -> None:
         if self.shutting_down:
             return
-        if self.sweep.screen() is not None:
+        if self.sweep.screen() is not None or self.sweep.holding:
             # The main view is under the table; with hundreds of runs rebuilding its run list
             # on every update would cost more than everything else. The table is refreshed.
             return self.sweep.schedule()

@@ -18,6 +18,10 @@ _TABLE_MODULE = "lstm_top.ui.components.run_table"
 
 # A folder with this many runs opens on the sweep table.
 SWEEP_TABLE_MIN_RUNS = 10
+# ... once the folder's walk has found them all, or this long after the first ones came: a
+# table built while the walk goes on takes the GIL from it, and the rest of a 200-run sweep
+# then came half a second later, in a second build.
+OPEN_HOLD_S = 0.3
 TABLE_REFRESH_S = 0.5
 # New runs are what a person opening a sweep waits for: their rows come this soon.
 NEW_ROWS_REFRESH_S = 0.05
@@ -29,6 +33,7 @@ class SweepTable:
         self._shown: tuple[object, ...] | None = None
         self._changes: tuple[object, ...] | None = None  # the book's ``changes()`` then
         self._opened = False
+        self._held_since: float | None = None  # a sweep's first runs came; the walk goes on
         self._pending_at: float | None = None  # when the refresh asked for will come
         self._next_at = 0.0
         self._rows_shown = 0  # runs in the table as last shown
@@ -42,12 +47,27 @@ class SweepTable:
             return None
         return stack[-1] if isinstance(stack[-1], module.RunTableScreen) else None
 
-    def run_appearing(self, count: int) -> None:
-        """Run files appeared in a watched folder, ``count`` runs in all now: a sweep opens
-        on the table (the hidden run list is then not rebuilt as the rest arrive)."""
-        if not self._opened and count >= SWEEP_TABLE_MIN_RUNS:
-            self._opened = True
-            self.open()
+    @property
+    def holding(self) -> bool:
+        """A sweep's table is about to open: the main view under it is not worth updating."""
+        return self._held_since is not None and not self._opened
+
+    def runs_arrived(self, count: int, more_coming: bool) -> None:
+        """Runs appeared in a watched folder (or its walk ended), ``count`` runs in all now:
+        a sweep opens on the table — when the walk has found them all, or ``OPEN_HOLD_S``
+        after the first came (a big sweep's rest then streams in)."""
+        if self._opened or count < SWEEP_TABLE_MIN_RUNS:
+            return
+        now = time.monotonic()
+        if self._held_since is None:
+            self._held_since = now
+            if more_coming:  # opened at the latest then, whatever the walk does
+                self.app.set_timer(OPEN_HOLD_S, lambda: self.runs_arrived(
+                    len(self.app.runs), more_coming=False))
+        if more_coming and now - self._held_since < OPEN_HOLD_S:
+            return
+        self._opened = True
+        self.open()
 
     def open(self) -> None:
         if self.screen() is None and self.app.screen_stack:

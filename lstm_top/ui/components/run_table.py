@@ -82,8 +82,10 @@ class RunTableScreen(Screen[None]):
         return sort_rows(filter_rows(self._rows, self.filter_text), self.sort_key)
 
     def _refresh(self) -> None:
-        if not self.is_mounted or not self.query("#sweep-table"):
-            return  # not composed yet: on_mount shows the rows
+        # Not composed yet: on_mount shows the rows. (Not ``is_mounted``: that is still False
+        # in on_mount, and the table's first paint then came without its rows.)
+        if not self.query("#sweep-table"):
+            return
         rows = self.visible_rows()
         cells = [(row.key, tuple(row.cells(self._config_keys))) for row in rows]
         marks_signature = tuple(sorted(self.marks))
