@@ -40,6 +40,7 @@ class FramePacer:
         self._last = -1e9
         self._pending: Cancellable | None = None
         self._pending_at = 0.0  # when the pending frame is due (the pacer's clock)
+        self._last_request = -1e9
         self._held: object = None
 
     @property
@@ -51,15 +52,16 @@ class FramePacer:
         """Something changed. ``soon``: what a held frame waited for has come; do not wait
         for its fallback. ``urgent``: a person asked for it; only the frame rate applies."""
         now = self._clock()
-        if self._pending is not None and not (soon or urgent) and \
-                now - self._last < self.calm_after:
-            return  # busy, and a frame is due anyway
+        quiet = now - self._last_request >= self.calm_after  # no change for a while
+        self._last_request = now
+        if self._pending is not None and not (soon or urgent) and not quiet:
+            return  # changes streaming in, and a frame is due anyway
         over_budget = self._over_budget_for(now)
         delay = self._last + self.interval - now
         if not urgent and now - self._last < self.calm_after:  # busy: frames on the budget
             delay = max(delay, min(over_budget, self._last + self.max_interval - now))
         if self._pending is not None:
-            # A change after a calm spell is not kept waiting by a frame put off on the
+            # A change after a quiet spell is not kept waiting by a frame put off on the
             # budget before it (the one asked for when the last frame was shown).
             if not (soon or urgent) and self._pending_at <= now + delay:
                 return

@@ -300,3 +300,19 @@ def test_frame_pacer_does_not_keep_a_calm_change_waiting_for_a_put_off_frame() -
     now[0] += 0.3  # ...and a new record after a calm spell is drawn when it comes, not then
     pacer.request()
     assert drawn == [100.0, 100.3] and put_off.stopped
+
+
+def test_frame_pacer_keeps_streaming_changes_on_the_budget() -> None:
+    # Changes every 50 ms (a fast run) never make a quiet spell: over budget, a frame a second.
+    rig = _PacerRig(frame_cpu=0.2, cpu_share=0.05, burst=0.0, calm_after=0.25)
+    now, drawn, pacer = rig.now, rig.drawn, rig.pacer
+    for _ in range(100):  # five seconds
+        pacer.request()
+        now[0] += 0.05
+        due = [t for t in rig.timers if not t.stopped and t.callback is not None]
+        for timer in due:
+            timer.delay -= 0.05
+            if timer.delay <= 1e-9:
+                timer.stopped = True
+                timer.callback()  # type: ignore[operator]
+    assert 4 <= len(drawn) <= 7, drawn
