@@ -77,9 +77,16 @@ def _start(tmp_path: Path, history: Path) -> tuple[str, Path]:
     env = {"TERM": "xterm-256color", "XDG_CONFIG_HOME": str(tmp_path / "config"),
            "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
     prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    _tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24",
-          f"env {prefix} {sys.executable} -m lstm_top {history}; echo exited:$? > {status}; "
-          f"sleep 30")
+    for attempt in range(3):  # a tmux server still exiting after the last session refuses
+        try:
+            _tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24",
+                  f"env {prefix} {sys.executable} -m lstm_top {history}; "
+                  f"echo exited:$? > {status}; sleep 30")
+            break
+        except subprocess.CalledProcessError:
+            if attempt == 2:
+                raise
+            time.sleep(0.3)
     return session, status
 
 
