@@ -27,6 +27,7 @@ SEVERITY_STYLES = {3: "bold red", 2: "yellow", 1: "cyan", 0: "dim"}
 # showing for a second. The first rows (the worst, in the default sort) are painted at once;
 # the rest follow after each paint.
 NEW_ROWS_PER_PAINT = 100
+NEW_ROWS_FIRST_PAINT = 40  # two screens' worth at 80x24: the first paint is what one waits for
 STATE_STYLES = {"live": "green", "stalled": "yellow", "crashed": "bold red", "error": "red",
                 "finished": "", "interrupted": "yellow", "deleted": "dim", "waiting": "dim"}
 
@@ -125,12 +126,13 @@ class RunTableScreen(Screen[None]):
             del self._in_table[key]
             del self._first_cells[key]
         added, more = 0, False
+        most = NEW_ROWS_PER_PAINT if self._in_table else NEW_ROWS_FIRST_PAINT
         for row, (key, texts) in zip(rows, cells, strict=True):
             state = (texts, row.severity, key in self.marks)
             before = self._in_table.get(key)
             if before == state:
                 continue
-            if before is None and added >= NEW_ROWS_PER_PAINT:
+            if before is None and added >= most:
                 more = True
                 continue
             styled = self._styled(key, texts, row.severity)
