@@ -388,18 +388,9 @@ def follow_check(path: str, *, as_json: bool = False, train_key: str | None = No
 def _frozen_view(history: History) -> History:
     """What the signs judge, taken under the reader's lock in microseconds: a copy of the
     run's tables as they are now (a run logged by step: its evaluation points)."""
-    import copy
-
     from lstm_top.steps import judged
 
-    with history.lock:
-        frozen = copy.copy(history)
-        frozen.epochs = history.epochs.snapshot()
-        frozen.steps = history.steps.snapshot()
-        frozen.config = dict(history.config)
-        frozen.problems = list(history.problems)
-    frozen.lock = threading.RLock()
-    return judged(frozen)
+    return judged(history.frozen())
 
 
 def _finding_line(event: dict[str, Any], unit: str = "epoch") -> str:

@@ -279,6 +279,19 @@ class History:
         for reason in dropped:
             self.note_problem(line, reason, skipped=False)
 
+    def frozen(self) -> History:
+        """A copy of the run as it is now, taken under its lock in microseconds, with a lock
+        of its own (nobody else holds it): what a viewer draws or the signs judge while a
+        reader keeps appending to this one."""
+        with self.lock:
+            frozen = copy.copy(self)
+            frozen.epochs = self.epochs.snapshot()
+            frozen.steps = self.steps.snapshot()
+            frozen.config = dict(self.config)
+            frozen.problems = list(self.problems)
+        frozen.lock = threading.RLock()
+        return frozen
+
     @property
     def crashed(self) -> bool:
         return self.end_status == STATUS_CRASHED

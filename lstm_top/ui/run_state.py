@@ -42,13 +42,7 @@ def snapshot(history: History) -> History:
     chart, the metrics and the signs all see its evaluation points as rows. Either way the
     view's ``epochs.version`` is ``view_version(history)``.
     """
-    with history.lock:
-        frozen = copy.copy(history)
-        frozen.epochs = history.epochs.snapshot()
-        frozen.steps = history.steps.snapshot()
-        frozen.config = dict(history.config)
-        frozen.problems = list(history.problems)
-    frozen.lock = threading.RLock()
+    frozen = history.frozen()
     view = judged(frozen)
     view.epochs.version = view_version(frozen)
     return view
