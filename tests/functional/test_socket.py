@@ -328,8 +328,9 @@ def test_replay_keeps_every_epoch_but_caps_steps_with_a_note(sock_dir: Path,
             if n % 50 == 0:
                 server.publish(encode_epoch(n // 50, float(n), {"loss": 1.0}).encode())
         source, _ = viewer(server.address, sources)
-        assert wait_until(lambda: len(source.history.steps) == 10)
-        assert epochs_of(source) == [1, 2]
+        # the replay's last record is epoch 2, after the steps: wait for all of it
+        assert wait_until(lambda: len(source.history.steps) == 10
+                          and epochs_of(source) == [1, 2]), epochs_of(source)
         assert [int(s) for s in source.history.steps.index] == list(range(91, 101))
         assert "90 older" in (source.message or "")
     finally:
