@@ -164,9 +164,9 @@ class SubsetGap(Detector[SubsetGapParams]):
         gap = tested or by_ratio
         needed = p.consecutive_tested if tested else p.consecutive_untested
         widening = drift >= math.log(p.drift_min_ratio) and gap
-        if (gap or widening) and (self.worst_name in (None, worst)):
+        if gap and self.worst_name in (None, worst):
             self.consecutive += 1
-        elif gap or widening:
+        elif gap:  # a widening gap is a gap (widening only adds to the message)
             self.consecutive = 1
         else:
             self.consecutive = 0
