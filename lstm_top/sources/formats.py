@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lstm_top.format import subset_column
-from lstm_top.history import History
+from lstm_top.format import split_subset_column, subset_column
+from lstm_top.history import History, Table, resolve_loss_keys
 from lstm_top.sources import files, inputs, tensorboard, textlog, trackers, wandb
 from lstm_top.sources.base import LiveSource, SourceError
 from lstm_top.sources.bulk import BulkJsonlParser
@@ -75,8 +75,11 @@ _DATALOADER_SUFFIX = re.compile(r"^(?P<metric>.+)/dataloader_idx_(?P<index>\d+)$
 def name_subsets(history: History) -> None:
     """Other tools' names for per-subset metrics, as ours: ``val_loss/dataloader_idx_1`` is
     subset ``dataloader_1``'s ``val_loss`` (``val_loss[dataloader_1]``), as our Lightning
-    callback names it. Without a plain ``val_loss``, the subsets' mean stands in for it."""
+    callback names it. Without a plain ``val_loss``, the subsets' mean stands in for it.
+    Columns a Keras callback adds for subsets (``val_rare_loss``, ``val_loss_rare``, ...) are
+    subsets too where they bracket the validation loss (see ``_keras_style_subsets``)."""
     for table in (history.epochs, history.steps):
+        _keras_style_subsets(table)
         renamed: dict[str, list[str]] = {}
         for name in table.names:
             match = _DATALOADER_SUFFIX.match(name)
@@ -100,6 +103,68 @@ def name_subsets(history: History) -> None:
             if table._ensure_column(metric):
                 table._values[metric][: len(table)] = np.where(has, mean, np.nan)
                 table._present[metric][: len(table)] = has
+
+
+# Suffixes of a validation loss column that are not a subset: Lightning's per-step and
+# per-epoch variants, and the noise figures our own format writes beside it.
+_NOT_SUBSETS = frozenset({"step", "epoch", "std", "n", "mean", "avg", "min", "max", "ema",
+                          "smoothed", "best"})
+# How often the candidate columns must bracket the validation loss (one below, one above it):
+# a mean over subsets always does; a multi-output model's per-output losses, which add up to
+# it, never do.
+_BRACKET_SHARE = 0.9
+
+
+def _subset_candidates(names: list[str], val: str) -> dict[str, str]:
+    """column -> subset name for the usual spellings of a per-subset validation loss."""
+    prefix = val[: -len("_loss")] if val.endswith("_loss") else None
+    found: dict[str, str] = {}
+    for name in names:
+        if name == val or split_subset_column(name) is not None:
+            continue
+        subset = None
+        for head, tail in ((f"{val}_", ""), (f"{val}/", ""), ("", f"_{val}")):
+            if head and name.startswith(head) and len(name) > len(head):
+                subset = name[len(head):]
+            elif tail and name.endswith(tail) and len(name) > len(tail):
+                subset = name[: -len(tail)]
+        if subset is None and prefix and name.startswith(f"{prefix}_") and name.endswith("_loss"):
+            subset = name[len(prefix) + 1 : -len("_loss")] or None
+        if subset and subset.lower() not in _NOT_SUBSETS and not subset.lower().startswith("std"):
+            found[name] = subset
+    return found
+
+
+def _keras_style_subsets(table: Table) -> None:
+    """Rename ``val_<s>_loss`` / ``val_loss_<s>`` / ``<s>_val_loss`` / ``val_loss/<s>`` to
+    ``val_loss[<s>]`` when there are at least two and, row by row, the smallest is at or below
+    the validation loss and the largest at or above it (the average of subsets lies between
+    them; per-output losses of a multi-output model sum to it, so all lie below)."""
+    val = resolve_loss_keys(table.names).val
+    if val is None or val not in table:
+        return
+    candidates = _subset_candidates(list(table.names), val)
+    if len(candidates) < 2:
+        return
+    columns = list(candidates)
+    values = np.vstack([table.column(c) for c in columns])
+    present = np.vstack([table.present(c) for c in columns]).all(axis=0) & table.present(val)
+    if not present.any():
+        return
+    with np.errstate(invalid="ignore"):
+        rows = values[:, present]
+        reference = table.column(val)[present]
+        tolerance = 1e-6 * np.abs(reference) + 1e-12
+        brackets = ((rows.min(axis=0) <= reference + tolerance)
+                    & (rows.max(axis=0) >= reference - tolerance))
+    if brackets.mean() < _BRACKET_SHARE:
+        return
+    for name, subset in candidates.items():
+        column = subset_column(val, subset)
+        if column in table:
+            continue
+        table._values[column] = table._values.pop(name)
+        table._present[column] = table._present.pop(name)
 
 
 # ---------------------------------------------------------------------------- bulk readers

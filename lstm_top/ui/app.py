@@ -24,6 +24,7 @@ from textual.worker import Worker, get_current_worker
 
 from lstm_top.prefs import Prefs, load_prefs, save_prefs
 from lstm_top.sources.base import LiveSource
+from lstm_top.sources.follow import FileFollower
 from lstm_top.sources.formats import classify
 from lstm_top.sources.open import open_target
 from lstm_top.ui import messages as msg
@@ -156,6 +157,9 @@ class LstmTopApp(OverlayKeys):
             start = run.source.start
             relay = self._changed_runs.relay(target)
             if self.first_paint is not None and self.first_paint.key == target:
+                preview = self.first_paint.preview
+                if preview is not None and isinstance(run.source, FileFollower):
+                    run.source.use_preview(*preview)  # its tail is read: not a second time
                 # Its chart is on the screen already: the reader waits until Textual's first
                 # frame is painted, rather than take the GIL from it.
                 self.call_after_refresh(start, relay)

@@ -157,6 +157,44 @@ def test_keras_csvlogger_file_reads_back(fitted: FitResult) -> None:
                                                                               "val_loss")
 
 
+class _SubsetLosses(keras.callbacks.Callback):
+    """What people write without lstm-top: evaluate each validation subset at the end of an
+    epoch and put it in ``logs``, where CSVLogger (listed after it) writes it."""
+
+    def __init__(self, subsets: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        super().__init__()
+        self.subsets = subsets
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        for name, (x, y) in self.subsets.items():
+            result = self.model.evaluate(x, y, verbose=0, return_dict=True)
+            if logs is not None:
+                logs[f"val_{name}_loss"] = result["loss"]
+
+
+def test_keras_csvlogger_subset_columns_are_judged_as_subsets(fitted: FitResult,
+                                                              tmp_path: Path) -> None:
+    keras.utils.set_random_seed(3)
+    # The subsets split the validation set, as a user's would.
+    x_val = np.concatenate([x for x, _ in fitted.subsets.values()])
+    y_val = np.concatenate([y for _, y in fitted.subsets.values()])
+    model = _tiny_lstm(0.01)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(128, 12, 3)).astype("float32")
+    y = x[:, :, 0].mean(axis=1, keepdims=True).astype("float32")
+    csv_path = tmp_path / "subsets.csv"
+    model.fit(x, y, epochs=EPOCHS, batch_size=32, validation_data=(x_val, y_val), verbose=0,
+              callbacks=[_SubsetLosses(fitted.subsets), keras.callbacks.CSVLogger(str(csv_path))])
+    header = csv_path.read_text().splitlines()[0].split(",")
+    assert {"val_short_loss", "val_shifted_loss", "val_loss"} <= set(header)
+    report = _check_json(csv_path)
+    assert sorted(report["summary"]["subsets"]) == ["shifted", "short"]
+    gaps = [f for f in report["signs"] if f["id"] == "subset_gap"]
+    assert gaps and gaps[0]["evidence"]["worst_subset"] == "shifted"
+    # No n or std in a CSVLogger row: the gap is shown, and says it is untested.
+    assert gaps[0]["evidence"]["t"] is None and "untested" in gaps[0]["message"]
+
+
 def test_broken_subset_and_steps_do_not_stop_training(tmp_path: Path) -> None:
     keras.utils.set_random_seed(1)
     x = np.random.rand(64, 12, 3).astype("float32")

@@ -79,6 +79,33 @@ def test_keras_csvlogger_style_csv(tmp_path: Path) -> None:
     assert (keys.train, keys.val) == ("loss", "val_loss")
 
 
+@pytest.mark.parametrize("spelling", ["val_{}_loss", "val_loss_{}", "{}_val_loss", "val_loss/{}"])
+def test_csv_subset_columns_that_bracket_val_loss_are_subsets(tmp_path: Path,
+                                                              spelling: str) -> None:
+    # What a Keras callback evaluating two validation subsets adds to CSVLogger's row.
+    path = tmp_path / "training.csv"
+    common, rare = spelling.format("common"), spelling.format("rare")
+    rows = [f"epoch,loss,val_loss,{common},{rare}"]
+    rows += [f"{e},{1 / (e + 1)},{0.5 * (0.2 + 0.9)},0.2,0.9" for e in range(4)]
+    path.write_text("\n".join(rows) + "\n")
+    history = read_history(path)
+    keys = resolve_loss_keys(history.epochs.names)
+    assert keys.val == "val_loss"
+    assert keys.subsets == {"common": "val_loss[common]", "rare": "val_loss[rare]"}
+    np.testing.assert_allclose(history.epochs.column("val_loss[rare]"), [0.9] * 4)
+
+
+def test_per_output_losses_of_a_multi_output_model_are_not_subsets(tmp_path: Path) -> None:
+    # Keras multi-output: val_loss is the *sum* of the outputs' losses, so both lie below it.
+    path = tmp_path / "training.csv"
+    rows = ["epoch,loss,val_loss,val_age_loss,val_kind_loss,val_loss_std"]
+    rows += [f"{e},{1 / (e + 1)},1.1,0.2,0.9,0.3" for e in range(4)]
+    path.write_text("\n".join(rows) + "\n")
+    history = read_history(path)
+    assert resolve_loss_keys(history.epochs.names).subsets == {}
+    assert "val_age_loss" in history.epochs.names
+
+
 def test_csv_empty_cells_are_missing_not_nan(tmp_path: Path) -> None:
     path = tmp_path / "metrics.csv"
     path.write_text("epoch,train_loss,val_loss\n1,0.9,\n2,0.8,0.85\n3,,0.8\n")
