@@ -55,6 +55,11 @@ async def test_a_sweep_opens_on_the_table_worst_first_filters_and_overlays(
         assert {first[0].strip(), second[0].strip()} == {"trial_04", "trial_09"}
         assert first[3] == "✖ stagnating"  # critical: a red cross, and the sign's short name
         assert table.cursor_coordinate.row == 0  # on the worst run, not where it first was
+        # The footer shows the table's keys (and help), not the chart's (log scale, window).
+        footer = "".join(segment.text for segment in screen._compositor.render_strips()[-1])
+        assert all(key in footer for key in ("Back", "Filter", "Sort", "Mark", "Overlay",
+                                             "Quit", "Help")), footer
+        assert "Log" not in footer and "Window" not in footer, footer
         # "/" types a filter: only the runs with lr 0.01 stay.
         await pilot.press("slash", *"lr=0.01", "enter")
         await _wait(pilot, lambda: table.row_count == 4)
