@@ -18,7 +18,7 @@ from typing import ClassVar
 import numpy as np
 
 from lstm_top.format import STATUS_COMPLETED, STATUS_INTERRUPTED
-from lstm_top.history import History
+from lstm_top.history import History, median_of_finite
 
 
 class SourceError(Exception):
@@ -173,7 +173,7 @@ def run_pace_s(history: History) -> float | None:
         gaps = np.diff(finite)
         gaps = gaps[gaps > 0]
         if len(gaps):
-            return float(np.median(gaps))
+            return median_of_finite(gaps)
     return None
 
 

@@ -131,9 +131,19 @@ class FileFollower(PooledSource):
         self._last_emit = 0.0
         self.reads = 0  # os.read calls, for tests and benchmarks
         self._loading_bytes = 0  # the size of the backlog being read behind its preview
+        # A preview of this file's tail read before the follower started (the first paint's):
+        # (history, identity, size when read); shown instead of reading the tail again.
+        self._given_preview: tuple[History, tuple[int, int], int] | None = None
         # Set before ``start`` to be followed by a pool's thread instead of one of its own
         # (a sweep of many runs; see sources.pool).
         self.pool: FollowerPool | None = None
+
+    def use_preview(self, history: History, identity: tuple[int, int], size: int) -> None:
+        """Before ``start``: ``history`` is a preview of the newest part of this file, read
+        when the file (``identity``: device, inode) was ``size`` bytes. A large backlog then
+        starts from it rather than reading its tail a second time; the whole read replaces
+        it as ever. Ignored if the file is no longer that one, or is not large."""
+        self._given_preview = (history, identity, size)
 
     # ------------------------------------------------------------------ pooled
 
@@ -436,17 +446,21 @@ class FileFollower(PooledSource):
         milliseconds to read) as ``history``, while the whole file is read behind it."""
         assert self._fd is not None
         size = os.fstat(self._fd).st_size
+        given, self._given_preview = self._given_preview, None
         if size < TAIL_FIRST_BYTES:
             return
-        preview = History(source=self.target)
-        head = os.pread(self._fd, FIRST_LINE_LOOKAHEAD, 0)
-        newline = head.find(b"\n")
-        if newline >= 0 and _header_key(head[:newline]) is not None:
-            JsonlParser(preview).feed(head[: newline + 1])  # the run's name, start and config
-        try:
-            read_tail(self.path, TAIL_PREVIEW_BYTES, history=preview)
-        except OSError:
-            return  # the whole read below reports what is wrong
+        if given is not None and given[1] == self._identity and given[2] <= size:
+            preview = given[0]  # read already (the first paint): not a second time
+        else:
+            preview = History(source=self.target)
+            head = os.pread(self._fd, FIRST_LINE_LOOKAHEAD, 0)
+            newline = head.find(b"\n")
+            if newline >= 0 and _header_key(head[:newline]) is not None:
+                JsonlParser(preview).feed(head[: newline + 1])  # the run's name, start, config
+            try:
+                read_tail(self.path, TAIL_PREVIEW_BYTES, history=preview)
+            except OSError:
+                return  # the whole read below reports what is wrong
         self.history, self.loading, self._loading_bytes = preview, 0.0, size
         self._report(len(preview.epochs) + len(preview.steps))
 

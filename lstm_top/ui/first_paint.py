@@ -94,6 +94,9 @@ class FirstPaint:
     rows: list[list[tuple[str, Style]]] = field(default_factory=list)  # the screen painted
     terminal_attrs: list[Any] | None = None  # stdin's termios attributes before the paint
     painted: bool = False  # on the terminal (False: built only, as the tests do)
+    # A large file's tail as read here, (history, (device, inode), size): the follower starts
+    # from it (``FileFollower.use_preview``) instead of reading the tail again.
+    preview: tuple[History, tuple[int, int], int] | None = None
     taken_over: bool = False  # Textual's driver has the terminal now
 
     def release(self) -> None:
@@ -192,7 +195,7 @@ def build_first_paint(target: str, width: int, height: int, train_key: str | Non
     from lstm_top.ui.view import ViewBuilder, settings_from_prefs
 
     now = time.time() if now is None else now
-    history, loading = read_first(target)
+    history, loading, identity = read_first(target)
     if history is None:
         return None
     source = _PreviewSource(target, history, loading)
@@ -210,12 +213,21 @@ def build_first_paint(target: str, width: int, height: int, train_key: str | Non
     status = status_text(book.status_facts(now), width - 2)  # the header's padding: 0 1
     first = FirstPaint(target, view.chart, view.legend, status, chart_size)
     first.rows = screen_rows(first, width, height)
+    if identity is not None:
+        first.preview = (history, identity[:2], identity[2])
     return first
 
 
-def read_first(target: str) -> tuple[History | None, float | None]:
-    """(history, loading) as the follower shows the file first: the whole file, or for a
-    large one its header and newest part with ``loading`` 0.0. (None, None) if unreadable."""
+# A large file's first paint shows its newest this many bytes (~5,000 epochs, far more than
+# 80 columns can tell apart): a quarter of the follower's own preview, read in a quarter of
+# its time. The follower then starts from this preview rather than read a tail again.
+FIRST_PAINT_TAIL_BYTES = 512 << 10
+
+
+def read_first(target: str) -> tuple[History | None, float | None, tuple[int, int, int] | None]:
+    """(history, loading, file) as the follower shows the file first: the whole file, or for
+    a large one its header and newest part with ``loading`` 0.0 and ``file`` its (device,
+    inode, size) when read. (None, None, None) if unreadable."""
     from lstm_top.sources.bulk import BulkJsonlParser, read_jsonl, read_tail
     from lstm_top.sources.follow import (
         FIRST_LINE_LOOKAHEAD,
@@ -225,21 +237,21 @@ def read_first(target: str) -> tuple[History | None, float | None]:
     )
 
     try:
-        size = os.stat(target).st_size
-        if size < TAIL_FIRST_BYTES:
-            history = History(source=target)
-            read_jsonl(target, history)
-            return history, None
-        preview = History(source=target)
         with open(target, "rb") as handle:
+            st = os.fstat(handle.fileno())
+            if st.st_size < TAIL_FIRST_BYTES:
+                history = History(source=target)
+                read_jsonl(target, history)
+                return history, None, None
             head = handle.read(FIRST_LINE_LOOKAHEAD)
+        preview = History(source=target)
         newline = head.find(b"\n")
         if newline >= 0 and _header_key(head[:newline]) is not None:
             BulkJsonlParser(preview).feed(head[: newline + 1])
-        read_tail(target, TAIL_PREVIEW_BYTES, history=preview)
-        return preview, 0.0
+        read_tail(target, min(TAIL_PREVIEW_BYTES, FIRST_PAINT_TAIL_BYTES), history=preview)
+        return preview, 0.0, (st.st_dev, st.st_ino, st.st_size)
     except (OSError, ValueError):
-        return None, None
+        return None, None, None
 
 
 class _PreviewSource(LiveSource):

@@ -126,6 +126,35 @@ async def test_live_appends_change_plot_metrics_and_warnings(tmp_path: Path) -> 
         assert any(isinstance(m, ViewReady) for m in seen)
 
 
+async def test_a_new_epoch_updates_the_metrics_where_the_cursor_was_left(
+        tmp_path: Path) -> None:
+    """The table's values change in place: the row a person moved the cursor to stays
+    selected, and the latest values are the new epoch's, as the status line says."""
+    path = tmp_path / "live.jsonl"
+    path.write_text(run_text("stagnating", 10, end=None))
+    app = make_app(path, clock=__import__("time").time)
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(pilot)
+        table = app.query_one("#metrics", MetricsTable)
+        names = metric_names(app)
+        assert len(names) >= 3
+        await pilot.press("tab")
+        assert app.focused is table
+        await pilot.press("down", "down")
+        assert table.cursor_row == 2
+        latest_before = str(table.get_row_at(1)[1])
+        append_epochs(path, "stagnating", 11, 11)
+        await wait_for(pilot, lambda: "epoch 11" in status(app), what="epoch 11")
+        await settled(pilot)
+        assert metric_names(app) == names
+        assert table.cursor_row == 2
+        history = app.runs[str(path)].history
+        val_loss = float(history.epochs.column("val_loss")[-1])
+        latest = str(table.get_row_at(1)[1])
+        assert latest != latest_before
+        assert math.isclose(float(latest), val_loss, rel_tol=5e-3)
+
+
 async def test_display_keys(tmp_path: Path) -> None:
     path = write_run(tmp_path / "gap.jsonl", "subset_gap", 60)
     app = make_app(path)

@@ -103,6 +103,33 @@ async def test_a_large_file_is_painted_from_its_tail_as_the_follower_shows_it(
         assert "reading" not in status and "epoch 400" in status
 
 
+async def test_the_follower_starts_from_the_first_paints_tail_without_reading_it_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lstm_top.sources.follow as follow
+
+    monkeypatch.setattr(follow, "TAIL_FIRST_BYTES", 4096)
+    monkeypatch.setattr(follow, "TAIL_PREVIEW_BYTES", 2048)
+    path = tmp_path / "big.jsonl"
+    path.write_text(run_text("stagnating", 400))
+    first = build_first_paint(str(path), 80, 24, now=NOW)
+    assert first is not None and first.preview is not None
+    tails_read = []
+    real_read_tail = follow.read_tail
+    monkeypatch.setattr(follow, "read_tail", lambda *a, **k: tails_read.append(a) or
+                        real_read_tail(*a, **k))
+    app = LstmTopApp([str(path)], clock=lambda: NOW, first_paint=first)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, app.is_settled, what="the whole run read")
+        assert "epoch 400" in app.status_header.plain_text
+        assert len(app.runs[str(path)].history.epochs) == 400  # the whole run replaced it
+    assert tails_read == []
+    # Without a first paint the follower reads its own preview from the tail.
+    app = LstmTopApp([str(path)], clock=lambda: NOW)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, app.is_settled, what="the whole run read")
+    assert len(tails_read) == 1
+
+
 def test_the_first_paint_applies_only_to_one_json_lines_file_on_a_terminal(
         tmp_path: Path) -> None:
     path = tmp_path / "run.jsonl"

@@ -181,6 +181,21 @@ def test_missing_values_and_changing_metric_sets_identical() -> None:
     assert expected.steps.names == ["b", "c", "a"]
 
 
+def test_integer_times_identical() -> None:
+    """Integer times (a column of them goes through numpy at once): the same floats as the
+    line-by-line path, up to the range where orjson and msgspec part ways, mixed with floats,
+    null and missing times."""
+    times = ["1700000000", str(2**53 + 1), str(2**63 + 7), str(2**64 - 1), "-5", "0",
+             "null", "2.5", str(-(2**63))]
+    records = [f'{{"kind":"epoch","epoch":{i},"time":{t},"metrics":{{"loss":0.5}}}}'
+               for i, t in enumerate(times, start=1)]
+    records.append('{"kind":"epoch","epoch":99,"metrics":{"loss":0.5}}')
+    assert_bulk_matches(lines(*records))
+    assert_bulk_matches(lines(*records[:1], *records[1:2] * 3))  # ints only
+    too_wide = '{"kind":"epoch","epoch":100,"time":%s,"metrics":{"loss":0.5}}' % (2**64)
+    assert_bulk_matches(lines(*records, too_wide))
+
+
 def test_generated_history_identical() -> None:
     data = "".join(bench.history_lines(5000)).encode()
     expected = per_line(data)

@@ -119,3 +119,13 @@ def test_a_snapshot_stays_as_it_was_while_the_table_grows() -> None:
     np.testing.assert_array_equal(frozen.index, [1, 2, 3])
     np.testing.assert_allclose(frozen.column("loss"), [1.0, 0.5, 1.0 / 3])
     assert len(table) == 200 and table.column("loss")[-1] == 9.0
+
+
+def test_median_of_finite_is_numpys_median() -> None:
+    from lstm_top.history import median_of_finite
+
+    rng = np.random.default_rng(3)
+    for size in range(1, 40):
+        values = rng.random(size) * 10.0 ** rng.integers(-6, 9)
+        assert median_of_finite(values) == float(np.median(values))
+    assert median_of_finite(np.array([3.0, 1.0])) == 2.0

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from lstm_top.format import split_subset_column
 from lstm_top.reduce import MetricSummary, format_value, higher_is_better
@@ -74,6 +74,7 @@ class MetricsTable(DataTable[Text]):
         self.cursor_type = "row"
         self.zebra_stripes = False
         self._shown: list[tuple[str, ...]] = []
+        self._row_keys: list[RowKey] = []
         self._narrow: bool | None = None
         self._unit = "epoch"
         self._layout()
@@ -126,8 +127,22 @@ class MetricsTable(DataTable[Text]):
         signature: list[tuple[str, ...]] = [(*r[:3], format_value(r[3].change)) for r in rows]
         if signature == self._shown:
             return
-        self._shown = signature
+        shown, self._shown = self._shown, signature
+        if [line[0] for line in shown] == [line[0] for line in signature] and \
+                len(self._row_keys) == len(rows) == self.row_count:
+            # The same metrics, new values (every epoch): only the cells that changed. A
+            # clear() would reset the cursor and scroll, and its re-measured rows cost the
+            # screen a layout pass: most of the time from an appended epoch to the screen.
+            for key, (_, latest, best, row), old, new in zip(self._row_keys, rows, shown,
+                                                           signature, strict=True):
+                if new[1] != old[1]:
+                    self.update_cell(key, "latest", Text(latest, justify="right"))
+                if new[2] != old[2]:
+                    self.update_cell(key, "best", Text(best, justify="right"))
+                if new[3] != old[3]:
+                    self.update_cell(key, "change", _change_cell(row))
+            return
         self.clear()
-        for name, latest, best, row in rows:
-            self.add_row(Text(name), Text(latest, justify="right"),
-                         Text(best, justify="right"), _change_cell(row))
+        self._row_keys = [self.add_row(Text(name), Text(latest, justify="right"),
+                                       Text(best, justify="right"), _change_cell(row))
+                          for name, latest, best, row in rows]
