@@ -37,8 +37,9 @@ MAX_HISTORY_JSON_BYTES = 32 << 20
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
 CSV_SUFFIXES = (".csv", ".tsv")
 # Printed training output saved to a file (``python train.py > train.log``, a Slurm job's
-# ``slurm-123.out``): found in a folder's walk when its first lines read as a training log.
-TEXT_LOG_SUFFIXES = (".log", ".out", ".txt")
+# ``slurm-123.out``): found in a folder's walk when its first lines read as a training log. Not
+# ``.txt``: a folder's notes ("epoch 1 loss 0.3") are not runs (named as a target, one is read).
+TEXT_LOG_SUFFIXES = (".log", ".out")
 _LOSS_HINTS = ("loss", "acc", "epoch", "step")
 
 

@@ -189,8 +189,8 @@ def test_a_text_log_is_followed_as_it_is_printed(tmp_path: Path) -> None:
 
 
 def test_printed_logs_in_a_folder_are_found_as_runs(tmp_path: Path) -> None:
-    """A sweep's printed output (``python train.py > train.log``, Slurm's ``slurm-N.out``, a
-    ``.txt``) is found by the folder walk like any history; other text files are not."""
+    """A sweep's printed output (``python train.py > train.log``, Slurm's ``slurm-N.out``) is
+    found by the folder walk like any history; ``.txt`` files (notes) and others are not."""
     from lstm_top.sources.formats import find_runs
 
     lines = "".join(f"Epoch [{e}/3], Train Loss: {1 / e:.4f}, Val Loss: {1.2 / e:.4f}\n"
@@ -201,6 +201,6 @@ def test_printed_logs_in_a_folder_are_found_as_runs(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("remember to try lr 0.01 and a bigger batch\n")
     (tmp_path / "c" / "requirements.txt").write_text("torch==2.3\nnumpy\n")
     found = sorted(os.path.relpath(path, tmp_path) for path in find_runs(str(tmp_path)))
-    assert found == ["a/train.log", "b/slurm-17.out", "c/output.txt"]
+    assert found == ["a/train.log", "b/slurm-17.out"]
     assert all(classify(str(tmp_path / name)).name == "text-log"  # type: ignore[union-attr]
                for name in found)
