@@ -202,8 +202,13 @@ def _main(argv: list[str] | None) -> int:
         except SignOptionError as exc:
             print(f"lstm-top: {exc}", file=sys.stderr)
             return 2
-    first_paint = None
-    if not options.demo:  # the chart on the terminal now, while Textual loads
+    first_paint = sweep_paint = None
+    if not options.demo and len(options.targets) == 1 and os.path.isdir(options.targets[0]):
+        # A sweep's table on the terminal now, while Textual loads.
+        from lstm_top.ui.sweep_paint import paint_sweep_first
+
+        sweep_paint = paint_sweep_first(options.targets, options.train_key, options.val_key)
+    elif not options.demo:  # the chart on the terminal now, while Textual loads
         from lstm_top.ui.first_paint import paint_first
 
         first_paint = paint_first(options.targets, options.train_key, options.val_key)
@@ -214,10 +219,11 @@ def _main(argv: list[str] | None) -> int:
                        train_key=options.train_key, val_key=options.val_key,
                        notify=options.notify, bell=not options.no_bell,
                        sign_params=sign_params, disabled_signs=disabled_signs,
-                       first_paint=first_paint)
+                       first_paint=first_paint, sweep_paint=sweep_paint)
     finally:
-        if first_paint is not None:
-            first_paint.release()  # Textual never took the terminal over: as it was
+        for painted in (first_paint, sweep_paint):
+            if painted is not None:
+                painted.release()  # Textual never took the terminal over: as it was
 
 
 if __name__ == "__main__":

@@ -12,12 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lstm_top.history import History, resolve_loss_keys
-from lstm_top.signs.base import Finding
+
+if TYPE_CHECKING:  # the viewer's first paint of a sweep makes rows before the signs load
+    from lstm_top.signs.base import Finding
 
 # Config keys every run writes that tell nothing about the run.
 IGNORED_CONFIG_KEYS = frozenset({"source_format", "run", "seed_everything", "hostname",

@@ -36,6 +36,10 @@ READ_CHUNK_BYTES = 1 << 22
 MAX_HISTORY_JSON_BYTES = 32 << 20
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
 CSV_SUFFIXES = (".csv", ".tsv")
+# Printed training output saved to a file (``python train.py > train.log``, a Slurm job's
+# ``slurm-123.out``): found in a folder's walk when its first lines read as a training log. Not
+# ``.txt``: a folder's notes ("epoch 1 loss 0.3") are not runs (named as a target, one is read).
+TEXT_LOG_SUFFIXES = (".log", ".out")
 _LOSS_HINTS = ("loss", "acc", "epoch", "step")
 
 
@@ -451,7 +455,8 @@ def looks_like_history(path: str) -> bool:
     lower = path.lower()
     if os.path.basename(path).startswith("."):
         return False
-    if not lower.endswith((*JSONL_SUFFIXES, *CSV_SUFFIXES, ".json", ".log", ".wandb")) \
+    if not lower.endswith((*JSONL_SUFFIXES, *CSV_SUFFIXES, *TEXT_LOG_SUFFIXES, ".json",
+                           ".wandb")) \
             and not tensorboard.is_event_file(path):
         return False
     head = _head(path)

@@ -55,7 +55,11 @@ def is_tensorboard_folder(path: str) -> bool:
         if any(is_event_file(name) for name in files):
             return True
         seen += len(files) + len(subfolders)
-        if seen > FOLDER_PEEK_ENTRIES or folder.count(os.sep) - base_depth >= FOLDER_PEEK_DEPTH:
+        if seen > FOLDER_PEEK_ENTRIES:
+            # Not one training's log dir: a sweep's thousand run folders were each listed
+            # here (a tenth of a second) before the folder was taken for a folder of runs.
+            return False
+        if folder.count(os.sep) - base_depth >= FOLDER_PEEK_DEPTH:
             subfolders.clear()
     return False
 

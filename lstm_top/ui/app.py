@@ -41,6 +41,7 @@ from lstm_top.ui.run_state import Diagnosers, DiagnosisJob, DiagnosisResult, Run
 if TYPE_CHECKING:  # the signs load in the diagnosis worker, after the first paint
     from lstm_top.signs import SignParams
     from lstm_top.ui.first_paint import FirstPaint
+    from lstm_top.ui.sweep_paint import SweepPaint
 from lstm_top.ui.runs import RunBook
 from lstm_top.ui.served import served_to_browser, server_gone
 from lstm_top.ui.sweep_table import SWEEP_TABLE_MIN_RUNS, SweepTable
@@ -70,10 +71,13 @@ class LstmTopApp(OverlayKeys):
                  export_dir: str | None = None, demo_epochs: int | None = None,
                  demo_epoch_delay: float | None = None,
                  demo_watch_seconds: float | None = None,
-                 first_paint: FirstPaint | None = None) -> None:
+                 first_paint: FirstPaint | None = None,
+                 sweep_paint: SweepPaint | None = None) -> None:
         super().__init__()
         # The chart the command line painted before Textual loaded: the first frame shows it.
         self.first_paint = first_paint
+        # The sweep table the command line painted, and the runs it read for it (taken over).
+        self.sweep_paint = sweep_paint
         self.targets, self.start_demo = list(targets or []), demo
         self.export_dir, self.clock = export_dir or ".", clock  # the clock: tests freeze it
         self.demo_epochs, self.demo_epoch_delay = demo_epochs, demo_epoch_delay
@@ -200,6 +204,14 @@ class LstmTopApp(OverlayKeys):
         from lstm_top.sources.directory import DirectoryWatcher
 
         watcher = DirectoryWatcher(folder)
+        painted, self.sweep_paint = self.sweep_paint, None
+        if painted is not None and painted.folder == watcher.path:
+            # The runs the first paint found and read: followed from where it left them, and
+            # the table opens on them at once (Textual's first frame paints over the same).
+            for path, source in painted.sources:
+                watcher.reported.add(path)
+                self.add_run(path, source=source, show=False, in_sweep=True)
+            self.sweep.runs_arrived(len(self.runs), more_coming=False)
         # Opened in the watcher's thread: a sweep's thousand runs cost the UI thread no file
         # system calls (each waits for the GIL while the readers parse). They wait in a batch
         # that one message asks the UI thread to take: a message per run queued a thousand
@@ -444,14 +456,19 @@ def run_app(targets: list[str], demo: str | None = None, runs_dir: str | None = 
             notify: str | None = None, bell: bool = True,
             sign_params: SignParams | None = None,
             disabled_signs: frozenset[str] = frozenset(),
-            first_paint: FirstPaint | None = None) -> int:
-    """``first_paint``: the chart already on the terminal (``ui.first_paint``)."""
+            first_paint: FirstPaint | None = None,
+            sweep_paint: SweepPaint | None = None) -> int:
+    """``first_paint``: the chart already on the terminal (``ui.first_paint``);
+    ``sweep_paint``: a sweep's table (``ui.sweep_paint``)."""
     app = LstmTopApp(targets, demo=demo, runs_dir=runs_dir, train_key=train_key,
-                     val_key=val_key, demo_watch_seconds=WATCH_SECONDS, first_paint=first_paint)
-    if first_paint is not None and first_paint.painted:
+                     val_key=val_key, demo_watch_seconds=WATCH_SECONDS, first_paint=first_paint,
+                     sweep_paint=sweep_paint)
+    painted = first_paint if first_paint is not None and first_paint.painted else \
+        sweep_paint if sweep_paint is not None and sweep_paint.painted else None
+    if painted is not None:
         from lstm_top.ui.handover import handover_driver
 
-        app.driver_class = handover_driver(first_paint)
+        app.driver_class = handover_driver(painted)
     from lstm_top.notify import Notifier, terminal_writer
 
     app._diagnosers = Diagnosers(sign_params, disabled_signs)

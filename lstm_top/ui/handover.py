@@ -9,14 +9,21 @@ After a suspend (Ctrl-Z) and resume it behaves as Textual's own.
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 from textual.drivers.linux_driver import LinuxDriver
 
-from lstm_top.ui.first_paint import FirstPaint
+
+class Painted(Protocol):
+    """What the command line painted before Textual loaded (``FirstPaint``, ``SweepPaint``)."""
+
+    terminal_attrs: list[Any] | None
+    taken_over: bool
 
 ALT_SCREEN_ON = "\x1b[?1049h"
 
 
-def handover_driver(first: FirstPaint) -> type[LinuxDriver]:
+def handover_driver(first: Painted) -> type[LinuxDriver]:
     class HandOverDriver(LinuxDriver):
         _handing_over = True
 

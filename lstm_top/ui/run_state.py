@@ -328,6 +328,6 @@ class SweepFacts:
 
 def sweep_signature(runs: list[Run], now: float | None = None) -> tuple[object, ...]:
     """Changes whenever a row of the sweep table would: cheap, so the idle app can skip it."""
-    return tuple((run.key, run.version(), len(run.findings),
+    return tuple((run.key, run.version(), run.analysed, len(run.findings),
                   sum(1 for f in run.findings if f.active) if run.findings else 0,
                   run.state(now)) for run in runs)

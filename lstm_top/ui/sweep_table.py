@@ -129,6 +129,8 @@ class SweepTable:
 
         began = time.monotonic()
         self._shown, self._rows_shown = signature, len(runs)
-        screen.show_rows(*rows_from_facts(self._facts.entries(runs, now)))
+        judged = len(runs) - len(self.app.book.undiagnosed())
+        screen.show_rows(*rows_from_facts(self._facts.entries(runs, now)),
+                         judging=(judged, len(runs)))
         # A thousand rows take a while to rebuild: the table gets at most a fifth of the time.
         self._next_at = time.monotonic() + 4 * (time.monotonic() - began)

@@ -45,12 +45,16 @@ async def test_a_sweep_opens_on_the_table_worst_first_filters_and_overlays(
         table = screen.table
         assert table.row_count == 12
         labels = [str(column.label) for column in table.columns.values()]
-        assert labels[:5] == ["run", "state", "epochs", "best val @", "worst sign"]
-        assert set(labels[5:]) == {"lr", "batch"}  # hidden and seed are the same everywhere
+        # Every run finished: no state column (the summary says so), as config keys that are
+        # the same everywhere (hidden, seed) get none.
+        assert labels[:4] == ["run", "epochs", "best val @", "worst sign"]
+        assert set(labels[4:]) == {"lr", "batch"}
+        assert "all finished" in str(screen.query_one("#sweep-summary").render())
         first = [str(cell) for cell in table.get_row_at(0)]
         second = [str(cell) for cell in table.get_row_at(1)]
         assert {first[0].strip(), second[0].strip()} == {"trial_04", "trial_09"}
-        assert "stagnating_val_loss" in first[4]
+        assert first[3] == "✖ stagnating"  # critical: a red cross, and the sign's short name
+        assert table.cursor_coordinate.row == 0  # on the worst run, not where it first was
         # "/" types a filter: only the runs with lr 0.01 stay.
         await pilot.press("slash", *"lr=0.01", "enter")
         await _wait(pilot, lambda: table.row_count == 4)
@@ -87,7 +91,7 @@ async def test_a_big_sweep_fills_the_table_after_its_first_rows_worst_first(
         assert isinstance(screen, RunTableScreen)
         # More runs than one paint's worth of new rows: they took several table updates.
         assert runs > NEW_ROWS_PER_PAINT
-        await _wait(pilot, lambda: str(screen.table.get_row_at(3)[4]).strip() != "–")
+        await _wait(pilot, lambda: str(screen.table.get_row_at(3)[3]).strip() != "–")
         first = {str(screen.table.get_row_at(row)[0]).strip() for row in range(4)}
         assert first == {f"trial_{index:03d}" for index in overfitting}
         assert f"{runs} runs · 4 with warnings" in str(
@@ -174,7 +178,7 @@ async def test_a_run_that_starts_overfitting_moves_up_the_table_in_place(tmp_pat
             handle.write("\n".join(lines[13:-1]) + "\n")  # it over-fits from epoch 13 on
         await _wait(pilot, lambda: set(names()[:2]) == {"trial_05", "trial_09"})
         row = [str(cell) for cell in table.get_row_at(names().index("trial_05"))]
-        assert row[2] == "40" and "stagnating_val_loss" in row[4]
+        assert row[2] == "40" and row[4] == "✖ stagnating"  # a live run: the state shown
         assert [str(cell) for cell in table.get_row_at(names().index("trial_11"))] == untouched
         assert table.row_count == 12
         await pilot.press("slash", *"lr=0.001", "enter")

@@ -140,6 +140,28 @@ assert "━━ val" in encode_rows(first.rows, color_system())
                                                                "lstm_top.ui.components"))]
 
 
+def test_the_sweep_paint_loads_no_textual_no_file_watching_and_no_signs(tmp_path: Path) -> None:
+    # The same for a sweep's table painted before Textual (ui.sweep_paint): its runs are read
+    # by their followers, which watch nothing until the app starts them.
+    from tests.unit.test_sweep import write_trial
+
+    for index in range(12):
+        write_trial(tmp_path / "sweep", f"t{index}", 0.1 * index, 32, overfits=False)
+    statement = f"""
+from lstm_top.ui.sweep_paint import build_sweep_paint
+from lstm_top.ui.first_paint import color_system, encode_rows
+paint = build_sweep_paint({str(tmp_path / "sweep")!r}, 80, 24)
+assert paint is not None and paint.summary.startswith("12 runs")
+assert "t11" in encode_rows(paint.rows, color_system())
+"""
+    modules = loaded_by(statement, tmp_path, {"XDG_CONFIG_HOME": str(tmp_path / "config")})
+    tops = set(third_party(modules))
+    assert "textual" not in tops and "watchdog" not in tops, sorted(tops)
+    assert not [name for name in modules if name.startswith(("lstm_top.signs",
+                                                               "lstm_top.evaluation",
+                                                               "lstm_top.ui.components"))]
+
+
 def test_the_probe_sees_a_third_party_import_and_orjson_loads_on_first_parse(
         tmp_path: Path) -> None:
     # The checks above can fail: the format module loads orjson when it first parses (the

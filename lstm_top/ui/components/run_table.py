@@ -19,17 +19,18 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 from textual.widgets.data_table import ColumnKey
 
-from lstm_top.sweep import SORT_KEYS, RunRow, filter_rows, header, sort_rows
+from lstm_top.sweep import SORT_KEYS, RunRow, filter_rows, sort_rows
+from lstm_top.ui import sweep_cells
 
-SEVERITY_STYLES = {3: "bold red", 2: "yellow", 1: "cyan", 0: "dim"}
 # New rows added per table update: the DataTable measures every cell of a new row before it
 # paints (about a millisecond a row), so a thousand runs would keep the first screen from
 # showing for a second. The first rows (the worst, in the default sort) are painted at once;
 # the rest follow after each paint.
 NEW_ROWS_PER_PAINT = 100
-NEW_ROWS_FIRST_PAINT = 40  # two screens' worth at 80x24: the first paint is what one waits for
-STATE_STYLES = {"live": "green", "stalled": "yellow", "crashed": "bold red", "error": "red",
-                "finished": "", "interrupted": "yellow", "deleted": "dim", "waiting": "dim"}
+NEW_ROWS_FIRST_PAINT = sweep_cells.NEW_ROWS_FIRST_PAINT
+# Keys that move the cursor: once one is pressed, the cursor stays on its run as rows move.
+CURSOR_KEYS = frozenset({"up", "down", "pageup", "pagedown", "home", "end", "ctrl+home",
+                         "ctrl+end"})
 
 
 class RunTableScreen(Screen[None]):
@@ -55,6 +56,10 @@ class RunTableScreen(Screen[None]):
         self.marks: set[str] = set(marks or ())
         self._config_keys: list[str] = []
         self._rows: list[RunRow] = []
+        self._judging: tuple[int, int] | None = None  # (runs judged, runs) while judging
+        # Until a person moves the cursor it stays on the first row (the worst run): a cursor
+        # kept on the run that was first before the signs came ended up off the screen.
+        self._cursor_chosen = False
         self._shown: list[tuple[str, tuple[str, ...]]] | None = None
         # What the DataTable holds: its columns, each row's cells, severity and mark, the
         # object in each row's first cell, and the rows' order.
@@ -74,9 +79,11 @@ class RunTableScreen(Screen[None]):
     def table(self) -> DataTable[Text | str]:
         return self.query_one("#sweep-table", DataTable)
 
-    def show_rows(self, config_keys: Sequence[str], rows: Sequence[RunRow]) -> None:
-        """New rows from the app (every tick while something changed)."""
-        self._config_keys, self._rows = list(config_keys), list(rows)
+    def show_rows(self, config_keys: Sequence[str], rows: Sequence[RunRow],
+                  judging: tuple[int, int] | None = None) -> None:
+        """New rows from the app (every tick while something changed); ``judging``: (runs
+        judged, runs) while the signs go through them."""
+        self._config_keys, self._rows, self._judging = list(config_keys), list(rows), judging
         self._refresh()
 
     def visible_rows(self) -> list[RunRow]:
@@ -88,34 +95,28 @@ class RunTableScreen(Screen[None]):
         if not self.query("#sweep-table"):
             return
         rows = self.visible_rows()
-        cells = [(row.key, tuple(row.cells(self._config_keys))) for row in rows]
+        labels = sweep_cells.columns(self._config_keys, self._rows)
+        cells = [(row.key, sweep_cells.cells(row, labels)) for row in rows]
         marks_signature = tuple(sorted(self.marks))
-        signature = [*cells, ("", marks_signature)]
-        summary = f"{len(rows)} of {len(self._rows)} runs" if self.filter_text else \
-            f"{len(self._rows)} runs"
-        troubled = sum(1 for row in self._rows if row.severity >= 2)
-        summary += f" · {troubled} with warnings" if troubled else ""
-        summary += f" · sorted by {self.sort_key}"
-        if self.filter_text:
-            summary += f" · filter: {self.filter_text}"
-        if self.marks:
-            summary += f" · {len(self.marks)} marked (o: overlay)"
+        signature = [("", tuple(labels)), *cells, ("", marks_signature)]
+        summary = sweep_cells.summary(self._rows, len(rows), self.sort_key, self.filter_text,
+                                      len(self.marks), self._judging)
         self.query_one("#sweep-summary", Static).update(summary)
         if signature == self._shown:
             return
         self._shown = signature
-        self._update_table(rows, cells)
+        self._update_table(labels, rows, cells)
 
-    def _update_table(self, rows: list[RunRow], cells: list[tuple[str, tuple[str, ...]]]
-                      ) -> None:
+    def _update_table(self, labels: list[str], rows: list[RunRow],
+                      cells: list[tuple[str, tuple[str, ...]]]) -> None:
         """Bring the DataTable to ``rows``, touching only what changed: the table measures
         every cell it is given, and a sweep's thousand rows rebuilt whenever one run's
         findings came took a second each time. New rows are added, changed cells updated,
         gone rows removed, then the rows put in order. At most ``NEW_ROWS_PER_PAINT`` rows
         are added at a time, in the order shown: the rest come after the next paint."""
         table = self.table
-        selected = self._cursor_key()
-        columns = tuple(header(self._config_keys))
+        selected = self._cursor_key() if self._cursor_chosen else None
+        columns = tuple(labels)
         if columns != self._columns:
             table.clear(columns=True)
             self._column_keys = table.add_columns(*columns)
@@ -135,7 +136,7 @@ class RunTableScreen(Screen[None]):
             if before is None and added >= most:
                 more = True
                 continue
-            styled = self._styled(key, texts, row.severity)
+            styled = sweep_cells.styled(labels, texts, row.severity, key in self.marks)
             if before is None:
                 table.add_row(*styled, key=key)
                 added += 1
@@ -144,7 +145,7 @@ class RunTableScreen(Screen[None]):
                 for index, (column, value) in enumerate(zip(self._column_keys, styled,
                                                             strict=True)):
                     if texts[index] != old_texts[index] or (index == 0 and state[2] != old_mark) \
-                            or (index == 4 and row.severity != old_severity):
+                            or (labels[index] == "worst sign" and row.severity != old_severity):
                         # Only a wider cell widens its column: with update_width a narrower
                         # one makes the table re-measure the whole column (O(rows) a cell).
                         wider = Text(value).cell_len if isinstance(value, str) \
@@ -175,20 +176,6 @@ class RunTableScreen(Screen[None]):
         else:  # under the help or a detail: the rest once it is on top again
             self.set_timer(0.25, self._add_more_rows)
 
-    def _styled(self, key: str, texts: tuple[str, ...], severity: int) -> list[Text | str]:
-        styled: list[Text | str] = []
-        for index, text in enumerate(texts):
-            if index == 0:
-                mark = "◉ " if key in self.marks else "  "
-                styled.append(Text(mark + text[:30]))
-            elif index == 1:
-                styled.append(Text(text, style=STATE_STYLES.get(text, "")))
-            elif index == 4:
-                styled.append(Text(text, style=SEVERITY_STYLES.get(severity, "")))
-            else:
-                styled.append(Text(text))  # a Text: the table would parse a str as markup
-        return styled
-
     def _cursor_key(self) -> str | None:
         table = self.table
         if not table.row_count:
@@ -202,6 +189,13 @@ class RunTableScreen(Screen[None]):
     def on_mount(self) -> None:
         self._refresh()
         self.table.focus()
+
+    def on_key(self, event: object) -> None:
+        if getattr(event, "key", None) in CURSOR_KEYS:
+            self._cursor_chosen = True
+
+    def on_click(self) -> None:
+        self._cursor_chosen = True
 
     def action_cycle_sort(self) -> None:
         self.sort_key = SORT_KEYS[(SORT_KEYS.index(self.sort_key) + 1) % len(SORT_KEYS)]
