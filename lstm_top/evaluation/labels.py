@@ -21,8 +21,11 @@ where reasonable people would disagree. The rules (docs/SIGNS.md repeats them):
 * **nonfinite_loss**: a logged training or validation loss is NaN or infinite.
 * **train_plateau**: yes when for >= 12 consecutive epochs (from epoch 2) both the oracle and
   the training loss are >= 95% of the best constant predictor's loss (the mean, the class
-  frequencies): nothing learned. No when the oracle loss is <= 85% of it by epoch 10 and never
-  back above 93% for 12 epochs. Gray otherwise.
+  frequencies) and over 12 of them the oracle loss moved by under 5%: nothing learned, and
+  sitting there. Stuck above that level but still falling is gray (learning slowly from worse
+  than a constant guess: a warning there is not wrong, silence is not either). No when the
+  oracle loss is <= 85% of it by epoch 10 and never back above 93% for 12 epochs. Gray
+  otherwise.
 * **subset_gap**: on the oracle's subsets (worst vs the rest pooled): yes when the ratio is
   >= 1.3 for >= 3 consecutive epochs; no when it stays <= 1.1 from epoch 2 on.
 
@@ -64,6 +67,7 @@ PLATEAU_EPOCHS = 12
 PLATEAU_NO_LEVEL = 0.85
 PLATEAU_NO_BY_EPOCH = 10
 PLATEAU_NO_RETURN = 0.93
+PLATEAU_MAX_MOVE = 0.05
 # Subset gap
 GAP_YES = 1.3
 GAP_NO = 1.1
@@ -237,10 +241,17 @@ def _plateau(epochs: list[int], oracle: np.ndarray, train: np.ndarray,
     stuck = (ratio_oracle >= PLATEAU_LEVEL) & (ratio_train >= PLATEAU_LEVEL)
     stuck[0] = False
     run = 0
+    stuck_but_moving = False
+    log_oracle = np.log(np.maximum(oracle, 1e-300))
     for i, flag in enumerate(stuck):
         run = run + 1 if flag else 0
         if run >= PLATEAU_EPOCHS:
-            return Label(YES, epochs[i - PLATEAU_EPOCHS + 1])
+            start = i - PLATEAU_EPOCHS + 1
+            if abs(log_oracle[i] - log_oracle[start]) <= PLATEAU_MAX_MOVE:
+                return Label(YES, epochs[start])
+            stuck_but_moving = True
+    if stuck_but_moving:
+        return Label(GRAY)  # still above the constant predictor, but learning: not sitting
     early = ratio_oracle[:PLATEAU_NO_BY_EPOCH]
     back = ratio_oracle >= PLATEAU_NO_RETURN
     back_run = 0

@@ -21,6 +21,11 @@ from lstm_top.history import History
 # "Epoch 3/10", "Epoch [3/10]", "epoch: 3", "[Epoch 3]", "EPOCH 003", "'epoch': 2.5" (a
 # printed Hugging Face log: the fraction of the epoch done, so it belongs to epoch 3)
 EPOCH = re.compile(r"\bepoch\b['\"]?\s*[\[#:=(]?\s*(\d+(?:\.\d+)?)\b", re.IGNORECASE)
+# "[3/10] loss: ..." at the start of a line: an epoch counter in brackets. Only in brackets:
+# Keras' progress line "32/32 - 1s - loss: ..." starts with batches done / batches.
+BRACKETED_COUNTER = re.compile(r"^\s*\[\s*(\d+)\s*/\s*\d+\s*\]")
+# A table header whose first column is the epoch (fastai: "epoch train_loss valid_loss time").
+_TABLE_HEADER = re.compile(r"^\s*epoch(?:\s+[A-Za-z][A-Za-z0-9_./]*){2,}\s*$", re.IGNORECASE)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _SEPARATORS = re.compile(r"\s+-\s+|[,|;\t{}]|\s{3,}")
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|-?inf"
@@ -47,14 +52,16 @@ def _clean(line: str) -> str:
 
 
 def _name(raw: str) -> str:
-    name = re.sub(r"[\s\-]+", "_", raw.strip().strip("'\"[]()").lower())
+    # "Val. Loss" (a printed abbreviation) is val_loss.
+    raw = re.sub(r"\.(?=\s)", "", raw.strip().strip("'\"[]()"))
+    name = re.sub(r"[\s\-]+", "_", raw.lower())
     return name[:MAX_NAME_CHARS]
 
 
 def fields(line: str) -> dict[str, float]:
     """The ``name: number`` fields of one log line (after its epoch, where it names one)."""
     found: dict[str, float] = {}
-    epoch = EPOCH.search(line)
+    epoch = EPOCH.search(line) or BRACKETED_COUNTER.search(line)
     rest = line if epoch is None else f"{line[:epoch.start()]} , {line[epoch.end():]}"
     rest = rest.replace("'", "").replace('"', "")
     for segment in _SEPARATORS.split(rest):
@@ -76,7 +83,7 @@ def fields(line: str) -> dict[str, float]:
 
 
 def epoch_of(line: str) -> int | None:
-    match = EPOCH.search(line)
+    match = EPOCH.search(line) or BRACKETED_COUNTER.search(line)
     if match is None:
         return None
     value = float(match.group(1))
@@ -87,13 +94,39 @@ def looks_like_text_log(text: str) -> bool:
     """Whether the first lines of ``text`` read as a training log: a line names an epoch, and
     a line carries ``name: number`` fields."""
     epochs = with_fields = 0
+    table: list[str] | None = None
     for raw in text.splitlines()[:200]:
         line = _clean(raw)
+        if table is not None and table_row(line, table):
+            return True
+        table = table_header(line) or table
         epochs += epoch_of(line) is not None
         with_fields += bool(fields(line))
         if epochs >= MIN_EPOCH_LINES and with_fields:
             return True
     return False
+
+
+def table_header(line: str) -> list[str] | None:
+    """The column names of a table header that starts with the epoch, else None."""
+    if _TABLE_HEADER.match(line) is None:
+        return None
+    return [_name(word) for word in line.split()]
+
+
+def table_row(line: str, header: list[str]) -> tuple[int, dict[str, float]] | None:
+    """(epoch, metrics) of a row under ``header``: as many cells, the first an integer; cells
+    that are not numbers (a time "00:03", "#na#") are left out."""
+    cells = line.split()
+    if len(cells) != len(header) or not cells[0].isdigit():
+        return None
+    metrics: dict[str, float] = {}
+    for name, cell in zip(header[1:], cells[1:], strict=True):
+        try:
+            metrics[name] = float(cell)
+        except ValueError:
+            continue
+    return (int(cells[0]), metrics) if metrics else None
 
 
 def read_text_log(text: str, history: History) -> None:
@@ -105,8 +138,20 @@ def read_text_log(text: str, history: History) -> None:
         if current is not None and metrics:
             history.epochs.append(current, None, dict(metrics))
 
+    table: list[str] | None = None
     for raw in text.splitlines():
         line = _clean(raw)
+        row = table_row(line, table) if table is not None else None
+        if row is not None:
+            flush()
+            if current is not None and row[0] < current:
+                history.epoch_rewinds += 1
+            current, metrics = row
+            continue
+        header = table_header(line)
+        if header is not None:
+            table = header
+            continue
         epoch = epoch_of(line)
         if epoch is not None and epoch != current:
             flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from lstm_top.history import History
 from lstm_top.signs import Diagnoser
@@ -58,3 +59,17 @@ def sign_ids(history: History) -> set[str]:
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
     assert poll_until(condition, timeout, 0.02), f"timed out waiting for {what}"
+
+
+def diverging_keras_fit_data() -> tuple[Any, Any, Any]:
+    """(model, x, y): a small Keras regression compiled with a learning rate far too high, so
+    its loss blows up to inf/NaN within a few epochs — a real run for the NaN sign."""
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x.sum(axis=1, keepdims=True) * 10).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.5), loss="mse")
+    return model, x, y

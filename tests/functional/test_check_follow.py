@@ -16,10 +16,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from lstm_top.format import encode_end, encode_epoch, encode_header
+from tests.functional.formats_support import diverging_keras_fit_data
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 ROOT = str(Path(__file__).resolve().parents[2])
@@ -115,12 +115,7 @@ def test_keras_csvlogger_file_followed_while_fit_appends_to_it(tmp_path: Path) -
                 event = follows[0].next_event(timeout=10)
                 told.append((epoch, time.monotonic() - began, event))
 
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(64, 4)).astype("float32")
-    y = (x.sum(axis=1, keepdims=True) * 10).astype("float32")
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(1)])
-    # A learning rate far too high: the loss blows up to inf/NaN within a few epochs.
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.5), loss="mse")
+    model, x, y = diverging_keras_fit_data()  # its loss blows up to inf/NaN within a few epochs
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

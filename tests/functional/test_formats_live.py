@@ -18,7 +18,13 @@ import numpy as np
 import pytest
 
 from lstm_top.sources.formats import classify, read_history
-from tests.functional.formats_support import LIVE_WITHIN_S, Followed, sign_ids, wait_for
+from tests.functional.formats_support import (
+    LIVE_WITHIN_S,
+    Followed,
+    diverging_keras_fit_data,
+    sign_ids,
+    wait_for,
+)
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
@@ -37,12 +43,7 @@ def test_keras_csvlogger_followed_live_from_an_empty_file(tmp_path: Path) -> Non
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             seen.append(followed.wait_rows(epoch + 1))
 
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(64, 4)).astype("float32")
-    y = (x.sum(axis=1, keepdims=True) * 10).astype("float32")
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(1)])
-    # A learning rate far too high: the loss blows up to inf/NaN within a few epochs.
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.5), loss="mse")
+    model, x, y = diverging_keras_fit_data()  # its loss blows up to inf/NaN within a few epochs
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

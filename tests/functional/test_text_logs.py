@@ -100,6 +100,52 @@ def test_a_torch_loops_print_lines_read_as_its_history(tmp_path: Path) -> None:
     assert (summary["train_key"], summary["val_key"]) == ("train_loss", "val_loss")
 
 
+# Other shapes people print from a plain loop: (header line, per-epoch line, train, val key).
+PRINTED_SHAPES = {
+    # The PyTorch seq2seq tutorials' three lines per epoch, "Val." abbreviated.
+    "tutorial": ("", "Epoch: {epoch:02} | Epoch Time: 0m 1s\n\tTrain Loss: {train:.3f} | "
+                 "Train PPL: {ppl:7.3f}\n\t Val. Loss: {val:.3f}", "train_loss", "val_loss"),
+    # An epoch counter in brackets and no word "epoch".
+    "counter": ("", "[{epoch}/{total}] train_loss: {train:.4f} val_loss: {val:.4f}",
+                "train_loss", "val_loss"),
+    # fastai's table: a header naming the columns, then one row of numbers per epoch.
+    "table": ("epoch     train_loss  valid_loss  time",
+              "{epoch:<9} {train:.6f}    {val:.6f}    00:01", "train_loss", "valid_loss"),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(PRINTED_SHAPES))
+def test_other_printed_shapes_read_as_the_loops_history(tmp_path: Path, shape: str) -> None:
+    pytest.importorskip("torch")
+    header, line, train_key, val_key = PRINTED_SHAPES[shape]
+    log = tmp_path / "train.log"
+    losses = _run(f"""
+        import json, math, sys, torch
+        torch.manual_seed(1)
+        x = torch.randn(200, 4); y = x.sum(1, keepdim=True)
+        model = torch.nn.Linear(4, 1); opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        seen = {{"train": [], "val": []}}
+        print("Using device: cpu")
+        if {header!r}:
+            print({header!r})
+        for epoch in range(1, {EPOCHS} + 2):
+            loss = torch.nn.functional.mse_loss(model(x[:150]), y[:150])
+            opt.zero_grad(); loss.backward(); opt.step()
+            with torch.no_grad():
+                val = torch.nn.functional.mse_loss(model(x[150:]), y[150:])
+            seen["train"].append(loss.item()); seen["val"].append(val.item())
+            print({line!r}.format(epoch=epoch, total={EPOCHS} + 1, train=loss.item(),
+                                  ppl=math.exp(min(loss.item(), 50)), val=val.item()))
+        print(json.dumps(seen), file=sys.stderr)
+    """, log, tmp_path)
+    read = read_history(log).epochs
+    assert list(read.index) == list(range(1, EPOCHS + 2))
+    np.testing.assert_allclose(read.column(train_key), losses["train"], atol=6e-4)
+    np.testing.assert_allclose(read.column(val_key), losses["val"], atol=6e-4)
+    summary = _check(log)["summary"]
+    assert (summary["train_key"], summary["val_key"]) == (train_key, val_key)
+
+
 def test_printed_hugging_face_logs_read_by_epoch(tmp_path: Path) -> None:
     # What Trainer prints with disable_tqdm: a dict per logging step and per evaluation,
     # "epoch" the fraction of training done: the step logs of epoch 1 are those before 1.0.

@@ -42,6 +42,19 @@ def test_labels_follow_the_written_rules():
         assert run.oracle.min() <= 0.85 * run.constant_loss
 
 
+def test_plateau_label_is_sitting_at_the_constant_predictor_not_slowly_falling_to_it():
+    from lstm_top.evaluation.labels import _plateau
+
+    epochs = list(range(1, 21))
+    train = np.full(20, 1.2)
+    sitting = np.array([1.5] + [1.0] * 19)  # drops to the constant guess, stays there
+    assert _plateau(epochs, sitting, train, constant=1.0).verdict == YES
+    falling = np.array([1.5, *np.linspace(1.3, 1.0, 19)])  # worse than it, but learning
+    assert _plateau(epochs, falling, train, constant=1.0).verdict == GRAY
+    learned = np.array([1.5] + [0.5] * 19)
+    assert _plateau(epochs, learned, train * 0.4, constant=1.0).verdict == NO
+
+
 def test_no_warning_on_healthy_runs(cases):
     for case in cases:
         if case.healthy:

@@ -106,6 +106,13 @@ def test_per_output_losses_of_a_multi_output_model_are_not_subsets(tmp_path: Pat
     assert "val_age_loss" in history.epochs.names
 
 
+def test_csv_without_a_header_row_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "losses.tsv"
+    path.write_text("1\t0.9\t1.0\n2\t0.5\t0.8\n")
+    with pytest.raises(SourceError, match="no header row"):
+        read_history(path)
+
+
 def test_csv_empty_cells_are_missing_not_nan(tmp_path: Path) -> None:
     path = tmp_path / "metrics.csv"
     path.write_text("epoch,train_loss,val_loss\n1,0.9,\n2,0.8,0.85\n3,,0.8\n")

@@ -1,4 +1,4 @@
-"""The loss chart: a Static showing plotext output (built in a worker) and a legend line."""
+"""The loss chart: plotext output (built in a worker) in a ``ChartArea``, and a legend line."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Static
+
+from lstm_top.ui.components.chart_area import ChartArea
 
 LEGEND_LINES = 2
 
@@ -26,7 +28,7 @@ class LossPlot(Vertical):
         self.post_message(self.Resized())
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("loading…", style="dim"), id="chart")
+        yield ChartArea(Text("loading…", style="dim"), id="chart")
         yield Static("", id="legend")
 
     def chart_size(self) -> tuple[int, int]:
@@ -43,5 +45,5 @@ class LossPlot(Vertical):
             return  # identical frame: skip the repaint entirely
         self.plain, self._spans = plain, chart.spans
         # Both have a fixed size (CSS): no layout pass of the whole screen for new content.
-        self.query_one("#chart", Static).update(chart, layout=False)
+        self.query_one("#chart", ChartArea).show(chart)
         self.query_one("#legend", Static).update(legend, layout=False)

@@ -1,0 +1,106 @@
+"""``ChartArea`` paints a chart's cells exactly as a ``Static`` would (the widget it replaced
+for speed): the same characters, colours, dimming and boldness, cropped and padded alike. Real
+Textual pilots; the cells are read from the compositor."""
+
+from __future__ import annotations
+
+import pytest
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+from lstm_top.ui.chart import ChartOptions, ChartSpec, Line, render
+from lstm_top.ui.components.chart_area import ChartArea
+
+pytestmark = pytest.mark.anyio
+WIDTH, HEIGHT = 30, 8
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class SideBySide(App[None]):
+    CSS = f"Static, ChartArea {{ width: {WIDTH}; height: {HEIGHT}; }}"
+
+    def __init__(self, text: Text) -> None:
+        super().__init__()
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield Static(self.text, id="static")
+            yield ChartArea(self.text, id="area")
+
+
+def _cells(app: App[None], widget_id: str) -> list[list[tuple[str, object]]]:
+    region = app.query_one(f"#{widget_id}").region
+    strips = app.screen._compositor.render_strips()
+    rows = []
+    for y in range(region.y, region.bottom):
+        cells: list[tuple[str, object]] = []
+        for segment in strips[y]:
+            # What is painted; not the Static's character offsets (for selecting its text).
+            style = segment.style.clear_meta_and_links() if segment.style else None
+            cells += [(char, style) for char in segment.text]
+        rows.append(cells[region.x:region.right])
+    return rows
+
+
+def _plotext_chart() -> Text:
+    import numpy as np
+
+    x = np.arange(1.0, 41.0)
+    spec = ChartSpec(WIDTH, HEIGHT, ChartOptions())
+    spec.lines = [Line("train", x, 1 / x, 39, "•"), Line("val", x, 1.2 / x + 0.1, 208, "+"),
+                  Line("raw", x, 1.1 / x, 240, "·", faint=True)]
+    return Text.from_ansi(render(spec), no_wrap=True, overflow="crop")
+
+
+CHARTS = {
+    "plotext": _plotext_chart,
+    "dim message": lambda: Text("waiting for the first epoch…", style="dim"),
+    "no colour": lambda: Text("line one\n\nline three", no_wrap=True, overflow="crop"),
+    "a message that wraps": lambda: Text("no loss column to plot (try --train-key / --val-key)",
+                                         style="dim"),
+}
+
+
+def _overlapping() -> Text:
+    text = Text.assemble(("ab", "bold red"), "cd\nef", ("gh", "dim"), no_wrap=True)
+    text.stylize("underline", 1, 7)
+    text.stylize("on #203040", 3, 9)
+    return text
+
+
+CHARTS["overlapping spans"] = _overlapping
+
+
+@pytest.mark.parametrize("kind", sorted(CHARTS))
+async def test_chart_area_paints_the_cells_a_static_paints(kind: str) -> None:
+    text = CHARTS[kind]()
+    app = SideBySide(text)
+    async with app.run_test(size=(2 * WIDTH + 2, HEIGHT + 2)) as pilot:
+        await pilot.pause()
+        assert _cells(app, "area") == _cells(app, "static")
+        assert any(char != " " for char, _ in _cells(app, "area")[0])
+        new = Text("after an update", style="bold")
+        app.query_one(Static).update(new)
+        app.query_one(ChartArea).show(new)
+        await pilot.pause()
+        assert _cells(app, "area") == _cells(app, "static")
+        assert "".join(char for char, _ in _cells(app, "area")[0]).startswith("after an update")
+
+
+async def test_a_figure_wider_than_the_area_is_cropped_not_wrapped() -> None:
+    """A figure built for a wider area (shown until the one for the new size is built) keeps
+    its rows: each is cut at the edge, none runs into the next."""
+    text = Text("\n".join(f"row {y} " + "x" * WIDTH for y in range(HEIGHT + 3)), no_wrap=True,
+                overflow="crop")
+    app = SideBySide(text)
+    async with app.run_test(size=(2 * WIDTH + 2, HEIGHT + 2)) as pilot:
+        await pilot.pause()
+        rows = ["".join(char for char, _ in row) for row in _cells(app, "area")]
+        assert rows == [(f"row {y} " + "x" * WIDTH)[:WIDTH] for y in range(HEIGHT)]
