@@ -87,7 +87,7 @@ async def test_a_big_sweep_fills_the_table_after_its_first_rows_worst_first(
     async with app.run_test(size=(100, 30)) as pilot:
         def all_in() -> bool:
             screen = app.screen
-            if not isinstance(screen, RunTableScreen):
+            if not isinstance(screen, RunTableScreen) or not screen.composed:
                 return False
             return screen.table.row_count == runs and sum(
                 1 for row in screen.visible_rows() if row.severity >= 2) == len(overfitting)

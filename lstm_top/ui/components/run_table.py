@@ -84,6 +84,11 @@ class RunTableScreen(Screen[None]):
                 if active.node is not self.app or active.binding.action in self.APP_KEYS_SHOWN}
 
     @property
+    def composed(self) -> bool:
+        """Its widgets are there (a screen just pushed is on top before they are)."""
+        return bool(self.query("#sweep-table"))
+
+    @property
     def table(self) -> DataTable[Text | str]:
         return self.query_one("#sweep-table", DataTable)
 
