@@ -58,7 +58,7 @@ ROW_BACKGROUNDS = ("#1c1c1c", "#272727")  # even, odd rows
 CURSOR_FOREGROUND, CURSOR_BACKGROUND = "#ddedf9", "#0178d4"
 EMPTY_TABLE_BACKGROUND = "#1c1c1c"  # the focused table below its last row
 SCROLLBAR_BACKGROUND = "#000000"
-SCROLLBAR_WIDTH = 2  # Textual's vertical scroll bar; the horizontal one is a row high
+SCROLLBAR_WIDTH = 1  # the table's vertical scroll bar (its CSS); the horizontal one: a row
 CELL_PADDING = 1
 MIN_WIDTH, MIN_HEIGHT = 40, 8
 # A run bigger than this is shown by its follower from its tail first: not painted here.
