@@ -12,7 +12,7 @@ import math
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -314,10 +314,30 @@ def render(spec: ChartSpec) -> str:
             fig.ruler("x").ticks([float(t) for t in ticks], [str(t) for t in ticks])
         if hi <= lo:  # a single epoch: give the axis some room
             fig.ruler("x").lim(lo - 1, hi + 1)
+        _flat_y_axis(fig, spec)
         text: str = fig.build().string(colorless=not color)
     # plotext 6 paints full-canvas lines on a white background whatever pixel is given; on a
     # dark terminal that is a glaring bar, so the background code is dropped.
     return text.replace(_WHITE_BACKGROUND, "")
+
+
+def _flat_y_axis(fig: Any, spec: ChartSpec) -> None:
+    """One value on the whole y axis (a single finite point, a flat line): plotext labels
+    its degenerate range with every digit ("300296228044800.8", 17 columns of an 80-column
+    chart); the value gets room around it and one label in the metrics table's words."""
+    finite = [y[np.isfinite(y)] for y in (line.y for line in spec.lines) if len(y)]
+    values = np.concatenate(finite) if finite else np.empty(0)
+    if not len(values):
+        return
+    lo, hi = float(values.min()), float(values.max())
+    if hi - lo > 1e-9 * max(abs(lo), abs(hi)):
+        return
+    if spec.options.log_y and lo > 0:  # plotext takes a log axis' limits as log10
+        fig.ruler("y").lim(math.log10(lo / 2), math.log10(lo * 2))
+    else:
+        pad = abs(lo) * 0.1 or 1.0
+        fig.ruler("y").lim(lo - pad, lo + pad)
+    fig.ruler("y").ticks([lo], [format_value(lo)])
 
 
 def legend_entries(spec: ChartSpec) -> list[tuple[str, int | None]]:

@@ -47,7 +47,8 @@ async def _first_table_frame(folder: Path, paint: object, size: tuple[int, int]
     app._start_diagnosis = lambda: None  # type: ignore[method-assign]
     async with app.run_test(size=size) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, RunTableScreen)
-                         and app.screen.table.row_count > 0, what="the table's first rows")
+                         and app.screen.composed and app.screen.table.row_count > 0,
+                         what="the table's first rows")
         await pilot.pause(0.2)
         strips = app.screen._compositor.render_strips()
         return app, [[(segment.text, segment.style) for segment in strip] for strip in strips]

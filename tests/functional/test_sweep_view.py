@@ -55,6 +55,11 @@ async def test_a_sweep_opens_on_the_table_worst_first_filters_and_overlays(
         assert {first[0].strip(), second[0].strip()} == {"trial_04", "trial_09"}
         assert first[3] == "✖ stagnating"  # critical: a red cross, and the sign's short name
         assert table.cursor_coordinate.row == 0  # on the worst run, not where it first was
+        # The footer shows the table's keys (and help), not the chart's (log scale, window).
+        footer = "".join(segment.text for segment in screen._compositor.render_strips()[-1])
+        assert all(key in footer for key in ("Back", "Filter", "Sort", "Mark", "Overlay",
+                                             "Quit", "Help")), footer
+        assert "Log" not in footer and "Window" not in footer, footer
         # "/" types a filter: only the runs with lr 0.01 stay.
         await pilot.press("slash", *"lr=0.01", "enter")
         await _wait(pilot, lambda: table.row_count == 4)
@@ -82,7 +87,7 @@ async def test_a_big_sweep_fills_the_table_after_its_first_rows_worst_first(
     async with app.run_test(size=(100, 30)) as pilot:
         def all_in() -> bool:
             screen = app.screen
-            if not isinstance(screen, RunTableScreen):
+            if not isinstance(screen, RunTableScreen) or not screen.composed:
                 return False
             return screen.table.row_count == runs and sum(
                 1 for row in screen.visible_rows() if row.severity >= 2) == len(overfitting)

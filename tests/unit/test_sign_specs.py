@@ -244,3 +244,16 @@ def test_validation_bumps_beside_a_smooth_training_loss_need_to_be_larger():
     assert not _found(_history(smooth, val), "oscillating_val_loss")
     jittery = [v * (1.06 if i % 2 else 0.95) for i, v in enumerate(smooth)]
     assert _found(_history(jittery, val), "oscillating_val_loss")
+
+
+def test_a_large_excursion_counts_as_oscillation_only_when_it_comes_back():
+    # Training falls smoothly; the val loss leaves its trend 5x and halves again, once.
+    train = list(np.geomspace(1.0, 0.5, 24))
+    settled = [1.0, 0.8, 0.7, 0.65, 0.6, 0.58, 0.56, 0.55]
+    back = _history(train, settled + [3.0, 0.6] + [0.55] * 14)  # a round trip: an instability
+    found = _found(back, "oscillating_val_loss")
+    assert found and found[0].evidence["pattern"] == "large excursion"
+    assert found[0].since_epoch == 10  # the epoch it came back (epochs count from 1)
+    # The same jump that halves but stays 2-3x above where it began has jumped, not swung.
+    stays = _history(train, settled + [3.0, 1.4] + [1.3, 1.5] * 7)
+    assert not _found(stays, "oscillating_val_loss")

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import BindingType
+from textual.binding import ActiveBinding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 from textual.widgets.data_table import ColumnKey
@@ -39,9 +39,12 @@ class RunTableScreen(Screen[None]):
         ("slash", "filter", "Filter"),
         ("s", "cycle_sort", "Sort"),
         ("space", "toggle_mark", "Mark"),
-        ("o", "overlay", "Overlay marked"),
+        ("o", "overlay", "Overlay"),
         ("q", "app.quit", "Quit"),
     ]
+    # Of the app's keys, the footer here shows these: the chart's (log scale, window...) change
+    # nothing on this screen and pushed the table's own keys off an 80-column footer.
+    APP_KEYS_SHOWN = frozenset({"help"})
     DEFAULT_CSS = """
     RunTableScreen #sweep-summary { height: 1; padding: 0 1; background: $panel; }
     RunTableScreen DataTable { height: 1fr; }
@@ -74,6 +77,16 @@ class RunTableScreen(Screen[None]):
         yield DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
         yield Input(placeholder="filter: words, or key=value", id="sweep-filter")
         yield Footer(compact=True, show_command_palette=False)
+
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        return {key: active for key, active in super().active_bindings.items()
+                if active.node is not self.app or active.binding.action in self.APP_KEYS_SHOWN}
+
+    @property
+    def composed(self) -> bool:
+        """Its widgets are there (a screen just pushed is on top before they are)."""
+        return bool(self.query("#sweep-table"))
 
     @property
     def table(self) -> DataTable[Text | str]:
