@@ -3,7 +3,8 @@
 A bare Textual app takes ~0.45 s to show its first frame on a small machine; lstm-top's chart
 needs only numpy, plotext and the file's newest records. So the command line, before importing
 Textual, reads the file as the follower will show it first (all of it, or the newest
-``TAIL_PREVIEW_BYTES`` of a large one), builds the same ``View`` the render worker would, and
+``FIRST_PAINT_TAIL_BYTES`` of a large one, which the follower then starts from instead of
+reading a tail of its own), builds the same ``View`` the render worker would, and
 writes the status line, chart and legend onto the alternate screen at the places and in the
 colours Textual will give them. Textual then starts on that screen (``handover_driver``: it
 does not enter the alternate screen a second time, which clears it on xterm-like terminals)

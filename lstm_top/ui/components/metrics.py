@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
@@ -64,13 +68,102 @@ def best_at(value: float, epoch: int | None, digits: int, width: int) -> str:
     return text
 
 
+def _cell_segments(cell: object, width: int, padding: int, pre: Style, post: Style
+                   ) -> list[Segment]:
+    """A one-line cell as DataTable renders it: ``Padding(cell, (0, padding))`` ``Styled``
+    with ``pre`` and ``post``, the text justified in its style."""
+    text = cell if isinstance(cell, Text) else Text(str(cell))  # (spans: see render_line)
+    inner = max(0, width - 2 * padding)
+    plain = text.plain[:inner]
+    gap = " " * (inner - len(plain))
+    plain = gap + plain if text.justify == "right" else plain + gap
+    text_style = Style.parse(text.style) if isinstance(text.style, str) else text.style
+    side = [Segment(" " * padding, pre + post if post else pre)] if padding else []
+    body = Segment(plain, (pre + text_style) + post if post else pre + text_style)
+    return [*side, body, *side]
+
+
 def best_header(unit: str) -> Text:
     """The best column's title says what the number after ``@`` counts."""
     return Text("best@step" if unit == "step" else "best@ep", justify="right")
 
 
 class MetricsTable(DataTable[Text]):
+    """DataTable's keys, cursor, mouse and scrolling, with lines drawn here: DataTable renders
+    every cell of every line again after any change (through Rich's padding and wrapping for
+    each), and for this small table that was most of an appended epoch's way to the screen.
+    The lines are the ones DataTable draws, segment for segment (a test compares the two); a
+    table this does not draw (fixed rows, another cursor) is drawn by DataTable itself."""
+
+    def render_line(self, y: int) -> Strip:
+        if self.fixed_rows or self.fixed_columns or self.cursor_type != "row" or \
+                self.zebra_stripes or not self.show_header or self.header_height != 1 or \
+                any(row.height != 1 for row in self.rows.values()):
+            return super().render_line(y)
+        width = self.size.width
+        scroll_x, scroll_y = self.scroll_offset
+        base = self._line_base or self.rich_style
+        row_index = -1 if y == 0 else y - 1 + scroll_y
+        if row_index >= self.row_count:
+            return Strip.blank(width, base)
+        if row_index == -1:
+            cells: list[object] = [column.label for column in self.ordered_columns]
+            row_style = self.get_component_rich_style("datatable--header")
+        else:
+            cells = list(self.get_row_at(row_index))
+            row_style = base
+        if any(not isinstance(cell, Text) or cell.spans for cell in cells):
+            return super().render_line(y)  # not this table's plain cells: DataTable's way
+        cursor = self.show_cursor and row_index == self.cursor_coordinate.row
+        hover = self.show_cursor and getattr(self, "_show_hover_cursor", False) and \
+            row_index == self.hover_coordinate.row
+        component = Style()
+        if hover:
+            component += self.get_component_rich_style("datatable--hover")
+            if row_index == -1:
+                component += self.get_component_rich_style("datatable--header-hover")
+        if cursor:
+            component += self.get_component_rich_style("datatable--cursor")
+            if row_index == -1:
+                component += self.get_component_rich_style("datatable--header-cursor")
+        post = Style.from_color(color=component.color)  # the cursor's colour wins (css)
+        padding = self.cell_padding
+        segments: list[Segment] = []
+        used = 0
+        for column_index, (column, cell) in enumerate(zip(self.ordered_columns, cells,
+                                                          strict=True)):
+            cell_width = column.get_render_width(self)
+            pre = row_style + self._meta(row_index, column_index) + component
+            segments += _cell_segments(cell, cell_width, padding, pre, post)
+            used += cell_width
+        extend = row_style + component + self._meta(row_index, None)
+        segments.append(Segment(" " * max(0, width - used), extend))
+        return Strip(segments).crop(scroll_x, scroll_x + width).adjust_cell_length(
+            width, base).simplify()
+
+    _line_base: Style | None = None  # the widget's style, looked up once per repaint
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._line_base = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._line_base = None
+
+    def _meta(self, row: int, column: int | None) -> Style:
+        """The row and column a click on a cell reads (``column`` None: past the last)."""
+        key = (row, column)
+        style = self._metas.get(key)
+        if style is None:
+            if len(self._metas) > 4096:
+                self._metas.clear()
+            meta = {"row": row, "column": column} if column is not None else \
+                {"row": row, "column": 0, "out_of_bounds": True}
+            style = self._metas[key] = Style.from_meta(meta)
+        return style
+
     def on_mount(self) -> None:
+        self._metas: dict[tuple[int, int | None], Style] = {}
         self.cursor_type = "row"
         self.zebra_stripes = False
         self._shown: list[tuple[str, ...]] = []
