@@ -1,10 +1,12 @@
 """The sweep table (``t``, and at start when a folder holds many runs): one row per run.
 
-Run, state, epochs, best val @ epoch, the worst active sign with its severity and the config
-keys that differ between runs; sorted worst first (``s`` cycles the sort), ``/`` types a filter
-(words match the name, state, sign or config values; ``lr=0.1`` a config value), ``space``
-marks runs for the overlay, ``o`` shows the marked runs on one chart, ``enter`` opens a run.
-The rows come from ``lstm_top.sweep`` (Textual-free); this screen only shows them.
+Run, state (when the runs' states differ), epochs, best val @ epoch, the worst active sign with
+its severity and the config keys that differ between runs; sorted worst first (``s`` cycles
+the sort), ``/`` types a filter (words match the name, state, sign or config values; ``lr=0.1``
+a config value), ``space`` marks runs for the overlay, ``o`` shows the marked runs on one
+chart, ``enter`` opens a run. The rows come from ``lstm_top.sweep`` and their cells from
+``ui.sweep_cells`` (Textual-free, shared with the sweep's first paint); this screen only shows
+them.
 """
 
 from __future__ import annotations
