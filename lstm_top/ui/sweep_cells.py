@@ -70,7 +70,8 @@ def styled(labels: Sequence[str], texts: Sequence[str], severity: int, marked: b
     out: list[Text] = []
     for label, text in zip(labels, texts, strict=True):
         if label == "run":
-            out.append(Text(("◉ " if marked else "  ") + text))
+            # A mark takes room only where there is one: at 80 columns every column counts.
+            out.append(Text(("◉ " if marked else "") + text))
         elif label == "state":
             out.append(Text(text, style=STATE_STYLES.get(text, "")))
         elif label == "worst sign":

@@ -51,8 +51,8 @@ def test_a_sweep_is_painted_before_textual_and_taken_over_cell_for_cell(tmp_path
         assert "sorted by worst" in painted[0] and "trial_" in painted[2]
         assert all("200 runs" in screen for screen in screens[first:])  # never blank
         shown, before = visible_cells(screens[-1]), visible_cells(screens[first])
-        for row in range(23):  # the summary, header and rows; the scroll bar's 2 columns left
-            assert shown[row][:78] == before[row][:78], f"row {row}"
+        for row in range(23):  # the summary, header and rows; the scroll bar's column left
+            assert shown[row][:79] == before[row][:79], f"row {row}"
         # Then the signs: one run in five over-fits, each flagged; the whole sweep judged.
         deadline = time.monotonic() + 60
         screen = ""

@@ -47,7 +47,7 @@ class RunTableScreen(Screen[None]):
     APP_KEYS_SHOWN = frozenset({"help"})
     DEFAULT_CSS = """
     RunTableScreen #sweep-summary { height: 1; padding: 0 1; background: $panel; }
-    RunTableScreen DataTable { height: 1fr; }
+    RunTableScreen DataTable { height: 1fr; scrollbar-size-vertical: 1; }
     RunTableScreen Input { dock: bottom; display: none; height: 3; }
     RunTableScreen Input.-open { display: block; }
     """
