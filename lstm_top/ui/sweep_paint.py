@@ -12,8 +12,9 @@ takes these followers over as they are (no file is read twice), opens on the tab
 first frame paints the same cells over it; the scroll bars and the footer appear.
 
 Skipped (``None``) whenever it cannot be both cheap and right: the terminal conditions of the
-single-file first paint (``ui.first_paint``), fewer runs than open the table, or any run that
-is not one of our JSON Lines files, or is large (its follower would show a preview first).
+single-file first paint (``ui.first_paint``), fewer runs than open the table, any run that
+is not one of our JSON Lines files, or is large (its follower would show a preview first), or
+a walk that takes over ``WALK_BUDGET_S`` (a big tree that is no sweep: the watcher walks it).
 Textual-free; nothing here may raise: a failure leaves the terminal as it was.
 """
 
@@ -63,8 +64,15 @@ CELL_PADDING = 1
 MIN_WIDTH, MIN_HEIGHT = 40, 8
 # A run bigger than this is shown by its follower from its tail first: not painted here.
 MAX_RUN_BYTES = 8 << 20
-MAX_SWEEP_BYTES = 256 << 20
+MAX_SWEEP_BYTES = 64 << 20
 MAX_RUNS = 5000
+# The folder's walk may take this long before Textual loads: a big tree that is not a sweep
+# (a home folder) is walked by the viewer's folder watcher instead, with the screen up.
+WALK_BUDGET_S = 1.0
+
+
+class _OverBudget(Exception):
+    pass
 
 
 @dataclass
@@ -152,23 +160,41 @@ def read_sweep(folder: str) -> list[tuple[str, FileFollower]] | None:
     will follow it; None unless every one is a JSON Lines file of ours, small enough."""
     from lstm_top.sources import inputs
     from lstm_top.sources.follow import FileFollower
-    from lstm_top.sources.formats import JSONL, _head, classify, classify_file, find_runs
+    from lstm_top.sources.formats import (
+        JSONL,
+        _head,
+        classify,
+        classify_file,
+        find_runs,
+        looks_like_history,
+    )
     from lstm_top.ui.sweep_table import SWEEP_TABLE_MIN_RUNS
+
+    deadline = time.monotonic() + WALK_BUDGET_S
+
+    def looks(path: str) -> bool:
+        if time.monotonic() > deadline:
+            raise _OverBudget
+        return looks_like_history(path)
 
     folder = os.path.abspath(folder)
     if classify(folder) is not None:
         return None  # one run's folder (a TensorBoard log dir, a Ray trial): not a sweep
     paths: list[str] = []
     total = 0
-    for path in find_runs(folder):
-        if not os.path.isfile(path) or classify_file(path) is not JSONL \
-                or inputs.utf16_codec(_head(path, 4096)):
-            return None  # another format: its reader may be slow, or wait
-        size = os.stat(path).st_size
-        total += size
-        if size >= MAX_RUN_BYTES or total > MAX_SWEEP_BYTES or len(paths) >= MAX_RUNS:
-            return None
-        paths.append(path)
+    try:
+        for path in find_runs(folder, looks=looks):
+            if not os.path.isfile(path) or classify_file(path) is not JSONL \
+                    or inputs.utf16_codec(_head(path, 4096)):
+                return None  # another format: its reader may be slow, or wait
+            size = os.stat(path).st_size
+            total += size
+            if size >= MAX_RUN_BYTES or total > MAX_SWEEP_BYTES or len(paths) >= MAX_RUNS \
+                    or time.monotonic() > deadline:
+                return None
+            paths.append(path)
+    except _OverBudget:
+        return None
     if len(paths) < SWEEP_TABLE_MIN_RUNS:
         return None  # the app opens on the main view
     followers = []

@@ -78,7 +78,7 @@ async def test_textual_paints_over_the_sweep_paint_with_the_same_cells(
 
 
 def test_the_sweep_paint_applies_only_to_a_folder_of_our_runs_on_a_terminal(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "sweep"
     _sweep(folder, 12)
     assert wanted([str(folder)]) is None  # under pytest stdin is not a terminal
@@ -88,3 +88,12 @@ def test_the_sweep_paint_applies_only_to_a_folder_of_our_runs_on_a_terminal(
     assert build_sweep_paint(str(few), 80, 24, now=NOW) is None  # the app opens on the chart
     (folder / "trial_000" / "metrics.csv").write_text("epoch,loss,val_loss\n1,0.5,0.6\n")
     assert build_sweep_paint(str(folder), 80, 24, now=NOW) is None  # another format in it
+    # A walk that takes longer than its budget (a big tree that is no sweep) is left to the
+    # viewer's folder watcher, with the screen up.
+    import lstm_top.ui.sweep_paint as sweep_paint
+
+    other = tmp_path / "other"
+    _sweep(other, 12)
+    assert build_sweep_paint(str(other), 80, 24, now=NOW) is not None
+    monkeypatch.setattr(sweep_paint, "WALK_BUDGET_S", -1.0)
+    assert build_sweep_paint(str(other), 80, 24, now=NOW) is None
