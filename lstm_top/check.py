@@ -12,7 +12,7 @@ import numpy as np
 
 from lstm_top.actions import describe
 from lstm_top.format import encode_number
-from lstm_top.history import History, resolve_loss_keys
+from lstm_top.history import History, LossKeys, resolve_loss_keys
 from lstm_top.sanitize import safe_text  # names come from files other people wrote
 from lstm_top.signs import Diagnoser, Finding, Severity, SignParams
 from lstm_top.steps import reworded
@@ -124,14 +124,9 @@ def format_text(report: dict[str, Any]) -> str:
         shown = ", ".join(f"{safe_text(k)}={v:.6g}" if isinstance(v, float) else
                           f"{safe_text(k)}={v}" for k, v in list(last.items())[:12])
         lines.append(f"last     {shown}")
-    missing = [role for role, key in (("training", summary.get("train_key")),
-                                      ("validation", summary.get("val_key"))) if key is None]
-    if missing and summary["epochs"]:
-        # Most signs need both: say so rather than a silent "no warning signs".
-        flags = " / ".join(f"--{role[:5] if role == 'training' else 'val'}-key NAME"
-                           for role in missing)
-        lines.append(f"losses   no {' or '.join(missing)} loss recognised among the metrics; "
-                     f"name {'them' if len(missing) > 1 else 'it'} with {flags}")
+    hint = LossKeys(summary.get("train_key"), summary.get("val_key"), {}).missing_hint()
+    if hint and summary["epochs"]:
+        lines.append(f"losses   {hint}")
     if summary["error"]:
         lines.append(f"error    {safe_text(summary['error'])}")
     if summary.get("stopped_by"):

@@ -347,6 +347,19 @@ class LossKeys:
     def subset_count_column(self, subset: str) -> str:
         return f"n[{subset}]"
 
+    def missing_hint(self) -> str | None:
+        """What to do when the training or validation loss was not recognised: most signs
+        need both, and a silent "no warning signs" would say the run is fine."""
+        missing = [(role, flag) for role, flag, key in (("training", "--train-key", self.train),
+                                                        ("validation", "--val-key", self.val))
+                   if key is None]
+        if not missing:
+            return None
+        roles = " or ".join(role for role, _ in missing)
+        flags = " / ".join(f"{flag} NAME" for _, flag in missing)
+        return (f"no {roles} loss recognised among the metrics; name "
+                f"{'them' if len(missing) > 1 else 'it'} with {flags}")
+
     def subset_std_column(self, subset: str) -> str | None:
         column = self.subsets.get(subset)
         if column is None:
