@@ -12,7 +12,7 @@ import numpy as np
 
 from lstm_top.actions import describe
 from lstm_top.format import encode_number
-from lstm_top.history import History, resolve_loss_keys
+from lstm_top.history import History, LossKeys, resolve_loss_keys
 from lstm_top.sanitize import safe_text  # names come from files other people wrote
 from lstm_top.signs import Diagnoser, Finding, Severity, SignParams
 from lstm_top.steps import reworded
@@ -124,6 +124,9 @@ def format_text(report: dict[str, Any]) -> str:
         shown = ", ".join(f"{safe_text(k)}={v:.6g}" if isinstance(v, float) else
                           f"{safe_text(k)}={v}" for k, v in list(last.items())[:12])
         lines.append(f"last     {shown}")
+    hint = LossKeys(summary.get("train_key"), summary.get("val_key"), {}).missing_hint()
+    if hint and summary["epochs"]:
+        lines.append(f"losses   {hint}")
     if summary["error"]:
         lines.append(f"error    {safe_text(summary['error'])}")
     if summary.get("stopped_by"):

@@ -35,6 +35,13 @@ TRAIN_LOSS_KEYS = ("loss", "train_loss", "train/loss", "training_loss", "train_l
                    "loss_epoch", "trn_loss",
                    # TensorBoard / W&B tags (Lightning, the PyTorch tutorial's writer)
                    "train/loss_epoch", "Loss/train", "loss/train")
+# Where none of those is there: a single name ending like one, as scripts name their lists
+# (``train_losses``, ``coil_val_losses``).
+TRAIN_LOSS_ENDINGS = ("train_loss", "train_losses", "training_loss", "training_losses")
+VAL_LOSS_ENDINGS = ("val_loss", "val_losses", "valid_loss", "valid_losses", "validation_loss",
+                    "validation_losses")
+# ... but not a summary of it (``best_val_loss``, ``min_val_loss``, ``val_loss_ema``).
+_NOT_THE_LOSS = ("best", "min_", "max_", "mean_", "avg_", "std", "ema", "smooth")
 VAL_LOSS_KEYS = ("val_loss", "valid_loss", "val/loss", "eval_loss", "validation_loss",
                  "val_loss_epoch", "test_loss", "dev_loss",
                  # TensorBoard / W&B tags (Hugging Face's eval/loss, Lightning, tutorials)
@@ -340,6 +347,19 @@ class LossKeys:
     def subset_count_column(self, subset: str) -> str:
         return f"n[{subset}]"
 
+    def missing_hint(self) -> str | None:
+        """What to do when the training or validation loss was not recognised: most signs
+        need both, and a silent "no warning signs" would say the run is fine."""
+        missing = [(role, flag) for role, flag, key in (("training", "--train-key", self.train),
+                                                        ("validation", "--val-key", self.val))
+                   if key is None]
+        if not missing:
+            return None
+        roles = " or ".join(role for role, _ in missing)
+        flags = " / ".join(f"{flag} NAME" for _, flag in missing)
+        return (f"no {roles} loss recognised among the metrics; name "
+                f"{'them' if len(missing) > 1 else 'it'} with {flags}")
+
     def subset_std_column(self, subset: str) -> str | None:
         column = self.subsets.get(subset)
         if column is None:
@@ -355,6 +375,10 @@ def resolve_loss_keys(names: Iterable[str], train_key: str | None = None,
     name_set = set(present)
     train = train_key if train_key else next((k for k in TRAIN_LOSS_KEYS if k in name_set), None)
     val = val_key if val_key else next((k for k in VAL_LOSS_KEYS if k in name_set), None)
+    if train is None and not train_key:
+        train = _only_one(present, TRAIN_LOSS_ENDINGS)
+    if val is None and not val_key:
+        val = _only_one(present, VAL_LOSS_ENDINGS)
     subsets: dict[str, str] = {}
     val_metric = val or "val_loss"
     for name in present:
@@ -366,6 +390,14 @@ def resolve_loss_keys(names: Iterable[str], train_key: str | None = None,
         if metric in (val_metric, "val_loss", "loss") and subset not in subsets:
             subsets[subset] = name
     return LossKeys(train, val, subsets)
+
+
+def _only_one(names: list[str], endings: tuple[str, ...]) -> str | None:
+    """The one name ending like a loss (``coil_train_losses``, ``val_losses``); None when
+    there is none or several (two models in one file: the user says which)."""
+    found = [name for name in names if name.lower().endswith(endings)
+             and not any(word in name.lower() for word in _NOT_THE_LOSS)]
+    return found[0] if len(found) == 1 else None
 
 
 def finite_or_none(value: float) -> float | None:

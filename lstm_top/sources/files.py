@@ -8,6 +8,7 @@ one epoch are merged), and a Keras ``history.history`` JSON dump
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
 import json
@@ -203,6 +204,17 @@ def read_history_json_text(text: str, history: History) -> None:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise SourceError(f"{history.source}: not JSON ({str(exc)[:80]})") from None
+    if isinstance(data, str) and data.lstrip().startswith("{"):
+        # json.dump(str(history.history)): the dict's Python repr saved as a JSON string.
+        # literal_eval reads literals only (no names, no calls), within the size cap the
+        # sniffer already applied; its nesting is checked like the outer text's.
+        if nesting_too_deep(data):
+            raise SourceError(f"{history.source}: not a history (nested too deeply)")
+        try:
+            data = ast.literal_eval(data)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            raise SourceError(f"{history.source}: a JSON string that is not a history "
+                              f"dict") from None
     if isinstance(data, dict) and isinstance(data.get("history"), dict):
         data = data["history"]
     index_key = "epoch"

@@ -367,6 +367,8 @@ def classify_file(path: str, head: bytes | None = None) -> Format | None:
     first_line = first_line.rstrip(b"\r")
     if text.startswith(b"[") and lower.endswith(".json"):
         return HISTORY_JSON  # a list of per-epoch records
+    if text.startswith(b'"{') and lower.endswith(".json"):
+        return HISTORY_JSON  # json.dump(str(history.history)): the dict's repr as a string
     if text.startswith(b"{"):
         try:
             first = json.loads(first_line)

@@ -3,9 +3,10 @@ history rows, MLflow and DVCLive metric files all arrive in this shape.
 
 Steps become rows. When an ``epoch`` series exists (PyTorch Lightning logs one beside every
 metric, Hugging Face a fractional ``train/epoch``) each value belongs to the epoch logged at its
-step and the epoch rows hold the last value of every tag in that epoch, as the CSV reader merges
-Lightning's ``metrics.csv``; the raw per-step values fill the step table. Without one, each step
-is an epoch row (the usual ``writer.add_scalar("loss", value, epoch)``).
+step and the epoch rows hold the mean of every tag's values in that epoch (one value: itself),
+as the CSV reader merges Lightning's ``metrics.csv``; the raw per-step values fill the step
+table. Without one, each step is an epoch row (the usual ``writer.add_scalar("loss", value,
+epoch)``).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def history_from_series(source: str, series: Mapping[str, Iterable[Point]],
     _fill(history.steps, by_tag, (epoch_steps, [epochs[step][1] for step in epoch_steps]))
     per_epoch: dict[str, dict[int, tuple[float, float]]] = {}
     for tag, values in by_tag.items():
-        merged = per_epoch.setdefault(tag, {})
+        gathered: dict[int, tuple[float, list[float]]] = {}
         for step in sorted(values):
             # The epoch logged at this step, else the last one logged before it.
             at = bisect.bisect_right(epoch_steps, step) - 1
@@ -59,7 +60,16 @@ def history_from_series(source: str, series: Mapping[str, Iterable[Point]],
             epoch_value = epochs[epoch_steps[at]][1]
             if not math.isfinite(epoch_value):
                 continue
-            merged[math.ceil(epoch_value)] = values[step]
+            wall_time, value = values[step]
+            seen = gathered.setdefault(math.ceil(epoch_value), (wall_time, []))
+            gathered[math.ceil(epoch_value)] = (wall_time, seen[1])
+            seen[1].append(value)
+        # A tag logged at several steps of an epoch (the training loss every N steps) is
+        # that epoch's mean, as Lightning's own train_loss_epoch is; its last value would be
+        # a single batch's (HF, 10 logging steps an epoch: 0.0003 to 0.17 from epoch to
+        # epoch on a run whose epoch means fell steadily).
+        per_epoch[tag] = {epoch: (wall_time, _mean(points))
+                          for epoch, (wall_time, points) in gathered.items()}
     _fill(history.epochs, per_epoch)
     return history
 
@@ -90,3 +100,12 @@ def _fill(table: Table, by_tag: Mapping[str, Mapping[int, tuple[float, float]]],
                 row_time[row] = wall_time
         columns[tag] = (column, present)
     table.extend(index, row_time, columns, row_epoch)
+
+
+def _mean(values: list[float]) -> float:
+    """Mean of the finite values; a non-finite one (a NaN loss) is kept as the epoch's value so
+    the NaN sign still sees it."""
+    bad = [value for value in values if not math.isfinite(value)]
+    if bad:
+        return bad[-1]
+    return math.fsum(values) / len(values)

@@ -296,10 +296,15 @@ def screen_rows(first: FirstPaint, width: int, height: int) -> list[list[tuple[s
 
 
 def _wrap(text: Text, width: int) -> list[Text | None]:
-    from rich.console import Console
+    if text.justify not in (None, "default", "left"):
+        from rich.console import Console
 
-    console = Console(width=width, color_system=None, file=open(os.devnull, "w"))  # noqa: SIM115
-    return list(text.wrap(console, width))
+        console = Console(width=width, color_system=None,
+                          file=open(os.devnull, "w"))  # noqa: SIM115
+        return list(text.wrap(console, width))
+    # Rich reads the console only to justify "full": without it, rich.console (a fiftieth of
+    # a second on a small machine, which Textual loads later anyway) stays off the first paint.
+    return list(text.wrap(None, width))  # type: ignore[arg-type]
 
 
 def _line(text: Text | None, base: Style, width: int, indent: int = 0
@@ -372,12 +377,29 @@ def as_textual(style: Style, background: Color) -> Style:
     return style + Style.from_color(color, bgcolor)
 
 
+# Rich's colour systems by the end of TERM (its ``_TERM_COLORS``); anything else is standard.
+_TERM_COLORS = {"kitty": "256", "256color": "256", "16color": "standard"}
+
+
 def color_system() -> Any:
     """The colour system Textual's console will use here (rich's detection, or
     TEXTUAL_COLOR_SYSTEM)."""
-    from rich.console import Console
+    from rich.color import ColorSystem
 
     wanted_system = os.environ.get("TEXTUAL_COLOR_SYSTEM", "auto")
+    if wanted_system == "auto" and os.name == "posix" and "IPython" not in sys.modules:
+        # Rich's detection for a terminal (the first paint writes only to one), without
+        # loading rich.console for it; a test compares the two.
+        term = os.environ.get("TERM", "")
+        if term.lower() in ("dumb", "unknown"):
+            return None
+        if os.environ.get("COLORTERM", "").strip().lower() in ("truecolor", "24bit"):
+            return ColorSystem.TRUECOLOR
+        colors = term.strip().lower().rpartition("-")[2]
+        return ColorSystem.EIGHT_BIT if _TERM_COLORS.get(colors) == "256" else \
+            ColorSystem.STANDARD
+    from rich.console import Console
+
     console = Console(force_terminal=True, color_system=wanted_system,  # type: ignore[arg-type]
                       file=open(os.devnull, "w"))  # noqa: SIM115
     return console._color_system

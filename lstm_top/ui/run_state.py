@@ -286,6 +286,9 @@ class Diagnosers:
         if diagnoser.skipped_epochs:
             note = (f"signs judged the last {diagnoser.diagnosed_epochs:,} of "
                     f"{diagnoser.epochs_seen:,} epochs")
+        if len(frozen.epochs):
+            note = resolve_loss_keys(frozen.epochs.names, job.train_key,
+                                     job.val_key).missing_hint() or note
         return DiagnosisResult(job.key, (serial, frozen.epochs.version),
                                [_copy_finding(f) for f in findings], note,
                                # No epoch record yet: its steps may make it a step run.

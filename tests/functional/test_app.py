@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 from collections.abc import Callable
@@ -483,3 +484,19 @@ async def test_a_run_stopped_by_a_sign_says_so_in_the_status_line(tmp_path: Path
         line = status(app)
         assert "finished" in line and "■ stopped: nonfinite_loss" in line
         assert "epoch 6" in line
+
+
+async def test_a_run_whose_losses_are_not_recognised_says_how_to_name_them(
+        tmp_path: Path) -> None:
+    path = tmp_path / "history.json"  # two models in one dict: no "the" loss to judge
+    path.write_text(json.dumps({"reg_loss": [1.0, 0.9, 0.8], "reg_val_loss": [1.1, 1.0, 0.9],
+                                "cls_loss": [0.7, 0.6, 0.5], "cls_val_loss": [0.7, 0.7, 0.6]}))
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(pilot)
+        await wait_for(pilot, lambda: "--val-key" in warnings(app), what="the loss-name hint")
+        assert "no training or validation loss recognised" in " ".join(warnings(app).split())
+    named = make_app(path, train_key="reg_loss", val_key="reg_val_loss")
+    async with named.run_test(size=SIZE) as pilot:
+        await settled(pilot)
+        assert "--val-key" not in warnings(named)

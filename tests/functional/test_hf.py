@@ -146,6 +146,14 @@ def test_trainer_state_steps_sit_at_their_own_fractional_epochs(tmp_path: Path) 
     steps, _ = history.steps.logged("loss")
     x = steps_on_epoch_axis(history)[history.steps.present("loss")]
     assert dict(zip(steps.tolist(), x.tolist(), strict=True)) == logged
+    # An epoch's training loss is the mean of the entries logged in it (as our callback's),
+    # not its last logging step's value.
+    by_epoch: dict[int, list[float]] = {}
+    for entry in log:
+        if "loss" in entry:
+            by_epoch.setdefault(math.ceil(entry["epoch"]), []).append(entry["loss"])
+    assert list(history.epochs.column("loss")) == pytest.approx(
+        [sum(values) / len(values) for _, values in sorted(by_epoch.items())])
 
 
 def test_dict_eval_dataset_becomes_subsets(tmp_path: Path) -> None:

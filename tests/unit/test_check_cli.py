@@ -146,3 +146,15 @@ def test_huge_history_says_which_epochs_the_signs_judged(tmp_path: Path) -> None
     report = json.loads(_check(str(path), "--json").stdout)
     assert report["summary"]["diagnosed_epochs"] == MAX_CATCHUP_EPOCHS
     assert report["epochs"] == epochs
+
+
+def test_unrecognised_loss_names_are_said_not_silently_unjudged(tmp_path: Path) -> None:
+    path = tmp_path / "history.json"  # two models in one dict: which loss is meant is unclear
+    path.write_text(json.dumps({"reg_loss": [1.0, 0.9, 0.8], "reg_val_loss": [1.1, 1.0, 0.9],
+                                "cls_loss": [0.7, 0.6, 0.5], "cls_val_loss": [0.7, 0.7, 0.6]}))
+    result = _check(str(path))
+    assert "no training or validation loss recognised" in result.stdout
+    assert "--train-key NAME / --val-key NAME" in result.stdout
+    named = _check(str(path), "--train-key", "reg_loss", "--val-key", "reg_val_loss")
+    assert "losses   no" not in named.stdout
+    assert "best val reg_val_loss = 0.9 at epoch 3" in named.stdout

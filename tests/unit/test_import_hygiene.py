@@ -138,6 +138,24 @@ assert "━━ val" in encode_rows(first.rows, color_system())
     assert not [name for name in modules if name.startswith(("lstm_top.signs",
                                                                "lstm_top.evaluation",
                                                                "lstm_top.ui.components"))]
+    # Nor what only costs it time: numpy's masked arrays (np.median loads them) and Rich's
+    # console (Textual loads it later).
+    assert "numpy.ma" not in modules and "rich.console" not in modules
+
+
+def test_the_first_paint_detects_colours_as_rich_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+
+    from lstm_top.ui.first_paint import color_system
+
+    for term in ("xterm-256color", "xterm", "screen-16color", "xterm-kitty", "tmux-256color",
+                 "linux", "dumb", "unknown", ""):
+        for colorterm in ("", "truecolor", "24bit", "TrueColor "):
+            monkeypatch.setenv("TERM", term)
+            monkeypatch.setenv("COLORTERM", colorterm)
+            with open(os.devnull, "w") as sink:
+                expected = Console(force_terminal=True, file=sink)._color_system
+            assert color_system() == expected, (term, colorterm)
 
 
 def test_the_sweep_paint_loads_no_textual_no_file_watching_and_no_signs(tmp_path: Path) -> None:

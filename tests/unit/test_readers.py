@@ -200,3 +200,24 @@ def test_train_and_val_key_overrides(tmp_path: Path) -> None:
                                                                               "heldout")
     assert chosen["summary"]["best_val_epoch"] == 5
     assert chosen["summary"]["best_val_loss"] == pytest.approx(0.4)
+
+
+def test_a_history_saved_as_the_string_of_its_dict(tmp_path: Path) -> None:
+    # json.dump(str(history.history)): a JSON string holding the dict's Python repr.
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps(str({"loss": [0.9, 0.5, 0.3], "val_loss": [1.0, 0.8, 0.7]})))
+    history = read_history(path)
+    np.testing.assert_allclose(history.epochs.column("val_loss"), [1.0, 0.8, 0.7])
+    path.write_text(json.dumps("{'loss': [__import__('os').getpid()]}"))  # code is not read
+    with pytest.raises(SourceError, match="not a history"):
+        read_history(path)
+
+
+def test_loss_lists_named_the_way_scripts_name_them(tmp_path: Path) -> None:
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps({"coil_train_losses": [0.9, 0.5], "coil_val_losses": [1.0, 0.8],
+                                "best_val_loss": [0.8, 0.8]}))
+    keys = resolve_loss_keys(read_history(path).epochs.names)
+    assert (keys.train, keys.val) == ("coil_train_losses", "coil_val_losses")
+    # Two models in one file: which is "the" val loss is the user's to say (--val-key).
+    assert resolve_loss_keys(["reg_loss", "reg_val_loss", "cls_val_loss"]).val is None
