@@ -340,7 +340,11 @@ def test_a_viewer_that_sends_garbage_does_not_disturb_the_server(tmp_path: Path,
     try:
         rude.sendall(os.urandom(1 << 16) + b"\n" * 100)
         source.start(Recorder())
-        for epoch in range(1, 21):
+        logger.log(epoch=1, loss=1.0)
+        # Connected before the rest (a loaded machine may connect after a fast close, when
+        # there is no server left to read from).
+        assert wait_until(lambda: len(source.history.epochs) == 1), source.message
+        for epoch in range(2, 21):
             logger.log(epoch=epoch, loss=1.0)
         logger.close()
         assert wait_until(lambda: source.state == ENDED), source.message
