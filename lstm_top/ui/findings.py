@@ -24,10 +24,10 @@ def _num(value: Any, digits: int = 3) -> str:
 
 
 def _pct(value: Any) -> str:
-    """A signed percentage with a real minus sign: "+55 %", "−90 %"."""
+    """A signed percentage with a real minus sign: "+55%", "−90%"."""
     if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
         return "?"
-    return f"{'+' if value >= 0 else '−'}{abs(value):.0f} %"
+    return f"{'+' if value >= 0 else '−'}{abs(value):.0f}%"
 
 
 def _whole(value: Any) -> str:
@@ -57,7 +57,7 @@ def _stagnating(e: Mapping[str, Any]) -> str:
 def _oscillating(e: Mapping[str, Any]) -> str:
     text = (f"{e.get('peaks_in_window')} peaks in {e.get('window_epochs')} epochs "
             f"({_epochs(e.get('peak_epochs'), 3)}); swings ~{_whole(e.get('typical_swing_pct'))}"
-            f" %, largest {_whole(e.get('largest_swing_pct'))} %")
+            f"%, largest {_whole(e.get('largest_swing_pct'))}%")
     return text + (f"; lr {_num(e['lr'])}" if e.get("lr") is not None else "")
 
 
@@ -91,7 +91,7 @@ def _nonfinite(e: Mapping[str, Any]) -> str:
 
 
 def _plateau(e: Mapping[str, Any]) -> str:
-    return (f"train {_num(e.get('level'))}, {_whole(e.get('progress_pct'))} % of the way down "
+    return (f"train {_num(e.get('level'))}, {_whole(e.get('progress_pct'))}% of the way down "
             f"from {_num(e.get('start_level'))} after {e.get('epochs')} epochs")
 
 
