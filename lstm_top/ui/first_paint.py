@@ -25,8 +25,9 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lstm_top.history import History
 from lstm_top.sources.base import LiveSource, UpdateCallback
@@ -82,22 +83,14 @@ def fits(width: int, height: int) -> bool:
     return width >= MIN_WIDTH and body - plot_rows(height) >= LOWER_MIN_ROWS
 
 
-@dataclass
-class FirstPaint:
-    """What was painted, for Textual's first frame to show the same; and the terminal's state
-    to give back if Textual never takes over (``release``)."""
+@dataclass(kw_only=True)
+class PaintedScreen:
+    """A screen painted before Textual starts: its cells, for Textual's first frame to match,
+    and the terminal's state to give back if Textual never takes over (``release``)."""
 
-    key: str  # the target, as the app names its run
-    chart: Text
-    legend: Text
-    status: Text
-    chart_size: tuple[int, int]
     rows: list[list[tuple[str, Style]]] = field(default_factory=list)  # the screen painted
     terminal_attrs: list[Any] | None = None  # stdin's termios attributes before the paint
     painted: bool = False  # on the terminal (False: built only, as the tests do)
-    # A large file's tail as read here, (history, (device, inode), size): the follower starts
-    # from it (``FileFollower.use_preview``) instead of reading the tail again.
-    preview: tuple[History, tuple[int, int], int] | None = None
     taken_over: bool = False  # Textual's driver has the terminal now
 
     def release(self) -> None:
@@ -109,6 +102,20 @@ class FirstPaint:
             _write(LEAVE)
         finally:
             _restore_terminal(self.terminal_attrs)
+
+
+@dataclass
+class FirstPaint(PaintedScreen):
+    """The chart and status line of one run, painted first."""
+
+    key: str  # the target, as the app names its run
+    chart: Text
+    legend: Text
+    status: Text
+    chart_size: tuple[int, int]
+    # A large file's tail as read here, (history, (device, inode), size): the follower starts
+    # from it (``FileFollower.use_preview``) instead of reading the tail again.
+    preview: tuple[History, tuple[int, int], int] | None = None
 
 
 def _write(text: str) -> None:
@@ -129,19 +136,25 @@ def _restore_terminal(attrs: list[Any] | None) -> None:
         pass
 
 
-def wanted(targets: list[str]) -> str | None:
-    """The file to paint first, or None when the first paint does not apply here."""
+def on_a_terminal(targets: list[str]) -> bool:
+    """Whether a screen may be painted before Textual: one target, a real terminal on all
+    three streams, colour, and none of Textual's own settings that change how it draws."""
     if len(targets) != 1 or os.name != "posix" or os.environ.get("NO_COLOR"):
-        return None
+        return False
     if any(os.environ.get(name) for name in TEXTUAL_SETTINGS):
-        return None
+        return False
     if os.environ.get("TERM", "dumb") in ("", "dumb"):
-        return None
+        return False
     streams = (sys.__stdin__, sys.__stdout__, sys.__stderr__)
     try:
-        if not all(stream is not None and stream.isatty() for stream in streams):
-            return None
+        return all(stream is not None and stream.isatty() for stream in streams)
     except (ValueError, OSError):
+        return False
+
+
+def wanted(targets: list[str]) -> str | None:
+    """The file to paint first, or None when the first paint does not apply here."""
+    if not on_a_terminal(targets):
         return None
     target = targets[0]
     if not target.lower().endswith((".jsonl", ".ndjson")) or not os.path.isfile(target):
@@ -149,14 +162,15 @@ def wanted(targets: list[str]) -> str | None:
     return target
 
 
-def paint_first(targets: list[str], train_key: str | None = None,
-                val_key: str | None = None) -> FirstPaint | None:
-    """Paint the chart of ``targets``' one JSON Lines file now, if the first paint applies."""
-    target = wanted(targets)
-    if target is None:
-        return None
+Painted = TypeVar("Painted", bound=PaintedScreen)
+
+
+def paint_on_terminal(build: Callable[[int, int], Painted | None],
+                      fits_size: Callable[[int, int], bool]) -> Painted | None:
+    """Build a screen for the terminal's size and paint it, keys held for Textual; None (and
+    the terminal untouched) when it does not fit, cannot be built, or the terminal refuses."""
     width, height = shutil.get_terminal_size()  # as Textual's driver asks
-    if not fits(width, height):
+    if not fits_size(width, height):
         return None
     import termios
 
@@ -166,23 +180,33 @@ def paint_first(targets: list[str], train_key: str | None = None,
     except termios.error:
         return None
     try:
-        first = build_first_paint(target, width, height, train_key, val_key)
+        screen = build(width, height)
     except Exception:  # never in the way: Textual starts as ever
         return None
-    if first is None:
+    if screen is None:
         return None
-    first.terminal_attrs = attrs
+    screen.terminal_attrs = attrs
     quiet = termios.tcgetattr(fd)
     quiet[3] &= ~(termios.ICANON | termios.ECHO)  # keys wait, unechoed, for Textual
     quiet[6][termios.VMIN], quiet[6][termios.VTIME] = 1, 0
     try:
         termios.tcsetattr(fd, termios.TCSANOW, quiet)
-        first.painted = True
-        _write(ENTER + SYNC_BEGIN + encode_rows(first.rows, color_system()) + SYNC_END)
+        screen.painted = True
+        _write(ENTER + SYNC_BEGIN + encode_rows(screen.rows, color_system()) + SYNC_END)
     except (termios.error, OSError):
-        first.release()
+        screen.release()
         return None
-    return first
+    return screen
+
+
+def paint_first(targets: list[str], train_key: str | None = None,
+                val_key: str | None = None) -> FirstPaint | None:
+    """Paint the chart of ``targets``' one JSON Lines file now, if the first paint applies."""
+    target = wanted(targets)
+    if target is None:
+        return None
+    return paint_on_terminal(
+        lambda width, height: build_first_paint(target, width, height, train_key, val_key), fits)
 
 
 def build_first_paint(target: str, width: int, height: int, train_key: str | None = None,

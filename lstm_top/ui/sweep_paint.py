@@ -21,26 +21,18 @@ Textual-free; nothing here may raise: a failure leaves the terminal as it was.
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lstm_top.ui import sweep_cells
 from lstm_top.ui.first_paint import (
     BACKGROUND,
-    ENTER,
     FOREGROUND,
-    LEAVE,
-    SYNC_BEGIN,
-    SYNC_END,
-    TEXTUAL_SETTINGS,
-    _restore_terminal,
-    _write,
+    PaintedScreen,
     as_textual,
-    color_system,
-    encode_rows,
+    on_a_terminal,
+    paint_on_terminal,
 )
 
 if TYPE_CHECKING:
@@ -76,45 +68,21 @@ class _OverBudget(Exception):
 
 
 @dataclass
-class SweepPaint:
+class SweepPaint(PaintedScreen):
     """What was painted, and the runs read for it (followers, read once, not started), for the
-    app to take over; the terminal's state to give back if Textual never does (``release``)."""
+    app to take over."""
 
     folder: str  # absolute, as the folder watcher names it
     sources: list[tuple[str, FileFollower]]
     summary: str
     labels: list[str]
-    rows: list[list[tuple[str, Style]]] = field(default_factory=list)  # the screen painted
     table_rows: int = 0  # screen rows of the table painted (header included)
     table_width: int = 0  # columns of the table painted (the scroll bar's excluded)
-    terminal_attrs: list[Any] | None = None
-    painted: bool = False
-    taken_over: bool = False
-
-    def release(self) -> None:
-        """Textual never started (an error, Ctrl-C): the terminal as it was. Idempotent."""
-        if not self.painted or self.taken_over:
-            return
-        self.painted = False
-        try:
-            _write(LEAVE)
-        finally:
-            _restore_terminal(self.terminal_attrs)
 
 
 def wanted(targets: list[str]) -> str | None:
     """The folder to paint first, or None when the sweep's first paint does not apply."""
-    if len(targets) != 1 or os.name != "posix" or os.environ.get("NO_COLOR"):
-        return None
-    if any(os.environ.get(name) for name in TEXTUAL_SETTINGS):
-        return None
-    if os.environ.get("TERM", "dumb") in ("", "dumb"):
-        return None
-    streams = (sys.__stdin__, sys.__stdout__, sys.__stderr__)
-    try:
-        if not all(stream is not None and stream.isatty() for stream in streams):
-            return None
-    except (ValueError, OSError):
+    if not on_a_terminal(targets):
         return None
     return targets[0] if os.path.isdir(targets[0]) else None
 
@@ -125,34 +93,9 @@ def paint_sweep_first(targets: list[str], train_key: str | None = None,
     folder = wanted(targets)
     if folder is None:
         return None
-    width, height = shutil.get_terminal_size()  # as Textual's driver asks
-    if width < MIN_WIDTH or height < MIN_HEIGHT:
-        return None
-    import termios
-
-    fd = 0  # stdin, where Textual reads its keys
-    try:
-        attrs = termios.tcgetattr(fd)
-    except termios.error:
-        return None
-    try:
-        paint = build_sweep_paint(folder, width, height, train_key, val_key)
-    except Exception:  # never in the way: Textual starts as ever
-        return None
-    if paint is None:
-        return None
-    paint.terminal_attrs = attrs
-    quiet = termios.tcgetattr(fd)
-    quiet[3] &= ~(termios.ICANON | termios.ECHO)  # keys wait, unechoed, for Textual
-    quiet[6][termios.VMIN], quiet[6][termios.VTIME] = 1, 0
-    try:
-        termios.tcsetattr(fd, termios.TCSANOW, quiet)
-        paint.painted = True
-        _write(ENTER + SYNC_BEGIN + encode_rows(paint.rows, color_system()) + SYNC_END)
-    except (termios.error, OSError):
-        paint.release()
-        return None
-    return paint
+    return paint_on_terminal(
+        lambda width, height: build_sweep_paint(folder, width, height, train_key, val_key),
+        lambda width, height: width >= MIN_WIDTH and height >= MIN_HEIGHT)
 
 
 def read_sweep(folder: str) -> list[tuple[str, FileFollower]] | None:
