@@ -286,11 +286,12 @@ class Diagnosers:
         if diagnoser.skipped_epochs:
             note = (f"signs judged the last {diagnoser.diagnosed_epochs:,} of "
                     f"{diagnoser.epochs_seen:,} epochs")
-        if len(frozen.epochs):
-            note = resolve_loss_keys(frozen.epochs.names, job.train_key,
-                                     job.val_key).missing_hint() or note
+        # No loss to judge: the panel says so in place of "no warning signs".
+        unjudged = (resolve_loss_keys(frozen.epochs.names, job.train_key,
+                                      job.val_key).missing_hint()
+                    if len(frozen.epochs) else None)
         return DiagnosisResult(job.key, (serial, frozen.epochs.version),
-                               [_copy_finding(f) for f in findings], note,
+                               [_copy_finding(f) for f in findings], note, unjudged,
                                # No epoch record yet: its steps may make it a step run.
                                unit=frozen.index_unit if len(frozen.epochs) else "step",
                                steps_version=frozen.steps.version)
