@@ -192,3 +192,24 @@ async def test_a_run_that_starts_overfitting_moves_up_the_table_in_place(tmp_pat
         await pilot.press("slash", *["backspace"] * 8, "enter")
         await _wait(pilot, lambda: table.row_count == 12)
         assert sorted(names()) == sorted(f"trial_{index:02d}" for index in range(12))
+
+
+async def test_a_filter_typed_in_one_burst_after_slash_keeps_every_key(tmp_path: Path) -> None:
+    from textual import events
+
+    for index in range(12):
+        write_trial(tmp_path / "sweep", f"trial_{index:02d}", (0.1, 0.01, 0.001)[index % 3],
+                    (32, 64)[index % 2], overfits=index in (4, 9))
+    app = LstmTopApp([str(tmp_path / "sweep")], clock=lambda: 2000.0)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _wait(pilot, lambda: isinstance(app.screen, RunTableScreen)
+                    and app.screen.table.row_count == 12)
+        driver = app._driver
+        assert driver is not None
+        # All queued before any is handled, as a paste or a fast typist over ssh delivers them.
+        for key, char in [("slash", "/"), *((c, c) for c in "sq lr=0.01")]:
+            driver.send_message(events.Key("space" if char == " " else key, char))
+        screen = app.screen
+        assert isinstance(screen, RunTableScreen)
+        await _wait(pilot, lambda: screen.filter_text == "sq lr=0.01")
+        assert app.screen is screen and app.is_running  # "q" went into the filter: no quit

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import ActiveBinding, BindingType
 from textual.screen import Screen
@@ -205,8 +206,25 @@ class RunTableScreen(Screen[None]):
         self._refresh()
         self.table.focus()
 
-    def on_key(self, event: object) -> None:
-        if getattr(event, "key", None) in CURSOR_KEYS:
+    def on_key(self, event: events.Key) -> None:
+        field = self.query_one("#sweep-filter", Input)
+        typing = self.focused is field  # has_focus follows only when Focus is handled
+        if event.key == "slash" and not typing:
+            # Opened here, not by the binding (which runs after the keys already queued):
+            # what is typed in the same burst (a paste, a fast typist over ssh) follows it
+            # into the filter.
+            self.action_filter()
+            event.stop()
+            event.prevent_default()
+            return
+        if typing and event.is_printable and event.character:
+            # Typed in the same burst as "/": queued to the table before the filter opened.
+            # It belongs to the filter (and is no key binding: "q" must not quit).
+            field.insert_text_at_cursor(event.character)
+            event.stop()
+            event.prevent_default()
+            return
+        if event.key in CURSOR_KEYS:
             self._cursor_chosen = True
 
     def on_click(self) -> None:
@@ -218,9 +236,14 @@ class RunTableScreen(Screen[None]):
 
     def action_filter(self) -> None:
         field = self.query_one("#sweep-filter", Input)
+        if self.focused is field:
+            return  # already typing (opened by on_key): what was typed stays
         field.add_class("-open")
         field.value = self.filter_text
-        field.focus()
+        # Focused now, not after the queue (Widget.focus defers it): the keys typed right
+        # after "/" in one burst (a paste, a fast typist over ssh) are already queued, and
+        # would go to the table, where "q" quits.
+        self.set_focus(field)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value.strip()
