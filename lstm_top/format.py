@@ -309,6 +309,15 @@ def _short_reason(exc: BaseException) -> str:
     return text[:80]
 
 
+def is_number(text: str) -> bool:
+    """Whether ``text`` reads as a number (``float`` accepts it: "3", "1e-4", "nan")."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def to_float(value: Any) -> float | None:
     """A metric value as float; None when it is missing or not a number."""
     if isinstance(value, float):

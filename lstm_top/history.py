@@ -98,6 +98,12 @@ class Table:
     def __contains__(self, name: object) -> bool:
         return name in self._values
 
+    def rename(self, name: str, new_name: str) -> None:
+        """Give a column another name, its values and presence moved as they are (a reader
+        naming other tools' columns our way); ``new_name`` must be free."""
+        self._values[new_name] = self._values.pop(name)
+        self._present[new_name] = self._present.pop(name)
+
     def column(self, name: str) -> np.ndarray:
         """Values of a metric, NaN where missing (check ``present`` to tell the two apart)."""
         values = self._values.get(name)

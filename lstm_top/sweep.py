@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lstm_top.format import is_number
 from lstm_top.history import History, resolve_loss_keys
 
 if TYPE_CHECKING:  # the viewer's first paint of a sweep makes rows before the signs load
@@ -81,14 +82,6 @@ def _flat_config(config: dict[str, Any], prefix: str = "", depth: int = 0) -> di
     return flat
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def differing_config(configs: Sequence[dict[str, Any]]) -> tuple[list[str], list[dict[str, str]]]:
     """The keys whose values differ between runs (at most ``MAX_CONFIG_COLUMNS``, fewest
     distinct values first: lr and batch before a per-run output path), and each run's values."""
@@ -109,7 +102,7 @@ def _differing(flats: Sequence[dict[str, str]]) -> tuple[list[str], list[dict[st
     # number unique to every run (an lr grid) is a setting.
     differing = [key for key in differing
                  if len(keys[key]) < len(flats) or len(flats) <= 3
-                 or all(_is_number(value) for value in keys[key])]
+                 or all(is_number(value) for value in keys[key])]
     differing.sort(key=lambda key: (len(keys[key]), key))
     chosen = differing[:MAX_CONFIG_COLUMNS]
     return chosen, [{key: flat.get(key, "") for key in chosen} for flat in flats]

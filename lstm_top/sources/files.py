@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from lstm_top.format import MAX_NAME_CHARS, nesting_too_deep, to_float
+from lstm_top.format import MAX_NAME_CHARS, is_number, nesting_too_deep, to_float
 from lstm_top.history import History, Table
 from lstm_top.sources.base import SourceError
 
@@ -40,14 +40,6 @@ STEP_COLUMNS = ("step", "Step", "global_step", "_step")
 TIME_COLUMNS = ("time", "wall_time", "timestamp", "_timestamp")
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def read_csv_text(text: str, history: History) -> None:
     """Per-epoch CSV. Rows sharing an epoch number in a row are merged (Lightning logs one
     row per step with holes); empty cells are missing values, not NaN."""
@@ -59,7 +51,7 @@ def read_csv_text(text: str, history: History) -> None:
     except csv.Error as exc:
         raise SourceError(f"{history.source}: not a CSV file ({exc})") from None
     header = [name.strip()[:MAX_NAME_CHARS] for name in header]  # as JSONL names are cut
-    if header and all(_is_number(name) for name in header if name):
+    if header and all(is_number(name) for name in header if name):
         # Numbers where the names should be: the columns cannot be told apart.
         raise SourceError(f"{history.source}: CSV has no header row (its first row is "
                           f"numbers; the columns need names such as epoch,loss,val_loss)")

@@ -89,9 +89,7 @@ def name_subsets(history: History) -> None:
             column = subset_column(match["metric"], f"dataloader_{match['index']}")
             if column in table:
                 continue
-            # Tables have no rename: the column's arrays move to the new name, in place.
-            table._values[column] = table._values.pop(name)
-            table._present[column] = table._present.pop(name)
+            table.rename(name, column)
             renamed.setdefault(match["metric"], []).append(column)
         for metric, columns in renamed.items():
             if metric in table or len(columns) < 2:
@@ -164,8 +162,7 @@ def _keras_style_subsets(table: Table) -> None:
         column = subset_column(val, subset)
         if column in table:
             continue
-        table._values[column] = table._values.pop(name)
-        table._present[column] = table._present.pop(name)
+        table.rename(name, column)
 
 
 # ---------------------------------------------------------------------------- bulk readers
