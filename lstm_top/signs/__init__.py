@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from lstm_top.history import History, resolve_loss_keys
+from lstm_top.history import History, LossKeys, resolve_loss_keys
 from lstm_top.signs.base import Detector, Epoch, Finding, Params, Severity, SignContext
 from lstm_top.signs.diverging_loss import DivergingLoss, DivergingParams
 from lstm_top.signs.exploding_gradients import ExplodingGradients, ExplodingGradientsParams
@@ -69,6 +69,7 @@ class Diagnoser:
         self.epochs_seen = 0  # rows of the history as of the last update
         self.interrupted = False  # the last update stopped early (``stop`` said so)
         self.unit = "epoch"  # what the rows of the last history counted (``History.index_unit``)
+        self.keys: LossKeys | None = None  # the loss columns judged, once there were rows
 
     @property
     def diagnosed_epochs(self) -> int:
@@ -95,7 +96,7 @@ class Diagnoser:
             self.epochs_seen = rows
             if rows > start:
                 names = table.names
-                keys = resolve_loss_keys(names, self.train_key, self.val_key)
+                keys = self.keys = resolve_loss_keys(names, self.train_key, self.val_key)
                 context = SignContext(history, keys, find_lr_key(names),
                                       find_grad_norm_key(names))
                 for until in range(start + CATCHUP_SLICE_EPOCHS, rows + CATCHUP_SLICE_EPOCHS,

@@ -51,7 +51,8 @@ def history_from_series(source: str, series: Mapping[str, Iterable[Point]],
     _fill(history.steps, by_tag, (epoch_steps, [epochs[step][1] for step in epoch_steps]))
     per_epoch: dict[str, dict[int, tuple[float, float]]] = {}
     for tag, values in by_tag.items():
-        gathered: dict[int, tuple[float, list[float]]] = {}
+        gathered: dict[int, list[float]] = {}
+        last_time: dict[int, float] = {}
         for step in sorted(values):
             # The epoch logged at this step, else the last one logged before it.
             at = bisect.bisect_right(epoch_steps, step) - 1
@@ -60,16 +61,15 @@ def history_from_series(source: str, series: Mapping[str, Iterable[Point]],
             epoch_value = epochs[epoch_steps[at]][1]
             if not math.isfinite(epoch_value):
                 continue
-            wall_time, value = values[step]
-            seen = gathered.setdefault(math.ceil(epoch_value), (wall_time, []))
-            gathered[math.ceil(epoch_value)] = (wall_time, seen[1])
-            seen[1].append(value)
+            epoch = math.ceil(epoch_value)
+            last_time[epoch], value = values[step]
+            gathered.setdefault(epoch, []).append(value)
         # A tag logged at several steps of an epoch (the training loss every N steps) is
         # that epoch's mean, as Lightning's own train_loss_epoch is; its last value would be
         # a single batch's (HF, 10 logging steps an epoch: 0.0003 to 0.17 from epoch to
         # epoch on a run whose epoch means fell steadily).
-        per_epoch[tag] = {epoch: (wall_time, _mean(points))
-                          for epoch, (wall_time, points) in gathered.items()}
+        per_epoch[tag] = {epoch: (last_time[epoch], _mean(points))
+                          for epoch, points in gathered.items()}
     _fill(history.epochs, per_epoch)
     return history
 

@@ -287,9 +287,8 @@ class Diagnosers:
             note = (f"signs judged the last {diagnoser.diagnosed_epochs:,} of "
                     f"{diagnoser.epochs_seen:,} epochs")
         # No loss to judge: the panel says so in place of "no warning signs".
-        unjudged = (resolve_loss_keys(frozen.epochs.names, job.train_key,
-                                      job.val_key).missing_hint()
-                    if len(frozen.epochs) else None)
+        unjudged = (diagnoser.keys.missing_hint()
+                    if len(frozen.epochs) and diagnoser.keys is not None else None)
         return DiagnosisResult(job.key, (serial, frozen.epochs.version),
                                [_copy_finding(f) for f in findings], note, unjudged,
                                # No epoch record yet: its steps may make it a step run.
