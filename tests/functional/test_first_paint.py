@@ -21,7 +21,7 @@ from lstm_top.ui.first_paint import (
     wanted,
 )
 from tests.functional.histories import STARTED, run_text
-from tests.functional.pilots import wait_until
+from tests.functional.pilots import wait_painted, wait_until
 
 pytestmark = pytest.mark.anyio
 NOW = STARTED + 3600.0
@@ -55,6 +55,7 @@ async def _first_frame(path: Path, first: FirstPaint, size: tuple[int, int]
     app = LstmTopApp([str(path)], clock=lambda: NOW, first_paint=first)
     async with app.run_test(size=size) as pilot:
         await wait_until(pilot, app.is_settled, what="the app settled")
+        await wait_painted(pilot)
         strips = app.screen._compositor.render_strips()
         rows = [[(segment.text, segment.style) for segment in strip] for strip in strips]
         return app.loss_plot.chart_size(), app.loss_plot.size.height, rows

@@ -13,7 +13,7 @@ from textual.widgets import DataTable
 from lstm_top.ui.app import LstmTopApp
 from lstm_top.ui.components.metrics import MetricsTable
 from tests.functional.histories import STARTED, write_run
-from tests.functional.pilots import wait_until
+from tests.functional.pilots import wait_painted, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -44,6 +44,7 @@ async def test_the_metrics_lines_are_the_lines_datatable_draws(tmp_path: Path,
         await wait_until(pilot, app.is_settled, what="the app settled")
         table = app.query_one("#metrics", MetricsTable)
         assert table.row_count >= 4
+        await wait_painted(pilot)  # settled is the data; the layout may come a frame later
         own, datatable = _lines(table)
         assert own == datatable
         assert any("val_loss" in segment.text for segment in own[2])

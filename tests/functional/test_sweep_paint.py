@@ -13,7 +13,7 @@ import pytest
 from lstm_top.ui.app import LstmTopApp
 from lstm_top.ui.components.run_table import RunTableScreen
 from lstm_top.ui.sweep_paint import build_sweep_paint, wanted
-from tests.functional.pilots import wait_until
+from tests.functional.pilots import wait_painted, wait_until
 from tests.functional.test_first_paint import _cells
 from tests.unit.test_sweep import write_trial
 
@@ -49,7 +49,7 @@ async def _first_table_frame(folder: Path, paint: object, size: tuple[int, int]
         await wait_until(pilot, lambda: isinstance(app.screen, RunTableScreen)
                          and app.screen.composed and app.screen.table.row_count > 0,
                          what="the table's first rows")
-        await pilot.pause(0.2)
+        await wait_painted(pilot)
         strips = app.screen._compositor.render_strips()
         return app, [[(segment.text, segment.style) for segment in strip] for strip in strips]
 

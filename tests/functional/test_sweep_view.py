@@ -13,6 +13,7 @@ import pytest
 
 from lstm_top.ui.app import LstmTopApp
 from lstm_top.ui.components.run_table import RunTableScreen
+from tests.functional.pilots import wait_painted
 from tests.unit.test_sweep import write_trial
 
 pytestmark = pytest.mark.anyio
@@ -56,6 +57,7 @@ async def test_a_sweep_opens_on_the_table_worst_first_filters_and_overlays(
         assert first[3] == "✖ stagnating"  # critical: a red cross, and the sign's short name
         assert table.cursor_coordinate.row == 0  # on the worst run, not where it first was
         # The footer shows the table's keys (and help), not the chart's (log scale, window).
+        await wait_painted(pilot)  # the footer is painted a frame after the rows
         footer = "".join(segment.text for segment in screen._compositor.render_strips()[-1])
         assert all(key in footer for key in ("Back", "Filter", "Sort", "Mark", "Overlay",
                                              "Quit", "Help")), footer
