@@ -6,12 +6,10 @@ import asyncio
 import json
 import math
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from textual.message import Message
-from textual.pilot import Pilot
 
 from lstm_top.ui.app import LstmTopApp
 from lstm_top.ui.components.help import HelpScreen
@@ -21,31 +19,14 @@ from lstm_top.ui.components.status import StatusHeader
 from lstm_top.ui.components.warnings import WarningsPanel
 from lstm_top.ui.messages import RunsChanged, ViewReady
 from tests.functional.histories import STARTED, append_epochs, run_text, write_run
-from tests.functional.pilots import wait_until
+from tests.functional.pilots import WAIT_S, settled, wait_until
+from tests.waiting import poll_until
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def _own_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Viewer preferences live in a folder of the test's own: the user's are never touched."""
-    config = tmp_path / "config"
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
-    return config
-
-
 SIZE = (80, 24)
 FROZEN_NOW = STARTED + 10_000.0
-
-
-async def wait_for(pilot: Pilot[int], condition: Callable[[], bool], timeout: float = 8.0,
-                   what: str = "condition") -> None:
-    await wait_until(pilot, condition, timeout, what)
 
 
 def status(app: LstmTopApp) -> str:
@@ -63,20 +44,6 @@ def warnings(app: LstmTopApp) -> str:
 def metric_names(app: LstmTopApp) -> list[str]:
     table = app.query_one("#metrics", MetricsTable)
     return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
-
-
-async def settled(pilot: Pilot[int], timeout: float = 15.0) -> None:
-    """Wait until the app says everything asked for is on screen (``is_settled``), twice in a
-    row across a pause, so a message still in flight is not missed."""
-    app = pilot.app
-    assert isinstance(app, LstmTopApp)
-
-    def steady() -> bool:
-        return app.renders_done > 0 and app.is_settled()
-
-    await wait_for(pilot, steady, timeout, what="the app to settle")
-    await pilot.pause()
-    await wait_for(pilot, steady, timeout, what="the app to settle")
 
 
 def make_app(*targets: Path | str, **options: object) -> LstmTopApp:
@@ -108,14 +75,14 @@ async def test_live_appends_change_plot_metrics_and_warnings(tmp_path: Path) -> 
     app = make_app(path, clock=__import__("time").time)
     async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
         await settled(pilot)
-        await wait_for(pilot, lambda: "epoch 6" in status(app), what="epoch 6")
+        await wait_until(pilot, lambda: "epoch 6" in status(app), what="epoch 6")
         first_chart = plot(app).plain
         assert "stagnating" not in warnings(app).lower()
         assert "live" in status(app)
         before = sum(isinstance(m, RunsChanged) for m in seen)
 
         append_epochs(path, "stagnating", 7, 60)  # 54 records in a burst
-        await wait_for(pilot, lambda: "epoch 60" in status(app), what="epoch 60")
+        await wait_until(pilot, lambda: "epoch 60" in status(app), what="epoch 60")
         await settled(pilot)
         assert plot(app).plain != first_chart
         assert "stagnating" in warnings(app).lower()
@@ -145,7 +112,7 @@ async def test_a_new_epoch_updates_the_metrics_where_the_cursor_was_left(
         assert table.cursor_row == 2
         latest_before = str(table.get_row_at(1)[1])
         append_epochs(path, "stagnating", 11, 11)
-        await wait_for(pilot, lambda: "epoch 11" in status(app), what="epoch 11")
+        await wait_until(pilot, lambda: "epoch 11" in status(app), what="epoch 11")
         await settled(pilot)
         assert metric_names(app) == names
         assert table.cursor_row == 2
@@ -206,17 +173,17 @@ async def test_pause_follow_freezes_the_view(tmp_path: Path) -> None:
     app = make_app(path, clock=__import__("time").time)
     async with app.run_test(size=SIZE) as pilot:
         await settled(pilot)
-        await wait_for(pilot, lambda: "epoch 5" in status(app), what="epoch 5")
+        await wait_until(pilot, lambda: "epoch 5" in status(app), what="epoch 5")
         await pilot.press("f")
         assert "paused" in status(app)
         chart = plot(app).plain
         append_epochs(path, "healthy", 6, 9)
-        await wait_for(pilot, lambda: "(+" in status(app) and "(+0)" not in status(app),
+        await wait_until(pilot, lambda: "(+" in status(app) and "(+0)" not in status(app),
                        what="unseen updates counted")
         await pilot.pause(0.3)
         assert plot(app).plain == chart
         await pilot.press("f")
-        await wait_for(pilot, lambda: "epoch 9" in status(app), what="resumed view")
+        await wait_until(pilot, lambda: "epoch 9" in status(app), what="resumed view")
         await settled(pilot)
         assert "paused" not in status(app)
         assert plot(app).plain != chart
@@ -232,12 +199,11 @@ async def test_focus_scroll_help_export_and_quit(tmp_path: Path) -> None:
         panel = app.query_one("#warnings", WarningsPanel)
         assert app.focused is panel
         assert panel.max_scroll_y > 0, "fixture should overflow the warnings panel at 80x16"
-        await pilot.press("down", "down")
-        assert panel.scroll_y > 0
+        await pilot.press("down", "down")  # (the panel scrolls animated: waited for)
+        await wait_until(pilot, lambda: panel.scroll_y > 0, what="the panel scrolled down")
         await pilot.press("pagedown")
         await pilot.press("home")
-        await pilot.pause()
-        assert panel.scroll_y == 0
+        await wait_until(pilot, lambda: panel.scroll_y == 0, what="the panel back at the top")
 
         await pilot.press("tab")
         assert app.focused is app.query_one("#metrics", MetricsTable)
@@ -250,7 +216,7 @@ async def test_focus_scroll_help_export_and_quit(tmp_path: Path) -> None:
         assert not isinstance(app.screen, HelpScreen)
 
         await pilot.press("e")
-        await wait_for(pilot, lambda: export_dir.exists() and len(os.listdir(export_dir)) == 2,
+        await wait_until(pilot, lambda: export_dir.exists() and len(os.listdir(export_dir)) == 2,
                        what="export files")
         svg = next(export_dir.glob("*.svg")).read_text()
         text = next(export_dir.glob("*.txt")).read_text()
@@ -284,10 +250,10 @@ async def test_missing_file_is_waited_for(tmp_path: Path) -> None:
     path = tmp_path / "later.jsonl"
     app = make_app(path, clock=__import__("time").time)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: "waiting" in status(app), what="waiting state")
-        await wait_for(pilot, lambda: "waiting for" in plot(app).plain, what="waiting message")
+        await wait_until(pilot, lambda: "waiting" in status(app), what="waiting state")
+        await wait_until(pilot, lambda: "waiting for" in plot(app).plain, what="waiting message")
         path.write_text(run_text("healthy", 8, end=None))
-        await wait_for(pilot, lambda: "epoch 8" in status(app), what="file picked up")
+        await wait_until(pilot, lambda: "epoch 8" in status(app), what="file picked up")
         await settled(pilot)
         assert "━━ val" in plot(app).plain
 
@@ -300,7 +266,7 @@ async def test_unreadable_file_is_a_message_not_a_traceback(tmp_path: Path, name
     path.write_bytes(content)
     app = make_app(path)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: "error" in status(app), what="error state")
+        await wait_until(pilot, lambda: "error" in status(app), what="error state")
         await settled(pilot)
         assert name in plot(app).plain and "cannot read" in warnings(app)
         assert "Traceback" not in plot(app).plain
@@ -311,7 +277,7 @@ async def test_file_without_epochs_says_so(tmp_path: Path) -> None:
     path.write_bytes(b"\x00\x01 not json\n{also not}\n" + run_text("healthy", 0).encode())
     app = make_app(path)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: "finished" in status(app), what="end record read")
+        await wait_until(pilot, lambda: "finished" in status(app), what="end record read")
         await settled(pilot)
         assert "no epoch records (2 unreadable lines)" in plot(app).plain
         assert "2 bad lines" in status(app)
@@ -345,7 +311,7 @@ async def test_several_runs_list_switch_and_overlay(tmp_path: Path) -> None:
         assert status(app).startswith("alpha")
         run_list.focus()
         await pilot.press("down")
-        await wait_for(pilot, lambda: status(app).startswith("beta"), what="switch to beta")
+        await wait_until(pilot, lambda: status(app).startswith("beta"), what="switch to beta")
         await pilot.press("o")
         await settled(pilot)
         legend = plot(app).plain
@@ -357,9 +323,9 @@ async def test_folder_lists_runs_and_picks_up_new_ones(tmp_path: Path) -> None:
     write_run(tmp_path / "one.jsonl", "healthy", 10, name="one")
     app = make_app(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: len(app.runs) == 1, what="existing file")
+        await wait_until(pilot, lambda: len(app.runs) == 1, what="existing file")
         write_run(tmp_path / "two.jsonl", "stagnating", 10, name="two")
-        await wait_for(pilot, lambda: len(app.runs) == 2, what="new file in folder")
+        await wait_until(pilot, lambda: len(app.runs) == 2, what="new file in folder")
         await settled(pilot)
         assert app.query_one("#runs").display
 
@@ -368,9 +334,9 @@ async def test_notice_goes_away_when_the_file_appears(tmp_path: Path) -> None:
     path = tmp_path / "later.jsonl"
     app = make_app(path, clock=__import__("time").time)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: "to appear" in warnings(app), what="the missing notice")
+        await wait_until(pilot, lambda: "to appear" in warnings(app), what="the missing notice")
         path.write_text(run_text("healthy", 0, end=None))  # a header, no epoch yet
-        await wait_for(pilot, lambda: "live" in status(app), what="the file picked up")
+        await wait_until(pilot, lambda: "live" in status(app), what="the file picked up")
         await settled(pilot)
         assert "to appear" not in warnings(app) and "to appear" not in plot(app).plain
         assert "waiting for the first epoch" in warnings(app)
@@ -380,12 +346,12 @@ async def test_a_new_run_in_the_same_file_keeps_the_earlier_one(tmp_path: Path) 
     path = write_run(tmp_path / "train.jsonl", "healthy", 12, end=None, name="first")
     app = make_app(path, clock=__import__("time").time)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: "epoch 12" in status(app), what="the first run")
+        await wait_until(pilot, lambda: "epoch 12" in status(app), what="the first run")
         replacement = tmp_path / "next.jsonl"
         replacement.write_text(run_text("stagnating", 5, end=None, name="second").replace(
             str(int(STARTED)), str(int(STARTED) + 5000), 1))
         os.replace(replacement, path)
-        await wait_for(pilot, lambda: len(app.runs) == 2, what="the earlier run kept")
+        await wait_until(pilot, lambda: len(app.runs) == 2, what="the earlier run kept")
         await settled(pilot)
         names = sorted(run.name for run in app.runs.values())
         assert names == ["first (earlier)", "second"]
@@ -425,8 +391,8 @@ async def test_chart_and_metrics_do_not_wait_for_a_slow_diagnosis(
     path = write_run(tmp_path / "stag.jsonl", "stagnating", 60)
     app = make_app(path)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: "━━ val" in plot(app).plain, what="the chart")
-        await wait_for(pilot, lambda: "val_loss" in metric_names(app), what="the metrics")
+        await wait_until(pilot, lambda: "━━ val" in plot(app).plain, what="the chart")
+        await wait_until(pilot, lambda: "val_loss" in metric_names(app), what="the metrics")
         assert "diagnosing" in warnings(app)
         assert not app.is_settled()
         release.set()
@@ -435,7 +401,7 @@ async def test_chart_and_metrics_do_not_wait_for_a_slow_diagnosis(
         assert "diagnosing" not in warnings(app)
 
 
-async def test_preferences_are_saved_and_restored(tmp_path: Path, _own_config: Path) -> None:
+async def test_preferences_are_saved_and_restored(tmp_path: Path, own_config: Path) -> None:
     path = write_run(tmp_path / "gap.jsonl", "subset_gap", 60)
     app = make_app(path)
     async with app.run_test(size=SIZE) as pilot:
@@ -444,13 +410,9 @@ async def test_preferences_are_saved_and_restored(tmp_path: Path, _own_config: P
         await settled(pilot)
         assert "[log · ema 0.9 · last 20]" in plot(app).plain
         await pilot.press("q")
-    await asyncio.sleep(0)
-    saved = _own_config / "lstm-top" / "prefs.json"
-    for _ in range(100):  # the save runs in a worker; bounded wait for the file
-        if saved.exists():
-            break
-        await asyncio.sleep(0.05)
-    assert saved.exists()
+    saved = own_config / "lstm-top" / "prefs.json"
+    # The save runs in a worker; bounded wait for the file.
+    assert await asyncio.to_thread(poll_until, saved.exists, WAIT_S)
 
     again = make_app(path)
     async with again.run_test(size=SIZE) as pilot:
@@ -465,7 +427,6 @@ async def test_preferences_are_saved_and_restored(tmp_path: Path, _own_config: P
         await pilot.press("s")
         await settled(pilot)
         assert "ema 0.9" in plot(third).plain
-
 
 
 async def test_a_run_stopped_by_a_sign_says_so_in_the_status_line(tmp_path: Path) -> None:
@@ -494,7 +455,7 @@ async def test_a_run_whose_losses_are_not_recognised_says_how_to_name_them(
     app = make_app(path)
     async with app.run_test(size=SIZE) as pilot:
         await settled(pilot)
-        await wait_for(pilot, lambda: "--val-key" in warnings(app), what="the loss-name hint")
+        await wait_until(pilot, lambda: "--val-key" in warnings(app), what="the loss-name hint")
         assert "no training or validation loss recognised" in " ".join(warnings(app).split())
     named = make_app(path, train_key="reg_loss", val_key="reg_val_loss")
     async with named.run_test(size=SIZE) as pilot:

@@ -12,14 +12,10 @@ from textual.widgets import Static
 
 from lstm_top.ui.chart import ChartOptions, ChartSpec, Line, render
 from lstm_top.ui.components.chart_area import ChartArea
+from tests.functional.pilots import wait_painted
 
 pytestmark = pytest.mark.anyio
 WIDTH, HEIGHT = 30, 8
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 class SideBySide(App[None]):
@@ -83,13 +79,13 @@ async def test_chart_area_paints_the_cells_a_static_paints(kind: str) -> None:
     text = CHARTS[kind]()
     app = SideBySide(text)
     async with app.run_test(size=(2 * WIDTH + 2, HEIGHT + 2)) as pilot:
-        await pilot.pause()
+        await wait_painted(pilot)
         assert _cells(app, "area") == _cells(app, "static")
         assert any(char != " " for char, _ in _cells(app, "area")[0])
         new = Text("after an update", style="bold")
         app.query_one(Static).update(new)
         app.query_one(ChartArea).show(new)
-        await pilot.pause()
+        await wait_painted(pilot)
         assert _cells(app, "area") == _cells(app, "static")
         assert "".join(char for char, _ in _cells(app, "area")[0]).startswith("after an update")
 
@@ -101,6 +97,6 @@ async def test_a_figure_wider_than_the_area_is_cropped_not_wrapped() -> None:
                 overflow="crop")
     app = SideBySide(text)
     async with app.run_test(size=(2 * WIDTH + 2, HEIGHT + 2)) as pilot:
-        await pilot.pause()
+        await wait_painted(pilot)
         rows = ["".join(char for char, _ in row) for row in _cells(app, "area")]
         assert rows == [(f"row {y} " + "x" * WIDTH)[:WIDTH] for y in range(HEIGHT)]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,21 +25,6 @@ SIZE = (100, 30)
 # Long enough to still be running when stopped; a short pause keeps the epochs coming slowly.
 EPOCHS = 400
 EPOCH_DELAY = 0.05
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def _own_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-
-
-async def wait_for(pilot: Pilot[int], condition: Callable[[], bool], timeout: float = 30.0,
-                   what: str = "condition") -> None:
-    await wait_until(pilot, condition, timeout, what)
 
 
 def demo_children(parent: int) -> list[int]:
@@ -66,7 +50,7 @@ def demo_children(parent: int) -> list[int]:
 async def choose(pilot: Pilot[int], scenario: str) -> None:
     """In the open picker: move the highlight to ``scenario`` with the arrow keys, press enter."""
     app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, DemoPicker), 5.0, "the demo picker")
+    await wait_until(pilot, lambda: isinstance(app.screen, DemoPicker), what="the demo picker")
     options = app.screen.query_one("#scenarios", OptionList)
     ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
     assert scenario in ids
@@ -77,7 +61,7 @@ async def choose(pilot: Pilot[int], scenario: str) -> None:
         await pilot.press("down")
     assert options.get_option_at_index(options.highlighted or 0).id == scenario
     await pilot.press("enter")
-    await wait_for(pilot, lambda: not isinstance(app.screen, DemoPicker), 5.0, "picker closed")
+    await wait_until(pilot, lambda: not isinstance(app.screen, DemoPicker), what="picker closed")
 
 
 def last_epoch(app: LstmTopApp, key: str) -> int:
@@ -96,13 +80,13 @@ async def test_pick_follow_stop_and_quit_without_orphans(tmp_path: Path) -> None
                      demo_epoch_delay=EPOCH_DELAY)
     async with app.run_test(size=SIZE) as pilot:
         # No argument: the picker is the first thing on screen; esc closes it, d opens it.
-        await wait_for(pilot, lambda: isinstance(app.screen, DemoPicker), 5.0, "the picker")
+        await wait_until(pilot, lambda: isinstance(app.screen, DemoPicker), what="the picker")
         await pilot.press("escape")
-        await wait_for(pilot, lambda: not isinstance(app.screen, DemoPicker), 5.0, "closed")
+        await wait_until(pilot, lambda: not isinstance(app.screen, DemoPicker), what="closed")
         await pilot.press("d")
         await choose(pilot, "oscillating")
 
-        await wait_for(pilot, lambda: len(app.runs) == 1, 10.0, "the demo run in the list")
+        await wait_until(pilot, lambda: len(app.runs) == 1, what="the demo run in the list")
         key = next(iter(app.runs))
         path = Path(key)
         assert path.parent == runs_dir and path.name.startswith("oscillating-")
@@ -111,36 +95,35 @@ async def test_pick_follow_stop_and_quit_without_orphans(tmp_path: Path) -> None
         assert app.selected == key
 
         # Followed live: the epoch count on the status line and the chart keep changing.
-        await wait_for(pilot, lambda: last_epoch(app, key) >= 2, 60.0, "first epochs")
-        await wait_for(pilot, lambda: app.runs[key].rendered[1] > 0, 10.0, "a chart")
+        await wait_until(pilot, lambda: last_epoch(app, key) >= 2, 60.0, "first epochs")
+        await wait_until(pilot, lambda: app.runs[key].rendered[1] > 0, what="a chart")
         first_epoch, first_chart = last_epoch(app, key), app.loss_plot.plain
-        await wait_for(pilot, lambda: last_epoch(app, key) >= first_epoch + 3, 60.0,
-                       "more epochs")
-        await wait_for(pilot, lambda: f"epoch {last_epoch(app, key)}"
-                       in app.status_header.plain_text, 10.0, "the status line to follow")
-        await wait_for(pilot, lambda: app.loss_plot.plain != first_chart, 10.0,
-                       "the plot to grow")
+        await wait_until(pilot, lambda: last_epoch(app, key) >= first_epoch + 3, 60.0,
+                         "more epochs")
+        await wait_until(pilot, lambda: f"epoch {last_epoch(app, key)}"
+                         in app.status_header.plain_text, what="the status line to follow")
+        await wait_until(pilot, lambda: app.loss_plot.plain != first_chart, what="the plot to grow")
 
         # x stops the selected demo: SIGTERM, and the run ends as interrupted.
         demo = app.demos.find(key)
         assert demo is not None and demo.running
         await pilot.press("x")
-        await wait_for(pilot, lambda: demo.process.poll() is not None, 20.0, "the demo to stop")
+        await wait_until(pilot, lambda: demo.process.poll() is not None, what="the demo to stop")
         assert end_record(path) == {**end_record(path), "kind": "end", "status": "interrupted"}
-        await wait_for(pilot, lambda: "interrupted" in app.status_header.plain_text, 10.0,
-                       "the status line to say interrupted")
+        await wait_until(pilot, lambda: "interrupted" in app.status_header.plain_text,
+                         what="the status line to say interrupted")
         assert last_epoch(app, key) < EPOCHS
 
         # A second demo is another run in the list; the first one stays.
         await pilot.press("d")
         await choose(pilot, "healthy")
-        await wait_for(pilot, lambda: len(app.runs) == 2, 10.0, "the second run")
+        await wait_until(pilot, lambda: len(app.runs) == 2, what="the second run")
         second = next(k for k in app.runs if k != key)
         assert Path(second).name.startswith("healthy-")
-        await wait_for(pilot, lambda: app.run_list.display and app.run_list.option_count == 2,
-                       10.0, "both runs in the run list")
-        await wait_for(pilot, lambda: demo_children(os.getpid()) != [], 10.0, "its process")
-        await wait_for(pilot, lambda: last_epoch(app, second) >= 1, 60.0, "its first epoch")
+        await wait_until(pilot, lambda: app.run_list.display and app.run_list.option_count == 2,
+                         what="both runs in the run list")
+        await wait_until(pilot, lambda: demo_children(os.getpid()) != [], what="its process")
+        await wait_until(pilot, lambda: last_epoch(app, second) >= 1, 60.0, "its first epoch")
         processes = [d.process for d in app.demos.demos]
         assert len(processes) == 2
 

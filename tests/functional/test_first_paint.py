@@ -27,16 +27,6 @@ pytestmark = pytest.mark.anyio
 NOW = STARTED + 3600.0
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def _own_prefs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-
-
 def _cells(runs: list[tuple[str, object]]) -> list[tuple[str, str, str, bool]]:
     """(character, foreground, background, bold) of every cell of a row (a blank's foreground
     and boldness show nothing: left out)."""

@@ -22,16 +22,6 @@ pytestmark = pytest.mark.anyio
 NOBODY = 65534
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def _own_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-
-
 async def test_export_never_overwrites_or_follows_planted_links(tmp_path: Path) -> None:
     run = tmp_path / "run.jsonl"
     run.write_text(run_text("healthy", 8))

@@ -18,16 +18,6 @@ from tests.functional.pilots import wait_painted, wait_until
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def _own_prefs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-
-
 def _lines(table: MetricsTable) -> tuple[list[object], list[object]]:
     height = table.size.height
     own = [list(table.render_line(y)) for y in range(height)]
@@ -58,7 +48,7 @@ async def test_the_metrics_lines_are_the_lines_datatable_draws(tmp_path: Path,
             return  # a row or two on screen: no room for the mouse below
         # The mouse over a row: its hover highlight.
         await pilot.hover("#metrics", offset=(3, 2))
-        await pilot.pause()
+        await wait_painted(pilot)
         own, datatable = _lines(table)
         assert own == datatable
         await pilot.press("home")

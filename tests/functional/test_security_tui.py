@@ -14,20 +14,17 @@ import html
 import os
 import re
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 try:
-    from textual.pilot import Pilot
-
     from lstm_top.ui.app import LstmTopApp
 except ImportError as exc:  # pragma: no cover - the app is another engineer's module
     pytest.skip(f"the TUI is not importable: {exc}", allow_module_level=True)
 
 from lstm_top.format import encode_end, encode_epoch, encode_header
-from tests.functional.pilots import wait_until
+from tests.functional.pilots import settled, wait_painted, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -40,18 +37,8 @@ INJECTED = ("[@click=app.quit]x\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\x9b31m"
             "\u202eevil\u202c[bold red]R[/]")
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def make_app(*targets: Path | str) -> LstmTopApp:
     return LstmTopApp([str(t) for t in targets], clock=lambda: FROZEN_NOW)
-
-
-async def wait_for(pilot: Pilot[int], condition: Callable[[], bool], timeout: float = 10.0,
-                   what: str = "condition") -> None:
-    await wait_until(pilot, condition, timeout, what)
 
 
 def screen_text(app: LstmTopApp) -> str:
@@ -79,8 +66,8 @@ async def test_injected_names_are_literal_inert_and_never_reach_the_terminal(
     hostile_run(path, INJECTED)
     app = make_app(path)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: "epoch 12" in screen_text(app), what="the run")
-        await pilot.pause(0.3)
+        await wait_until(pilot, lambda: "epoch 12" in screen_text(app), what="the run")
+        await settled(pilot)
         shown = screen_text(app)
         for bad in FORBIDDEN:
             assert bad not in shown, f"{bad!r} from the data reached the screen"
@@ -97,7 +84,7 @@ async def test_injected_names_are_literal_inert_and_never_reach_the_terminal(
         await pilot.pause(0.2)
         assert app.is_running
         await pilot.press("q")
-        await wait_for(pilot, lambda: not app.is_running, 5.0, "q to quit")
+        await wait_until(pilot, lambda: not app.is_running, what="q to quit")
 
 
 async def test_a_400_character_name_is_cut_not_allowed_to_break_the_layout(
@@ -107,15 +94,15 @@ async def test_a_400_character_name_is_cut_not_allowed_to_break_the_layout(
     hostile_run(path, long_name)
     app = make_app(path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: "crashed" in screen_text(app), what="the run")
-        await pilot.pause(0.5)
+        await wait_until(pilot, lambda: "crashed" in screen_text(app), what="the run")
+        await settled(pilot)
         shown = screen_text(app)
         assert "-tail" not in shown, "the name is truncated"
         assert "W" * 20 + "…" in shown or "W…" in shown, "with an ellipsis"
         assert "crashed" in shown, "the run's state is still visible beside the name"
         assert "train" in shown and "val" in shown, "the chart legend is still drawn"
         await pilot.press("q")
-        await wait_for(pilot, lambda: not app.is_running, 5.0, "q to quit")
+        await wait_until(pilot, lambda: not app.is_running, what="q to quit")
 
 
 # --------------------------------------------------------------------------- faults
@@ -130,13 +117,13 @@ async def test_unreadable_file_is_a_clear_message_and_q_quits(tmp_path: Path) ->
         os.symlink(path, path)
     app = make_app(path)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: "locked.jsonl" in screen_text(app), what="a message")
-        await pilot.pause(0.5)
+        await wait_until(pilot, lambda: "locked.jsonl" in screen_text(app), what="a message")
+        await settled(pilot)
         shown = screen_text(app)
         assert "Traceback" not in shown
         assert "cannot read" in shown or "error" in shown.lower()
         await pilot.press("q")
-        await wait_for(pilot, lambda: not app.is_running, 5.0, "q to quit")
+        await wait_until(pilot, lambda: not app.is_running, what="q to quit")
 
 
 def own_threads() -> int:
@@ -155,18 +142,18 @@ async def test_folder_with_thousands_of_files_tiny_terminal_and_back(tmp_path: P
             + "".join(encode_epoch(e, 1.0 + e, {"loss": 1.0 / e}) for e in range(1, 6)))
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(app.runs) == 30, 30.0, "the 30 histories")
+        await wait_until(pilot, lambda: len(app.runs) == 30, what="the 30 histories")
         await pilot.resize_terminal(20, 5)
-        await pilot.pause(0.5)
+        await wait_painted(pilot)
         assert "Traceback" not in screen_text(app)
         assert app.is_running
         await pilot.resize_terminal(*SIZE)
-        await pilot.pause(0.5)
+        await wait_painted(pilot)
         assert "Traceback" not in screen_text(app)
         assert "run-" in screen_text(app)
         await pilot.resize_terminal(20, 5)
         await pilot.press("q")
-        await wait_for(pilot, lambda: not app.is_running, 5.0, "q to quit at 20x5")
+        await wait_until(pilot, lambda: not app.is_running, what="q to quit at 20x5")
     # the viewer's reader threads are gone after it quits
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10.0

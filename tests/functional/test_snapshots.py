@@ -17,14 +17,9 @@ from textual.pilot import Pilot
 
 from lstm_top.ui.app import LstmTopApp
 from tests.functional.histories import STARTED, write_run
+from tests.functional.pilots import wait_painted, wait_until
 
 FROZEN_NOW = STARTED + 10_000.0
-
-
-@pytest.fixture(autouse=True)
-def _own_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Saved viewer preferences (log scale, smoothing...) must not change the pictures."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
 
 
 def _ready(app: LstmTopApp) -> bool:
@@ -35,19 +30,15 @@ def _ready(app: LstmTopApp) -> bool:
 
 
 async def _rendered(pilot: Pilot[int]) -> None:
-    """Wait (bounded) until ready twice in a row across a pause, then let the screen repaint."""
+    """Wait (bounded) until ready twice in a row across a pause, then until the screen is
+    painted (the picture is what the compositor holds)."""
     app = pilot.app
     assert isinstance(app, LstmTopApp)
-    for _ in range(600):  # 30 s at most, however loaded the machine
-        if _ready(app):
-            await pilot.pause()
-            if _ready(app):
-                break
-        await pilot.pause(0.05)
-    else:
-        raise AssertionError("the app never settled")
-    await pilot.wait_for_scheduled_animations()
+    await wait_until(pilot, lambda: _ready(app), what="the app to settle")
     await pilot.pause()
+    await wait_until(pilot, lambda: _ready(app), what="the app to settle")
+    await pilot.wait_for_scheduled_animations()
+    await wait_painted(pilot)
 
 
 @pytest.mark.parametrize(("kind", "epochs"), [("healthy", 40), ("stagnating", 60),
@@ -88,13 +79,10 @@ def _then(*keys: str, shown: list[str], wait: Callable[[LstmTopApp], bool] | Non
         assert isinstance(app, LstmTopApp)
         for key in keys:
             await pilot.press(key)
-        for _ in range(200):
-            if wait is None or wait(app):
-                break
-            await pilot.pause(0.05)
-        await pilot.pause()
+        if wait is not None:
+            await wait_until(pilot, lambda: wait(app), what=f"the screen after {keys}")
         await pilot.wait_for_scheduled_animations()
-        await pilot.pause()
+        await wait_painted(pilot)
         shown.append(svg_text(app.export_screenshot()))
 
     return run_before
@@ -124,11 +112,9 @@ def test_demo_picker(snap_compare, tmp_path: Path) -> None:
     shown: list[str] = []
 
     async def run_before(pilot: Pilot[int]) -> None:
-        for _ in range(200):
-            if isinstance(pilot.app.screen, DemoPicker):
-                break
-            await pilot.pause(0.05)
-        await pilot.pause()
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, DemoPicker),
+                         what="the demo picker")
+        await wait_painted(pilot)
         shown.append(svg_text(pilot.app.export_screenshot()))
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

@@ -23,11 +23,6 @@ from tests.functional.test_snapshots import svg_text
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def write_step_only(path: Path) -> None:
     """Per-step training loss, validation every 50 steps, over-fitting after step 600."""
     with Logger(str(path), run_name="lm") as log:

@@ -21,16 +21,6 @@ pytestmark = pytest.mark.anyio
 NOW = 5000.0
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def _own_prefs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-
-
 def _sweep(folder: Path, runs: int, live: int | None = None) -> None:
     for index in range(runs):
         path = write_trial(folder, f"trial_{index:03d}", (0.1, 0.01, 0.001)[index % 3],

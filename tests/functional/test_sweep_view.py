@@ -13,23 +13,10 @@ import pytest
 
 from lstm_top.ui.app import LstmTopApp
 from lstm_top.ui.components.run_table import RunTableScreen
-from tests.functional.pilots import wait_painted
+from tests.functional.pilots import wait_painted, wait_until
 from tests.unit.test_sweep import write_trial
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-async def _wait(pilot: object, condition: object, rounds: int = 120) -> None:
-    for _ in range(rounds):
-        if condition():  # type: ignore[operator]
-            return
-        await pilot.pause(0.1)  # type: ignore[attr-defined]
-    raise AssertionError("condition never held")
 
 
 async def test_a_sweep_opens_on_the_table_worst_first_filters_and_overlays(
@@ -39,7 +26,7 @@ async def test_a_sweep_opens_on_the_table_worst_first_filters_and_overlays(
                     (32, 64)[index % 2], overfits=index in (4, 9))
     app = LstmTopApp([str(tmp_path / "sweep")], clock=lambda: 2000.0)
     async with app.run_test(size=(100, 30)) as pilot:
-        await _wait(pilot, lambda: isinstance(app.screen, RunTableScreen) and sum(
+        await wait_until(pilot, lambda: isinstance(app.screen, RunTableScreen) and sum(
             1 for row in app.screen.visible_rows() if row.severity >= 2) == 2)
         screen = app.screen
         assert isinstance(screen, RunTableScreen)
@@ -64,11 +51,11 @@ async def test_a_sweep_opens_on_the_table_worst_first_filters_and_overlays(
         assert "Log" not in footer and "Window" not in footer, footer
         # "/" types a filter: only the runs with lr 0.01 stay.
         await pilot.press("slash", *"lr=0.01", "enter")
-        await _wait(pilot, lambda: table.row_count == 4)
+        await wait_until(pilot, lambda: table.row_count == 4)
         assert "4 of 12 runs" in str(screen.query_one("#sweep-summary").render())
         # Mark two runs and overlay them.
         await pilot.press("space", "down", "space", "o")
-        await _wait(pilot, lambda: not isinstance(app.screen, RunTableScreen))
+        await wait_until(pilot, lambda: not isinstance(app.screen, RunTableScreen))
         assert app.book.overlaying and len(app.book.marks) == 2
         assert len(app.book.shown()) == 2  # the chart draws the two marked runs
 
@@ -93,20 +80,20 @@ async def test_a_big_sweep_fills_the_table_after_its_first_rows_worst_first(
                 return False
             return screen.table.row_count == runs and sum(
                 1 for row in screen.visible_rows() if row.severity >= 2) == len(overfitting)
-        await _wait(pilot, all_in, rounds=600)
+        await wait_until(pilot, all_in, 60.0)
         screen = app.screen
         assert isinstance(screen, RunTableScreen)
         # More runs than one paint's worth of new rows: they took several table updates.
         assert runs > NEW_ROWS_PER_PAINT
-        await _wait(pilot, lambda: str(screen.table.get_row_at(3)[3]).strip() != "–")
+        await wait_until(pilot, lambda: str(screen.table.get_row_at(3)[3]).strip() != "–")
         first = {str(screen.table.get_row_at(row)[0]).strip() for row in range(4)}
         assert first == {f"trial_{index:03d}" for index in overfitting}
         assert f"{runs} runs · 4 with warnings" in str(
             screen.query_one("#sweep-summary").render())
         # Every run judged before the app closes (the main view under the table is not kept
         # current, so is_settled does not apply here).
-        await _wait(pilot, lambda: not app.book.undiagnosed()
-                    and not app._diagnosis_running(), rounds=600)
+        await wait_until(pilot, lambda: not app.book.undiagnosed()
+                    and not app._diagnosis_running(), 60.0)
 
 
 def write_step_run(path: Path) -> None:
@@ -146,7 +133,7 @@ async def test_the_tui_draws_a_step_only_run(tmp_path: Path) -> None:
     write_step_run(path)
     app = LstmTopApp([str(path)], clock=lambda: 3000.0)
     async with app.run_test(size=(80, 24)) as pilot:
-        await _wait(pilot, lambda: app.is_settled() and bool(
+        await wait_until(pilot, lambda: app.is_settled() and bool(
             app.runs[str(path)].findings))
         status = str(app.status_header.render())
         assert "step 20000 · steps" in status
@@ -169,7 +156,7 @@ async def test_a_run_that_starts_overfitting_moves_up_the_table_in_place(tmp_pat
     live.write_text("\n".join(lines[:13]) + "\n")  # header and 12 healthy epochs, no end yet
     app = LstmTopApp([str(folder)], clock=lambda: 1013.0)
     async with app.run_test(size=(100, 30)) as pilot:
-        await _wait(pilot, lambda: isinstance(app.screen, RunTableScreen) and sum(
+        await wait_until(pilot, lambda: isinstance(app.screen, RunTableScreen) and sum(
             1 for row in app.screen.visible_rows() if row.severity >= 2) == 1
             and app.screen.table.row_count == 12)
         screen = app.screen
@@ -183,16 +170,16 @@ async def test_a_run_that_starts_overfitting_moves_up_the_table_in_place(tmp_pat
         untouched = [str(cell) for cell in table.get_row_at(names().index("trial_11"))]
         with open(live, "a") as handle:
             handle.write("\n".join(lines[13:-1]) + "\n")  # it over-fits from epoch 13 on
-        await _wait(pilot, lambda: set(names()[:2]) == {"trial_05", "trial_09"})
+        await wait_until(pilot, lambda: set(names()[:2]) == {"trial_05", "trial_09"})
         row = [str(cell) for cell in table.get_row_at(names().index("trial_05"))]
         assert row[2] == "40" and row[4] == "✖ stagnating"  # a live run: the state shown
         assert [str(cell) for cell in table.get_row_at(names().index("trial_11"))] == untouched
         assert table.row_count == 12
         await pilot.press("slash", *"lr=0.001", "enter")
-        await _wait(pilot, lambda: table.row_count == 3)
+        await wait_until(pilot, lambda: table.row_count == 3)
         assert set(names()) == {"trial_02", "trial_08", "trial_11"}
         await pilot.press("slash", *["backspace"] * 8, "enter")
-        await _wait(pilot, lambda: table.row_count == 12)
+        await wait_until(pilot, lambda: table.row_count == 12)
         assert sorted(names()) == sorted(f"trial_{index:02d}" for index in range(12))
 
 
@@ -204,7 +191,7 @@ async def test_a_filter_typed_in_one_burst_after_slash_keeps_every_key(tmp_path:
                     (32, 64)[index % 2], overfits=index in (4, 9))
     app = LstmTopApp([str(tmp_path / "sweep")], clock=lambda: 2000.0)
     async with app.run_test(size=(100, 30)) as pilot:
-        await _wait(pilot, lambda: isinstance(app.screen, RunTableScreen)
+        await wait_until(pilot, lambda: isinstance(app.screen, RunTableScreen)
                     and app.screen.table.row_count == 12)
         driver = app._driver
         assert driver is not None
@@ -213,5 +200,5 @@ async def test_a_filter_typed_in_one_burst_after_slash_keeps_every_key(tmp_path:
             driver.send_message(events.Key("space" if char == " " else key, char))
         screen = app.screen
         assert isinstance(screen, RunTableScreen)
-        await _wait(pilot, lambda: screen.filter_text == "sq lr=0.01")
+        await wait_until(pilot, lambda: screen.filter_text == "sq lr=0.01")
         assert app.screen is screen and app.is_running  # "q" went into the filter: no quit
