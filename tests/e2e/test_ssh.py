@@ -25,12 +25,14 @@ from pathlib import Path
 import pytest
 
 from lstm_top import Logger
+from tests.e2e.tmux import TMUX, Pane
+from tests.e2e.tmux import pane as tmux_pane
+from tests.waiting import WAIT_S
 
 SSHD = shutil.which("sshd") or next(
     (p for p in ("/usr/sbin/sshd", "/sbin/sshd") if os.path.exists(p)), None)
 SSH = shutil.which("ssh")
 SSH_KEYGEN = shutil.which("ssh-keygen")
-TMUX = shutil.which("tmux")
 
 
 def _missing() -> str | None:
@@ -123,41 +125,10 @@ PrintLastLog no
         log.close()
 
 
-class Pane:
-    """One tmux pane on a private tmux server (its own socket), killed afterwards."""
-
-    def __init__(self, socket_name: str) -> None:
-        assert TMUX
-        self.base = [TMUX, "-L", socket_name, "-f", "/dev/null"]
-
-    def start(self, command: str, env: dict[str, str]) -> None:
-        subprocess.run([*self.base, "new-session", "-d", "-s", "main", "-x", "80", "-y", "24",
-                        command], check=True, env=env)
-
-    def send(self, *keys: str) -> None:
-        subprocess.run([*self.base, "send-keys", "-t", "main", *keys], check=True)
-
-    def text(self) -> str:
-        result = subprocess.run([*self.base, "capture-pane", "-p", "-t", "main"],
-                                capture_output=True, text=True)
-        return result.stdout
-
-    def size(self) -> str:
-        return subprocess.run([*self.base, "display-message", "-p", "-t", "main",
-                               "#{pane_width}x#{pane_height}"],
-                              capture_output=True, text=True).stdout.strip()
-
-    def kill(self) -> None:
-        subprocess.run([*self.base, "kill-server"], capture_output=True)
-
-
 @pytest.fixture
 def pane() -> Iterator[Pane]:
-    tmux = Pane(f"lstm-top-ssh-test-{os.getpid()}")
-    try:
-        yield tmux
-    finally:
-        tmux.kill()
+    with tmux_pane() as made:
+        yield made
 
 
 def test_watch_a_run_over_ssh(sshd: tuple[int, Path], pane: Pane, tmp_path: Path) -> None:
@@ -174,35 +145,29 @@ def test_watch_a_run_over_ssh(sshd: tuple[int, Path], pane: Pane, tmp_path: Path
     ssh = shlex.join([str(SSH), "-tt", "-p", str(port), "-i", str(key),
                       "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                       "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "localhost", remote])
-    env = {**os.environ, "TERM": "xterm-256color"}
-    env.pop("TMUX", None)
-    pane.start("bash --norc --noprofile", env)
-    assert pane.size() == "80x24"
+    pane.start("bash --norc --noprofile", {**os.environ, "TERM": "xterm-256color"})
+    assert pane.display("#{pane_width}x#{pane_height}") == "80x24"
     pane.send(f"export TERM=xterm-256color PS1='local$ '; {ssh}", "Enter")
 
-    wait_until(lambda: "over-ssh" in pane.text(), 60, "the viewer to show the run",
-               pane.text)
-    assert "nonfinite" not in pane.text()
+    assert "nonfinite" not in pane.wait_for("over-ssh", timeout=60)  # the viewer shows the run
 
     # Training goes on while it is watched: two more epochs, the second diverging.
     logger.log(epoch=4, loss=0.2, val_loss=0.25)
     logger.log(epoch=5, loss=float("nan"), val_loss=float("nan"))
-    wait_until(lambda: "nonfinite" in pane.text(), 30, "the warning to appear", pane.text)
-    screen = pane.text()
-    assert "CRITICAL" in screen, screen
+    pane.wait_for("nonfinite", "CRITICAL")  # the warning appears
     logger.close()
 
     pane.send("q")
 
     def prompt_is_back() -> bool:
-        lines = [line for line in pane.text().splitlines() if line.strip()]
+        lines = [line for line in pane.screen().splitlines() if line.strip()]
         return bool(lines) and lines[-1].strip() == "local$"
 
     # The viewer quit, ssh closed the connection, and the local shell prompts again...
-    wait_until(prompt_is_back, 20, "the local prompt after q", pane.text)
+    wait_until(prompt_is_back, WAIT_S, "the local prompt after q", pane.screen)
     # ...and answers.
     pane.send("echo back-in-$((6 * 7))", "Enter")
-    wait_until(lambda: "back-in-42" in pane.text(), 20, "the local shell to answer", pane.text)
+    pane.wait_for("back-in-42")  # the local shell answers
 
 
 def test_sshd_is_loopback_only(sshd: tuple[int, Path]) -> None:
@@ -241,7 +206,7 @@ def test_follow_a_remote_file_through_ssh_url(sshd: tuple[int, Path], tmp_path: 
         began = time.monotonic()
         logger.log(epoch=2, loss=0.5, val_loss=0.6)
         wait_until(lambda: len(source.history.epochs) == 2, 10, "an appended epoch")
-        assert time.monotonic() - began < 3.0  # tail -F polls the file each second
+        assert time.monotonic() - began < 1.0 + 3.0  # tail -F polls each second; a margin
         logger.close()
         # A dropped connection: ssh is started again and the file read again, same run.
         process = source._process

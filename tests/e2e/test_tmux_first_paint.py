@@ -4,21 +4,17 @@ cell of it, keys typed meanwhile are not lost, and the terminal is given back as
 
 from __future__ import annotations
 
-import os
 import re
-import shlex
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.tmux import needs_tmux, viewer
 from tests.functional.histories import run_text
+from tests.waiting import WAIT_S
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")]
+pytestmark = [pytest.mark.e2e, needs_tmux]
 
 TEXTUAL_ONLY = "Quit"  # the footer: Textual draws it, the first paint does not
 PAINTED_ROWS = 14  # status line, 11 chart rows, the legend's two rows (80x24)
@@ -67,50 +63,12 @@ def visible_cells(screen: str) -> list[list[tuple[str, str, str, bool]]]:
     return rows
 
 
-def _tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True).stdout
-
-
-def _start(tmp_path: Path, history: Path) -> tuple[str, Path]:
-    session = f"lstm-top-first-paint-{os.getpid()}-{time.monotonic_ns()}"
-    status = tmp_path / "status"
-    env = {"TERM": "xterm-256color", "XDG_CONFIG_HOME": str(tmp_path / "config"),
-           "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
-    prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    for attempt in range(3):  # a tmux server still exiting after the last session refuses
-        try:
-            _tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24",
-                  f"env {prefix} {sys.executable} -m lstm_top {history}; "
-                  f"echo exited:$? > {status}; sleep 30")
-            break
-        except subprocess.CalledProcessError:
-            if attempt == 2:
-                raise
-            time.sleep(0.3)
-    return session, status
-
-
-def _screens_until(session: str, done: str, timeout: float = 30.0) -> list[str]:
-    """Every distinct screen (with its colours: capture-pane -e) until ``done`` shows."""
-    screens: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        screen = _tmux("capture-pane", "-e", "-p", "-t", session)
-        if not screens or screen != screens[-1]:
-            screens.append(screen)
-        if done in screen:
-            return screens
-        time.sleep(0.003)
-    raise AssertionError(f"{done!r} never appeared:\n{screens[-1] if screens else ''}")
-
-
 def test_textual_takes_over_the_first_paint_without_a_blank_or_a_moved_cell(
         tmp_path: Path) -> None:
     history = tmp_path / "run.jsonl"
     history.write_text(run_text("healthy", 60))
-    session, _ = _start(tmp_path, history)
-    try:
-        screens = _screens_until(session, TEXTUAL_ONLY)
+    with viewer(tmp_path, history) as shown:
+        screens = shown.pane.screens_until(TEXTUAL_ONLY)
         first = next(i for i, screen in enumerate(screens) if "━━ val" in screen)
         assert TEXTUAL_ONLY not in screens[first], "no first paint: Textual drew the chart"
         painted = screens[first].splitlines()
@@ -119,50 +77,32 @@ def test_textual_takes_over_the_first_paint_without_a_blank_or_a_moved_cell(
         assert all("━━ val" in screen for screen in screens[first:])
         # ...and Textual's frame has the very same cells (characters and colours) where the
         # first paint put them; only the panels and the footer were added.
-        shown, before = visible_cells(screens[-1]), visible_cells(screens[first])
+        shown_cells, before = visible_cells(screens[-1]), visible_cells(screens[first])
         for row in range(PAINTED_ROWS):
-            assert shown[row] == before[row], f"row {row}"
+            assert shown_cells[row] == before[row], f"row {row}"
         assert "2;" not in "".join(screens[first:])  # no dim: Textual paints dim as a colour
         assert "metrics" in screens[-1] and "metrics" not in screens[first]
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
 
 def test_keys_typed_before_textual_is_up_are_not_lost_and_the_terminal_comes_back(
         tmp_path: Path) -> None:
     history = tmp_path / "run.jsonl"
     history.write_text(run_text("healthy", 60))
-    session, status = _start(tmp_path, history)
-    try:
-        deadline = time.monotonic() + 30
-        screen = ""
-        while "━━ val" not in screen and time.monotonic() < deadline:
-            screen = _tmux("capture-pane", "-p", "-t", session)
-            time.sleep(0.003)
-        _tmux("send-keys", "-t", session, "l")  # the log scale, typed during the hand-over
-        typed_early = TEXTUAL_ONLY not in _tmux("capture-pane", "-p", "-t", session)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            screen = _tmux("capture-pane", "-p", "-t", session)
-            if TEXTUAL_ONLY in screen and "[log]" in screen:
-                break
-            time.sleep(0.05)
-        assert "[log]" in screen, screen  # the key was read by Textual once it started
+    with viewer(tmp_path, history) as shown:
+        pane = shown.pane
+        deadline = time.monotonic() + WAIT_S
+        while "━━ val" not in pane.screen() and time.monotonic() < deadline:
+            time.sleep(0.003)  # the first paint may be on the screen for a moment only
+        pane.send("l")  # the log scale, typed during the hand-over
+        typed_early = TEXTUAL_ONLY not in pane.screen()
+        screen = pane.wait_for(TEXTUAL_ONLY, "[log]")  # read by Textual once it started
         assert screen.splitlines()[0].startswith(" healthy")  # and never echoed on the screen
         assert typed_early, "Textual was up before the key could be typed: nothing tested"
-        _tmux("send-keys", "-t", session, "q")
-        deadline = time.monotonic() + 10
-        while not status.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert status.read_text().strip() == "exited:0"
-        time.sleep(0.2)
-        # The terminal as it was: off the alternate screen, echo and line editing back on.
-        _tmux("send-keys", "-t", session, "echo typed-after")
-        time.sleep(0.3)
-        after = _tmux("capture-pane", "-p", "-t", session)
-        assert "━━" not in after and "echo typed-after" in after
-        assert "off" in subprocess.run(
-            ["tmux", "display-message", "-p", "-t", session, "#{?alternate_on,on,off}"],
-            check=True, capture_output=True, text=True).stdout
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        pane.send("q")
+        assert shown.exit_status() == "0"
+        # The terminal as it was: off the alternate screen, echo and line editing back on
+        # (typed while the pane's shell waits: the terminal itself echoes it).
+        pane.send("echo typed-after")
+        after = pane.wait_for("echo typed-after")
+        assert "━━" not in after
+        assert pane.display("#{?alternate_on,on,off}") == "off"

@@ -9,8 +9,8 @@ checks every screen raises the same warning sign as the one following our JSONL.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -18,23 +18,18 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")]
+from tests.e2e.tmux import needs_tmux, viewer
+from tests.functional.formats_support import LIVE_WITHIN_S
+
+pytestmark = [pytest.mark.e2e, needs_tmux]
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 TRAINERS = Path(__file__).resolve().parent / "trainers"
 EPOCHS = 6
 PAUSE_S = 2.5
-# The goal is 2 s (inotify); the poll fallback may add up to 1 s on a loaded machine.
-SHOWN_WITHIN_S = 3.0
-
-
-def _tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True).stdout
-
-
-def _screen(session: str) -> str:
-    return _tmux("capture-pane", "-p", "-t", session)
+# A new epoch is shown as the follower sees it (LIVE_WITHIN_S: the poll interval and a
+# margin), plus Textual's next frame and this test's reading of three screens every 0.1 s.
+SHOWN_WITHIN_S = LIVE_WITHIN_S + 1.0
 
 
 def _written(path: Path) -> dict[int, float]:
@@ -51,24 +46,22 @@ def _follow_while_training(tmp_path: Path, trainer: str, targets: dict[str, tupl
                            sign: str) -> dict[str, list[float]]:
     """Start one lstm-top per target, train, return seconds-to-screen per epoch and target.
     ``targets[name] = (path, first epoch number the status line shows)``."""
-    sessions = {name: f"lstm-top-fmt-{os.getpid()}-{name}" for name in targets}
-    env = f"PYTHONPATH={os.environ.get('PYTHONPATH', '')} TERM=xterm-256color"
-    for name, (path, _) in targets.items():
-        _tmux("new-session", "-d", "-s", sessions[name], "-x", "80", "-y", "24",
-              f"{env} {sys.executable} -m lstm_top {path}")
     written = tmp_path / "written"
-    process = subprocess.Popen(
-        ["nice", sys.executable, str(TRAINERS / trainer), str(tmp_path), str(EPOCHS),
-         str(PAUSE_S)], env={**os.environ, "START_DELAY": "2"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     shown: dict[str, dict[int, float]] = {name: {} for name in targets}
     screens: dict[str, str] = {}
-    try:
+    with contextlib.ExitStack() as stack:
+        panes = {name: stack.enter_context(viewer(tmp_path, path)).pane
+                 for name, (path, _) in targets.items()}
+        process = subprocess.Popen(
+            ["nice", sys.executable, str(TRAINERS / trainer), str(tmp_path), str(EPOCHS),
+             str(PAUSE_S)], env={**os.environ, "START_DELAY": "2"},
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        stack.callback(lambda: process.poll() is None and process.kill())
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             now = time.time()
             for name, (_, first) in targets.items():
-                screens[name] = screen = _screen(sessions[name])
+                screens[name] = screen = panes[name].screen()
                 status = screen.splitlines()[0] if screen else ""
                 for epoch in range(EPOCHS):
                     if epoch not in shown[name] and f"epoch {epoch + first} " in status:
@@ -83,11 +76,6 @@ def _follow_while_training(tmp_path: Path, trainer: str, targets: dict[str, tupl
             print(f"--- {name} ---\n{screens[name]}")
             assert "Traceback" not in screens[name]
             assert sign in screens[name], f"{name} shows no {sign!r}:\n{screens[name]}"
-    finally:
-        for session in sessions.values():
-            subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
-        if process.poll() is None:
-            process.kill()
     on_disk = _written(written)
     delays = {name: [round(shown[name][e] - on_disk[e], 2) for e in sorted(on_disk)
                      if e in shown[name]] for name in targets}

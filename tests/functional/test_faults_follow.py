@@ -25,13 +25,7 @@ from lstm_top.history import History
 from lstm_top.hook.logger import Logger
 from lstm_top.sources.base import ENDED, SourceUpdate
 from lstm_top.sources.follow import FileFollower
-from tests.waiting import poll_until
-
-WAIT_S = 15.0
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = WAIT_S) -> bool:
-    return poll_until(condition, timeout, interval=0.01)
+from tests.waiting import WAIT_S, poll_until
 
 
 class Watcher:
@@ -58,9 +52,9 @@ def no_thread_leak() -> Iterator[None]:
     before = set(threading.enumerate())
     fds = len(os.listdir("/proc/self/fd"))
     yield
-    assert wait_until(lambda: set(threading.enumerate()) <= before, 5.0), \
+    assert poll_until(lambda: set(threading.enumerate()) <= before, 5.0), \
         set(threading.enumerate()) - before
-    assert wait_until(lambda: len(os.listdir("/proc/self/fd")) <= fds, 5.0)
+    assert poll_until(lambda: len(os.listdir("/proc/self/fd")) <= fds, 5.0)
 
 
 def test_half_written_lines_are_never_records_until_completed(tmp_path: Path,
@@ -95,7 +89,7 @@ def test_half_written_lines_are_never_records_until_completed(tmp_path: Path,
                 handle.write(piece)
                 if rng.random() < 0.05:
                     time.sleep(0.02)  # let the follower see a half line
-        assert wait_until(lambda: len(follower.history.epochs) == 60)
+        assert poll_until(lambda: len(follower.history.epochs) == 60)
     finally:
         follower.stop(timeout=WAIT_S)
     assert watcher.failures == []
@@ -124,7 +118,7 @@ def test_writer_killed_mid_record_then_restarted(tmp_path: Path, no_thread_leak:
         process = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(path)],
                                  timeout=60, check=False)
         assert process.returncode == -signal.SIGKILL
-        assert wait_until(lambda: len(follower.history.epochs) == 5)
+        assert poll_until(lambda: len(follower.history.epochs) == 5)
         time.sleep(0.2)  # more looks at the file: the half record must stay pending
         with follower.history.lock:
             assert follower.history.epochs.index.tolist() == [1, 2, 3, 4, 5]
@@ -133,7 +127,7 @@ def test_writer_killed_mid_record_then_restarted(tmp_path: Path, no_thread_leak:
         with Logger(path, run_name="killed") as logger:
             logger.log(epoch=6, loss=0.2)
             logger.log(epoch=7, loss=0.1)
-        assert wait_until(lambda: follower.state == ENDED)
+        assert poll_until(lambda: follower.state == ENDED)
         with follower.history.lock:
             history = follower.history
             assert history.epochs.index.tolist() == [1, 2, 3, 4, 5, 6, 7]
@@ -153,24 +147,24 @@ def test_replaced_by_another_runs_file_starts_a_new_run_and_keeps_the_old(
     follower = FileFollower(str(path), poll_interval=0.02)
     follower.start(watcher)
     try:
-        assert wait_until(lambda: len(follower.history.epochs) == 10)
+        assert poll_until(lambda: len(follower.history.epochs) == 10)
         old = follower.history
         replacement = tmp_path / "other.tmp"
         replacement.write_text(encode_header("second", 500.0) + "".join(
             encode_epoch(e, 500.0 + e, {"loss": 2.0}) for e in range(1, 4)))
         os.replace(replacement, path)
-        assert wait_until(lambda: follower.history is not old
+        assert poll_until(lambda: follower.history is not old
                           and len(follower.history.epochs) == 3)
         assert any(u.new_run for u in watcher.updates)
         assert follower.history.run_name == "second"
         assert old.run_name == "first" and len(old.epochs) == 10, "the old run is kept"
         # truncation by a third run, then deletion: still no record lost or invented
         path.write_text(encode_header("third", 900.0) + encode_epoch(1, 901.0, {"loss": 3.0}))
-        assert wait_until(lambda: follower.history.run_name == "third")
+        assert poll_until(lambda: follower.history.run_name == "third")
         second = [u.history for u in watcher.updates if u.history.run_name == "second"][-1]
         assert len(second.epochs) == 3
         path.unlink()
-        assert wait_until(lambda: follower.state == "deleted")
+        assert poll_until(lambda: follower.state == "deleted")
         assert len(follower.history.epochs) == 1
     finally:
         follower.stop(timeout=WAIT_S)
@@ -185,7 +179,7 @@ def test_a_file_that_grows_by_100_mb_at_once(tmp_path: Path, no_thread_leak: Non
     padding = "x" * 1000
     count = 100 * 1024 * 1024 // 1040
     try:
-        assert wait_until(lambda: len(follower.history.epochs) == 1)
+        assert poll_until(lambda: len(follower.history.epochs) == 1)
         lines = [f'{{"epoch":{e},"loss":{1.0 / e!r},"note":"{padding}"}}\n'
                  for e in range(1, count + 1)]
         blob = "".join(lines).encode()
@@ -197,7 +191,7 @@ def test_a_file_that_grows_by_100_mb_at_once(tmp_path: Path, no_thread_leak: Non
             handle.write(blob)
             handle.write(encode_end("completed", 2.0).encode())
         del blob
-        assert wait_until(lambda: follower.state == ENDED, 120.0)
+        assert poll_until(lambda: follower.state == ENDED, 120.0)
         elapsed = time.monotonic() - started
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()

@@ -25,17 +25,11 @@ from lstm_top.hook.serve import MAX_VIEWERS, HistoryServer
 from lstm_top.sources.base import ENDED, ERROR, SourceUpdate
 from lstm_top.sources.formats import read_history
 from lstm_top.sources.socket_client import HELLO_TIMEOUT_S, SocketSource
-from tests.waiting import poll_until
-
-WAIT_S = 10.0
+from tests.waiting import WAIT_S, poll_until
 
 
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = WAIT_S) -> bool:
-    return poll_until(condition, timeout, interval=0.01)
 
 
 @pytest.fixture
@@ -44,9 +38,9 @@ def no_leaks() -> Iterator[None]:
     threads_before = set(threading.enumerate())
     fds_before = open_fds()
     yield
-    assert wait_until(lambda: set(threading.enumerate()) <= threads_before, 5.0), \
+    assert poll_until(lambda: set(threading.enumerate()) <= threads_before, 5.0), \
         f"threads left: {set(threading.enumerate()) - threads_before}"
-    assert wait_until(lambda: open_fds() <= fds_before, 5.0), \
+    assert poll_until(lambda: open_fds() <= fds_before), \
         f"descriptors: {fds_before} before, {open_fds()} after"
 
 
@@ -94,7 +88,7 @@ def test_thousand_connect_disconnect_cycles(sock_path: str, no_leaks: None) -> N
             if cycle % 2:  # half the viewers read their hello, half vanish at once
                 assert client.recv(1 << 16).startswith(b'{"kind":"hello"')
             client.close()
-        assert wait_until(lambda: server.viewer_count == 0), "closed viewers are dropped"
+        assert poll_until(lambda: server.viewer_count == 0), "closed viewers are dropped"
         assert server.viewers_accepted == 1000
         # the server still serves after all that
         last = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -117,7 +111,7 @@ def test_hundred_socket_source_start_stop_cycles(sock_path: str, no_leaks: None)
         for _ in range(100):
             source = SocketSource(f"unix:{sock_path}")
             source.start(lambda update: None)
-            assert wait_until(lambda s=source: len(s.history.epochs) == 1)  # type: ignore[misc]
+            assert poll_until(lambda s=source: len(s.history.epochs) == 1)  # type: ignore[misc]
             source.stop(timeout=WAIT_S)
             assert source._thread is not None and not source._thread.is_alive()
     finally:
@@ -138,11 +132,11 @@ def test_ten_concurrent_viewers_each_get_every_record(tmp_path: Path, sock_path:
                     source.start(recorder)
                 # Joined means replayed: only then is "the run went on after they joined" true.
                 for source in sources:
-                    assert wait_until(lambda s=source: len(s.history.epochs) >= 10), \
+                    assert poll_until(lambda s=source: len(s.history.epochs) >= 10), \
                         source.message
         logger.close()
         for source in sources:
-            assert wait_until(lambda s=source: s.state == ENDED), source.message  # type: ignore[misc]
+            assert poll_until(lambda s=source: s.state == ENDED), source.message  # type: ignore[misc]
         expected = read_history(path)
         for source in sources:
             with source.history.lock:
@@ -166,7 +160,7 @@ def test_more_viewers_than_allowed_are_turned_away_with_a_reason(sock_path: str,
             client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             client.connect(sock_path)
             clients.append(client)
-        assert wait_until(lambda: server.viewer_count == MAX_VIEWERS)
+        assert poll_until(lambda: server.viewer_count == MAX_VIEWERS)
         extra = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         clients.append(extra)
         extra.connect(sock_path)
@@ -206,7 +200,7 @@ def test_a_viewer_that_never_reads_does_not_slow_training(tmp_path: Path, sock_p
             with_stuck = _time_training(logger, records, payload)
             server = logger._server
             assert server is not None
-            assert wait_until(lambda: server.viewers_dropped_slow >= 1), \
+            assert poll_until(lambda: server.viewers_dropped_slow >= 1), \
                 "a viewer that never reads is dropped once it is too far behind"
         finally:
             logger.close()
@@ -216,7 +210,9 @@ def test_a_viewer_that_never_reads_does_not_slow_training(tmp_path: Path, sock_p
     # (Generous bounds: two shared cores, the server thread competes for the GIL.)
     assert statistics.median(with_stuck) < 3 * statistics.median(baseline) + 50e-6
     assert sum(with_stuck) < 3 * sum(baseline) + 1.0
-    assert max(with_stuck) < 0.25, "no single log() call blocks on the viewer"
+    # (A call waiting for the viewer would wait for good; beyond the slowest call without
+    # it, a scheduling hiccup of the loaded machine is all that is allowed.)
+    assert max(with_stuck) < max(baseline) + 0.25, "no single log() call blocks on the viewer"
 
 
 # --------------------------------------------------------------------------- hostile peers
@@ -301,7 +297,7 @@ def test_non_lstm_top_server_is_a_clear_error_without_hanging(
     started = time.monotonic()
     try:
         source.start(recorder)
-        assert wait_until(lambda: ERROR in recorder.states(), HELLO_TIMEOUT_S + 5.0)
+        assert poll_until(lambda: ERROR in recorder.states(), HELLO_TIMEOUT_S + 5.0)
         assert time.monotonic() - started < HELLO_TIMEOUT_S + 3.0
         assert source.message is not None and expect in source.message
         assert "\x1b" not in source.message or script is not _no_newline_flood
@@ -319,7 +315,7 @@ def test_garbage_after_a_valid_hello_is_counted_and_good_records_kept(sock_path:
     source = SocketSource(f"unix:{sock_path}")
     try:
         source.start(Recorder())
-        assert wait_until(lambda: source.state == ENDED), source.message
+        assert poll_until(lambda: source.state == ENDED), source.message
         with source.history.lock:
             history = source.history
             assert history.run_name == "fake"
@@ -343,11 +339,11 @@ def test_a_viewer_that_sends_garbage_does_not_disturb_the_server(tmp_path: Path,
         logger.log(epoch=1, loss=1.0)
         # Connected before the rest (a loaded machine may connect after a fast close, when
         # there is no server left to read from).
-        assert wait_until(lambda: len(source.history.epochs) == 1), source.message
+        assert poll_until(lambda: len(source.history.epochs) == 1), source.message
         for epoch in range(2, 21):
             logger.log(epoch=epoch, loss=1.0)
         logger.close()
-        assert wait_until(lambda: source.state == ENDED), source.message
+        assert poll_until(lambda: source.state == ENDED), source.message
         assert len(source.history.epochs) == 20
     finally:
         rude.close()

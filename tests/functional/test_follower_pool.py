@@ -65,14 +65,14 @@ def test_a_pool_follows_300_runs_with_one_thread_and_one_watch(tmp_path: Path) -
         # poll is a minute away).
         with open(paths[-1], "a") as handle:
             handle.write('{"kind":"epoch","epoch":4,"time":5.0,"metrics":{"loss":0.2}}\n')
-        assert poll_until(lambda: len(followers[-1].history.epochs) == 4, 5)
+        assert poll_until(lambda: len(followers[-1].history.epochs) == 4)
         assert followers[-1].history.epochs.index.tolist() == [1, 2, 3, 4]
     finally:
         for follower in followers:
             follower.stop()
         shared_events.unwatch(tree)
     # Stopped followers are let go and their files closed at the pool's next turn.
-    assert poll_until(lambda: pool.followers == 0, 10)
+    assert poll_until(lambda: pool.followers == 0)
     assert all(f._fd is None for f in followers)
 
 
@@ -108,16 +108,16 @@ def test_a_folder_inside_a_watched_tree_needs_no_watch_of_its_own(tmp_path: Path
         assert folder is not None and _emitters() == emitters
         (inner / "run.jsonl").write_text("{}\n")
         target = str(inner / "run.jsonl")
-        assert poll_until(lambda: target in seen_by_folder and target in seen_by_tree, 5)
+        assert poll_until(lambda: target in seen_by_folder and target in seen_by_tree)
         # The tree's watch goes: the folder gets one of its own and keeps its events.
         events.unwatch(tree)
         seen_by_folder.clear()
         with open(inner / "run.jsonl", "a") as handle:
             handle.write("{}\n")
-        assert poll_until(lambda: target in seen_by_folder, 5)
+        assert poll_until(lambda: target in seen_by_folder)
     finally:
         events.unwatch(folder)
-    assert poll_until(lambda: events._observer is None, 5)
+    assert poll_until(lambda: events._observer is None)
 
 
 def test_a_directory_watcher_finds_new_runs_deep_in_its_tree_by_events(tmp_path: Path) -> None:
@@ -127,13 +127,13 @@ def test_a_directory_watcher_finds_new_runs_deep_in_its_tree_by_events(tmp_path:
     watcher = DirectoryWatcher(str(folder), poll_interval=60.0)  # only events can tell
     watcher.start(found.append)
     try:
-        assert poll_until(lambda: len(found) == 5, 10)
+        assert poll_until(lambda: len(found) == 5)
         deep = folder / "group_b" / "trial_new"
         deep.mkdir(parents=True)
         started = time.monotonic()
         logger = Logger(deep / "run.jsonl", run_name="new")
         logger.log(epoch=1, loss=1.0)
-        assert poll_until(lambda: str(deep / "run.jsonl") in found, 5)
+        assert poll_until(lambda: str(deep / "run.jsonl") in found)
         assert time.monotonic() - started < 3.0
         # Appends to runs already reported do not start walks of the tree.
         time.sleep(1.0)  # the walks the new folder's and file's events asked for are done
@@ -194,13 +194,13 @@ def test_other_formats_are_pooled_too(tmp_path: Path) -> None:
         fields[0] = "3"  # the next epoch, as CSVLogger appends it
         with open(paths[7], "a") as handle:
             handle.write(",".join(fields) + "\n")
-        assert poll_until(lambda: len(followers[7].history.epochs) == 4, 5)
+        assert poll_until(lambda: len(followers[7].history.epochs) == 4)
         assert followers[7].history.epochs.index.tolist() == [0, 1, 2, 3]
     finally:
         for follower in followers:
             follower.stop()
         shared_events.unwatch(tree)
-    assert poll_until(lambda: pool.followers == 0, 10)
+    assert poll_until(lambda: pool.followers == 0)
 
 
 def test_watching_and_unwatching_while_events_arrive_never_deadlocks(tmp_path: Path) -> None:
@@ -237,4 +237,4 @@ def test_watching_and_unwatching_while_events_arrive_never_deadlocks(tmp_path: P
     # (checked before anything else takes the lock a deadlocked churner would hold)
     assert not churner.is_alive(), "watch/unwatch deadlocked against event dispatch"
     events.unwatch(keep)
-    assert poll_until(lambda: events._observer is None, 5)
+    assert poll_until(lambda: events._observer is None)

@@ -59,7 +59,7 @@ def test_keras_csvlogger_followed_live_from_an_empty_file(tmp_path: Path) -> Non
         # A second fit with a fresh CSVLogger truncates the file: a new run in the same file.
         model.compile(optimizer=keras.optimizers.SGD(learning_rate=1e-3), loss="mse")
         model.fit(x, y, epochs=2, verbose=0, callbacks=[keras.callbacks.CSVLogger(str(log))])
-        wait_for(lambda: followed.new_runs() == 1 and followed.rows() == 2, 5,
+        wait_for(lambda: followed.new_runs() == 1 and followed.rows() == 2,
                  "the second fit to show as a new run")
     finally:
         followed.stop()
@@ -158,7 +158,7 @@ def test_torch_summary_writer_folder_followed_live(tmp_path: Path) -> None:
         val.add_scalar("loss", 2.0, 3)
         val.flush()
         # (found by the folder's events or its re-walk; a loaded machine takes a few seconds)
-        wait_for(lambda: "val/loss" in followed.history.epochs.names, 15, "the new event file")
+        wait_for(lambda: "val/loss" in followed.history.epochs.names, "the new event file")
         writer.close()
         val.close()
         assert max(followed.latencies) < LIVE_WITHIN_S, followed.latencies

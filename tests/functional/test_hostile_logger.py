@@ -70,9 +70,10 @@ def test_a_fifo_target_is_refused_with_one_warning_and_never_blocks(tmp_path: Pa
     fifo = tmp_path / "run.jsonl"
     os.mkfifo(fifo)
     result = _run_child(_FIFO_CHILD, str(fifo))
-    # Before: the constructor blocked until someone opened the FIFO for reading.
-    assert result["constructed_s"] < 1.0
-    assert result["slowest_log_s"] < 0.05
+    # Before: the constructor blocked until someone opened the FIFO for reading (for good:
+    # the child timed out). Milliseconds here; the bounds leave room for a loaded machine.
+    assert result["constructed_s"] < 2.0
+    assert result["slowest_log_s"] < 0.5
     messages = [m for m in result["warnings"] if "lstm-top" in m]  # type: ignore[union-attr]
     assert len(messages) == 1 and "is a FIFO, not a regular file" in messages[0], messages
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
@@ -127,8 +128,10 @@ def test_a_full_pipe_never_blocks_log_and_records_arrive_in_order(tmp_path: Path
     fifo = tmp_path / "collector.fifo"
     os.mkfifo(fifo)
     result = _run_child(_FULL_FIFO_CHILD, str(fifo))
-    # Before: log() blocked for good once the pipe was full.
-    assert result["max_s"] < 0.05, result["max_s"]
+    # Before: log() blocked for good once the pipe was full. Now a call takes microseconds
+    # (p99); the slowest, hit by a scheduling hiccup of a loaded machine, still no wait.
+    assert result["p99_s"] < 0.05, result["p99_s"]
+    assert result["max_s"] < 0.5, result["max_s"]
     assert result["dropped"] == 0
     lines = str(result["text"]).splitlines()
     records = [json.loads(line) for line in lines]

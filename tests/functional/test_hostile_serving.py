@@ -150,7 +150,7 @@ def test_replay_is_shared_and_trimmed_to_the_newest_steps() -> None:
                 data += chunk
             client.close()
             received.append(data)
-        assert poll_until(lambda: server.viewer_count == 0, 5)
+        assert poll_until(lambda: server.viewer_count == 0)
         hello, *lines = received[0].decode().splitlines()
         assert json.loads(hello)["dropped_steps"] == 4900
         records = [json.loads(line) for line in lines]

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,13 +25,7 @@ from lstm_top.sources import socket_client
 from lstm_top.sources.base import DISCONNECTED, ENDED, ERROR, LIVE, SourceUpdate, display_state
 from lstm_top.sources.open import open_source
 from lstm_top.sources.socket_client import SocketSource
-from tests.waiting import poll_until
-
-WAIT_S = 10.0
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = WAIT_S) -> bool:
-    return poll_until(condition, timeout)
+from tests.waiting import WAIT_S, poll_until
 
 
 def epochs_of(source: SocketSource) -> list[int]:
@@ -67,7 +61,7 @@ def sources() -> Iterator[list[SocketSource]]:
     yield started
     for source in started:
         source.stop()
-    assert wait_until(lambda: {t.ident for t in threading.enumerate()} <= threads_before, 5.0), \
+    assert poll_until(lambda: {t.ident for t in threading.enumerate()} <= threads_before), \
         [t.name for t in threading.enumerate()]
 
 
@@ -87,15 +81,15 @@ def test_two_viewers_one_late_see_the_whole_run_and_its_end(tmp_path: Path, sock
     early, _ = viewer(address, sources)
     for n in range(1, 51):
         logger.log(epoch=n, loss=1.0 / n, val_loss=1.5 / n)
-    assert wait_until(lambda: epochs_of(early) == list(range(1, 51)))
+    assert poll_until(lambda: epochs_of(early) == list(range(1, 51)))
     late, late_updates = viewer(address, sources)
-    assert wait_until(lambda: epochs_of(late) == list(range(1, 51)))  # the replay
+    assert poll_until(lambda: epochs_of(late) == list(range(1, 51)))  # the replay
     assert late.history.run_name == "served"
     for n in range(51, 61):
         logger.log(epoch=n, loss=1.0 / n, val_loss=1.5 / n)
     logger.close()
     for source in (early, late):
-        assert wait_until(lambda source=source: source.state == ENDED)
+        assert poll_until(lambda source=source: source.state == ENDED)
         assert epochs_of(source) == list(range(1, 61))
         assert source.history.problem_count == 0
         assert display_state(source) == "finished"
@@ -111,7 +105,7 @@ def test_tcp_loopback_streams_too(sources: list[SocketSource]) -> None:
         server.publish(encode_header("tcp", 1.0).encode())
         source, _ = viewer(server.address, sources)
         server.publish(encode_epoch(1, 2.0, {"loss": 1.0}).encode())
-        assert wait_until(lambda: epochs_of(source) == [1])
+        assert poll_until(lambda: epochs_of(source) == [1])
         assert source.history.run_name == "tcp"
     finally:
         server.close()
@@ -150,9 +144,9 @@ def test_a_viewer_killed_with_sigkill_disturbs_nothing(tmp_path: Path, sock_dir:
                 n += 1
                 logger.log(epoch=n, loss=1.0)
             server = logger._server
-            assert wait_until(lambda: server.viewer_count == 0)
+            assert poll_until(lambda: server.viewer_count == 0)
             fresh, _ = viewer(address, sources)
-            assert wait_until(lambda: epochs_of(fresh) == list(range(1, n + 1)))
+            assert poll_until(lambda: epochs_of(fresh) == list(range(1, n + 1)))
             logger.close()
     finally:
         if child.poll() is None:
@@ -182,7 +176,7 @@ def test_a_viewer_that_never_reads_does_not_slow_training(tmp_path: Path, sock_d
         stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         stuck.connect(str(sock_dir / "run.sock"))
         try:
-            assert wait_until(lambda: logger._server.viewer_count == 1)
+            assert poll_until(lambda: logger._server.viewer_count == 1)
             with_stuck = _median_log_seconds(logger, 201 + count, count)
             started = time.perf_counter()
             logger.close()
@@ -205,10 +199,10 @@ def test_a_viewer_falling_behind_is_dropped_and_can_replay(sources: list[SocketS
         stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         stuck.connect(str(sock_dir / "run.sock"))
         try:
-            assert wait_until(lambda: server.viewer_count == 1)
+            assert poll_until(lambda: server.viewer_count == 1)
             for n in range(1, 5001):  # ~250 kB beyond what the kernel buffers hold
                 server.publish(encode_epoch(n, float(n), {"loss": 1.0, "x": 0.5}).encode())
-            assert wait_until(lambda: server.viewers_dropped_slow == 1)
+            assert poll_until(lambda: server.viewers_dropped_slow == 1)
             assert server.viewer_count == 0
             stuck.settimeout(5)
             received = bytearray()
@@ -218,7 +212,7 @@ def test_a_viewer_falling_behind_is_dropped_and_can_replay(sources: list[SocketS
         finally:
             stuck.close()
         source, _ = viewer(server.address, sources)  # a reconnecting viewer gets everything
-        assert wait_until(lambda: epochs_of(source) == list(range(1, 5001)))
+        assert poll_until(lambda: epochs_of(source) == list(range(1, 5001)))
     finally:
         server.close()
 
@@ -230,10 +224,10 @@ def test_restarted_training_shows_disconnected_then_a_new_run(sock_dir: Path,
     first.publish(encode_header("one", 1.0).encode())
     first.publish(encode_epoch(1, 2.0, {"loss": 1.0}).encode())
     source, recorder = viewer(address, sources)
-    assert wait_until(lambda: epochs_of(source) == [1])
+    assert poll_until(lambda: epochs_of(source) == [1])
     first_history = source.history
     first.close()  # the training process died without an end record
-    assert wait_until(lambda: source.state == DISCONNECTED)
+    assert poll_until(lambda: source.state == DISCONNECTED)
     assert display_state(source) == "disconnected"
     assert "reconnect" in (source.message or "")
     second = HistoryServer(address)
@@ -241,7 +235,7 @@ def test_restarted_training_shows_disconnected_then_a_new_run(sock_dir: Path,
         second.publish(encode_header("two", 3.0).encode())
         second.publish(encode_epoch(1, 4.0, {"loss": 0.5}).encode())
         second.publish(encode_epoch(2, 5.0, {"loss": 0.4}).encode())
-        assert wait_until(lambda: source.state == LIVE and epochs_of(source) == [1, 2])
+        assert poll_until(lambda: source.state == LIVE and epochs_of(source) == [1, 2])
         assert source.history is not first_history
         assert source.history.run_name == "two"
         assert [int(e) for e in first_history.epochs.index] == [1]  # the old run is kept
@@ -258,14 +252,14 @@ def test_same_server_reconnect_replays_without_duplicates(sock_dir: Path,
         for n in range(1, 4):
             server.publish(encode_epoch(n, float(n), {"loss": 1.0}).encode())
         source, recorder = viewer(server.address, sources)
-        assert wait_until(lambda: epochs_of(source) == [1, 2, 3])
+        assert poll_until(lambda: epochs_of(source) == [1, 2, 3])
         # Cut this viewer's connection from the server side (as a lag drop does).
-        assert wait_until(lambda: server.viewer_count == 1)
+        assert poll_until(lambda: server.viewer_count == 1)
         for viewer_state in list(server._viewers.values()):
             viewer_state.sock.shutdown(socket.SHUT_RDWR)
-        assert wait_until(lambda: source.connections == 2 and source.state == LIVE)
+        assert poll_until(lambda: source.connections == 2 and source.state == LIVE)
         server.publish(encode_epoch(4, 4.0, {"loss": 1.0}).encode())
-        assert wait_until(lambda: epochs_of(source) == [1, 2, 3, 4])
+        assert poll_until(lambda: epochs_of(source) == [1, 2, 3, 4])
         assert not any(u.new_run for u in recorder.updates)
     finally:
         server.close()
@@ -292,7 +286,7 @@ def test_a_server_that_is_not_lstm_top_is_refused_clearly(sock_dir: Path, monkey
         thread.start()
         try:
             source, _ = viewer(f"unix:{path}", sources)
-            assert wait_until(lambda source=source: source.state == ERROR, timeout=3.0)
+            assert poll_until(lambda source=source: source.state == ERROR, timeout=3.0)
             assert "lstm-top" in (source.message or "")
             assert display_state(source) == "error"
         finally:
@@ -307,12 +301,12 @@ def test_waiting_for_a_server_that_is_not_there_yet(sock_dir: Path,
                                                     sources: list[SocketSource]) -> None:
     address = f"unix:{sock_dir}/later.sock"
     source, _ = viewer(address, sources)
-    assert wait_until(lambda: source.message is not None)
+    assert poll_until(lambda: source.message is not None)
     assert display_state(source) == "waiting"
     server = HistoryServer(address)
     try:
         server.publish(encode_header("late", 1.0).encode())
-        assert wait_until(lambda: source.state == LIVE and source.history.run_name == "late")
+        assert poll_until(lambda: source.state == LIVE and source.history.run_name == "late")
         assert source.message is None
     finally:
         server.close()
@@ -329,7 +323,7 @@ def test_replay_keeps_every_epoch_but_caps_steps_with_a_note(sock_dir: Path,
                 server.publish(encode_epoch(n // 50, float(n), {"loss": 1.0}).encode())
         source, _ = viewer(server.address, sources)
         # the replay's last record is epoch 2, after the steps: wait for all of it
-        assert wait_until(lambda: len(source.history.steps) == 10
+        assert poll_until(lambda: len(source.history.steps) == 10
                           and epochs_of(source) == [1, 2]), epochs_of(source)
         assert [int(s) for s in source.history.steps.index] == list(range(91, 101))
         assert "90 older" in (source.message or "")
@@ -406,15 +400,15 @@ def test_after_a_crash_a_restarted_training_on_the_same_address_is_followed(
         source, recorder = viewer(address, sources)
         source.backoff_max = 0.2  # look for the restart often, for the test's sake
         logger.log(epoch=1, loss=1.0)
-        assert wait_until(lambda: epochs_of(source) == [1])
+        assert poll_until(lambda: epochs_of(source) == [1])
         raise RuntimeError("out of memory")
-    assert wait_until(lambda: source.state == ENDED)
+    assert poll_until(lambda: source.state == ENDED)
     assert display_state(source) == "crashed"
     crashed = source.history
     restarted = Logger(tmp_path / "b.jsonl", run_name="retry", serve=address)
     try:
         restarted.log(epoch=1, loss=0.9)
-        assert wait_until(lambda: source.history.run_name == "retry" and epochs_of(source) == [1])
+        assert poll_until(lambda: source.history.run_name == "retry" and epochs_of(source) == [1])
         assert display_state(source) == "live"
         assert crashed.end_status == "crashed"  # the crashed run's view is kept
         assert sum(u.new_run for u in recorder.updates) == 1

@@ -82,7 +82,7 @@ def start_writer(folder: Path, epochs: int = EPOCHS, acked: int = ACKED_EPOCHS,
 def run_folder(root: Path, timeout: float = 60.0) -> Path:
     found: list[str] = []
     wait_for(lambda: bool(found.extend(glob.glob(str(root / "wandb" / "offline-run-*"))) or found),
-             timeout, "wandb.init to create its offline run folder")
+             "wandb.init to create its offline run folder", timeout)
     return Path(found[0])
 
 
@@ -109,7 +109,7 @@ def test_offline_run_followed_live_while_wandb_writes_it(tmp_path: Path) -> None
                 (tmp_path / f"seen-{epoch}").touch()
             assert followed.source.state == "live"
             assert writer.wait(60) == 0, writer.stderr.read() if writer.stderr else ""
-            wait_for(lambda: followed.source.state == "ended", 10, "the exit record")
+            wait_for(lambda: followed.source.state == "ended", "the exit record")
             history = followed.history
         finally:
             followed.stop()

@@ -11,7 +11,6 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,7 +30,10 @@ from lstm_top.sources.base import (
 from lstm_top.sources.follow import FileFollower
 from tests.waiting import poll_until
 
-WAIT_S = 5.0
+# The threaded tests that give the follower a 30 s poll: a line read within PROMPTLY_S was
+# told by a file event (milliseconds here; more on a loaded machine, never the poll).
+EVENTS_ONLY_POLL_S = 30.0
+PROMPTLY_S = 5.0
 
 
 def header(run: str = "ünïcode-run ✓", started: float = 1000.0) -> bytes:
@@ -52,10 +54,6 @@ def append(path: Path, data: bytes) -> None:
 def epochs_of(follower: FileFollower) -> list[int]:
     with follower.history.lock:
         return [int(e) for e in follower.history.epochs.index]
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = WAIT_S) -> bool:
-    return poll_until(condition, timeout)
 
 
 class Recorder:
@@ -256,20 +254,22 @@ def test_inotify_delivers_appends_promptly_in_coalesced_updates(tmp_path: Path) 
     path.write_bytes(header())
     recorder = Recorder()
     # A poll interval far beyond the waits below: only a file event can explain a quick update.
-    follower = FileFollower(str(path), poll_interval=30.0)
+    follower = FileFollower(str(path), poll_interval=EVENTS_ONLY_POLL_S)
     follower.start(recorder)
     try:
-        assert wait_until(lambda: follower.state == LIVE)
+        assert poll_until(lambda: follower.state == LIVE)
         latencies = []
         for n in range(1, 21):
             started = time.monotonic()
             append(path, epoch(n))
-            assert wait_until(lambda n=n: len(follower.history.epochs) == n, timeout=2.0)
+            assert poll_until(lambda n=n: len(follower.history.epochs) == n,
+                              timeout=PROMPTLY_S)
             latencies.append(time.monotonic() - started)
-        assert sorted(latencies)[10] < 0.2, latencies
+        # Milliseconds here; the median stays far below the poll on a loaded machine too.
+        assert sorted(latencies)[10] < 0.5, latencies
         updates_before = len(recorder.updates)
         append(path, b"".join(epoch(n) for n in range(21, 1021)))  # one burst of 1000 lines
-        assert wait_until(lambda: len(follower.history.epochs) == 1020)
+        assert poll_until(lambda: len(follower.history.epochs) == 1020)
         burst_updates = len(recorder.updates) - updates_before
         assert 1 <= burst_updates <= 5  # one update per read batch, not one per record
     finally:
@@ -283,11 +283,11 @@ def test_without_events_the_poll_still_finds_appends(tmp_path: Path) -> None:
     follower = FileFollower(str(path), poll_interval=0.2, use_events=False)
     follower.start(Recorder())
     try:
-        assert wait_until(lambda: follower.state == LIVE)
+        assert poll_until(lambda: follower.state == LIVE)
         append(path, epoch(1))
         started = time.monotonic()
-        assert wait_until(lambda: len(follower.history.epochs) == 1, timeout=2.0)
-        assert time.monotonic() - started < 1.0
+        assert poll_until(lambda: len(follower.history.epochs) == 1)
+        assert time.monotonic() - started < 0.2 + 1.0  # the next poll, and a margin
     finally:
         follower.stop()
 
@@ -299,11 +299,11 @@ def test_stop_joins_every_thread_it_started(tmp_path: Path) -> None:
     for follower in followers:
         follower.start(Recorder())
     (tmp_path / "run0.jsonl").write_bytes(header() + epoch(1))
-    assert wait_until(lambda: len(followers[0].history.epochs) == 1)
+    assert poll_until(lambda: len(followers[0].history.epochs) == 1)
     assert len(threading.enumerate()) > len(before)
     for follower in followers:
         follower.stop()
-    assert wait_until(lambda: {t.ident for t in threading.enumerate()} <= before, timeout=5.0), \
+    assert poll_until(lambda: {t.ident for t in threading.enumerate()} <= before), \
         [t.name for t in threading.enumerate()]
 
 
@@ -323,15 +323,15 @@ def test_rotation_delete_recreate_under_a_live_thread(tmp_path: Path, rounds: in
                 number += 1
                 append(path, epoch(number))
                 expected.append(number)
-            assert wait_until(lambda: epochs_of(follower) == expected), epochs_of(follower)
+            assert poll_until(lambda: epochs_of(follower) == expected), epochs_of(follower)
             if round_number % 2 == 0:
                 path.unlink()
-                assert wait_until(lambda: follower.state == DELETED)
+                assert poll_until(lambda: follower.state == DELETED)
                 path.write_bytes(header())  # the same run recreates its file
             else:
                 os.rename(path, tmp_path / f"old{round_number}.jsonl")
                 path.write_bytes(header())
-        assert wait_until(lambda: follower.state == LIVE)
+        assert poll_until(lambda: follower.state == LIVE)
         assert epochs_of(follower) == expected
         assert not any(u.new_run for u in recorder.updates)
     finally:
@@ -348,15 +348,15 @@ def test_the_folder_deleted_and_recreated_is_followed_again(tmp_path: Path) -> N
     follower = FileFollower(str(path), poll_interval=0.2)
     follower.start(Recorder())
     try:
-        assert wait_until(lambda: epochs_of(follower) == [1])
+        assert poll_until(lambda: epochs_of(follower) == [1])
         shutil.rmtree(folder)
-        assert wait_until(lambda: follower.state == DELETED)
+        assert poll_until(lambda: follower.state == DELETED)
         folder.mkdir()
         path.write_bytes(header("two", 2.0) + epoch(1) + epoch(2))
-        assert wait_until(lambda: follower.history.run_name == "two")
-        assert wait_until(lambda: epochs_of(follower) == [1, 2])
+        assert poll_until(lambda: follower.history.run_name == "two")
+        assert poll_until(lambda: epochs_of(follower) == [1, 2])
         append(path, epoch(3))
-        assert wait_until(lambda: epochs_of(follower) == [1, 2, 3])
+        assert poll_until(lambda: epochs_of(follower) == [1, 2, 3])
     finally:
         follower.stop()
 
@@ -418,7 +418,7 @@ def test_a_fast_run_is_polled_without_events_then_events_resume(tmp_path: Path) 
     path = tmp_path / "run.jsonl"
     path.write_bytes(header())
     recorder = Recorder()
-    follower = FileFollower(str(path), poll_interval=30.0)  # only events or the busy poll
+    follower = FileFollower(str(path), poll_interval=EVENTS_ONLY_POLL_S)  # events or busy poll
     follower.start(recorder)
     directory = str(tmp_path)
 
@@ -436,23 +436,24 @@ def test_a_fast_run_is_polled_without_events_then_events_resume(tmp_path: Path) 
             time.sleep(0.0005)
 
     try:
-        assert wait_until(lambda: follower.state == LIVE) and watched()
+        assert poll_until(lambda: follower.state == LIVE) and watched()
         writer = threading.Thread(target=write)
         writer.start()
         # Busy: the directory's inotify watch is dropped; the follower reads by polling.
-        assert wait_until(lambda: not watched(), timeout=5.0)
+        assert poll_until(lambda: not watched())
         updates_before, started = len(recorder.updates), time.monotonic()
         time.sleep(1.0)
         per_second = (len(recorder.updates) - updates_before) / (time.monotonic() - started)
         assert 5 <= per_second <= 1 / 0.05 + 2, per_second  # batches, not one per line
         stop.set()
         writer.join()
-        assert wait_until(lambda: len(follower.history.epochs) == written[0])
+        assert poll_until(lambda: len(follower.history.epochs) == written[0])
         # Quiet again: events are back (the poll interval is 30 s, so only an event explains
         # a prompt read of the next line).
-        assert wait_until(watched, timeout=2.0)
+        assert poll_until(watched)
         append(path, epoch(written[0] + 1))
-        assert wait_until(lambda: len(follower.history.epochs) == written[0] + 1, timeout=2.0)
+        assert poll_until(lambda: len(follower.history.epochs) == written[0] + 1,
+                          timeout=PROMPTLY_S)
     finally:
         stop.set()
         follower.stop()

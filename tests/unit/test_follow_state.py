@@ -124,16 +124,16 @@ def test_a_csv_is_followed_and_grows(tmp_path: Path) -> None:
     updates: list[SourceUpdate] = []
     source.start(updates.append)
     try:
-        assert poll_until(lambda: len(source.history.epochs) == 2, 5)
+        assert poll_until(lambda: len(source.history.epochs) == 2)
         assert source.state == LIVE
         with csv.open("a") as handle:
             handle.write("2,0.4,0.8\n3,0.3")  # the last row is not finished yet
-        assert poll_until(lambda: len(source.history.epochs) == 3, 5)
+        assert poll_until(lambda: len(source.history.epochs) == 3)
         time.sleep(0.3)
         assert list(source.history.epochs.index) == [0, 1, 2]  # the partial row waits
         with csv.open("a") as handle:
             handle.write(",0.7\n")
-        assert poll_until(lambda: len(source.history.epochs) == 4, 5)
+        assert poll_until(lambda: len(source.history.epochs) == 4)
         assert source.history.epochs.column("val_loss")[-1] == 0.7
     finally:
         source.stop()

@@ -70,7 +70,8 @@ def test_a_hanging_notify_command_does_not_hold_up_the_caller() -> None:
     notifier.findings("run", "x", [])
     began = time.monotonic()
     notifier.findings("run", "x", [_finding()])
-    assert time.monotonic() - began < 1.0
+    # (Starting it takes milliseconds, more on a loaded machine; waiting for it, 30 s.)
+    assert time.monotonic() - began < 5.0
 
 
 def _follow(path: Path, *args: str) -> subprocess.Popen[str]:
