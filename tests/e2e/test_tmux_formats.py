@@ -21,7 +21,10 @@ import pytest
 from tests.e2e.tmux import needs_tmux, viewer
 from tests.functional.formats_support import LIVE_WITHIN_S
 
-pytestmark = [pytest.mark.e2e, needs_tmux]
+# Importing the library and training on a loaded machine takes minutes: the test fails,
+# saying what each screen showed, before pytest-timeout would cut it short.
+TRAINING_WITHIN_S = 360
+pytestmark = [pytest.mark.e2e, needs_tmux, pytest.mark.timeout(TRAINING_WITHIN_S + 120)]
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 TRAINERS = Path(__file__).resolve().parent / "trainers"
@@ -52,13 +55,20 @@ def _follow_while_training(tmp_path: Path, trainer: str, targets: dict[str, tupl
     with contextlib.ExitStack() as stack:
         panes = {name: stack.enter_context(viewer(tmp_path, path)).pane
                  for name, (path, _) in targets.items()}
+        # Its warnings go to a file: a pipe nobody reads until the end could fill and stop it.
+        errors = stack.enter_context((tmp_path / "trainer.err").open("w"))
         process = subprocess.Popen(
             ["nice", sys.executable, str(TRAINERS / trainer), str(tmp_path), str(EPOCHS),
              str(PAUSE_S)], env={**os.environ, "START_DELAY": "2"},
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.DEVNULL, stderr=errors)
         stack.callback(lambda: process.poll() is None and process.kill())
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + TRAINING_WITHIN_S
+        while True:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"not done in {TRAINING_WITHIN_S} s: trainer exit {process.poll()}, epochs "
+                    f"shown {shown}, screens:\n" + "\n".join(screens.values())
+                    + (tmp_path / "trainer.err").read_text()[-3000:])
             now = time.time()
             for name, (_, first) in targets.items():
                 screens[name] = screen = panes[name].screen()
@@ -71,7 +81,7 @@ def _follow_while_training(tmp_path: Path, trainer: str, targets: dict[str, tupl
             if done and all(sign in screens[name] for name in targets):
                 break
             time.sleep(0.1)
-        assert process.wait(30) == 0, process.stderr.read() if process.stderr else ""
+        assert process.wait(30) == 0, (tmp_path / "trainer.err").read_text()[-3000:]
         for name in targets:
             print(f"--- {name} ---\n{screens[name]}")
             assert "Traceback" not in screens[name]

@@ -72,48 +72,22 @@ def test_lightning_csv_and_tensorboard_followed_live_with_two_val_dataloaders(
     pytest.importorskip("lightning")
     pytest.importorskip("tensorboard")
     import lightning.pytorch as pl
-    import torch
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-    from torch import nn
-    from torch.utils.data import DataLoader, TensorDataset
 
     from lstm_top.lightning import LstmTopCallback
+    from tests.e2e.trainers.lightning_regression import Regression, loaders
 
     csv_path = tmp_path / "logs" / "csv" / "version_0" / "metrics.csv"
     tb_folder = tmp_path / "logs" / "tb"
     followers = [Followed(str(csv_path)), Followed(str(tb_folder))]
     seen: list[float] = []
 
-    class Regression(pl.LightningModule):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = nn.Linear(4, 1)
-
-        def training_step(self, batch: Any, index: int) -> torch.Tensor:
-            x, y = batch
-            loss = nn.functional.mse_loss(self.net(x), y)
-            self.log("train_loss", loss, on_epoch=True, on_step=False)
-            return loss
-
-        def validation_step(self, batch: Any, index: int, dataloader_idx: int = 0) -> None:
-            x, y = batch
-            self.log("val_loss", nn.functional.mse_loss(self.net(x), y))
-
-        def configure_optimizers(self) -> Any:
-            return torch.optim.SGD(self.parameters(), lr=0.05)
-
     class WaitForViewer(pl.Callback):
         def on_train_epoch_end(self, trainer: Any, module: Any) -> None:
             for followed in followers:
                 seen.append(followed.wait_rows(trainer.current_epoch + 1))
 
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(96, 4, generator=generator)
-    y = x.sum(1, keepdim=True)
-    train = DataLoader(TensorDataset(x[:64], y[:64]), batch_size=16)
-    easy = DataLoader(TensorDataset(x[64:80], y[64:80]), batch_size=16)
-    # The second validation set's targets are far off: a gap no model can close.
-    hard = DataLoader(TensorDataset(x[80:], y[80:] * 4 + 3), batch_size=16)
+    train, validation = loaders()
     trainer = pl.Trainer(
         max_epochs=5, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, log_every_n_steps=1,
@@ -123,7 +97,7 @@ def test_lightning_csv_and_tensorboard_followed_live_with_two_val_dataloaders(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            trainer.fit(Regression(), train, [easy, hard])
+            trainer.fit(Regression(), train, validation)
         assert len(seen) == 10 and max(seen) < LIVE_WITHIN_S, seen
         csv_history, tb_history = (followed.history for followed in followers)
         assert csv_history.source_kind == "csv" and tb_history.source_kind == "tensorboard"
@@ -276,12 +250,13 @@ def test_ray_tune_trial_folders_found_and_followed(tmp_path: Path) -> None:
     from ray import tune
 
     from lstm_top.sources.formats import find_runs
+    from tests.functional.ray_support import start_local_ray
 
     def trainable(config: dict[str, Any]) -> None:
         for epoch in range(1, 4):
             tune.report({"loss": config["lr"] / epoch, "val_loss": 2 * config["lr"] / epoch})
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    start_local_ray()
     try:
         tuner = tune.Tuner(trainable, param_space={"lr": tune.grid_search([0.1, 0.2])},
                            run_config=tune.RunConfig(storage_path=str(tmp_path), name="sweep",

@@ -14,6 +14,7 @@ optuna = pytest.importorskip("optuna", reason="optuna not installed (pip install
 
 from lstm_top.optuna import STOPPED_BY_ATTR, SignsPruner, report  # noqa: E402
 from lstm_top.sources.formats import read_history  # noqa: E402
+from tests.functional.mlp_task import mlp, regression_task, train_epoch  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -24,29 +25,14 @@ TRIALS = {"healthy": (16, 3e-3, 3e-3), "over-fits": (16, 3e-2, 0.0),
 
 
 def _objective(trial: Any) -> float:
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(400, 20, generator=generator)
-    y = torch.tanh(x @ torch.randn(20, 1, generator=generator) / 4.5) * 2 \
-        + 0.3 * torch.randn(400, 1, generator=generator)
-    torch.manual_seed(0)
-    width = trial.suggest_int("width", 8, 64)
-    model = torch.nn.Sequential(torch.nn.Linear(20, width), torch.nn.ReLU(),
-                                torch.nn.Linear(width, 1))
-    lr = trial.suggest_float("lr", 1e-4, 10, log=True)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9,
-                                weight_decay=trial.suggest_float("weight_decay", 0.0, 0.1))
+    x, y = regression_task()
+    model, optimizer = mlp(trial.suggest_int("width", 8, 64),
+                           trial.suggest_float("lr", 1e-4, 10, log=True),
+                           trial.suggest_float("weight_decay", 0.0, 0.1))
     order = torch.Generator().manual_seed(1)
     best = math.inf
     for epoch in range(1, EPOCHS + 1):
-        permutation = torch.randperm(100, generator=order)
-        for start in range(0, 100, 20):
-            index = permutation[start:start + 20]
-            optimizer.zero_grad()
-            torch.nn.functional.mse_loss(model(x[index]), y[index]).backward()
-            optimizer.step()
-        with torch.no_grad():
-            loss = float(torch.nn.functional.mse_loss(model(x[:100]), y[:100]))
-            val = float(torch.nn.functional.mse_loss(model(x[100:]), y[100:]))
+        loss, val = train_epoch(model, optimizer, x, y, order)
         best = min(best, val) if math.isfinite(val) else best
         report(trial, epoch, val, loss=loss)
         if trial.should_prune():

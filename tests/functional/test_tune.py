@@ -17,6 +17,7 @@ tune = pytest.importorskip("ray.tune")
 
 from lstm_top.sources.formats import read_history  # noqa: E402
 from lstm_top.tune import SignsStopper  # noqa: E402
+from tests.functional.ray_support import start_local_ray  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -29,26 +30,14 @@ def train(config: dict[str, Any]) -> None:
     import torch
     from ray import tune
 
+    from tests.functional.mlp_task import mlp, regression_task, train_epoch
+
     torch.set_num_threads(1)
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(400, 20, generator=generator)
-    y = torch.tanh(x @ torch.randn(20, 1, generator=generator) / 4.5) * 2 \
-        + 0.3 * torch.randn(400, 1, generator=generator)
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(20, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
-    optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=0.9,
-                                weight_decay=config["weight_decay"])
+    x, y = regression_task()
+    model, optimizer = mlp(16, config["lr"], config["weight_decay"])
     order = torch.Generator().manual_seed(1)
     for _ in range(EPOCHS):
-        permutation = torch.randperm(100, generator=order)
-        for start in range(0, 100, 20):
-            index = permutation[start:start + 20]
-            optimizer.zero_grad()
-            torch.nn.functional.mse_loss(model(x[index]), y[index]).backward()
-            optimizer.step()
-        with torch.no_grad():
-            loss = float(torch.nn.functional.mse_loss(model(x[:100]), y[:100]))
-            val = float(torch.nn.functional.mse_loss(model(x[100:]), y[100:]))
+        loss, val = train_epoch(model, optimizer, x, y, order)
         tune.report({"loss": loss, "val_loss": val if math.isfinite(val) else float("nan")})
 
 
@@ -56,8 +45,7 @@ def train(config: dict[str, Any]) -> None:
 def ray_local() -> Any:
     # Trials run in worker processes: they import this module, so they need the project root.
     path = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": path}})
+    start_local_ray(runtime_env={"env_vars": {"PYTHONPATH": path}})
     yield
     ray.shutdown()
 

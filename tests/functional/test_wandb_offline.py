@@ -101,11 +101,12 @@ def test_offline_run_followed_live_while_wandb_writes_it(tmp_path: Path) -> None
         try:
             for epoch in range(1, ACKED_EPOCHS + 1):
                 # W&B's flush comes first, then ours: each epoch is seen within the flush
-                # interval plus lstm-top's 2 s.
-                followed.wait_rows(epoch, timeout=LIVE_WITHIN_S + FLUSH_INTERVAL_S + 10,
-                                   rows=lambda: val_rows(followed))
-                assert followed.latencies[-1] < LIVE_WITHIN_S + FLUSH_INTERVAL_S + 0.5, \
-                    followed.latencies
+                # interval plus lstm-top's LIVE_WITHIN_S. (Not the first: that one is the
+                # source's start, its first read of the run folder.)
+                followed.wait_rows(epoch, rows=lambda: val_rows(followed))
+                if epoch > 1:
+                    assert followed.latencies[-1] < LIVE_WITHIN_S + FLUSH_INTERVAL_S + 0.5, \
+                        followed.latencies
                 (tmp_path / f"seen-{epoch}").touch()
             assert followed.source.state == "live"
             assert writer.wait(60) == 0, writer.stderr.read() if writer.stderr else ""

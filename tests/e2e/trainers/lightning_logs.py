@@ -15,33 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from lightning_regression import Regression, loaders  # (beside this script)
 
 from lstm_top.lightning import LstmTopCallback
 
 out, epochs, pause = Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-
-
-class Regression(pl.LightningModule):
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = nn.Linear(4, 1)
-
-    def training_step(self, batch: Any, index: int) -> torch.Tensor:
-        x, y = batch
-        loss = nn.functional.mse_loss(self.net(x), y)
-        self.log("train_loss", loss, on_epoch=True, on_step=False)
-        return loss
-
-    def validation_step(self, batch: Any, index: int, dataloader_idx: int = 0) -> None:
-        x, y = batch
-        self.log("val_loss", nn.functional.mse_loss(self.net(x), y))
-
-    def configure_optimizers(self) -> Any:
-        return torch.optim.SGD(self.parameters(), lr=0.05)
 
 
 class Pause(pl.Callback):
@@ -55,12 +34,7 @@ class Pause(pl.Callback):
 
 
 time.sleep(float(os.environ.get("START_DELAY", "0")))
-generator = torch.Generator().manual_seed(0)
-x = torch.randn(96, 4, generator=generator)
-y = x.sum(1, keepdim=True)
-train = DataLoader(TensorDataset(x[:64], y[:64]), batch_size=16)
-easy = DataLoader(TensorDataset(x[64:80], y[64:80]), batch_size=16)
-hard = DataLoader(TensorDataset(x[80:], y[80:] * 4 + 3), batch_size=16)
+train, validation = loaders()
 trainer = pl.Trainer(max_epochs=epochs, enable_checkpointing=False, enable_progress_bar=False,
                      enable_model_summary=False, log_every_n_steps=1,
                      logger=[CSVLogger(str(out / "logs"), name="csv", version=0),
@@ -68,4 +42,4 @@ trainer = pl.Trainer(max_epochs=epochs, enable_checkpointing=False, enable_progr
                      callbacks=[LstmTopCallback(str(out / "run.jsonl")), Pause()])
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    trainer.fit(Regression(), train, [easy, hard])
+    trainer.fit(Regression(), train, validation)
