@@ -147,6 +147,26 @@ assert "━━ val" in encode_rows(first.rows, color_system())
     assert sources <= {"base", "bulk", "follow", "pool"}, sorted(sources)
 
 
+def test_a_large_files_first_paint_loads_no_masked_arrays(tmp_path: Path) -> None:
+    # A file past the tail threshold is painted from its newest part, reduced to the chart's
+    # width (np.unique) and, steps beside epochs, its steps placed on the epoch axis
+    # (np.median): both import numpy.ma through numpy's own checks, tens of milliseconds.
+    import bench
+
+    history = tmp_path / "big.jsonl"
+    bench.write_history(history, 60_000)  # epochs and steps, past TAIL_FIRST_BYTES
+    statement = f"""
+from lstm_top.sources.follow import TAIL_FIRST_BYTES
+import os
+assert os.path.getsize({str(history)!r}) > TAIL_FIRST_BYTES
+from lstm_top.ui.first_paint import build_first_paint
+first = build_first_paint({str(history)!r}, 80, 24)
+assert first is not None and first.preview is not None and "reading" in first.status.plain
+"""
+    modules = loaded_by(statement, tmp_path, {"XDG_CONFIG_HOME": str(tmp_path / "config")})
+    assert "numpy.ma" not in modules
+
+
 def test_msgspec_loads_with_the_first_step_line(tmp_path: Path) -> None:
     # The other side of the first paint's guarantee above: the bulk reader still decodes the
     # Logger's step lines with msgspec, loaded when the first one is read.
