@@ -136,8 +136,9 @@ def format_text(report: dict[str, Any]) -> str:
                      f"{summary['epochs']:,} epochs")
     if report["malformed_lines"] or report["problems"]:
         malformed = report["malformed_lines"]
-        lines.append(f"skipped  {malformed} malformed line(s)" if malformed else
-                     "skipped  values that could not be read")
+        # Without malformed lines these are notes on what was read (a new run in the file,
+        # values dropped), each saying what it means.
+        lines.append(f"skipped  {malformed} malformed line(s)" if malformed else "notes")
         for problem in report["problems"][:5]:
             # Line 0: a problem of the file as a whole (one JSON document, a series' values).
             where = f"line {problem['line']}: " if problem["line"] > 0 else ""
