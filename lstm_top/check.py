@@ -135,9 +135,14 @@ def format_text(report: dict[str, Any]) -> str:
         lines.append(f"signs    judged on the last {summary['diagnosed_epochs']:,} of "
                      f"{summary['epochs']:,} epochs")
     if report["malformed_lines"] or report["problems"]:
-        lines.append(f"skipped  {report['malformed_lines']} malformed line(s)")
+        malformed = report["malformed_lines"]
+        # Without malformed lines these are notes on what was read (a new run in the file,
+        # values dropped), each saying what it means.
+        lines.append(f"skipped  {malformed} malformed line(s)" if malformed else "notes")
         for problem in report["problems"][:5]:
-            lines.append(f"         line {problem['line']}: {safe_text(problem['reason'])}")
+            # Line 0: a problem of the file as a whole (one JSON document, a series' values).
+            where = f"line {problem['line']}: " if problem["line"] > 0 else ""
+            lines.append(f"         {where}{safe_text(problem['reason'])}")
     signs = report["signs"]
     lines.append("")
     if not signs:

@@ -141,6 +141,16 @@ def entry() -> NoReturn:
     os._exit(code)
 
 
+def _load_numpy() -> None:
+    """numpy, loaded with OpenBLAS on one thread. The viewer multiplies no large matrices:
+    OpenBLAS's thread pool would only cost its start-up (a fifth of a launch on a small
+    machine) and, beside the training, threads that busy-wait for work."""
+    from lstm_top.demo.blas import single_thread_while_numpy_loads
+
+    with single_thread_while_numpy_loads():
+        import numpy  # noqa: F401
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -153,6 +163,7 @@ def _main(argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "check":
         options = _check_parser().parse_args(args[1:])
+        _load_numpy()
         from lstm_top.check import EXIT_UNREADABLE, follow_check, run_check
         from lstm_top.signs.options import SignOptionError
 
@@ -187,6 +198,7 @@ def _main(argv: list[str] | None) -> int:
                  *(["--signs-config", options.signs_config] if options.signs_config else []),
                  *(["--val-key", options.val_key] if options.val_key else [])]
         return serve_web(options.targets, host=options.host, port=options.port, extra_args=extra)
+    _load_numpy()
     # The readers and the signs are pure Python in threads: at the default 5 ms switch
     # interval each of the UI thread's many GIL hand-backs per key press waits that long
     # behind them (a `q` took 0.6 s to be seen while a big file was read and judged).

@@ -39,6 +39,11 @@ STATUS_CRASHED = "crashed"
 STATUS_INTERRUPTED = "interrupted"
 END_STATUSES = (STATUS_COMPLETED, STATUS_CRASHED, STATUS_INTERRUPTED)
 
+# The loss of the best constant guess on the training targets (the class frequencies, the
+# mean), logged as a metric beside the losses: train_plateau compares the training loss with it
+# (lstm_top/hook/baseline.py computes it).
+CONSTANT_GUESS_METRIC = "constant_guess_loss"
+
 _NONFINITE_TEXT = {"NaN": math.nan, "nan": math.nan, "Infinity": math.inf, "inf": math.inf,
                    "-Infinity": -math.inf, "-inf": -math.inf}
 

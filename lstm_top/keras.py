@@ -29,7 +29,12 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from lstm_top.format import STATUS_COMPLETED, STATUS_CRASHED, STATUS_INTERRUPTED
+from lstm_top.format import (
+    CONSTANT_GUESS_METRIC,
+    STATUS_COMPLETED,
+    STATUS_CRASHED,
+    STATUS_INTERRUPTED,
+)
 from lstm_top.hook.logger import Logger, OnceWarner
 from lstm_top.hook.loss_stats import LossStats
 from lstm_top.hook.metrics import clean_config, is_tensor_like, learning_rate, numbers, try_set
@@ -70,6 +75,10 @@ class LstmTopCallback(_keras.callbacks.Callback):
             ``monitor`` value (Keras' ``restore_best_weights``): copied at every improvement.
         monitor, mode, min_delta: what "best" means for ``restore_best`` (default: the
             validation loss, lower is better).
+        constant_guess: the loss of the best constant guess on the training targets
+            (``lstm_top.hook.baseline.constant_guess_loss(y_train, model_loss_name)``), logged
+            with every epoch: a model stuck at the class frequencies or the mean is then
+            reported as a plateau however it got there.
 
     Each ``fit`` is one run: a second ``fit`` with the same callback appends a new header
     (epochs keep Keras' numbering, so ``initial_epoch`` continues the curve).
@@ -80,7 +89,7 @@ class LstmTopCallback(_keras.callbacks.Callback):
                  config: Mapping[str, Any] | None = None,
                  log_steps: bool = False, stop_on: str | Iterable[str] | None = None,
                  restore_best: bool = False, monitor: str | None = None, mode: str = "min",
-                 min_delta: float = 0.0) -> None:
+                 min_delta: float = 0.0, constant_guess: float | None = None) -> None:
         super().__init__()
         self.path = path
         self.validation_subsets = dict(validation_subsets or {})
@@ -88,6 +97,7 @@ class LstmTopCallback(_keras.callbacks.Callback):
         self.run_name = run_name
         self.extra_config = dict(config or {})
         self.log_steps = log_steps
+        self.constant_guess = constant_guess
         self.logger: Logger | None = None
         self._epoch = 0
         self._step = 0
@@ -139,6 +149,8 @@ class LstmTopCallback(_keras.callbacks.Callback):
             subsets = {k: v for k, v in subsets.items() if v}
             if self.validation_stats is not None:
                 metrics.update(self._loss_spread(self.validation_stats))
+            if self.constant_guess is not None:
+                metrics.setdefault(CONSTANT_GUESS_METRIC, self.constant_guess)
             # Keras epochs count from 0; lstm-top's (like the progress bar's) from 1.
             self.logger.log_metrics(metrics, epoch=epoch + 1, subsets=subsets)
         except Exception as exc:

@@ -46,7 +46,7 @@ def reduce_minmax(x: np.ndarray, y: np.ndarray, buckets: int) -> tuple[np.ndarra
         return x[:1], y[:1]
     # Bucket by x value, not by position, so gaps in the epochs keep their width.
     edges = np.linspace(lo, hi, buckets + 1)
-    starts = np.unique(np.searchsorted(x, edges[:-1], side="left"))
+    starts = _distinct_sorted(np.searchsorted(x, edges[:-1], side="left"))
     starts = starts[starts < count]
     ends = np.append(starts[1:], count) - 1
     mins = np.minimum.reduceat(y, starts)
@@ -55,6 +55,17 @@ def reduce_minmax(x: np.ndarray, y: np.ndarray, buckets: int) -> tuple[np.ndarra
     out_x = np.column_stack((x[starts], middle, middle, x[ends])).ravel().astype(float)
     out_y = np.column_stack((y[starts], mins, maxs, y[ends])).ravel()
     return out_x, out_y
+
+
+def _distinct_sorted(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` of an ascending array, without its masked-array check: that imports
+    ``numpy.ma`` (tens of milliseconds), on the way to a large file's first frame."""
+    if len(values) < 2:
+        return values
+    keep = np.empty(len(values), dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
 
 
 def window(x: np.ndarray, y: np.ndarray, last: int | None) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ import re
 
 import numpy as np
 
-from lstm_top.history import History, Table, resolve_loss_keys
+from lstm_top.history import History, Table, median_of_finite, resolve_loss_keys
 
 STEP_UNIT = "step"
 EPOCH_UNIT = "epoch"
@@ -161,7 +161,7 @@ def steps_on_epoch_axis(history: History) -> np.ndarray:
     rank[order] = np.arange(len(owner)) - starts[owner[order]]
     last = float(epochs.index[-1])
     finished = counts[values <= last]
-    pace = float(np.median(finished)) if len(finished) else float(counts.max())
+    pace = median_of_finite(finished) if len(finished) else float(counts.max())
     per_epoch = np.where(values > last, np.maximum(counts, pace), counts)[owner]
     x[has] = logged - 1 + (rank + 1) / per_epoch
     return x
@@ -180,7 +180,7 @@ def _steps_by_time(steps: Table, epochs: Table) -> np.ndarray:
     rank = np.empty(len(owner), dtype=np.int64)
     rank[order] = np.arange(len(owner)) - starts[owner[order]]
     finished = counts[: len(epochs)]
-    pace = float(np.median(finished[finished > 0])) if (finished > 0).any() else 1.0
+    pace = median_of_finite(finished[finished > 0]) if (finished > 0).any() else 1.0
     ends = np.concatenate((epoch_index, [epoch_index[-1] + 1]))
     gaps = np.diff(np.concatenate(([epoch_index[0] - 1], ends)))
     per_epoch = np.where(owner < len(epochs), counts[owner], max(pace, counts[-1]))

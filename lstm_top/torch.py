@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from lstm_top.format import CONSTANT_GUESS_METRIC
 from lstm_top.hook import metrics as _metrics
 from lstm_top.hook.logger import Logger
 from lstm_top.hook.loss_stats import LossStats
@@ -117,6 +118,11 @@ class EpochLogger:
     """``log_epoch`` bound to one logger, model and optimizer; also a context manager that
     ends the run (completed, crashed with the error, or interrupted on Ctrl-C).
 
+    ``constant_guess``: the loss of the best constant guess on the training targets
+    (``lstm_top.hook.baseline.constant_guess_loss(y_train, "cross_entropy")``), logged with
+    every epoch so that a model stuck at the class frequencies or the mean is reported as a
+    plateau however it got there.
+
     ``stop_on="critical"`` (or sign ids) judges every epoch with the warning signs; calling
     the logger returns True when training should stop (``should_stop`` stays True), and the
     sign is written in the end record. ``restore_best=True`` (needs ``model``) copies the
@@ -135,7 +141,8 @@ class EpochLogger:
                  optimizer: torch.optim.Optimizer | None = None, run_name: str | None = None,
                  config: Mapping[str, Any] | None = None,
                  stop_on: str | Iterable[str] | None = None, restore_best: bool = False,
-                 monitor: str | None = None, mode: str = "min", min_delta: float = 0.0) -> None:
+                 monitor: str | None = None, mode: str = "min", min_delta: float = 0.0,
+                 constant_guess: float | None = None) -> None:
         if restore_best and model is None:
             raise ValueError("restore_best=True needs the model (EpochLogger(..., model=model))")
         self.actions: Any = None
@@ -152,10 +159,14 @@ class EpochLogger:
         self.model = model
         self.optimizer = optimizer
         self.should_stop = False
+        # Logged with every epoch: train_plateau then knows the level of "nothing learned".
+        self.constant_guess = constant_guess
 
     def __call__(self, epoch: int, *, subsets: Mapping[str, Mapping[str, Any]] | None = None,
                  **metrics: Any) -> bool:
         """Log one epoch; True when a warning sign in ``stop_on`` says to stop."""
+        if self.constant_guess is not None:
+            metrics.setdefault(CONSTANT_GUESS_METRIC, self.constant_guess)
         values = log_epoch(self.logger, epoch, self.model, self.optimizer, subsets=subsets,
                            **metrics)
         if self.actions is not None:

@@ -7,7 +7,8 @@ made an epoch 15-35x slower than on one thread — measured: 0.32 s single-threa
 at these sizes, so the demo always asks for it.
 
 Two ways in: environment variables, honoured only if set before numpy loads its BLAS (the
-``python -m lstm_top.demo`` entry point does this), and OpenBLAS's own setter, found in the
+``python -m lstm_top.demo`` entry point does this; the viewer asks the same while it loads
+numpy, ``single_thread_while_numpy_loads``), and OpenBLAS's own setter, found in the
 library bundled with numpy's wheels, for a process where numpy is already loaded (tests, a TUI
 running a scenario in-process). Anything else (MKL, Accelerate) is left alone.
 """
@@ -37,6 +38,28 @@ def prefer_single_thread_before_numpy() -> None:
     if "numpy" not in sys.modules:
         for variable in THREAD_VARIABLES:
             os.environ.setdefault(variable, "1")
+
+
+@contextmanager
+def single_thread_while_numpy_loads() -> Iterator[None]:
+    """One OpenBLAS thread for this process, asked through the environment while numpy loads
+    (OpenBLAS reads it once, then); the environment is as it was afterwards, so child processes
+    (a ``--notify`` command, a demo) inherit nothing. Nothing changes when numpy is loaded
+    already or a thread count was chosen (any of ``THREAD_VARIABLES`` set)."""
+    asked = "numpy" not in sys.modules and not any(v in os.environ for v in THREAD_VARIABLES)
+    if asked:
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    try:
+        yield
+    finally:
+        if asked:
+            os.environ.pop("OPENBLAS_NUM_THREADS", None)
+
+
+def openblas_threads() -> int | None:
+    """OpenBLAS's thread count in this process (loads numpy); None when it is not OpenBLAS."""
+    controls = _openblas_controls()
+    return None if controls is None else int(controls[1]())
 
 
 def _openblas_controls() -> tuple[Callable[[int], None], Callable[[], int]] | None:

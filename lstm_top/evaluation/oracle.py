@@ -11,6 +11,7 @@ from pathlib import Path
 from lstm_top.evaluation.generate import CALIBRATION_FAMILIES, DEFAULT_OUT, TEST_FAMILIES
 from lstm_top.evaluation.labels import GRAY, SCORED_SIGNS, YES, OracleRun, load
 from lstm_top.evaluation.synthetic import Case
+from lstm_top.format import CONSTANT_GUESS_METRIC
 from lstm_top.sources.formats import read_history
 
 PARTS = {"calibration": CALIBRATION_FAMILIES, "test": TEST_FAMILIES}
@@ -28,12 +29,15 @@ def oracle_runs(directory: Path = DEFAULT_OUT, part: str | None = None) -> list[
     return runs
 
 
-NOISE_FIELDS = ("val_loss_std", "val_n", "n")
+# What our helpers log beyond the losses: the validation set's n and per-sample std, and the
+# constant guess's loss. The "bare" corpora drop them all.
+NOISE_FIELDS = ("val_loss_std", "val_n", "n", CONSTANT_GUESS_METRIC)
 
 
 def _without_noise(line: str) -> str:
-    """One JSONL line with the validation set's n and per-sample std removed (whole set and
-    subsets): the run as a Keras CSVLogger, TensorBoard or most public histories record it."""
+    """One JSONL line with the validation set's n and per-sample std (whole set and subsets)
+    and the constant guess's loss removed: the run as a Keras CSVLogger, TensorBoard or most
+    public histories record it."""
     record = json.loads(line)
     if record.get("kind") == "epoch":
         for field in NOISE_FIELDS:

@@ -47,15 +47,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain, compress, repeat
 from operator import attrgetter, eq, is_, is_not, itemgetter, or_
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import orjson
-
-try:  # msgspec decodes our own step lines without building dicts; the reader works without it
-    import msgspec
-except ImportError:  # pragma: no cover - exercised only without msgspec installed
-    msgspec = None  # type: ignore[assignment]
 
 from lstm_top.format import (
     MAX_INDEX,
@@ -71,6 +66,15 @@ from lstm_top.format import (
     to_float,
 )
 from lstm_top.history import MAX_COLUMNS, History, Table
+
+# msgspec decodes our own step lines without building dicts; the reader works without it. It
+# loads with the first step line of the Logger's shape (``_load_msgspec``): a file of epoch
+# records, and the first paint of one, do not pay for its import.
+_NOT_LOADED: Any = object()
+if TYPE_CHECKING:
+    import msgspec
+else:
+    msgspec = _NOT_LOADED
 
 # Bytes read from the file at once (about 20 000 records).
 BULK_CHUNK_BYTES = 1 << 22
@@ -464,12 +468,25 @@ def _decode_steps(lines: list[bytes], decoder: Any, step_type: type
     return structs, others
 
 
+def _load_msgspec() -> Any:
+    """msgspec, imported on first use; None when it is not installed."""
+    global msgspec
+    if msgspec is _NOT_LOADED:
+        try:
+            import msgspec as module
+
+            msgspec = module
+        except ImportError:  # pragma: no cover - exercised only without msgspec installed
+            msgspec = None  # type: ignore[assignment]
+    return msgspec
+
+
 def _learn_template(objects: list[Any]) -> _StepTemplate | None:
     """The shape of the last step record of a batch, if it is one the Logger writes."""
-    if msgspec is None:
-        return None
     for obj in reversed(objects):
         if obj.__class__ is dict and obj.get("kind") == "step":
+            if _load_msgspec() is None:
+                return None
             metrics = obj.get("metrics")
             if (not obj.keys() <= _STEP_KEYS or metrics.__class__ is not dict or not metrics
                     or len(metrics) > 64 or max(map(len, metrics)) > MAX_NAME_CHARS

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from lstm_top.format import MAX_INDEX
 from lstm_top.history import History, Table
 
 EPOCH_TAGS = ("epoch", "trainer/epoch", "train/epoch")  # Lightning; HF's fractional epoch
@@ -33,13 +34,20 @@ def history_from_series(source: str, series: Mapping[str, Iterable[Point]],
     as a restarted run overwrites its own past.
     """
     by_tag: dict[str, dict[int, tuple[float, float]]] = {}
+    out_of_range = 0
     for tag, points in series.items():
         values: dict[int, tuple[float, float]] = {}
         for step, wall_time, value in points:
+            if not -MAX_INDEX <= step <= MAX_INDEX:
+                out_of_range += 1  # a damaged step number: rows are indexed by int64
+                continue
             values[step] = (wall_time, value)
         if values:
             by_tag[tag] = values
     history = History(source=source)
+    if out_of_range:
+        history.note_problem(0, f"{out_of_range} values with a step number beyond int64 "
+                                f"skipped", skipped=False)
     epoch_tag = next((tag for tag in epoch_tags if tag in by_tag), None)
     times = [t for values in by_tag.values() for t, _ in values.values() if math.isfinite(t)]
     history.started = min(times) if times else None
@@ -59,7 +67,7 @@ def history_from_series(source: str, series: Mapping[str, Iterable[Point]],
             if at < 0:
                 continue  # logged before the first epoch marker: belongs to no epoch
             epoch_value = epochs[epoch_steps[at]][1]
-            if not math.isfinite(epoch_value):
+            if not abs(epoch_value) <= MAX_INDEX:  # NaN, inf, or no int64
                 continue
             epoch = math.ceil(epoch_value)
             last_time[epoch], value = values[step]

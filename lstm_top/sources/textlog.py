@@ -16,7 +16,7 @@ import math
 import re
 
 from lstm_top.format import MAX_NAME_CHARS
-from lstm_top.history import History
+from lstm_top.history import History, Table
 
 # "Epoch 3/10", "Epoch [3/10]", "epoch: 3", "[Epoch 3]", "EPOCH 003", "'epoch': 2.5" (a
 # printed Hugging Face log: the fraction of the epoch done, so it belongs to epoch 3)
@@ -132,20 +132,37 @@ def table_row(line: str, header: list[str]) -> tuple[int, dict[str, float]] | No
 def read_text_log(text: str, history: History) -> None:
     """Epochs and their metrics from a printed training log into ``history``."""
     current: int | None = None
+    first: int | None = None
     metrics: dict[str, float] = {}
 
     def flush() -> None:
         if current is not None and metrics:
             history.epochs.append(current, None, dict(metrics))
 
+    def begin(epoch: int, line: int) -> None:
+        """Epoch ``epoch`` starts; back at the run's first epoch, a new run starts (a script
+        run again with its output appended to the same log), and the file shows its last run,
+        as an appended CSVLogger file does."""
+        nonlocal first
+        if current is not None and first is not None and epoch <= first < current:
+            earlier = len(history.epochs)
+            history.epochs = Table()
+            history.note_problem(line, f"a new run starts here (epoch {epoch} again after "
+                                       f"{current}); the {earlier} epochs before it are not "
+                                       f"shown", skipped=False)
+            first = None
+        elif current is not None and epoch < current:
+            history.epoch_rewinds += 1
+        if first is None:
+            first = epoch
+
     table: list[str] | None = None
-    for raw in text.splitlines():
+    for number, raw in enumerate(text.splitlines(), 1):
         line = _clean(raw)
         row = table_row(line, table) if table is not None else None
         if row is not None:
             flush()
-            if current is not None and row[0] < current:
-                history.epoch_rewinds += 1
+            begin(row[0], number)
             current, metrics = row
             continue
         header = table_header(line)
@@ -155,8 +172,7 @@ def read_text_log(text: str, history: History) -> None:
         epoch = epoch_of(line)
         if epoch is not None and epoch != current:
             flush()
-            if current is not None and epoch < current:
-                history.epoch_rewinds += 1
+            begin(epoch, number)
             current, metrics = epoch, {}
         if current is not None:
             # A progress bar reports running means: its last state, the epoch's end, wins.

@@ -20,6 +20,7 @@ Textual-free; nothing here may raise: a failure leaves the terminal as it was.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import shutil
@@ -372,6 +373,7 @@ def _style_runs(text: Text) -> list[tuple[int, int, Style]]:
     return runs
 
 
+@functools.cache
 def _theme() -> Any:
     from rich.terminal_theme import TerminalTheme
 
@@ -379,6 +381,8 @@ def _theme() -> Any:
                          list(ANSI_THEME_BRIGHT))
 
 
+# A screen has a few dozen distinct styles in thousands of runs: each is converted once.
+@functools.lru_cache(maxsize=1024)
 def as_textual(style: Style, background: Color) -> Style:
     """``style`` as Textual's compositor turns it into colours: the 16 ANSI colours (and
     256-colour indexes) through its theme, ``dim`` as a colour blended towards the background

@@ -18,7 +18,7 @@ import pytest
 os.environ.setdefault("KERAS_BACKEND", "torch")
 keras = pytest.importorskip("keras")
 
-from lstm_top import LoggerWarning  # noqa: E402
+from lstm_top import LoggerWarning, constant_guess_loss  # noqa: E402
 from lstm_top.keras import LstmTopCallback  # noqa: E402
 from lstm_top.sources.formats import read_history  # noqa: E402
 
@@ -48,6 +48,7 @@ class FitResult:
     subsets: dict[str, tuple[np.ndarray, np.ndarray]]
     schedule: Any
     validation: tuple[np.ndarray, np.ndarray]
+    training_targets: np.ndarray
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +68,11 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> FitResult:
     folder = tmp_path_factory.mktemp("keras")
     path, csv_path = folder / "fit.jsonl", folder / "fit.csv"
     callback = LstmTopCallback(str(path), validation_subsets=subsets, run_name="tiny",
-                               config={"note": "test"}, validation_stats=(x_val, y_val))
+                               config={"note": "test"}, validation_stats=(x_val, y_val),
+                               constant_guess=constant_guess_loss(y, "mse"))
     fit = model.fit(x, y, epochs=EPOCHS, batch_size=32, validation_data=(x_val, y_val),
                     verbose=0, callbacks=[callback, keras.callbacks.CSVLogger(str(csv_path))])
-    return FitResult(path, csv_path, fit.history, model, subsets, schedule, (x_val, y_val))
+    return FitResult(path, csv_path, fit.history, model, subsets, schedule, (x_val, y_val), y)
 
 
 def _check_json(path: Path) -> dict[str, Any]:
@@ -143,6 +145,14 @@ def test_validation_stats_give_the_whole_sets_noise(fitted: FitResult) -> None:
                                                              rel=1e-4)
     assert table.column("val_loss")[-1] == pytest.approx(float(per_sample.mean()), rel=1e-4)
     assert len(set(table.column("val_loss_std"))) == EPOCHS  # measured anew every epoch
+
+
+def test_the_constant_guess_is_logged_with_every_epoch(fitted: FitResult) -> None:
+    # constant_guess=: the loss of predicting the training targets' mean, the level the
+    # plateau sign compares the training loss with.
+    column = read_history(fitted.path).epochs.column("constant_guess_loss")
+    y = fitted.training_targets.astype("float64")
+    np.testing.assert_allclose(column, [float(y.var())] * EPOCHS, rtol=1e-6)
 
 
 def test_keras_csvlogger_file_reads_back(fitted: FitResult) -> None:

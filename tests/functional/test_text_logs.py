@@ -178,3 +178,39 @@ def test_printed_logs_in_a_folder_are_found_as_runs(tmp_path: Path) -> None:
     assert found == ["a/train.log", "b/slurm-17.out"]
     assert all(classify(str(tmp_path / name)).name == "text-log"  # type: ignore[union-attr]
                for name in found)
+
+
+def test_a_script_run_again_into_the_same_log_shows_its_last_run(tmp_path: Path) -> None:
+    """``python train.py >> train.log`` twice (a tweak, a rerun): the epochs count from 1
+    again, and the log shows the last run, saying where it starts — as an appended CSVLogger
+    file does — rather than one curve that jumps back and forth between the two."""
+    pytest.importorskip("torch")
+    log = tmp_path / "train.log"
+    runs = []
+    for seed, lr in ((1, 0.05), (2, 0.01)):
+        part = tmp_path / f"run{seed}.log"
+        runs.append(_run(f"""
+            import json, sys, torch
+            torch.manual_seed({seed})
+            x = torch.randn(200, 4); y = x.sum(1, keepdim=True)
+            model = torch.nn.Linear(4, 1); opt = torch.optim.SGD(model.parameters(), lr={lr})
+            seen = {{"train": [], "val": []}}
+            for epoch in range(1, {EPOCHS} + 3):
+                loss = torch.nn.functional.mse_loss(model(x[:150]), y[:150])
+                opt.zero_grad(); loss.backward(); opt.step()
+                with torch.no_grad():
+                    val = torch.nn.functional.mse_loss(model(x[150:]), y[150:])
+                seen["train"].append(loss.item()); seen["val"].append(val.item())
+                print(f"Epoch {{epoch}}: train loss {{loss.item():.5f}}, "
+                      f"val loss {{val.item():.5f}}")
+            print(json.dumps(seen), file=sys.stderr)
+        """, part, tmp_path))
+        with open(log, "ab") as out:
+            out.write(part.read_bytes())
+    read = read_history(log)
+    assert list(read.epochs.index) == list(range(1, EPOCHS + 3))
+    np.testing.assert_allclose(read.epochs.column("val_loss"), runs[1]["val"], atol=6e-5)
+    report = _check(log)
+    assert report["epochs"] == EPOCHS + 2
+    assert any("a new run starts here (epoch 1 again after 6)" in problem["reason"]
+               for problem in report["problems"])

@@ -14,6 +14,7 @@ Records written by the Logger round-tripping through every reader is in
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import math
@@ -493,3 +494,54 @@ def test_read_history_on_any_bytes_raises_only_source_error(data: bytes, suffix:
             assert path in str(exc)
             return
     assert_problems_well_formed(history)
+
+
+step_numbers = st.one_of(st.integers(-(2**70), 2**70), st.floats(allow_nan=True),
+                         st.just(2**63), st.just(-(2**63)), st.just(10**30), st.text(max_size=5),
+                         st.none())
+
+
+@FUZZ
+@given(steps=st.lists(step_numbers, min_size=1, max_size=12),
+       epochs=st.lists(step_numbers, max_size=12))
+@example(steps=[10, 10**30, 20], epochs=[])  # a damaged step number in a real trainer_state
+@example(steps=[10, 20], epochs=[1.0, 1e300])
+def test_trainer_state_with_any_step_and_epoch_numbers_reads_or_says_why(
+        steps: list[Any], epochs: list[Any]) -> None:
+    """Hugging Face's trainer_state.json (and every per-step series: TensorBoard, W&B, MLflow,
+    DVCLive go through the same builder) with damaged step or epoch numbers: the good values
+    are read, the rest are counted as a problem, nothing raises."""
+    log = [{"step": step, "loss": 1.0 / (index + 1), "eval_loss": 1.5 / (index + 1),
+            **({"epoch": epochs[index]} if index < len(epochs) else {})}
+           for index, step in enumerate(steps)]
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "trainer_state.json")
+        with open(path, "w") as handle:
+            json.dump({"log_history": log, "global_step": 0}, handle)
+        try:
+            history = read_history(path)
+        except SourceError as exc:
+            assert path in str(exc)
+            return
+    assert_problems_well_formed(history)
+    usable = [s for s in steps if isinstance(s, int | float) and not isinstance(s, bool)
+              and math.isfinite(s)]
+    if any(abs(int(s)) >= 2**63 for s in usable):
+        assert any("beyond int64" in problem.reason for problem in history.problems)
+
+
+def test_a_trainer_state_step_beyond_int64_is_skipped_and_said(tmp_path: Any) -> None:
+    from lstm_top.check import run_check
+
+    log = [{"step": step, "epoch": epoch, "loss": loss, "eval_loss": loss * 1.2}
+           for step, epoch, loss in [(10, 1.0, 0.9), (10**30, 2.0, 0.5), (30, 3.0, 0.4)]]
+    path = tmp_path / "trainer_state.json"
+    path.write_text(json.dumps({"log_history": log}))
+    history = read_history(path)
+    assert history.epochs.index.tolist() == [1, 3]
+    out = io.StringIO()
+    assert run_check(str(path), out=out, err=out) == 0
+    text = out.getvalue()
+    assert "\nnotes\n" in text
+    # the damaged entry's three values (epoch, loss, eval_loss)
+    assert "3 values with a step number beyond int64 skipped" in text

@@ -139,8 +139,50 @@ assert "━━ val" in encode_rows(first.rows, color_system())
                                                                "lstm_top.evaluation",
                                                                "lstm_top.ui.components"))]
     # Nor what only costs it time: numpy's masked arrays (np.median loads them) and Rich's
-    # console (Textual loads it later).
+    # console (Textual loads it later); msgspec, the decoder of step lines (this history has
+    # epoch records only); the readers of the other formats (``sources.formats``).
     assert "numpy.ma" not in modules and "rich.console" not in modules
+    assert "msgspec" not in tops, sorted(tops)
+    sources = {name.split(".")[2] for name in modules if name.startswith("lstm_top.sources.")}
+    assert sources <= {"base", "bulk", "follow", "pool"}, sorted(sources)
+
+
+def test_a_large_files_first_paint_loads_no_masked_arrays(tmp_path: Path) -> None:
+    # A file past the tail threshold is painted from its newest part, reduced to the chart's
+    # width (np.unique) and, steps beside epochs, its steps placed on the epoch axis
+    # (np.median): both import numpy.ma through numpy's own checks, tens of milliseconds.
+    import bench
+
+    history = tmp_path / "big.jsonl"
+    bench.write_history(history, 60_000)  # epochs and steps, past TAIL_FIRST_BYTES
+    statement = f"""
+from lstm_top.sources.follow import TAIL_FIRST_BYTES
+import os
+assert os.path.getsize({str(history)!r}) > TAIL_FIRST_BYTES
+from lstm_top.ui.first_paint import build_first_paint
+first = build_first_paint({str(history)!r}, 80, 24)
+assert first is not None and first.preview is not None and "reading" in first.status.plain
+"""
+    modules = loaded_by(statement, tmp_path, {"XDG_CONFIG_HOME": str(tmp_path / "config")})
+    assert "numpy.ma" not in modules
+
+
+def test_msgspec_loads_with_the_first_step_line(tmp_path: Path) -> None:
+    # The other side of the first paint's guarantee above: the bulk reader still decodes the
+    # Logger's step lines with msgspec, loaded when the first one is read.
+    if find_spec("msgspec") is None:
+        pytest.skip("msgspec is not installed")
+    statement = """
+from lstm_top.history import History
+from lstm_top.sources.bulk import BulkJsonlParser
+parser = BulkJsonlParser(History())
+parser.feed(b'{"kind": "epoch", "epoch": 1, "metrics": {"loss": 1.0}}\\n')
+import sys
+assert "msgspec" not in sys.modules
+parser.feed(b'{"kind": "step", "step": 1, "metrics": {"loss": 1.0}}\\n')
+assert parser._steps_template is not None and len(parser.history.steps) == 1
+"""
+    assert "msgspec" in third_party(loaded_by(statement, tmp_path))
 
 
 def test_the_first_paint_detects_colours_as_rich_does(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -98,6 +98,36 @@ def test_plateau_after_a_first_epoch_drop_to_chance_level():
     assert found[0].warning_since is not None and found[0].warning_since <= 11
 
 
+def test_plateau_at_the_logged_constant_guess_after_a_slow_first_drop():
+    # A character model: 4.6 (ln 100) down to its unigram level, 3.05, over six epochs, then
+    # frozen there. From the curve alone that is a 33% drop and then convergence; with the
+    # constant guess's loss logged (3.02 on its training targets) it is a model that learned
+    # the character frequencies and nothing else.
+    train = list(np.geomspace(4.6, 3.05, 6)) + [3.05 * (1 + 0.002 * (i % 3)) for i in range(24)]
+    val = [value * 1.01 for value in train]
+    assert not _found(_history(train, val), "train_plateau")
+    guessed = _history(train, val, constant_guess_loss=[3.02] * len(train))
+    found = _found(guessed, "train_plateau")
+    assert found, "a training loss at the constant guess for 24 epochs must be a warning"
+    # Epochs 2.. are at or above 95% of the guess: info after 8 of them, warning after 10.
+    assert found[0].since_epoch == 9 and found[0].warning_since == 11
+    assert found[0].evidence["constant_guess_loss"] == 3.02
+    assert "constant guess (3.02" in found[0].message
+    # Causal: the history cut at epoch 10 shows it at info only.
+    early = [f for f in diagnose(_history(train[:10], val[:10],
+                                          constant_guess_loss=[3.02] * 10))
+             if f.id == "train_plateau"]
+    assert early and early[0].severity is Severity.INFO
+
+
+def test_a_model_that_learned_below_the_constant_guess_is_no_plateau():
+    # The same start, then down to 40% of the guess and settled there: converged, not stuck.
+    train = list(np.geomspace(4.6, 1.2, 12)) + [1.2 * (1 + 0.002 * (i % 3)) for i in range(24)]
+    history = _history(train, [value * 1.1 for value in train],
+                       constant_guess_loss=[3.02] * len(train))
+    assert not [f for f in diagnose(history) if f.id == "train_plateau"]
+
+
 def test_severity_escalation_says_when():
     # A flat loss that is not at chance level: info after 8 epochs, warning after 15.
     train = [5.0] + [3.3 * (1 + 0.001 * (i % 2)) for i in range(29)]
