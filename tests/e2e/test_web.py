@@ -140,8 +140,10 @@ async def open_page(url: str, devtools_port: int) -> tuple[str, str, bytes]:
             return classes or "", tools.screen_text(), base64.b64decode(shot["data"])
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
-def test_browser_shows_the_run(run_file: Path, tmp_path: Path) -> None:
+@contextlib.contextmanager
+def web_server(run_file: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[Any], str]]:
+    """``lstm-top --web`` on a free port, listening: (the server, the page's address with the
+    key of this launch, as it printed it: the page needs the key, issue 16)."""
     port = free_port()
     server_log = tmp_path / "server.log"
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
@@ -149,24 +151,29 @@ def test_browser_shows_the_run(run_file: Path, tmp_path: Path) -> None:
             [sys.executable, "-m", "lstm_top.web", str(run_file), "--port", str(port)],
             stdout=log, stderr=subprocess.STDOUT, env=env) as server:
         wait_for_port(port, server)
-        # The page needs the key of this launch, printed with the URL (issue 16).
         printed = re.search(r"http://127\.0\.0\.1:\d+/\?key=\S+", server_log.read_text())
         assert printed, server_log.read_text()
-        with started([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-                      "--disable-background-networking", "--disable-component-update",
-                      "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                      f"--user-data-dir={tmp_path / 'profile'}", "--remote-debugging-port=0",
-                      "--window-size=1280,800", "about:blank"],
-                     stderr=subprocess.PIPE, text=True) as browser:
-            devtools_port = None
-            assert browser.stderr is not None
-            for line in browser.stderr:
-                found = re.search(r"DevTools listening on ws://[^:]+:(\d+)/", line)
-                if found:
-                    devtools_port = int(found.group(1))
-                    break
-            assert devtools_port, "chromium did not open its DevTools port"
-            classes, text, png = asyncio.run(open_page(printed.group(0), devtools_port))
+        yield server, printed.group(0)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
+def test_browser_shows_the_run(run_file: Path, tmp_path: Path) -> None:
+    with web_server(run_file, tmp_path) as (_, url), started(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+             "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+             f"--user-data-dir={tmp_path / 'profile'}", "--remote-debugging-port=0",
+             "--window-size=1280,800", "about:blank"],
+            stderr=subprocess.PIPE, text=True) as browser:
+        devtools_port = None
+        assert browser.stderr is not None
+        for line in browser.stderr:
+            found = re.search(r"DevTools listening on ws://[^:]+:(\d+)/", line)
+            if found:
+                devtools_port = int(found.group(1))
+                break
+        assert devtools_port, "chromium did not open its DevTools port"
+        classes, text, png = asyncio.run(open_page(url, devtools_port))
     SCREENSHOT.write_bytes(png)
     # The page loaded, its websocket connected and the app's first bytes arrived...
     assert "-loaded" in classes and "-first-byte" in classes, classes
@@ -224,21 +231,13 @@ def _processes_running(needle: str) -> list[int]:
 def test_the_app_process_ends_with_its_server(run_file: Path, tmp_path: Path) -> None:
     """A browser session starts an app process; killing the server must not leave it behind
     (it used to keep running, re-parented to init, at 90 % CPU)."""
-    port = free_port()
-    server_log = tmp_path / "server.log"
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
-    with open(server_log, "wb") as log, started(
-            [sys.executable, "-m", "lstm_top.web", str(run_file), "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, env=env) as server:
-        wait_for_port(port, server)
-        printed = re.search(r"\?key=(\S+)", server_log.read_text())
-        assert printed, server_log.read_text()
+    with web_server(run_file, tmp_path) as (server, page):
+        address, key = page.split("/?key=")
 
         async def session_then_kill() -> list[int]:
-            origin = f"http://127.0.0.1:{port}"
-            url = f"ws://127.0.0.1:{port}/ws?key={printed.group(1)}&width=80&height=24"
+            url = f"{address.replace('http', 'ws')}/ws?key={key}&width=80&height=24"
             async with aiohttp.ClientSession() as client, client.ws_connect(
-                    url, headers={"Origin": origin}) as ws:
+                    url, headers={"Origin": address}) as ws:
                 received = 0
                 deadline = time.monotonic() + 40
                 while received < 2000 and time.monotonic() < deadline:  # the app's first frames
