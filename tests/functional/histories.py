@@ -10,6 +10,8 @@ import math
 from pathlib import Path
 
 from lstm_top.format import encode_end, encode_epoch, encode_header
+from lstm_top.history import History
+from lstm_top.signs import Diagnoser, Severity
 
 STARTED = 1_700_000_000.0
 SECONDS_PER_EPOCH = 2.5
@@ -85,3 +87,16 @@ def append_epochs(path: Path, kind: str, first: int, last: int) -> None:
                 subsets = None
             handle.write(encode_epoch(epoch, _epoch_time(epoch), metrics, subsets))
             handle.flush()
+
+
+def first_critical_epoch(history: History) -> int | None:
+    """The epoch at which a live viewer of ``history`` first shows a critical sign: its
+    epochs replayed one at a time through the incremental signs, as the viewer takes them in."""
+    replay, diagnoser, table = History(), Diagnoser(), history.epochs
+    for row in range(len(table)):
+        replay.epochs.append(int(table.index[row]), None,
+                             {name: float(table.column(name)[row]) for name in table.names
+                              if table.present(name)[row]})
+        if any(f.active and f.severity >= Severity.CRITICAL for f in diagnoser.update(replay)):
+            return int(table.index[row])
+    return None

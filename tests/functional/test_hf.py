@@ -26,6 +26,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainerCallback, 
 from lstm_top.check import run_check
 from lstm_top.hf import LstmTopCallback
 from lstm_top.sources.formats import read_history
+from tests.functional.histories import first_critical_epoch
 
 VOCABULARY = 32
 
@@ -55,21 +56,6 @@ class Recorder(TrainerCallback):
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any = None,
                     **kw: Any) -> None:
         self.evaluations.append((state.global_step, dict(metrics or {})))
-
-
-def _first_critical_epoch(history: Any) -> int | None:
-    """The epoch at which a live viewer of this file first shows a critical sign."""
-    from lstm_top.history import History
-    from lstm_top.signs import Diagnoser, Severity
-
-    replay, diagnoser, table = History(), Diagnoser(), history.epochs
-    for row in range(len(table)):
-        replay.epochs.append(int(table.index[row]), None,
-                             {name: float(table.column(name)[row]) for name in table.names
-                              if table.present(name)[row]})
-        if any(f.active and f.severity >= Severity.CRITICAL for f in diagnoser.update(replay)):
-            return int(table.index[row])
-    return None
 
 
 def train(tmp_path: Path, callbacks: list[Any], eval_dataset: Any, **arguments: Any) -> None:
@@ -225,7 +211,7 @@ def test_stop_on_stops_an_overfitting_trainer_and_restores_the_best_epoch(
     # Stopped right after the epoch's evaluation: no step of the next epoch was trained.
     assert len(evaluations) == stopped["epoch"] == history.last_epoch() < 60
     assert recorder.logs[-2][0] == trainer.state.global_step == 2 * stopped["epoch"]
-    sign_epoch = _first_critical_epoch(history)
+    sign_epoch = first_critical_epoch(history)
     assert sign_epoch is not None and sign_epoch <= stopped["epoch"] <= sign_epoch + 3
     best = min(range(len(evaluations)), key=evaluations.__getitem__)
     assert best + 1 < len(evaluations)

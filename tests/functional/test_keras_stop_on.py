@@ -12,29 +12,14 @@ import pytest
 os.environ.setdefault("KERAS_BACKEND", "torch")
 keras = pytest.importorskip("keras")
 
-from lstm_top.history import History  # noqa: E402
 from lstm_top.keras import LstmTopCallback  # noqa: E402
-from lstm_top.signs import Diagnoser, Severity  # noqa: E402
 from lstm_top.sources.formats import read_history  # noqa: E402
+from tests.functional.histories import first_critical_epoch  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
 ]
-
-
-def _first_critical_epoch(history: History) -> int | None:
-    """The epoch at which a live viewer of this file would first show a critical sign."""
-    replay = History()
-    diagnoser = Diagnoser()
-    table = history.epochs
-    for row in range(len(table)):
-        replay.epochs.append(int(table.index[row]), None,
-                             {name: float(table.column(name)[row]) for name in table.names
-                              if table.present(name)[row]})
-        if any(f.active and f.severity >= Severity.CRITICAL for f in diagnoser.update(replay)):
-            return int(table.index[row])
-    return None
 
 
 def test_an_overfitting_fit_stops_at_the_sign_and_restores_the_best_epoch(
@@ -59,7 +44,7 @@ def test_an_overfitting_fit_stops_at_the_sign_and_restores_the_best_epoch(
     stopped = history.end_stopped_by
     assert stopped is not None and stopped["sign"] == "stagnating_val_loss"
     assert stopped["severity"] == "critical" and "gap is widening" in stopped["message"]
-    sign_epoch = _first_critical_epoch(history)
+    sign_epoch = first_critical_epoch(history)
     assert sign_epoch is not None
     assert len(val) == stopped["epoch"] == history.last_epoch() < 60
     assert sign_epoch <= len(val) <= sign_epoch + 3
