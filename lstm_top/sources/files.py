@@ -189,7 +189,8 @@ def _number_text(cell: str) -> float | str | None:
 
 def read_history_json_text(text: str, history: History) -> None:
     """Keras ``json.dump(model.fit(...).history)``: metric -> list of per-epoch values; or a
-    list of per-epoch records ``[{"epoch": 1, "loss": ..., "val_loss": ...}, ...]``."""
+    list of per-epoch records ``[{"epoch": 1, "loss": ..., "val_loss": ...}, ...]``; or a list
+    of such histories (several runs: the last is read)."""
     if nesting_too_deep(text):  # the C scanner could overflow the stack (a segfault)
         raise SourceError(f"{history.source}: not a history (JSON nested too deeply)")
     try:
@@ -210,6 +211,14 @@ def read_history_json_text(text: str, history: History) -> None:
     if isinstance(data, dict) and isinstance(data.get("history"), dict):
         data = data["history"]
     index_key = "epoch"
+    if (isinstance(data, list) and len(data) > 1 and all(isinstance(row, dict) for row in data)
+            and all(any(isinstance(v, list) for v in row.values()) for row in data)):
+        # A list of whole histories (json.dump([h.history for h in folds]): cross-validation
+        # folds, repeated trainings): several runs in one file, which shows its last, as an
+        # appended CSVLogger file does.
+        history.note_problem(0, f"{len(data)} runs in this file (a list of histories); the "
+                                f"last is shown", skipped=False)
+        data = data[-1]
     if isinstance(data, list) and data and all(isinstance(row, dict) for row in data):
         # A list of per-epoch records (json.dump of a list of dicts), the other common shape;
         # keyed by their "epoch", else by their "step" (an evaluation every N steps).

@@ -159,6 +159,20 @@ def test_json_list_of_epoch_records(tmp_path: Path) -> None:
     assert history.index_unit == "step"
 
 
+def test_json_list_of_histories_shows_the_last_run(tmp_path: Path) -> None:
+    # json.dump([fit.history for fit in folds], f): k-fold cross-validation, one Keras history
+    # dict per fold. Several runs in one file: the last is shown and the note says so.
+    folds = [{"loss": [1.0 + k, 0.5 + k], "val_loss": [1.2 + k, 0.7 + k]} for k in range(3)]
+    path = tmp_path / "cv_history.json"
+    path.write_text(json.dumps(folds))
+    history = read_history(path)
+    assert list(history.epochs.index) == [1, 2]
+    np.testing.assert_allclose(history.epochs.column("val_loss"), [3.2, 2.7])
+    assert [p.reason for p in history.problems] == [
+        "3 runs in this file (a list of histories); the last is shown"]
+    assert history.malformed_lines == 0
+
+
 def test_unreadable_inputs_raise_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="no such file"):
         read_history(tmp_path / "missing.jsonl")
