@@ -38,6 +38,10 @@ def _csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
 EPOCH_COLUMNS = ("epoch", "Epoch", "epochs", "ep")
 STEP_COLUMNS = ("step", "Step", "global_step", "_step")
 TIME_COLUMNS = ("time", "wall_time", "timestamp", "_timestamp")
+# A "time" cell below this (2001-09-09) is no Unix time: an epoch's duration or seconds since
+# the start (a public Keras history's "time" column holds 0.05-0.2 s). Kept as a metric, so
+# the elapsed time is not counted from 1970.
+MIN_WALL_TIME = 1e9
 
 
 def read_csv_text(text: str, history: History) -> None:
@@ -142,6 +146,9 @@ def read_csv_text(text: str, history: History) -> None:
                 carried.clear()
             if time_col is not None:
                 merged_time = to_float(_number(row, time_col))
+                if merged_time is not None and not merged_time >= MIN_WALL_TIME:
+                    merged[header[time_col]] = merged_time
+                    merged_time = None
             bad = []
             for index, name in metric_cols:
                 cell = row[index].strip() if index < len(row) else ""
@@ -189,7 +196,8 @@ def _number_text(cell: str) -> float | str | None:
 
 def read_history_json_text(text: str, history: History) -> None:
     """Keras ``json.dump(model.fit(...).history)``: metric -> list of per-epoch values; or a
-    list of per-epoch records ``[{"epoch": 1, "loss": ..., "val_loss": ...}, ...]``."""
+    list of per-epoch records ``[{"epoch": 1, "loss": ..., "val_loss": ...}, ...]``; or a list
+    of such histories (several runs: the last is read)."""
     if nesting_too_deep(text):  # the C scanner could overflow the stack (a segfault)
         raise SourceError(f"{history.source}: not a history (JSON nested too deeply)")
     try:
@@ -210,6 +218,14 @@ def read_history_json_text(text: str, history: History) -> None:
     if isinstance(data, dict) and isinstance(data.get("history"), dict):
         data = data["history"]
     index_key = "epoch"
+    if (isinstance(data, list) and len(data) > 1 and all(isinstance(row, dict) for row in data)
+            and all(any(isinstance(v, list) for v in row.values()) for row in data)):
+        # A list of whole histories (json.dump([h.history for h in folds]): cross-validation
+        # folds, repeated trainings): several runs in one file, which shows its last, as an
+        # appended CSVLogger file does.
+        history.note_problem(0, f"{len(data)} runs in this file (a list of histories); the "
+                                f"last is shown", skipped=False)
+        data = data[-1]
     if isinstance(data, list) and data and all(isinstance(row, dict) for row in data):
         # A list of per-epoch records (json.dump of a list of dicts), the other common shape;
         # keyed by their "epoch", else by their "step" (an evaluation every N steps).
