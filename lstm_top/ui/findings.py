@@ -91,8 +91,11 @@ def _nonfinite(e: Mapping[str, Any]) -> str:
 
 
 def _plateau(e: Mapping[str, Any]) -> str:
-    return (f"train {_num(e.get('level'))}, {_whole(e.get('progress_pct'))}% of the way down "
-            f"from {_num(e.get('start_level'))} after {e.get('epochs')} epochs")
+    if e.get("constant_guess_loss") is not None:  # judged by the logged constant guess
+        return (f"train {_num(e.get('level'))} at a constant guess's loss "
+                f"({_num(e.get('constant_guess_loss'))}) for {e.get('epochs_at_guess')} epochs")
+    return (f"train {_num(e.get('level'))}, only {_whole(e.get('progress_pct'))}% below "
+            f"{_num(e.get('start_level'))} after {e.get('epochs')} epochs")
 
 
 HEADLINES: dict[str, Callable[[Mapping[str, Any]], str]] = {

@@ -87,31 +87,38 @@ PRINTED_SHAPES = {
 }
 
 
-@pytest.mark.parametrize("shape", sorted(PRINTED_SHAPES))
-def test_a_torch_loops_printed_lines_read_as_its_history(tmp_path: Path, shape: str) -> None:
-    pytest.importorskip("torch")
-    header, line, train_key, val_key = PRINTED_SHAPES[shape]
-    log = tmp_path / "train.log"
-    losses = _run(f"""
+def _torch_loop(line: str, *, header: str = "", seed: int = 1, lr: float = 0.05,
+                epochs: int = EPOCHS + 1) -> str:
+    """A plain PyTorch loop that prints ``line`` each epoch (after ``header``) and dumps the
+    losses it printed as JSON on stderr."""
+    return f"""
         import json, math, sys, torch
-        torch.manual_seed(1)
+        torch.manual_seed({seed})
         x = torch.randn(200, 4); y = x.sum(1, keepdim=True)
-        model = torch.nn.Linear(4, 1); opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        model = torch.nn.Linear(4, 1); opt = torch.optim.SGD(model.parameters(), lr={lr})
         seen = {{"train": [], "val": []}}
         print("Using device: cpu")
         if {header!r}:
             print({header!r})
-        for epoch in range(1, {EPOCHS} + 2):
+        for epoch in range(1, {epochs} + 1):
             loss = torch.nn.functional.mse_loss(model(x[:150]), y[:150])
             opt.zero_grad(); loss.backward(); opt.step()
             with torch.no_grad():
                 val = torch.nn.functional.mse_loss(model(x[150:]), y[150:])
             seen["train"].append(loss.item()); seen["val"].append(val.item())
-            print({line!r}.format(epoch=epoch, total={EPOCHS} + 1, train=loss.item(),
+            print({line!r}.format(epoch=epoch, total={epochs}, train=loss.item(),
                                   ppl=math.exp(min(loss.item(), 50)), val=val.item()))
         print("done; best model saved to best.pt")
         print(json.dumps(seen), file=sys.stderr)
-    """, log, tmp_path)
+    """
+
+
+@pytest.mark.parametrize("shape", sorted(PRINTED_SHAPES))
+def test_a_torch_loops_printed_lines_read_as_its_history(tmp_path: Path, shape: str) -> None:
+    pytest.importorskip("torch")
+    header, line, train_key, val_key = PRINTED_SHAPES[shape]
+    log = tmp_path / "train.log"
+    losses = _run(_torch_loop(line, header=header), log, tmp_path)
     read = read_history(log).epochs
     assert list(read.index) == list(range(1, EPOCHS + 2))
     np.testing.assert_allclose(read.column(train_key), losses["train"], atol=6e-4)
@@ -187,24 +194,10 @@ def test_a_script_run_again_into_the_same_log_shows_its_last_run(tmp_path: Path)
     pytest.importorskip("torch")
     log = tmp_path / "train.log"
     runs = []
+    line = "Epoch {epoch}: train loss {train:.5f}, val loss {val:.5f}"
     for seed, lr in ((1, 0.05), (2, 0.01)):
         part = tmp_path / f"run{seed}.log"
-        runs.append(_run(f"""
-            import json, sys, torch
-            torch.manual_seed({seed})
-            x = torch.randn(200, 4); y = x.sum(1, keepdim=True)
-            model = torch.nn.Linear(4, 1); opt = torch.optim.SGD(model.parameters(), lr={lr})
-            seen = {{"train": [], "val": []}}
-            for epoch in range(1, {EPOCHS} + 3):
-                loss = torch.nn.functional.mse_loss(model(x[:150]), y[:150])
-                opt.zero_grad(); loss.backward(); opt.step()
-                with torch.no_grad():
-                    val = torch.nn.functional.mse_loss(model(x[150:]), y[150:])
-                seen["train"].append(loss.item()); seen["val"].append(val.item())
-                print(f"Epoch {{epoch}}: train loss {{loss.item():.5f}}, "
-                      f"val loss {{val.item():.5f}}")
-            print(json.dumps(seen), file=sys.stderr)
-        """, part, tmp_path))
+        runs.append(_run(_torch_loop(line, seed=seed, lr=lr, epochs=EPOCHS + 2), part, tmp_path))
         with open(log, "ab") as out:
             out.write(part.read_bytes())
     read = read_history(log)

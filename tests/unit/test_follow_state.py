@@ -23,6 +23,7 @@ from lstm_top.sources.base import (
     stall_after_s,
 )
 from lstm_top.sources.follow import FileFollower
+from lstm_top.sources.formats import read_csv
 from lstm_top.sources.open import PendingSource, open_source
 from lstm_top.sources.snapshot import SnapshotFollower
 from lstm_top.sources.socket_client import SocketSource
@@ -139,3 +140,39 @@ def test_a_csv_is_followed_and_grows(tmp_path: Path) -> None:
         source.stop()
     assert all(u.history is source.history for u in updates if u.added)
     assert display_state(source, now=time.time()) == "live"
+
+
+def test_a_csv_without_a_final_newline_shows_its_last_row_once_quiet(tmp_path: Path) -> None:
+    """A tool that writes no final newline (a public Keras history did): ``check`` read its
+    last epoch, the viewer never did. A file quiet for 2 s has no line being written."""
+    import os
+
+    from lstm_top.sources.snapshot import UNFINISHED_LINE_QUIET_S
+
+    csv = tmp_path / "history.csv"
+    csv.write_text("epoch,loss,val_loss\n0,1.0,1.2\n1,0.5,0.9\n2,0.4,0.8")
+    old = time.time() - 60
+    os.utime(csv, (old, old))  # written a minute ago: finished
+    source = SnapshotFollower(str(csv), read_csv)
+    source.check_now()
+    assert list(source.history.epochs.index) == [0, 1, 2]
+    # Being written now: the unfinished row waits ...
+    with csv.open("a") as handle:
+        handle.write("\n3,0.3,0.")
+    source.check_now()
+    assert list(source.history.epochs.index) == [0, 1, 2]
+    # ... and once the file has been quiet that long, it is the last row as it stands.
+    quiet = time.time() - UNFINISHED_LINE_QUIET_S - 1
+    os.utime(csv, (quiet, quiet))
+
+    def look() -> int:  # reads are spaced out by their own cost: look until it is read
+        source.check_now()
+        return len(source.history.epochs)
+
+    assert poll_until(lambda: look() == 4, 5)
+    assert list(source.history.epochs.index) == [0, 1, 2, 3]
+    # A writer that only paused mid-row: the rest arrives, the row is read again, corrected.
+    with csv.open("a") as handle:
+        handle.write("75\n")
+    assert poll_until(lambda: look() == 4 and source.history.epochs.column("val_loss")[-1]
+                      == 0.75, 5)

@@ -159,6 +159,21 @@ def test_json_list_of_epoch_records(tmp_path: Path) -> None:
     assert history.index_unit == "step"
 
 
+def test_a_csv_time_column_of_durations_is_a_metric_not_the_wall_clock(tmp_path: Path) -> None:
+    # A public Keras history's "time" column: each epoch's seconds. Read as Unix times it made
+    # the viewer say "elapsed 498935h" (since 1970) and 0.003 s/epoch.
+    path = tmp_path / "training_log.csv"
+    path.write_text("training_loss, val_loss, time\n0.64,0.52,0.215\n0.62,0.48,0.053\n")
+    history = read_history(path)
+    assert history.started is None and history.seconds_per_epoch() is None
+    np.testing.assert_allclose(history.epochs.column("time"), [0.215, 0.053])
+    # Unix times stay times.
+    path.write_text("epoch,loss,time\n1,0.5,1700000000.0\n2,0.4,1700000060.0\n")
+    history = read_history(path)
+    assert "time" not in history.epochs.names
+    assert history.seconds_per_epoch() == pytest.approx(60.0)
+
+
 def test_json_list_of_histories_shows_the_last_run(tmp_path: Path) -> None:
     # json.dump([fit.history for fit in folds], f): k-fold cross-validation, one Keras history
     # dict per fold. Several runs in one file: the last is shown and the note says so.
