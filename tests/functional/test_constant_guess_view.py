@@ -11,19 +11,9 @@ import pytest
 from lstm_top import Logger
 from lstm_top.ui.app import LstmTopApp
 from lstm_top.ui.components.warnings import WarningsPanel
-from tests.functional.pilots import wait_until
+from tests.functional.pilots import settled
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def _own_prefs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
 
 
 async def test_a_run_stuck_at_its_constant_guess_says_so(tmp_path: Path) -> None:
@@ -35,7 +25,7 @@ async def test_a_run_stuck_at_its_constant_guess_says_so(tmp_path: Path) -> None
             log.log(epoch=epoch, loss=loss, val_loss=loss * 1.01, constant_guess_loss=3.02)
     app = LstmTopApp([str(path)])
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, app.is_settled, what="the app settled")
+        await settled(pilot)
         panel = app.query_one("#warnings", WarningsPanel).plain
         assert "train plateau" in panel
         assert "since epoch 9, a warning since 11" in panel

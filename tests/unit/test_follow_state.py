@@ -169,10 +169,10 @@ def test_a_csv_without_a_final_newline_shows_its_last_row_once_quiet(tmp_path: P
         source.check_now()
         return len(source.history.epochs)
 
-    assert poll_until(lambda: look() == 4, 5)
+    assert poll_until(lambda: look() == 4)
     assert list(source.history.epochs.index) == [0, 1, 2, 3]
     # A writer that only paused mid-row: the rest arrives, the row is read again, corrected.
     with csv.open("a") as handle:
         handle.write("75\n")
     assert poll_until(lambda: look() == 4 and source.history.epochs.column("val_loss")[-1]
-                      == 0.75, 5)
+                      == 0.75)
