@@ -52,9 +52,9 @@ def no_thread_leak() -> Iterator[None]:
     before = set(threading.enumerate())
     fds = len(os.listdir("/proc/self/fd"))
     yield
-    assert poll_until(lambda: set(threading.enumerate()) <= before, 5.0), \
+    assert poll_until(lambda: set(threading.enumerate()) <= before), \
         set(threading.enumerate()) - before
-    assert poll_until(lambda: len(os.listdir("/proc/self/fd")) <= fds, 5.0)
+    assert poll_until(lambda: len(os.listdir("/proc/self/fd")) <= fds)
 
 
 def test_half_written_lines_are_never_records_until_completed(tmp_path: Path,

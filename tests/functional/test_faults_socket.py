@@ -38,7 +38,7 @@ def no_leaks() -> Iterator[None]:
     threads_before = set(threading.enumerate())
     fds_before = open_fds()
     yield
-    assert poll_until(lambda: set(threading.enumerate()) <= threads_before, 5.0), \
+    assert poll_until(lambda: set(threading.enumerate()) <= threads_before), \
         f"threads left: {set(threading.enumerate()) - threads_before}"
     assert poll_until(lambda: open_fds() <= fds_before), \
         f"descriptors: {fds_before} before, {open_fds()} after"

@@ -286,7 +286,7 @@ def test_a_server_that_is_not_lstm_top_is_refused_clearly(sock_dir: Path, monkey
         thread.start()
         try:
             source, _ = viewer(f"unix:{path}", sources)
-            assert poll_until(lambda source=source: source.state == ERROR, timeout=3.0)
+            assert poll_until(lambda source=source: source.state == ERROR)
             assert "lstm-top" in (source.message or "")
             assert display_state(source) == "error"
         finally:
