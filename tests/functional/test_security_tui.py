@@ -24,7 +24,7 @@ except ImportError as exc:  # pragma: no cover - the app is another engineer's m
     pytest.skip(f"the TUI is not importable: {exc}", allow_module_level=True)
 
 from lstm_top.format import encode_end, encode_epoch, encode_header
-from tests.functional.pilots import settled, wait_painted, wait_until
+from tests.functional.pilots import WAIT_S, settled, wait_painted, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -126,14 +126,19 @@ async def test_unreadable_file_is_a_clear_message_and_q_quits(tmp_path: Path) ->
         await wait_until(pilot, lambda: not app.is_running, what="q to quit")
 
 
-def own_threads() -> int:
-    """Threads other than asyncio's executor pool (idle workers Textual's thread workers ran on,
-    kept by the event loop until it closes): the viewer's readers and watchers."""
-    return sum(1 for t in threading.enumerate() if not t.name.startswith("asyncio_"))
+def viewer_threads() -> set[threading.Thread]:
+    """The threads a viewer starts: its readers and watchers (named lstm-top…) and watchdog's
+    observer and emitters (its file events). Not asyncio's executor pool (idle workers kept by
+    the event loop until it closes), nor other libraries' threads an earlier test in this
+    process left behind (Ray's, W&B's, tqdm's: they come and go on their own)."""
+    from watchdog.utils import BaseThread
+
+    return {t for t in threading.enumerate()
+            if t.name.startswith("lstm-top") or isinstance(t, BaseThread)}
 
 
 async def test_folder_with_thousands_of_files_tiny_terminal_and_back(tmp_path: Path) -> None:
-    threads_before = own_threads()
+    threads_before = viewer_threads()
     for index in range(2000):
         (tmp_path / f"notes-{index:04d}.txt").write_text("not a history\n")
     for index in range(30):
@@ -156,7 +161,8 @@ async def test_folder_with_thousands_of_files_tiny_terminal_and_back(tmp_path: P
         await wait_until(pilot, lambda: not app.is_running, what="q to quit at 20x5")
     # the viewer's reader threads are gone after it quits
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + 10.0
-    while own_threads() > threads_before and loop.time() < deadline:
+    deadline = loop.time() + WAIT_S
+    while not viewer_threads() <= threads_before and loop.time() < deadline:
         await asyncio.sleep(0.05)
-    assert own_threads() <= threads_before, [t.name for t in threading.enumerate()]
+    left = viewer_threads() - threads_before
+    assert not left, [(t.name, type(t).__name__) for t in left]
