@@ -484,16 +484,23 @@ def test_history_json_deeply_nested_is_a_clear_error(tmp_path: Any) -> None:
 @example(data=b'{"a":' * 150_000 + b"1" + b"}" * 150_000 + b"\n", suffix=".jsonl")  # segfaulted
 @example(data=b'{"loss":' + b"[" * 300_000 + b"]" * 300_000 + b"}", suffix=".json")
 def test_read_history_on_any_bytes_raises_only_source_error(data: bytes, suffix: str) -> None:
+    history = _read_bytes("run" + suffix, data)
+    if history is not None:
+        assert_problems_well_formed(history)
+
+
+def _read_bytes(name: str, data: bytes) -> History | None:
+    """``read_history`` of ``data`` saved as ``name``; None when it raised the SourceError a
+    user sees (which must name the file)."""
     with tempfile.TemporaryDirectory() as directory:
-        path = os.path.join(directory, "run" + suffix)
+        path = os.path.join(directory, name)
         with open(path, "wb") as handle:
             handle.write(data)
         try:
-            history = read_history(path)
+            return read_history(path)
         except SourceError as exc:
             assert path in str(exc)
-            return
-    assert_problems_well_formed(history)
+            return None
 
 
 step_numbers = st.one_of(st.integers(-(2**70), 2**70), st.floats(allow_nan=True),
@@ -514,15 +521,10 @@ def test_trainer_state_with_any_step_and_epoch_numbers_reads_or_says_why(
     log = [{"step": step, "loss": 1.0 / (index + 1), "eval_loss": 1.5 / (index + 1),
             **({"epoch": epochs[index]} if index < len(epochs) else {})}
            for index, step in enumerate(steps)]
-    with tempfile.TemporaryDirectory() as directory:
-        path = os.path.join(directory, "trainer_state.json")
-        with open(path, "w") as handle:
-            json.dump({"log_history": log, "global_step": 0}, handle)
-        try:
-            history = read_history(path)
-        except SourceError as exc:
-            assert path in str(exc)
-            return
+    history = _read_bytes("trainer_state.json",
+                          json.dumps({"log_history": log, "global_step": 0}).encode())
+    if history is None:
+        return
     assert_problems_well_formed(history)
     usable = [s for s in steps if isinstance(s, int | float) and not isinstance(s, bool)
               and math.isfinite(s)]
