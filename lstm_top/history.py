@@ -281,6 +281,15 @@ class History:
         for line, record in records:
             self.apply(record, line)
 
+    def start_new_run(self, line: int, why: str) -> None:
+        """Another run starts at ``line`` of a file holding several (a header repeated, the
+        epochs back at the first): the file shows its last run, so what was read is dropped,
+        and a note says so."""
+        earlier = len(self.epochs)
+        self.epochs, self.steps = Table(), Table()
+        self.note_problem(line, f"a new run starts here ({why}); the {earlier} epochs before "
+                                f"it are not shown", skipped=False)
+
     def note_problem(self, line: int, reason: str, skipped: bool = True) -> None:
         self.problem_count += 1
         if skipped:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from lstm_top.format import MAX_NAME_CHARS, is_number, nesting_too_deep, to_float
-from lstm_top.history import History, Table
+from lstm_top.history import History
 from lstm_top.sources.base import SourceError
 
 # Epoch numbers are stored as int64; a float at or beyond 2**63 cannot be one.
@@ -94,14 +94,10 @@ def read_csv_text(text: str, history: History) -> None:
             if [cell.strip() for cell in row] == header:
                 # The header again (CSVLogger(append=True) after a restart, two runs in one
                 # file): a new run. The file shows its last run; the earlier one is noted.
-                earlier = len(history.epochs)
-                history.epochs, history.steps = Table(), Table()
+                history.start_new_run(line, "header repeated")
                 current, merged, carried, first_epoch = None, {}, {}, None
                 step_values.clear()
                 implicit_epoch = 0
-                history.note_problem(line, f"a new run starts here (header repeated); the "
-                                           f"{earlier} epochs before it are not shown",
-                                     skipped=False)
                 continue
             if len(row) > len(header):
                 history.note_problem(line, f"{len(row)} fields, header has {len(header)}")
@@ -130,11 +126,7 @@ def read_csv_text(text: str, history: History) -> None:
                     # Back to the run's first epoch: CSVLogger(append=True) writes no header
                     # for a second run into the same file, so this is where it starts. As with
                     # a repeated header, the file shows its last run.
-                    earlier = len(history.epochs)
-                    history.epochs, history.steps = Table(), Table()
-                    history.note_problem(line, f"a new run starts here (epoch {epoch} again "
-                                               f"after {current}); the {earlier} epochs "
-                                               f"before it are not shown", skipped=False)
+                    history.start_new_run(line, f"epoch {epoch} again after {current}")
                     current, merged, carried, first_epoch = None, {}, {}, None
                 elif current is not None and epoch <= current:
                     history.epoch_rewinds += 1

@@ -16,7 +16,7 @@ import math
 import re
 
 from lstm_top.format import MAX_NAME_CHARS
-from lstm_top.history import History, Table
+from lstm_top.history import History
 
 # "Epoch 3/10", "Epoch [3/10]", "epoch: 3", "[Epoch 3]", "EPOCH 003", "'epoch': 2.5" (a
 # printed Hugging Face log: the fraction of the epoch done, so it belongs to epoch 3)
@@ -145,11 +145,7 @@ def read_text_log(text: str, history: History) -> None:
         as an appended CSVLogger file does."""
         nonlocal first
         if current is not None and first is not None and epoch <= first < current:
-            earlier = len(history.epochs)
-            history.epochs = Table()
-            history.note_problem(line, f"a new run starts here (epoch {epoch} again after "
-                                       f"{current}); the {earlier} epochs before it are not "
-                                       f"shown", skipped=False)
+            history.start_new_run(line, f"epoch {epoch} again after {current}")
             first = None
         elif current is not None and epoch < current:
             history.epoch_rewinds += 1
