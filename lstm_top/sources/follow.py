@@ -58,15 +58,12 @@ POLL_INTERVAL_S = 1.0
 # at once, a fast run's thousand appends a second are read twenty at a time (one update each).
 READ_GAP_S = 0.05
 # After this many looks in a row that waited for the gap and found new records, the follower
-# stops listening to file events and polls every BUSY_READ_GAP_S until a look finds nothing new
-# (one event per appended line costs the event threads more than reading the lines).
+# stops listening to file events and polls every READ_GAP_S until a look finds nothing new
+# (one event per appended line costs the event threads more than reading the lines). Polling
+# every 0.1 s instead saved ~0.5 % of a core at 1,100 records a second but doubled the time a
+# fast run's record takes to reach the History (`python -m bench --only latency`, appends 1 ms
+# apart: a 50 ms median became 100.1 ms, over its 100 ms goal).
 BUSY_LOOKS = 5
-# ...and while it polls, it looks this often. 0.1 s (a busy run is drawn at most ten times a
-# second anyway) saved ~0.5 % of a core at 1,100 records a second, but doubled the time a record
-# of a fast run takes to reach the History: `python -m bench --only latency` (appends 1 ms apart,
-# each awaited) went from a ~50 ms median to 100.1 ms, over its 100 ms goal. The viewer's CPU at
-# 100 epochs/s + 1,000 steps/s is 8.1 % of a core with the other savings, so the gap stays 0.05 s.
-BUSY_READ_GAP_S = READ_GAP_S
 READ_CHUNK_BYTES = 1 << 22  # a backlog is parsed a batch at a time (sources.bulk)
 # While reading a large backlog, report progress this often so the screen fills gradually.
 PROGRESS_INTERVAL_S = 0.25
@@ -176,7 +173,7 @@ class FileFollower(PooledSource):
             looked, busy, muted = time.monotonic(), 0, False
             while not self.stopping:
                 # A rotation in progress: the renamed file gets no events under our name.
-                self._wait(BUSY_READ_GAP_S if muted else self.pooled_wait())
+                self._wait(READ_GAP_S if muted else self.pooled_wait())
                 gap = looked + READ_GAP_S - time.monotonic()
                 if gap > 0:
                     self._stop.wait(gap)  # appends meanwhile are read together, after it
