@@ -343,12 +343,18 @@ def _plotext_charts() -> list[str]:
                                   "carriage\rreturn\x1b[31m red\x07", ""])
 def test_chart_text_is_what_rich_decodes(ansi: str) -> None:
     """The chart's fast ANSI decoding gives rich's own ``Text.from_ansi``: the same
-    characters, spans and styles (codes it does not handle go rich's way)."""
+    characters, spans and styles (codes it does not handle go rich's way), and its lines are
+    the ones ``Text.split`` cuts."""
     from rich.text import Text
 
     from lstm_top.ui.view import chart_text
 
-    ours, rich_text = chart_text(ansi), Text.from_ansi(ansi, no_wrap=True, overflow="crop")
+    (ours, lines), rich_text = chart_text(ansi), Text.from_ansi(ansi, no_wrap=True,
+                                                                overflow="crop")
+    if lines is not None:
+        assert [(line.plain, line.spans) for line in lines] == \
+            [(line.plain, line.spans) for line in rich_text.split("\n", allow_blank=True)]
+    assert (lines is None) == ("\x1b]" in ansi or "\r" in ansi)
     assert ours.plain == rich_text.plain
     assert ours.spans == rich_text.spans
     assert (ours.no_wrap, ours.overflow, ours.style, ours.end) == \

@@ -63,10 +63,11 @@ class ChartArea(Widget):
         """What is shown (as ``Static.render`` gives it; the painting is ``render_line``'s)."""
         return self._text
 
-    def show(self, text: Text) -> None:
+    def show(self, text: Text, lines: list[Text] | None = None) -> None:
+        """``lines``: ``text.split("\\n")``, when the caller has them (the chart's builder)."""
         before, fast_before = self._keys, self._whole is None and self._drawn_for != ()
         self._text = text
-        self._split(text)
+        self._split(text, lines)
         self._whole = None
         width, height = self.size
         if not (fast_before and self._fits(width) and len(before) == len(self._keys)
@@ -74,12 +75,13 @@ class ChartArea(Widget):
             self._drawn_for = ()
             self.refresh()
             return
-        for y, (old, new) in enumerate(zip(before, self._keys, strict=True)):
-            if old != new and y < height:
-                self.refresh(Region(0, y, width, 1))  # only this line is painted again
+        changed = [Region(0, y, width, 1) for y, (old, new) in
+                   enumerate(zip(before, self._keys, strict=True)) if old != new and y < height]
+        if changed:
+            self.refresh(*changed)  # only these lines are painted again
 
-    def _split(self, text: Text) -> None:
-        self._lines = list(text.split("\n", allow_blank=True))
+    def _split(self, text: Text, lines: list[Text] | None = None) -> None:
+        self._lines = list(text.split("\n", allow_blank=True)) if lines is None else lines
         self._keys = [_line_key(line) for line in self._lines]
 
     def _fits(self, width: int) -> bool:

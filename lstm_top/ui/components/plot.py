@@ -38,11 +38,12 @@ class LossPlot(Vertical):
     # Plain text of what is shown: for export and for tests that read the screen.
     plain: str = ""
 
-    def show(self, chart: Text, legend: Text) -> None:
+    def show(self, chart: Text, legend: Text, chart_lines: list[Text] | None = None) -> None:
+        """``chart_lines``: the chart's lines, when its builder has them split already."""
         plain = chart.plain + "\n" + legend.plain
         if plain == self.plain and chart.spans == getattr(self, "_spans", None):
             return  # identical frame: skip the repaint entirely
         self.plain, self._spans = plain, chart.spans
         # Both have a fixed size (CSS): no layout pass of the whole screen for new content.
-        self.query_one("#chart", ChartArea).show(chart)
+        self.query_one("#chart", ChartArea).show(chart, chart_lines)
         self.query_one("#legend", ChartArea).show(legend)
