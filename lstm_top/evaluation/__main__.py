@@ -19,6 +19,7 @@ from lstm_top.evaluation.corpus import (
 )
 from lstm_top.evaluation.generate import DEFAULT_OUT
 from lstm_top.evaluation.oracle import oracle_cases
+from lstm_top.evaluation.power import format_power, subset_gap_power
 from lstm_top.evaluation.score import format_table, score
 from lstm_top.evaluation.synthetic import synthetic_cases
 
@@ -51,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"oracle corpus: {oracle}")
     scores = [score(name, cases) for name, cases in corpora.items() if cases]
     print(format_table(scores, args.verbose))
+    # Why subset_gap's recall is what it is: how many labelled gaps the small validation
+    # subsets could show at all (see power.py).
+    for part, corpus in (("calibration", "oracle-cal"), ("test", "oracle-test")):
+        powers = subset_gap_power(oracle, part)
+        if powers:
+            print(format_power(corpus, powers))
     return 0
 
 
