@@ -46,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
                "oracle-test": oracle_cases(oracle, "test"),
                # the same runs without n and std, as other tools' files come
                "oracle-cal-bare": oracle_cases(oracle, "calibration", noise_logged=False),
-               "oracle-test-bare": oracle_cases(oracle, "test", noise_logged=False)}
+               "oracle-test-bare": oracle_cases(oracle, "test", noise_logged=False),
+               # task families added after the thresholds were fixed (generate --families)
+               "oracle-held-out": oracle_cases(oracle, "held-out"),
+               "oracle-held-out-bare": oracle_cases(oracle, "held-out", noise_logged=False)}
     for folder in args.labelled:
         corpora.update(labelled_parts(folder))
     print(f"oracle corpus: {oracle}")

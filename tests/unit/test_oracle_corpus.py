@@ -5,6 +5,7 @@ test run (it takes most of an hour to generate); these gates hold on the sample.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -134,3 +135,26 @@ def test_subset_gap_power_on_the_sample():
     line = format_power("oracle-sample", powers, min_t=3.0)
     able = sum(power.expected_t >= 3.0 for power in powers)
     assert f"{able} of {labelled} labelled gaps are resolvable" in line
+
+
+def test_held_out_families_are_generated_only_on_request(tmp_path: Path):
+    pytest.importorskip("torch")
+    from lstm_top.evaluation import generate
+
+    assert not {family for _, family in generate.plan(3)} & set(generate.HELD_OUT_FAMILIES)
+    # The adding problem's target is the sum of the two marked values (plus its noise).
+    x, y = generate._adding(np.random.default_rng(0), 50, 24, 0.0, early=True)
+    assert x.shape == (50, 24, 2) and (x[:, :, 1].sum(axis=1) == 2).all()
+    assert np.allclose(y[:, 0], (x[:, :, 0] * x[:, :, 1]).sum(axis=1))
+    assert not x[:, 6:, 1].any()  # "early": both marks in the first quarter
+    for family in generate.HELD_OUT_FAMILIES:
+        config = dataclasses.replace(generate.sample_config(21, family), epochs=2,
+                                     train_n=128, batch=64, subsets="shift")
+        generate.train_one(config, tmp_path)
+        run = load(tmp_path / f"{config.name}.oracle.json")
+        assert run.family == family and len(run.oracle) == 2 and set(run.subsets) == {
+            "common", "rare"}
+    cases = oracle_cases(tmp_path, "held-out")
+    assert sorted(case.name for case in cases) == sorted(
+        f"{family}_0021" for family in generate.HELD_OUT_FAMILIES)
+    assert oracle_cases(tmp_path, None) == []  # not part of the calibration or test corpus
