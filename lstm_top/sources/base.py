@@ -34,6 +34,13 @@ DISCONNECTED = "disconnected"  # socket lost; reconnecting with back-off
 ERROR = "error"  # cannot be read at all; ``message`` says why
 
 
+# A file unchanged for this long has no line still being written: its last line counts even
+# without a newline (a CSV some tool wrote without a final newline, or a run that ended). A
+# writer pausing mid-line that long is read again, corrected, when the rest arrives. Every
+# file follower uses it (snapshot.py for other tools' files, follow.py for our JSON Lines).
+UNFINISHED_LINE_QUIET_S = 2.0
+
+
 @dataclass(slots=True)
 class SourceUpdate:
     source: LiveSource
