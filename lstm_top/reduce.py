@@ -133,9 +133,19 @@ _NEUTRAL_HINTS = ("lr", "learning_rate", "grad", "norm", "n[", "time", "epoch", 
                   "_std")
 
 
+# What a history logs beside a loss to describe it, not to be improved: the validation set's
+# size and per-sample spread (val_n, n[...], val_loss_std, ...) and the constant guess's loss
+# (format.CONSTANT_GUESS_METRIC). A "best" of those would read as progress.
+_DESCRIPTIVE_SUFFIXES = ("_std", "_n", "constant_guess_loss")
+
+
 def higher_is_better(name: str) -> bool | None:
-    """True for accuracies and scores, False for losses and errors, None for neither (lr...)."""
+    """True for accuracies and scores, False for losses and errors, None for neither (lr, a
+    sample count, a spread, a reference level)."""
     lower = name.lower()
+    base = lower.split("[", 1)[0]  # a subset's column: n[rare], val_loss_std[rare]
+    if base in ("n", "val_n") or base.endswith(_DESCRIPTIVE_SUFFIXES):
+        return None
     if any(hint in lower for hint in _NEUTRAL_HINTS) and "loss" not in lower:
         return None
     return "loss" not in lower and any(hint in lower for hint in _HIGHER_IS_BETTER_HINTS)
