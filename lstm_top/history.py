@@ -285,9 +285,11 @@ class History:
         """Another run starts at ``line`` of a file holding several (a header repeated, the
         epochs back at the first): the file shows its last run, so what was read is dropped,
         and a note says so."""
-        earlier = len(self.epochs)
+        earlier, unit = len(self.epochs), "epochs"
+        if not earlier and len(self.steps):
+            earlier, unit = len(self.steps), "steps"  # a run logged by step
         self.epochs, self.steps = Table(), Table()
-        self.note_problem(line, f"a new run starts here ({why}); the {earlier} epochs before "
+        self.note_problem(line, f"a new run starts here ({why}); the {earlier} {unit} before "
                                 f"it are not shown", skipped=False)
 
     def note_problem(self, line: int, reason: str, skipped: bool = True) -> None:

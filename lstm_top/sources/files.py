@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import csv
 import io
+import itertools
 import json
 import math
 from collections.abc import Iterator
@@ -38,6 +39,10 @@ def _csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
 EPOCH_COLUMNS = ("epoch", "Epoch", "epochs", "ep")
 STEP_COLUMNS = ("step", "Step", "global_step", "_step")
 TIME_COLUMNS = ("time", "wall_time", "timestamp", "_timestamp")
+# A column that names the run a row belongs to (several models, folds or trials written one
+# after another into one file): each value is a run, never a metric. Matched case-blind.
+RUN_COLUMNS = ("run", "run_name", "run_id", "model", "model_name", "fold", "trial",
+               "trial_id", "experiment", "exp_name", "seed")
 # A "time" cell below this (2001-09-09) is no Unix time: an epoch's duration or seconds since
 # the start (a public Keras history's "time" column holds 0.05-0.2 s). Kept as a metric, so
 # the elapsed time is not counted from 1970.
@@ -62,7 +67,9 @@ def read_csv_text(text: str, history: History) -> None:
     epoch_col = next((header.index(c) for c in EPOCH_COLUMNS if c in header), None)
     step_col = next((header.index(c) for c in STEP_COLUMNS if c in header), None)
     time_col = next((header.index(c) for c in TIME_COLUMNS if c in header), None)
-    skip = {epoch_col, step_col, time_col}
+    lowered = [name.lower() for name in header]
+    run_col = next((lowered.index(c) for c in RUN_COLUMNS if c in lowered), None)
+    skip = {epoch_col, step_col, time_col, run_col}
     metric_cols = [(i, name) for i, name in enumerate(header) if i not in skip and name]
     if not metric_cols:
         raise SourceError(f"{history.source}: CSV has no metric columns")
@@ -87,21 +94,36 @@ def read_csv_text(text: str, history: History) -> None:
             history.epochs.append(current, merged_time, values)
         step_values.clear()
 
+    run_name: str | None = None  # the run column's value for the run being read
     try:
-        for line, row in rows:
+        listed = list(rows)
+        if run_col is not None:
+            listed = _last_run_if_interleaved(listed, header, run_col, history)
+        for line, row in listed:
             if not row or all(not cell.strip() for cell in row):
                 continue
             if [cell.strip() for cell in row] == header:
                 # The header again (CSVLogger(append=True) after a restart, two runs in one
                 # file): a new run. The file shows its last run; the earlier one is noted.
                 history.start_new_run(line, "header repeated")
-                current, merged, carried, first_epoch = None, {}, {}, None
+                current, merged, carried, first_epoch, run_name = None, {}, {}, None, None
                 step_values.clear()
                 implicit_epoch = 0
                 continue
             if len(row) > len(header):
                 history.note_problem(line, f"{len(row)} fields, header has {len(header)}")
                 continue
+            if run_col is not None:
+                name = _run_cell(row, run_col) or run_name
+                if run_name is not None and name != run_name:
+                    # The next model (fold, trial) written after the last: a run of its own;
+                    # the file shows its last run, as with a repeated header.
+                    flush()
+                    history.start_new_run(line, f"{header[run_col]} {name!r} after "
+                                                f"{run_name!r}")
+                    current, merged, carried, first_epoch = None, {}, {}, None
+                    implicit_epoch = 0
+                run_name = name
             if epoch_col is not None:
                 epoch_value = to_float(_number(row, epoch_col))
                 if step_col is not None and _number(row, epoch_col) in (None, ""):
@@ -159,6 +181,50 @@ def read_csv_text(text: str, history: History) -> None:
         history.note_problem(0, f"CSV parsing stopped: {exc}")
     merged.update(carried)
     flush()
+
+
+def _run_cell(row: list[str], index: int) -> str | None:
+    cell = row[index].strip() if index < len(row) else ""
+    return cell[:MAX_NAME_CHARS] or None
+
+
+def _last_run_if_interleaved(rows: list[tuple[int, list[str]]], header: list[str],
+                             run_col: int, history: History) -> list[tuple[int, list[str]]]:
+    """Rows whose run column goes back to a value seen before (runs written turn about, a
+    row each): only the rows of the last row's run, with a note; else all rows, in order.
+    (Runs one after another are split where the value changes, by the caller.)"""
+    values: list[tuple[int, str]] = []  # (position in rows, run), data rows only
+    name: str | None = None
+    for position, (_, row) in enumerate(rows):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if [cell.strip() for cell in row] == header:
+            values, name = [], None  # a new run after the header: what came before is dropped
+            continue
+        name = _run_cell(row, run_col) or name  # an empty cell: the run of the row before
+        if name is not None:
+            values.append((position, name))
+    finished: set[str] = set()
+    for (_, name), (_, following) in itertools.pairwise(values):
+        if following != name:
+            finished.add(name)
+            if following in finished:
+                break
+    else:
+        return rows
+    names = list(dict.fromkeys(name for _, name in values))
+    last = values[-1][1]
+    keep = {position for position, name in values if name == last}
+    start = values[0][0]
+    shown = ", ".join(repr(name) for name in names[:5]) + (", ..." if len(names) > 5 else "")
+    history.note_problem(rows[start][0], f"rows of {len(names)} runs interleave "
+                                         f"({header[run_col]} {shown}): showing the last, "
+                                         f"{header[run_col]} {last!r} ({len(keep)} rows); "
+                                         f"the other {len(values) - len(keep)} rows are not "
+                                         f"shown", skipped=False)
+    data = {position for position, _ in values}
+    return [row for position, row in enumerate(rows)
+            if position < start or position in keep or position not in data]
 
 
 def _row_numbers(row: list[str], metric_cols: list[tuple[int, str]]) -> dict[str, float]:
