@@ -15,11 +15,12 @@ import itertools
 import json
 import math
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
 from lstm_top.format import MAX_NAME_CHARS, is_number, nesting_too_deep, to_float
-from lstm_top.history import History
+from lstm_top.history import TRAIN_SPLIT_NAMES, VAL_SPLIT_NAMES, History
 from lstm_top.sources.base import SourceError
 
 # Epoch numbers are stored as int64; a float at or beyond 2**63 cannot be one.
@@ -252,6 +253,30 @@ def _number_text(cell: str) -> float | str | None:
         return cell
 
 
+
+# The part of a per-epoch dict of loss terms that is the loss itself.
+_TOTAL_TERMS = ("total", "loss", "total_loss", "sum", "overall")
+
+
+def _expand_sub_losses(series: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """A list of per-epoch dicts of loss terms (``{"train": [{"total": .., "bbox": ..}, ..]}``,
+    a multi-task model's history) becomes one series per term, ``train/bbox``; the total term
+    of a split is that split's loss (``train_loss``, ``val_loss``)."""
+    expanded: dict[str, list[Any]] = {}
+    for name, values in series.items():
+        rows = [value for value in values if value is not None]
+        if not rows or not all(isinstance(row, dict) for row in rows):
+            expanded[name] = values
+            continue
+        terms = list(dict.fromkeys(str(key) for row in rows for key in row))
+        total = next((term for term in _TOTAL_TERMS if term in terms), None)
+        for term in terms:
+            is_split = name in TRAIN_SPLIT_NAMES + VAL_SPLIT_NAMES
+            column = f"{name}_loss" if term == total and is_split else f"{name}/{term}"
+            expanded[column] = [row.get(term) if isinstance(row, dict) else None
+                                for row in values]
+    return expanded
+
 def read_history_json_text(text: str, history: History) -> None:
     """Keras ``json.dump(model.fit(...).history)``: metric -> list of per-epoch values; or a
     list of per-epoch records ``[{"epoch": 1, "loss": ..., "val_loss": ...}, ...]``; or a list
@@ -295,7 +320,7 @@ def read_history_json_text(text: str, history: History) -> None:
     if not isinstance(data, dict) or not any(isinstance(v, list) for v in data.values()):
         raise SourceError(f"{history.source}: JSON is not a history (metric -> list of values, "
                           f"or a list of per-epoch records)")
-    series = {str(k): v for k, v in data.items() if isinstance(v, list)}
+    series = _expand_sub_losses({str(k): v for k, v in data.items() if isinstance(v, list)})
     epochs_list = series.pop(index_key, None)
     length = max(len(v) for v in series.values()) if series else 0
     index = np.arange(1, length + 1, dtype=np.int64)
