@@ -40,6 +40,10 @@ TRAIN_LOSS_KEYS = ("loss", "train_loss", "train/loss", "training_loss", "train_l
 TRAIN_LOSS_ENDINGS = ("train_loss", "train_losses", "training_loss", "training_losses")
 VAL_LOSS_ENDINGS = ("val_loss", "val_losses", "valid_loss", "valid_losses", "validation_loss",
                     "validation_losses")
+# Last resort: a column named after the split alone (``{"train": [...], "val": [...]}``, as
+# scripts dump their two loss lists).
+TRAIN_SPLIT_NAMES = ("train", "training")
+VAL_SPLIT_NAMES = ("val", "valid", "validation", "dev", "eval", "test")
 # ... but not a summary of it (``best_val_loss``, ``min_val_loss``, ``val_loss_ema``).
 _NOT_THE_LOSS = ("best", "min_", "max_", "mean_", "avg_", "std", "ema", "smooth")
 VAL_LOSS_KEYS = ("val_loss", "valid_loss", "val/loss", "eval_loss", "validation_loss",
@@ -285,9 +289,11 @@ class History:
         """Another run starts at ``line`` of a file holding several (a header repeated, the
         epochs back at the first): the file shows its last run, so what was read is dropped,
         and a note says so."""
-        earlier = len(self.epochs)
+        earlier, unit = len(self.epochs), "epochs"
+        if not earlier and len(self.steps):
+            earlier, unit = len(self.steps), "steps"  # a run logged by step
         self.epochs, self.steps = Table(), Table()
-        self.note_problem(line, f"a new run starts here ({why}); the {earlier} epochs before "
+        self.note_problem(line, f"a new run starts here ({why}); the {earlier} {unit} before "
                                 f"it are not shown", skipped=False)
 
     def note_problem(self, line: int, reason: str, skipped: bool = True) -> None:
@@ -394,6 +400,10 @@ def resolve_loss_keys(names: Iterable[str], train_key: str | None = None,
         train = _only_one(present, TRAIN_LOSS_ENDINGS)
     if val is None and not val_key:
         val = _only_one(present, VAL_LOSS_ENDINGS)
+    if train is None and not train_key:
+        train = next((k for k in TRAIN_SPLIT_NAMES if k in name_set), None)
+    if val is None and not val_key:
+        val = next((k for k in VAL_SPLIT_NAMES if k in name_set), None)
     subsets: dict[str, str] = {}
     val_metric = val or "val_loss"
     for name in present:

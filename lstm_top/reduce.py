@@ -133,9 +133,19 @@ _NEUTRAL_HINTS = ("lr", "learning_rate", "grad", "norm", "n[", "time", "epoch", 
                   "_std")
 
 
+# What a history logs beside a loss to describe it, not to be improved: the validation set's
+# size and per-sample spread (val_n, n[...], val_loss_std, ...) and the constant guess's loss
+# (format.CONSTANT_GUESS_METRIC). A "best" of those would read as progress.
+_DESCRIPTIVE_SUFFIXES = ("_std", "_n", "constant_guess_loss")
+
+
 def higher_is_better(name: str) -> bool | None:
-    """True for accuracies and scores, False for losses and errors, None for neither (lr...)."""
+    """True for accuracies and scores, False for losses and errors, None for neither (lr, a
+    sample count, a spread, a reference level)."""
     lower = name.lower()
+    base = lower.split("[", 1)[0]  # a subset's column: n[rare], val_loss_std[rare]
+    if base in ("n", "val_n") or base.endswith(_DESCRIPTIVE_SUFFIXES):
+        return None
     if any(hint in lower for hint in _NEUTRAL_HINTS) and "loss" not in lower:
         return None
     return "loss" not in lower and any(hint in lower for hint in _HIGHER_IS_BETTER_HINTS)
@@ -181,6 +191,16 @@ def format_value(value: float | None, digits: int = 4) -> str:
     if abs(value) >= 10 ** digits:  # 1000 with 3 digits reads "1000", not "1e+03"
         return f"{value:.0f}"
     return f"{value:.{digits}g}"
+
+
+def format_age(seconds: float | None) -> str:
+    """How long ago, roughly: "40 s", "12 min", "5 h", "3 d"."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "–"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}"
+    return f"{int(seconds)} s"
 
 
 def format_duration(seconds: float | None) -> str:

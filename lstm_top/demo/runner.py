@@ -13,7 +13,8 @@ import numpy as np
 from lstm_top.demo.blas import single_blas_thread
 from lstm_top.demo.lstm import Adam, LstmRegressor, Optimiser, Sgd, train_epoch
 from lstm_top.demo.scenarios import SCENARIOS, Dataset, Scenario
-from lstm_top.hook import Logger
+from lstm_top.format import CONSTANT_GUESS_METRIC
+from lstm_top.hook import Logger, constant_guess_loss
 
 
 def scenario_named(name: str) -> Scenario:
@@ -75,12 +76,16 @@ def run_scenario(name: str, out_path: str | os.PathLike[str], *, epochs: int | N
         # Shuffling and dropout draw from their own stream, so the data and the initial weights
         # stay the same whatever the training settings.
         rng = np.random.default_rng([seed, 2])
+        # What predicting the training targets' mean would cost: train_plateau's "nothing
+        # learned" level (the README's Hook section shows how a training script logs it).
+        guess = {CONSTANT_GUESS_METRIC: constant_guess_loss(data.train_y, "mse")}
         for epoch in range(1, epochs + 1):
             optimiser.lr = training.lr_at(epoch, epochs)
             result = train_epoch(model, optimiser, train_x, train_y, batch_size=training.batch,
                                  rng=rng, clip_norm=training.clip_norm)
             metrics, subsets = validation_metrics(model.per_sample_loss(val_x, data.val_y), data)
             log.log_metrics({"loss": result.loss, **metrics, "lr": optimiser.lr,
-                             "grad_norm": result.grad_norm}, epoch=epoch, subsets=subsets or None)
+                             "grad_norm": result.grad_norm, **guess},
+                            epoch=epoch, subsets=subsets or None)
             if epoch_delay > 0 and epoch < epochs:
                 time.sleep(epoch_delay)

@@ -19,6 +19,7 @@ from lstm_top.evaluation.corpus import (
 )
 from lstm_top.evaluation.generate import DEFAULT_OUT
 from lstm_top.evaluation.oracle import oracle_cases
+from lstm_top.evaluation.power import format_power, subset_gap_power
 from lstm_top.evaluation.score import format_table, score
 from lstm_top.evaluation.synthetic import synthetic_cases
 
@@ -45,12 +46,21 @@ def main(argv: list[str] | None = None) -> int:
                "oracle-test": oracle_cases(oracle, "test"),
                # the same runs without n and std, as other tools' files come
                "oracle-cal-bare": oracle_cases(oracle, "calibration", noise_logged=False),
-               "oracle-test-bare": oracle_cases(oracle, "test", noise_logged=False)}
+               "oracle-test-bare": oracle_cases(oracle, "test", noise_logged=False),
+               # task families added after the thresholds were fixed (generate --families)
+               "oracle-held-out": oracle_cases(oracle, "held-out"),
+               "oracle-held-out-bare": oracle_cases(oracle, "held-out", noise_logged=False)}
     for folder in args.labelled:
         corpora.update(labelled_parts(folder))
     print(f"oracle corpus: {oracle}")
     scores = [score(name, cases) for name, cases in corpora.items() if cases]
     print(format_table(scores, args.verbose))
+    # Why subset_gap's recall is what it is: how many labelled gaps the small validation
+    # subsets could show at all (see power.py).
+    for part, corpus in (("calibration", "oracle-cal"), ("test", "oracle-test")):
+        powers = subset_gap_power(oracle, part)
+        if powers:
+            print(format_power(corpus, powers))
     return 0
 
 

@@ -8,13 +8,18 @@ import json
 import tempfile
 from pathlib import Path
 
-from lstm_top.evaluation.generate import CALIBRATION_FAMILIES, DEFAULT_OUT, TEST_FAMILIES
+from lstm_top.evaluation.generate import (
+    CALIBRATION_FAMILIES,
+    DEFAULT_OUT,
+    HELD_OUT_FAMILIES,
+    TEST_FAMILIES,
+)
 from lstm_top.evaluation.labels import GRAY, SCORED_SIGNS, YES, OracleRun, load
 from lstm_top.evaluation.synthetic import Case
 from lstm_top.format import CONSTANT_GUESS_METRIC
 from lstm_top.sources.formats import read_history
 
-PARTS = {"calibration": CALIBRATION_FAMILIES, "test": TEST_FAMILIES}
+PARTS = {"calibration": CALIBRATION_FAMILIES, "test": TEST_FAMILIES, "held-out": HELD_OUT_FAMILIES}
 
 
 def oracle_runs(directory: Path = DEFAULT_OUT, part: str | None = None) -> list[OracleRun]:

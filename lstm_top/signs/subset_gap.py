@@ -72,7 +72,7 @@ class SubsetGapParams(Params):
     critical_ratio: float = 2.0
 
 
-def _pooled(stats: list[tuple[float, float | None, float | None]]
+def pooled_stats(stats: list[tuple[float, float | None, float | None]]
             ) -> tuple[float, float | None, float | None]:
     """Mean, std and n of the union of subsets given each one's (mean, std, n)."""
     counts = [n for _, _, n in stats]
@@ -111,7 +111,7 @@ def one_population_t(mean_a: float, std_a: float, n_a: float, mean_b: float, std
     """t of the difference of two subset means under "the subsets are one population": the
     standard error from the spread of their union (a permutation test's null), not from each
     subset's own spread."""
-    _, total_std, _ = _pooled([(mean_a, std_a, n_a), (mean_b, std_b, n_b)])
+    _, total_std, _ = pooled_stats([(mean_a, std_a, n_a), (mean_b, std_b, n_b)])
     if total_std is None or total_std <= 0:
         return math.inf if mean_a != mean_b else 0.0
     return (mean_a - mean_b) / (total_std * math.sqrt(1 / n_a + 1 / n_b))
@@ -144,7 +144,7 @@ class SubsetGap(Detector[SubsetGapParams]):
         filled = {name: (m, m * p.assumed_relative_std if s is None and n is not None else s, n)
                   for name, (m, s, n) in stats.items()}
         mean, std, count = filled[worst]
-        rest_mean, rest_std, rest_count = _pooled([v for k, v in filled.items() if k != worst])
+        rest_mean, rest_std, rest_count = pooled_stats([v for k, v in filled.items() if k != worst])
         ratio = mean / rest_mean if rest_mean > 0 else math.inf
         t_stat: float | None = None
         if (std is not None and count is not None and rest_std is not None

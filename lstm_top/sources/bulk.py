@@ -144,6 +144,12 @@ class BulkJsonlParser:
     def pending_bytes(self) -> int:
         return len(self._pending)
 
+    @property
+    def pending_line(self) -> bytes:
+        """The start of a line still waiting for its newline (empty when none, or when it is an
+        over-long line being skipped)."""
+        return b"" if self._discarding else self._pending
+
     def feed(self, data: bytes) -> int:
         """Parse every complete line in ``data`` (plus what was pending); return records added."""
         if not data:

@@ -11,14 +11,16 @@ from __future__ import annotations
 import ast
 import csv
 import io
+import itertools
 import json
 import math
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
 from lstm_top.format import MAX_NAME_CHARS, is_number, nesting_too_deep, to_float
-from lstm_top.history import History
+from lstm_top.history import TRAIN_SPLIT_NAMES, VAL_SPLIT_NAMES, History
 from lstm_top.sources.base import SourceError
 
 # Epoch numbers are stored as int64; a float at or beyond 2**63 cannot be one.
@@ -38,6 +40,10 @@ def _csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
 EPOCH_COLUMNS = ("epoch", "Epoch", "epochs", "ep")
 STEP_COLUMNS = ("step", "Step", "global_step", "_step")
 TIME_COLUMNS = ("time", "wall_time", "timestamp", "_timestamp")
+# A column that names the run a row belongs to (several models, folds or trials written one
+# after another into one file): each value is a run, never a metric. Matched case-blind.
+RUN_COLUMNS = ("run", "run_name", "run_id", "model", "model_name", "fold", "trial",
+               "trial_id", "experiment", "exp_name", "seed")
 # A "time" cell below this (2001-09-09) is no Unix time: an epoch's duration or seconds since
 # the start (a public Keras history's "time" column holds 0.05-0.2 s). Kept as a metric, so
 # the elapsed time is not counted from 1970.
@@ -62,7 +68,9 @@ def read_csv_text(text: str, history: History) -> None:
     epoch_col = next((header.index(c) for c in EPOCH_COLUMNS if c in header), None)
     step_col = next((header.index(c) for c in STEP_COLUMNS if c in header), None)
     time_col = next((header.index(c) for c in TIME_COLUMNS if c in header), None)
-    skip = {epoch_col, step_col, time_col}
+    lowered = [name.lower() for name in header]
+    run_col = next((lowered.index(c) for c in RUN_COLUMNS if c in lowered), None)
+    skip = {epoch_col, step_col, time_col, run_col}
     metric_cols = [(i, name) for i, name in enumerate(header) if i not in skip and name]
     if not metric_cols:
         raise SourceError(f"{history.source}: CSV has no metric columns")
@@ -87,21 +95,36 @@ def read_csv_text(text: str, history: History) -> None:
             history.epochs.append(current, merged_time, values)
         step_values.clear()
 
+    run_name: str | None = None  # the run column's value for the run being read
     try:
-        for line, row in rows:
+        listed = list(rows)
+        if run_col is not None:
+            listed = _last_run_if_interleaved(listed, header, run_col, history)
+        for line, row in listed:
             if not row or all(not cell.strip() for cell in row):
                 continue
             if [cell.strip() for cell in row] == header:
                 # The header again (CSVLogger(append=True) after a restart, two runs in one
                 # file): a new run. The file shows its last run; the earlier one is noted.
                 history.start_new_run(line, "header repeated")
-                current, merged, carried, first_epoch = None, {}, {}, None
+                current, merged, carried, first_epoch, run_name = None, {}, {}, None, None
                 step_values.clear()
                 implicit_epoch = 0
                 continue
             if len(row) > len(header):
                 history.note_problem(line, f"{len(row)} fields, header has {len(header)}")
                 continue
+            if run_col is not None:
+                name = _run_cell(row, run_col) or run_name
+                if run_name is not None and name != run_name:
+                    # The next model (fold, trial) written after the last: a run of its own;
+                    # the file shows its last run, as with a repeated header.
+                    flush()
+                    history.start_new_run(line, f"{header[run_col]} {name!r} after "
+                                                f"{run_name!r}")
+                    current, merged, carried, first_epoch = None, {}, {}, None
+                    implicit_epoch = 0
+                run_name = name
             if epoch_col is not None:
                 epoch_value = to_float(_number(row, epoch_col))
                 if step_col is not None and _number(row, epoch_col) in (None, ""):
@@ -161,6 +184,50 @@ def read_csv_text(text: str, history: History) -> None:
     flush()
 
 
+def _run_cell(row: list[str], index: int) -> str | None:
+    cell = row[index].strip() if index < len(row) else ""
+    return cell[:MAX_NAME_CHARS] or None
+
+
+def _last_run_if_interleaved(rows: list[tuple[int, list[str]]], header: list[str],
+                             run_col: int, history: History) -> list[tuple[int, list[str]]]:
+    """Rows whose run column goes back to a value seen before (runs written turn about, a
+    row each): only the rows of the last row's run, with a note; else all rows, in order.
+    (Runs one after another are split where the value changes, by the caller.)"""
+    values: list[tuple[int, str]] = []  # (position in rows, run), data rows only
+    name: str | None = None
+    for position, (_, row) in enumerate(rows):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if [cell.strip() for cell in row] == header:
+            values, name = [], None  # a new run after the header: what came before is dropped
+            continue
+        name = _run_cell(row, run_col) or name  # an empty cell: the run of the row before
+        if name is not None:
+            values.append((position, name))
+    finished: set[str] = set()
+    for (_, name), (_, following) in itertools.pairwise(values):
+        if following != name:
+            finished.add(name)
+            if following in finished:
+                break
+    else:
+        return rows
+    names = list(dict.fromkeys(name for _, name in values))
+    last = values[-1][1]
+    keep = {position for position, name in values if name == last}
+    start = values[0][0]
+    shown = ", ".join(repr(name) for name in names[:5]) + (", ..." if len(names) > 5 else "")
+    history.note_problem(rows[start][0], f"rows of {len(names)} runs interleave "
+                                         f"({header[run_col]} {shown}): showing the last, "
+                                         f"{header[run_col]} {last!r} ({len(keep)} rows); "
+                                         f"the other {len(values) - len(keep)} rows are not "
+                                         f"shown", skipped=False)
+    data = {position for position, _ in values}
+    return [row for position, row in enumerate(rows)
+            if position < start or position in keep or position not in data]
+
+
 def _row_numbers(row: list[str], metric_cols: list[tuple[int, str]]) -> dict[str, float]:
     numbers = {}
     for index, name in metric_cols:
@@ -185,6 +252,30 @@ def _number_text(cell: str) -> float | str | None:
             return float(lowered.replace("infinity", "inf"))
         return cell
 
+
+
+# The part of a per-epoch dict of loss terms that is the loss itself.
+_TOTAL_TERMS = ("total", "loss", "total_loss", "sum", "overall")
+
+
+def _expand_sub_losses(series: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """A list of per-epoch dicts of loss terms (``{"train": [{"total": .., "bbox": ..}, ..]}``,
+    a multi-task model's history) becomes one series per term, ``train/bbox``; the total term
+    of a split is that split's loss (``train_loss``, ``val_loss``)."""
+    expanded: dict[str, list[Any]] = {}
+    for name, values in series.items():
+        rows = [value for value in values if value is not None]
+        if not rows or not all(isinstance(row, dict) for row in rows):
+            expanded[name] = values
+            continue
+        terms = list(dict.fromkeys(str(key) for row in rows for key in row))
+        total = next((term for term in _TOTAL_TERMS if term in terms), None)
+        for term in terms:
+            is_split = name in TRAIN_SPLIT_NAMES + VAL_SPLIT_NAMES
+            column = f"{name}_loss" if term == total and is_split else f"{name}/{term}"
+            expanded[column] = [row.get(term) if isinstance(row, dict) else None
+                                for row in values]
+    return expanded
 
 def read_history_json_text(text: str, history: History) -> None:
     """Keras ``json.dump(model.fit(...).history)``: metric -> list of per-epoch values; or a
@@ -229,7 +320,7 @@ def read_history_json_text(text: str, history: History) -> None:
     if not isinstance(data, dict) or not any(isinstance(v, list) for v in data.values()):
         raise SourceError(f"{history.source}: JSON is not a history (metric -> list of values, "
                           f"or a list of per-epoch records)")
-    series = {str(k): v for k, v in data.items() if isinstance(v, list)}
+    series = _expand_sub_losses({str(k): v for k, v in data.items() if isinstance(v, list)})
     epochs_list = series.pop(index_key, None)
     length = max(len(v) for v in series.values()) if series else 0
     index = np.arange(1, length + 1, dtype=np.int64)

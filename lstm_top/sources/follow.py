@@ -23,6 +23,14 @@ when everything is read the whole run replaces the preview (a new History object
 After a rename, the old file is read to its end and followed until it has been quiet for
 ``ROTATION_QUIET_S`` (a writer that still holds it open may append), then the new one is read:
 records written to the renamed file are not lost.
+
+A last line without its newline waits for it — until the file has been quiet for
+``UNFINISHED_LINE_QUIET_S`` (as every other format's follower): a whole JSON object there is
+then read (a script that wrote ``"\n".join(lines)``, a run that ended so), as ``check`` reads it.
+Should the writer only have paused, what it appends next decides: whitespace and the newline
+end that line as read; anything else means the line was still being written, and the file is
+read again from its start into a fresh History of the same run (``new_run`` False), so the
+record is neither kept wrong nor counted twice.
 """
 
 from __future__ import annotations
@@ -33,9 +41,16 @@ import stat
 import time
 from typing import TYPE_CHECKING
 
-from lstm_top.format import Header, RecordError, decode_line
+from lstm_top.format import Header, RecordError, decode_line, parse_json
 from lstm_top.history import History
-from lstm_top.sources.base import DELETED, ENDED, ERROR, LIVE, WAITING
+from lstm_top.sources.base import (
+    DELETED,
+    ENDED,
+    ERROR,
+    LIVE,
+    UNFINISHED_LINE_QUIET_S,
+    WAITING,
+)
 from lstm_top.sources.bulk import BulkJsonlParser as JsonlParser
 from lstm_top.sources.bulk import read_tail
 from lstm_top.sources.pool import FollowerPool, PooledSource
@@ -92,6 +107,14 @@ def _special_kind(mode: int) -> str:
     return "a socket file" if stat.S_ISSOCK(mode) else "not a regular file"
 
 
+def _whole_json_object(line: bytes) -> bool:
+    """``line`` (no newline) is a complete JSON object: a record, not the start of one."""
+    try:
+        return isinstance(parse_json(line), dict)
+    except RecordError:
+        return False
+
+
 def _header_key(line: bytes) -> tuple[str, float | None] | None:
     """(run, started) when ``line`` is a header record, else None."""
     try:
@@ -127,6 +150,9 @@ class FileFollower(PooledSource):
         # must re-read the ``_unfinished_bytes`` it held as a partial line.
         self._parser_finished = False
         self._unfinished_bytes = 0
+        # The last line, without its newline, was read once the file had been quiet: the next
+        # bytes must only end it (whitespace, a newline), or the file is read again.
+        self._unterminated_read = False
         self._watch: WatchHandle | None = None
         # A rotation seen, the old file not yet quiet: when, and since when it has not grown.
         self._rotation_seen_at: float | None = None
@@ -134,6 +160,8 @@ class FileFollower(PooledSource):
         self._last_emit = 0.0
         self.reads = 0  # os.read calls, for tests and benchmarks
         self._loading_bytes = 0  # the size of the backlog being read behind its preview
+        self.reading_backlog = True  # until the first look is done (LiveSource)
+        self.grew_while_watched = False
         # A preview of this file's tail read before the follower started (the first paint's):
         # (history, identity, size when read); shown instead of reading the tail again.
         self._given_preview: tuple[History, tuple[int, int], int] | None = None
@@ -213,6 +241,12 @@ class FileFollower(PooledSource):
         event and poll; a caller that has not started the thread may call it directly (tests,
         a synchronous tool) — never both at once."""
         try:
+            self._look()
+        finally:
+            self.reading_backlog = False
+
+    def _look(self) -> None:
+        try:
             st = os.stat(self.path)
         except FileNotFoundError:
             self._file_missing()
@@ -262,6 +296,7 @@ class FileFollower(PooledSource):
             if size < self._offset:
                 self._begin_new_content(f"{self.path} was truncated; reading it from the start")
         self._read_available()
+        self._read_quiet_unterminated_line()
 
     def _old_file_still_named(self) -> bool:
         """Renamed (a rotation: its writer may still append), not deleted or replaced by a
@@ -320,14 +355,60 @@ class FileFollower(PooledSource):
     def _finish_old_file(self) -> None:
         """The old content will never grow again: a final line without newline still counts
         (a half line is noted as a problem). Until this is called, a pending partial line may
-        still be completed by a copy of the file replacing it."""
+        still be completed by a copy of the file replacing it; a whole JSON object there is
+        read as an unterminated line, so a copy that only adds its newline does not read it
+        twice."""
         if self._parser_finished:
             return
         self._parser_finished = True
-        self._unfinished_bytes = self._parser.pending_bytes
+        if _whole_json_object(self._parser.pending_line):
+            self._unterminated_read = True
+        self._unfinished_bytes = 0 if self._unterminated_read else self._parser.pending_bytes
         with self.history.lock:
             added = self._parser.finish()
         self._note_records(added)
+
+    def _new_parser(self, history: History, first_line: int = 1) -> None:
+        self._parser = JsonlParser(history, first_line)
+        self._parser_finished = False
+        self._unterminated_read = False
+
+    def _read_quiet_unterminated_line(self) -> None:
+        """A last line without newline in a file quiet for ``UNFINISHED_LINE_QUIET_S``: if it
+        is a whole JSON object, read it (``_end_unterminated_line`` checks what follows)."""
+        if (self._fd is None or self._restart is not None or self.loading is not None
+                or self._unterminated_read or self._parser_finished
+                or not self._parser.pending_bytes):
+            return
+        try:
+            st = os.fstat(self._fd)
+        except OSError:
+            return
+        if st.st_size != self._offset or time.time() - st.st_mtime < UNFINISHED_LINE_QUIET_S:
+            return
+        if not _whole_json_object(self._parser.pending_line):
+            return  # a half line: it waits for the rest, however long
+        self._unterminated_read = True
+        with self._parser.history.lock:
+            added = self._parser.finish()
+        self._report(added, activity=st.st_mtime)
+
+    def _end_unterminated_line(self) -> None:
+        """After an unterminated last line was read: the bytes appended since either end it
+        (whitespace, then its newline) or show it was still being written. Then the file is
+        read again from its start into a new History of the same run, so that line is read
+        as it really is, once."""
+        assert self._fd is not None
+        head = os.pread(self._fd, FIRST_LINE_LOOKAHEAD, self._offset)
+        newline = head.find(b"\n")
+        rest = head if newline < 0 else head[:newline]
+        if not rest.strip(b" \t\r"):
+            self._consume(head if newline < 0 else head[: newline + 1])
+            self._unterminated_read = newline < 0
+            return
+        self.history = History(source=self.target)
+        self._new_parser(self.history)
+        self._offset, self._digest, self._run_key = 0, hashlib.blake2b(digest_size=16), None
 
     def _begin_new_content(self, reason: str) -> None:
         if self._restart is None:  # keep the fingerprint of the content actually read
@@ -349,10 +430,12 @@ class FileFollower(PooledSource):
             self._restart = None
             self._offset = self._restart_offset
             if self._parser_finished:
+                unterminated_read = self._unterminated_read
                 self._offset -= self._unfinished_bytes
-                # The partial line was counted when finished; it keeps its number.
-                self._parser = JsonlParser(self.history, self._parser.line_number)
-                self._parser_finished = False
+                # A partial line was counted when finished; read again, it keeps its number.
+                self._new_parser(self.history, self._parser.line_number
+                                 + (0 if self._unfinished_bytes else 1))
+                self._unterminated_read = unterminated_read
             self._digest = self._prefix_digest(self._offset)
             self._set_state(LIVE, None if self.state == LIVE else reason)
             return True
@@ -367,19 +450,17 @@ class FileFollower(PooledSource):
             had_data = bool(len(self.history.epochs) or len(self.history.steps))
         if key is not None and key != self._run_key and (had_data or self._run_key is not None):
             self.history = History(source=self.target)
-            self._parser = JsonlParser(self.history)
-            self._parser_finished = False
+            self._new_parser(self.history)
             self._run_key = None
             self.last_activity = None
             self._emit(0, LIVE, f"a new run started in {self.path}", new_run=True)
             return True
         if key is not None and key == self._run_key:
             # The same run's header again (the Logger recreated the file): not a second run.
-            self._parser = JsonlParser(self.history, first_line=2)
+            self._new_parser(self.history, first_line=2)
             self._consume(head[: newline + 1])
         else:
-            self._parser = JsonlParser(self.history)
-        self._parser_finished = False
+            self._new_parser(self.history)
         self._set_state(LIVE, reason)
         return True
 
@@ -408,6 +489,8 @@ class FileFollower(PooledSource):
             return
         if self._restart is not None and not self._resolve_restart():
             return
+        if self._unterminated_read:
+            self._end_unterminated_line()
         if self._offset == 0 and not self._has_content():
             self._show_tail_first()
         added = 0
@@ -467,8 +550,8 @@ class FileFollower(PooledSource):
         self.history, self.loading, self._loading_bytes = preview, 0.0, size
         self._report(len(preview.epochs) + len(preview.steps))
 
-    def _report(self, added: int) -> None:
-        self._note_records(added)
+    def _report(self, added: int, activity: float | None = None) -> None:
+        self._note_records(added, activity)
         self._last_emit = time.monotonic()
         history = self._parser.history
         with history.lock:

@@ -215,11 +215,12 @@ def read_history_json(path: str, live: bool = False) -> History:
 
 
 def read_text_log(path: str, live: bool = False) -> History:
-    """A printed training log (Keras' fit output, a PyTorch loop's print lines)."""
+    """A printed training log (Keras' fit output, a PyTorch loop's print lines, a language
+    model's step lines)."""
     history = History(source=path, source_kind="text-log")
     textlog.read_text_log(trackers.read_text(path, live), history)
-    if not len(history.epochs) and not live:
-        raise SourceError(f"{path}: no epoch with metrics found in this text log")
+    if not len(history.epochs) and not len(history.steps) and not live:
+        raise SourceError(f"{path}: no epoch (or step) with metrics found in this text log")
     return history
 
 

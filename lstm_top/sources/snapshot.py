@@ -30,7 +30,15 @@ from collections.abc import Callable
 import numpy as np
 
 from lstm_top.history import History, Table
-from lstm_top.sources.base import DELETED, ENDED, ERROR, LIVE, WAITING, SourceError
+from lstm_top.sources.base import (
+    DELETED,
+    ENDED,
+    ERROR,
+    LIVE,
+    UNFINISHED_LINE_QUIET_S,
+    WAITING,
+    SourceError,
+)
 from lstm_top.sources.pool import PooledSource
 from lstm_top.sources.watcher import WatchHandle, shared_events
 
@@ -42,10 +50,6 @@ MAX_READ_PAUSE_S = 1.0
 # Folders of a run to watch for events (TensorBoard's version_0/, MLflow's metrics/...).
 MAX_WATCHED_FOLDERS = 16
 MAX_LISTED_FILES = 2000
-# A file unchanged for this long has no line still being written: its last line counts even
-# without a newline (a CSV some tool wrote without a final newline, or a run that ended). A
-# writer pausing mid-line that long is read again, corrected, when the rest arrives.
-UNFINISHED_LINE_QUIET_S = 2.0
 
 Reader = Callable[[str, bool], History]
 Fingerprint = tuple[tuple[str, int, int, int], ...]
@@ -160,6 +164,8 @@ class SnapshotFollower(PooledSource):
         self._read_live = False
         self._watches: dict[str, WatchHandle | None] = {}
         self.reads = 0  # whole re-reads, for tests and benchmarks
+        self.reading_backlog = True  # until the first look is done (LiveSource)
+        self.grew_while_watched = False
 
     def _run(self) -> None:
         try:
@@ -200,6 +206,12 @@ class SnapshotFollower(PooledSource):
 
     def check_now(self) -> None:
         """Look once; read again when the files changed (the thread calls this; tests may)."""
+        try:
+            self._look()
+        finally:
+            self.reading_backlog = False
+
+    def _look(self) -> None:
         seen = fingerprint(self.path)
         if seen is None:
             self._gone()

@@ -8,6 +8,15 @@ starts it; ``name: number``, ``name=number`` and ``name number`` fields are its 
 the lines that follow until the next epoch. Names are written the usual way (``Train Loss`` ->
 ``train_loss``, ``Val Loss`` -> ``val_loss``). Lines with nothing to read are passed over
 silently: a log is mostly other text.
+
+A log that never names an epoch but counts steps (``Iter: 120 | Train Loss: .. | Dev Loss: ..``,
+``Iter 120/5000 ...``, nanoGPT's ``step 500: train loss 2.31, val loss 2.40`` and ``iter 510:
+loss 2.29, time 30.1ms``) is read the same way by step: a line naming its step starts that
+step's row (lines of the same step are one row), in the History's step table, which a run
+logged by step is judged through (``lstm_top.steps``: each evaluation is a row). A log that
+names epochs keeps them; a step counter there is not a row. A logging prefix (``2024-01-01
+12:00:00,123 - __main__ - INFO - ``, loguru's ``... | INFO | mod:fn:42 - ``, ``INFO:root:``,
+``[INFO]``) is not part of the message.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ import math
 import re
 
 from lstm_top.format import MAX_NAME_CHARS
-from lstm_top.history import History
+from lstm_top.history import History, Table
 
 # "Epoch 3/10", "Epoch [3/10]", "epoch: 3", "[Epoch 3]", "EPOCH 003", "'epoch': 2.5" (a
 # printed Hugging Face log: the fraction of the epoch done, so it belongs to epoch 3)
@@ -24,6 +33,17 @@ EPOCH = re.compile(r"\bepoch\b['\"]?\s*[\[#:=(]?\s*(\d+(?:\.\d+)?)\b", re.IGNORE
 # "[3/10] loss: ..." at the start of a line: an epoch counter in brackets. Only in brackets:
 # Keras' progress line "32/32 - 1s - loss: ..." starts with batches done / batches.
 BRACKETED_COUNTER = re.compile(r"^\s*\[\s*(\d+)\s*/\s*\d+\s*\]")
+# "Iter: 120", "Iter 120/5000", "step 500:", "Step [500/10000]", "global_step=200", "'step': 40".
+# Not "batch" (a batch within an epoch) nor "it" (tqdm's "3.2it/s").
+STEP = re.compile(r"\b(?:global[_ ])?(?:step|iter|iteration)s?\b['\"]?\s*[\[#:=(]?\s*(\d+)"
+                  r"(?:\s*/\s*\d+\s*\]?)?(?![\d.])", re.IGNORECASE)
+# A logging prefix: the time, then a level (after or before a logger name), then loguru's
+# "module:function:line - ".
+_LOG_TIME = re.compile(r"^\s*[\[(]?\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?"
+                       r"(?:Z|[+-]\d{2}:?\d{2})?[\])]?[\s,|:\-]*")
+_LOG_LEVEL = re.compile(
+    r"^(?:[\w.]+\s*[|\-]\s*)?[\[(]?(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\b[\])]?"
+    r"(?::[\w.<>]+:|\s*[|:\-]\s*(?:[\w.<>]+(?::[\w<>]+)*(?::\d+)?\s+[-|]\s+)?|\s+|$)")
 # A table header whose first column is the epoch (fastai: "epoch train_loss valid_loss time").
 _TABLE_HEADER = re.compile(r"^\s*epoch(?:\s+[A-Za-z][A-Za-z0-9_./]*){2,}\s*$", re.IGNORECASE)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -48,7 +68,18 @@ MIN_EPOCH_LINES = 1
 
 def _clean(line: str) -> str:
     line = _ANSI.sub("", line).replace("\b", "")
-    return line.rsplit("\r", 1)[-1]  # a progress bar redrawn in place: its last state
+    line = line.rsplit("\r", 1)[-1]  # a progress bar redrawn in place: its last state
+    return _message(line)
+
+
+def _message(line: str) -> str:
+    """``line`` without a logging prefix (its time, level and logger name)."""
+    timed = _LOG_TIME.match(line)
+    rest = line[timed.end():] if timed else line
+    level = _LOG_LEVEL.match(rest)
+    if level is not None:
+        return rest[level.end():]
+    return rest if timed else line
 
 
 def _name(raw: str) -> str:
@@ -61,7 +92,7 @@ def _name(raw: str) -> str:
 def fields(line: str) -> dict[str, float]:
     """The ``name: number`` fields of one log line (after its epoch, where it names one)."""
     found: dict[str, float] = {}
-    epoch = EPOCH.search(line) or BRACKETED_COUNTER.search(line)
+    epoch = EPOCH.search(line) or BRACKETED_COUNTER.search(line) or STEP.search(line)
     rest = line if epoch is None else f"{line[:epoch.start()]} , {line[epoch.end():]}"
     rest = rest.replace("'", "").replace('"', "")
     for segment in _SEPARATORS.split(rest):
@@ -90,9 +121,17 @@ def epoch_of(line: str) -> int | None:
     return math.ceil(value) if value < 1 << 62 else None
 
 
+def step_of(line: str) -> int | None:
+    match = STEP.search(line)
+    if match is None:
+        return None
+    value = int(match.group(1))
+    return value if value < 1 << 62 else None
+
+
 def looks_like_text_log(text: str) -> bool:
-    """Whether the first lines of ``text`` read as a training log: a line names an epoch, and
-    a line carries ``name: number`` fields."""
+    """Whether the first lines of ``text`` read as a training log: a line names an epoch (or a
+    step), and a line carries ``name: number`` fields."""
     epochs = with_fields = 0
     table: list[str] | None = None
     for raw in text.splitlines()[:200]:
@@ -100,7 +139,7 @@ def looks_like_text_log(text: str) -> bool:
         if table is not None and table_row(line, table):
             return True
         table = table_header(line) or table
-        epochs += epoch_of(line) is not None
+        epochs += epoch_of(line) is not None or step_of(line) is not None
         with_fields += bool(fields(line))
         if epochs >= MIN_EPOCH_LINES and with_fields:
             return True
@@ -130,33 +169,47 @@ def table_row(line: str, header: list[str]) -> tuple[int, dict[str, float]] | No
 
 
 def read_text_log(text: str, history: History) -> None:
-    """Epochs and their metrics from a printed training log into ``history``."""
+    """Epochs (or, in a log that names none, steps) and their metrics from a printed training
+    log into ``history``."""
     current: int | None = None
     first: int | None = None
+    by_step = True  # until a line names an epoch: rows are steps, in ``history.steps``
     metrics: dict[str, float] = {}
 
     def flush() -> None:
-        if current is not None and metrics:
-            history.epochs.append(current, None, dict(metrics))
-
-    def begin(epoch: int, line: int) -> None:
-        """Epoch ``epoch`` starts; back at the run's first epoch, a new run starts (a script
-        run again with its output appended to the same log), and the file shows its last run,
-        as an appended CSVLogger file does."""
         nonlocal first
-        if current is not None and first is not None and epoch <= first < current:
-            history.start_new_run(line, f"epoch {epoch} again after {current}")
+        if current is not None and metrics:
+            table = history.steps if by_step else history.epochs
+            table.append(current, None, dict(metrics))
+            if first is None:  # the run's first row (not a line such as "Total steps: 5000")
+                first = current
+
+    def begin(key: int, line: int) -> None:
+        """Epoch (or step) ``key`` starts; back at the run's first one, a new run starts (a
+        script run again with its output appended to the same log), and the file shows its
+        last run, as an appended CSVLogger file does."""
+        nonlocal first
+        unit = "step" if by_step else "epoch"
+        if current is not None and first is not None and key <= first < current:
+            history.start_new_run(line, f"{unit} {key} again after {current}")
             first = None
-        elif current is not None and epoch < current:
+        elif current is not None and key < current and not by_step:
             history.epoch_rewinds += 1
-        if first is None:
-            first = epoch
+
+    def by_epoch_from_now() -> None:
+        """The first line naming an epoch: the log is read by epoch, as if no step row had
+        been read (the step counters there are within epochs)."""
+        nonlocal by_step, current, first, metrics
+        by_step, current, first, metrics = False, None, None, {}
+        history.steps = Table()
 
     table: list[str] | None = None
     for number, raw in enumerate(text.splitlines(), 1):
         line = _clean(raw)
         row = table_row(line, table) if table is not None else None
         if row is not None:
+            if by_step:
+                by_epoch_from_now()
             flush()
             begin(row[0], number)
             current, metrics = row
@@ -166,10 +219,13 @@ def read_text_log(text: str, history: History) -> None:
             table = header
             continue
         epoch = epoch_of(line)
-        if epoch is not None and epoch != current:
+        if epoch is not None and by_step:
+            by_epoch_from_now()
+        key = step_of(line) if by_step else epoch
+        if key is not None and key != current:
             flush()
-            begin(epoch, number)
-            current, metrics = epoch, {}
+            begin(key, number)
+            current, metrics = key, {}
         if current is not None:
             # A progress bar reports running means: its last state, the epoch's end, wins.
             metrics.update(fields(line))

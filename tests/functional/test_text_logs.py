@@ -207,3 +207,132 @@ def test_a_script_run_again_into_the_same_log_shows_its_last_run(tmp_path: Path)
     assert report["epochs"] == EPOCHS + 2
     assert any("a new run starts here (epoch 1 again after 6)" in problem["reason"]
                for problem in report["problems"])
+
+
+# Logs keyed by step, as language-model scripts print them: (script lines, train and val keys).
+# nanoGPT prints "step N: train loss .., val loss .." at each evaluation and "iter N: loss ..,
+# time ..ms, mfu ..%" every few iterations; others print every line with both losses.
+STEP_SHAPES = {
+    "nanogpt": ("""
+        if it % EVAL == 0:
+            say(f"step {it}: train loss {train:.4f}, val loss {val:.4f}")
+        if it % 5 == 0:
+            say(f"iter {it}: loss {loss.item():.4f}, time {1000 * dt:.2f}ms, mfu 1.23%")
+    """, "loss", "val_loss"),
+    "iter-bars": ("""
+        if it % EVAL == 0:
+            say(f"Iter: {it} | Train Loss: {train:.4f} | Dev Loss: {val:.4f}")
+    """, "train_loss", "dev_loss"),
+    "iter-of-total": ("""
+        if it % EVAL == 0:
+            say(f"Iter {it}/{ITERS} train_loss={train:.4f} val_loss={val:.4f} lr={LR}")
+    """, "train_loss", "val_loss"),
+}
+
+
+def _step_loop(body: str, *, logging_prefix: bool) -> str:
+    """A PyTorch training loop of ITERS iterations that evaluates every EVAL and reports with
+    ``body`` — through Python's logging (time, logger name and level before each message, a
+    "Evaluating ..." line too) or plain print; dumps what it evaluated as JSON on stderr."""
+    say = ("""
+        import logging
+        logging.basicConfig(level=logging.INFO, stream=sys.stdout,
+                            format="%(asctime)s - %(name)s - %(levelname)s - %(message)s")
+        log = logging.getLogger("train")
+        say = log.info
+    """ if logging_prefix else "say = print")
+    return textwrap.dedent("""
+        import json, sys, time, torch
+        ITERS, EVAL, LR = 120, 20, 0.05
+        torch.manual_seed(3)
+        x = torch.randn(400, 6); y = x @ torch.randn(6, 1) + 0.3 * torch.randn(400, 1)
+        model = torch.nn.Linear(6, 1); opt = torch.optim.SGD(model.parameters(), lr=LR)
+    """) + textwrap.dedent(say) + textwrap.dedent("""
+        say(f"number of parameters: {sum(p.numel() for p in model.parameters())}")
+        seen = {"step": [], "train": [], "val": []}
+        for it in range(ITERS + 1):
+            t0 = time.time()
+            batch = torch.randint(0, 300, (32,))
+            loss = torch.nn.functional.mse_loss(model(x[batch]), y[batch])
+            opt.zero_grad(); loss.backward(); opt.step()
+            dt = time.time() - t0
+            if it % EVAL == 0:
+                with torch.no_grad():
+                    train = torch.nn.functional.mse_loss(model(x[:300]), y[:300]).item()
+                    val = torch.nn.functional.mse_loss(model(x[300:]), y[300:]).item()
+                seen["step"].append(it); seen["train"].append(train); seen["val"].append(val)
+    """) + textwrap.indent(textwrap.dedent(body), "    ") + textwrap.dedent("""
+        say("saving checkpoint to out/")
+        print(json.dumps(seen), file=sys.stderr)
+    """)
+
+
+@pytest.mark.parametrize("logging_prefix", [False, True], ids=["print", "logging"])
+@pytest.mark.parametrize("shape", sorted(STEP_SHAPES))
+def test_a_log_counting_steps_reads_as_a_run_logged_by_step(tmp_path: Path, shape: str,
+                                                            logging_prefix: bool) -> None:
+    """No epoch anywhere: each evaluation is a row indexed by its step, with the training
+    and validation losses recognised, and ``check`` judges the run by step."""
+    pytest.importorskip("torch")
+    body, train_key, val_key = STEP_SHAPES[shape]
+    log = tmp_path / "train.log"
+    evaluated = _run(_step_loop(body, logging_prefix=logging_prefix), log, tmp_path)
+    if logging_prefix:  # what a user's log looks like
+        assert " - train - INFO - " in log.read_text().splitlines()[0]
+    assert classify(str(log)).name == "text-log"  # type: ignore[union-attr]
+    read = read_history(log)
+    assert len(read.epochs) == 0 and read.problem_count == 0
+    steps = read.steps
+    np.testing.assert_allclose(steps.logged(val_key)[1], evaluated["val"], atol=6e-5)
+    assert steps.logged(val_key)[0].tolist() == evaluated["step"] == list(range(0, 121, 20))
+    if shape == "nanogpt":  # every 5th iteration's loss, and the evaluation lines' train loss
+        assert steps.index.tolist() == list(range(0, 121, 5))
+        np.testing.assert_allclose(steps.logged("train_loss")[1], evaluated["train"],
+                                   atol=6e-5)
+    else:
+        np.testing.assert_allclose(steps.logged(train_key)[1], evaluated["train"], atol=6e-5)
+    assert not any(name.startswith(("time", "mfu", "number", "lr_")) for name in steps.names)
+    report = _check(log)
+    summary = report["summary"]
+    assert (summary["train_key"], summary["val_key"], summary["unit"]) == (
+        train_key, val_key, "step")
+    assert report["epochs"] == 7
+    text = subprocess.run([sys.executable, "-m", "lstm_top", "check", str(log)],
+                          capture_output=True, text=True, timeout=120).stdout
+    assert "steps    7 evaluations (step 0 .. 120), judged by step" in text
+
+
+def test_a_log_with_epochs_keeps_them_and_its_step_lines_stay_inside(tmp_path: Path) -> None:
+    """Step counters inside epochs (``Epoch 1`` ... ``step 100: loss ..``): still one row per
+    epoch, the step lines' values the epoch's, as before steps were read."""
+    log = tmp_path / "train.log"
+    lines = ["2024-01-01 12:00:00,001 - train - INFO - total steps: 300"]
+    for epoch in (1, 2, 3):
+        lines.append(f"2024-01-01 12:0{epoch}:00,000 - train - INFO - Epoch {epoch}/3")
+        for step in (100, 200, 300):
+            lines.append(f"2024-01-01 12:0{epoch}:10,000 - train - INFO - step {step}: "
+                         f"train loss {1 / (epoch * step):.5f}")
+        lines.append(f"2024-01-01 12:0{epoch}:20,000 - train - INFO - validation loss: "
+                     f"{2 / epoch:.4f}")
+    log.write_text("\n".join(lines) + "\n")
+    read = read_history(log)
+    assert read.epochs.index.tolist() == [1, 2, 3] and len(read.steps) == 0
+    np.testing.assert_allclose(read.epochs.column("validation_loss"), [2, 1, 0.6667],
+                               atol=1e-4)
+    np.testing.assert_allclose(read.epochs.column("train_loss"),
+                               [1 / (e * 300) for e in (1, 2, 3)], atol=1e-5)
+    assert _check(log)["summary"]["unit"] == "epoch"
+
+
+def test_a_step_log_run_again_into_the_same_file_shows_its_last_run(tmp_path: Path) -> None:
+    log = tmp_path / "train.log"
+    first = [f"step {s}: train loss {3 - s / 100:.3f}, val loss {3.1 - s / 100:.3f}"
+             for s in range(0, 301, 50)]
+    second = [f"step {s}: train loss {2 - s / 100:.3f}, val loss {2.2 - s / 100:.3f}"
+              for s in range(0, 151, 50)]
+    log.write_text("\n".join([*first, "done", *second]) + "\n")
+    read = read_history(log)
+    assert read.steps.index.tolist() == [0, 50, 100, 150]
+    np.testing.assert_allclose(read.steps.column("val_loss"), [2.2, 1.7, 1.2, 0.7])
+    assert [p.reason for p in read.problems] == [
+        "a new run starts here (step 0 again after 300); the 7 steps before it are not shown"]

@@ -6,6 +6,7 @@ JSONL back with plain ``json``: what a user would watch is what is asserted.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import signal
@@ -15,11 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from lstm_top.demo import SCENARIOS, run_scenario
 from lstm_top.demo.__main__ import main
 from lstm_top.demo.check_seeds import main as check_seeds_main
+from lstm_top.format import CONSTANT_GUESS_METRIC
 
 # A rise and a fall of at least 8% (in log terms) around one epoch: a swing, not jitter.
 SWING = math.log(1.08)
@@ -120,6 +123,13 @@ def test_a_run_logs_like_a_user_script(tmp_path: Path) -> None:
         # The whole validation set's size and per-sample spread, for the signs' noise bars.
         assert metrics["val_n"] == SMALL["val_samples"] and metrics["val_loss_std"] > 0
     assert end is not None and end["status"] == "completed"
+    # ... and what predicting the training targets' mean would cost (train_plateau's "nothing
+    # learned" level): their variance, averaged over the outputs, the same every epoch.
+    scenario = SCENARIOS["healthy"]
+    data = dataclasses.replace(scenario, data={**scenario.data, **SMALL}).build_data(4)
+    variance = float(np.mean(np.var(data.train_y.astype(np.float64), axis=0)))
+    guesses = {record["metrics"][CONSTANT_GUESS_METRIC] for record in epochs}
+    assert len(guesses) == 1 and guesses.pop() == pytest.approx(variance, rel=1e-6)
 
 
 def test_subsets_are_logged_with_count_and_spread(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ inotify events (and, without them, the poll) deliver appends promptly and that n
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import threading
@@ -28,6 +29,7 @@ from lstm_top.sources.base import (
     display_state,
 )
 from lstm_top.sources.follow import READ_GAP_S, FileFollower
+from lstm_top.sources.formats import read_history
 from tests.waiting import poll_until
 
 # The threaded tests that give the follower a 30 s poll: a line read within PROMPTLY_S was
@@ -459,3 +461,135 @@ def test_a_fast_run_is_polled_without_events_then_events_resume(tmp_path: Path) 
         stop.set()
         follower.stop()
     assert epochs_of(follower) == list(range(1, written[0] + 2))
+
+
+# ---------------------------------------------------------------------------- a last line
+#                                                                              without "\n"
+
+
+def test_a_last_line_without_newline_is_read_once_the_file_is_quiet(tmp_path: Path) -> None:
+    """A script that writes ``"\\n".join(lines)`` (or a newline before each record): ``check``
+    read its last epoch, the viewer never did. Real thread, real file events."""
+    from lstm_top.sources.base import UNFINISHED_LINE_QUIET_S
+
+    path = tmp_path / "history.jsonl"
+    lines = [json.dumps({"epoch": e, "loss": 1.0 / e, "val_loss": 2.0 / e}) for e in (1, 2, 3)]
+    path.write_text("\n".join(lines))  # no final newline
+    written = time.time()
+    recorder = Recorder()
+    shown: list[tuple[float, int]] = []  # (when, epochs) at each update, as a viewer saw it
+
+    def on_update(update: SourceUpdate) -> None:
+        recorder(update)
+        shown.append((time.time(), len(update.history.epochs)))
+
+    follower = FileFollower(str(path), poll_interval=0.2)
+    follower.start(on_update)
+    try:
+        assert poll_until(lambda: epochs_of(follower) == [1, 2, 3])
+        # The first look held the last line back; it came once the file had been quiet.
+        assert shown[0][1] == 2
+        assert next(when for when, epochs in shown if epochs == 3) - written \
+            >= UNFINISHED_LINE_QUIET_S
+        # The writer goes on, newline first: the line read stays as it was, once.
+        append(path, b"\n" + json.dumps({"epoch": 4, "loss": 0.2, "val_loss": 0.4}).encode())
+        assert poll_until(lambda: epochs_of(follower) == [1, 2, 3, 4], timeout=PROMPTLY_S + 3)
+        history = follower.history
+        assert history.problem_count == 0
+        assert history.epochs.column("val_loss").tolist() == [2.0, 1.0, 2.0 / 3, 0.4]
+        assert not any(u.new_run for u in recorder.updates)
+    finally:
+        follower.stop()
+    assert read_history(path).epochs.index.tolist() == [1, 2, 3, 4]  # what check reads
+
+
+def test_a_half_line_caught_mid_write_waits_then_completes_once(tmp_path: Path) -> None:
+    """A writer paused mid-record for longer than the quiet time: the half line is neither a
+    record nor a problem (it is not a whole JSON object), and once completed it is one epoch."""
+    from lstm_top.sources.base import UNFINISHED_LINE_QUIET_S
+
+    path = tmp_path / "run.jsonl"
+    line = epoch(2)
+    path.write_bytes(header() + epoch(1) + line[:25])
+    recorder = Recorder()
+    follower = FileFollower(str(path), poll_interval=0.2)
+    follower.start(recorder)
+    try:
+        assert poll_until(lambda: epochs_of(follower) == [1])
+        time.sleep(UNFINISHED_LINE_QUIET_S + 0.6)  # quiet, and looked at since
+        assert epochs_of(follower) == [1] and follower.history.problem_count == 0
+        append(path, line[25:])
+        assert poll_until(lambda: epochs_of(follower) == [1, 2], timeout=PROMPTLY_S)
+        append(path, epoch(3))
+        assert poll_until(lambda: epochs_of(follower) == [1, 2, 3], timeout=PROMPTLY_S)
+        assert follower.history.problem_count == 0
+        assert recorder.added == 4  # header + three epochs, each once
+    finally:
+        follower.stop()
+
+
+def _quiet(path: Path) -> None:
+    from lstm_top.sources.base import UNFINISHED_LINE_QUIET_S
+
+    before = time.time() - UNFINISHED_LINE_QUIET_S - 1
+    os.utime(path, (before, before))
+
+
+def test_a_line_that_looked_whole_but_went_on_is_read_again_as_it_is(tmp_path: Path) -> None:
+    """A writer that paused after a whole object and then wrote more on the same line: the
+    line is not that record after all. The run is read again (the same run, a new History):
+    what the whole file says, as ``check`` reads it, with nothing read twice."""
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(header() + epoch(1) + b'{"kind":"epoch","epoch":2,"metrics":{"loss":0.5}}')
+    _quiet(path)
+    follower, recorder = synchronous(path)
+    follower.check_now()
+    assert epochs_of(follower) == [1, 2]
+    first = follower.history
+    append(path, b' ,"extra": 1}\n' + epoch(3))
+    follower.check_now()
+    assert follower.history is not first and recorder.updates[-1].history is follower.history
+    assert not any(u.new_run for u in recorder.updates)
+    whole = read_history(path)
+    assert epochs_of(follower) == whole.epochs.index.tolist() == [1, 3]
+    assert follower.history.malformed_lines == whole.malformed_lines == 1
+    assert [p.line for p in follower.history.problems] == [p.line for p in whole.problems] == [3]
+    assert follower.history.run_name == "ünïcode-run ✓"
+
+
+def test_an_unterminated_line_read_then_a_copy_ending_it_is_not_read_twice(
+        tmp_path: Path) -> None:
+    """The editor-save case with a last line that was read without its newline: the copy
+    that adds the newline and more continues after it; later line numbers stay right."""
+    path = tmp_path / "run.jsonl"
+    content = header() + epoch(1) + epoch(2) + epoch(3)[:-1]
+    path.write_bytes(content)
+    _quiet(path)
+    follower, recorder = synchronous(path)
+    follower.check_now()
+    assert epochs_of(follower) == [1, 2, 3]
+    copy = tmp_path / ".run.jsonl.swp"
+    copy.write_bytes(content + b"\n" + epoch(4) + b"not json\n")
+    os.replace(copy, path)
+    follower.check_now()
+    assert epochs_of(follower) == [1, 2, 3, 4]
+    assert not any(u.new_run for u in recorder.updates)
+    assert [p.line for p in follower.history.problems] == [6]
+    assert [p.line for p in read_history(path).problems] == [6]
+
+
+def test_a_deleted_file_with_a_whole_last_line_recreated_by_a_copy_reads_it_once(
+        tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    content = header() + epoch(1) + epoch(2)[:-1]
+    path.write_bytes(content)
+    follower, _ = synchronous(path)
+    follower.check_now()
+    assert epochs_of(follower) == [1]  # just written: the last line may be mid-write
+    path.unlink()
+    follower.check_now()
+    assert follower.state == DELETED and epochs_of(follower) == [1, 2]  # never to grow now
+    path.write_bytes(content + b"\n" + epoch(3))
+    follower.check_now()
+    assert epochs_of(follower) == [1, 2, 3]
+    assert follower.history.problem_count == 0

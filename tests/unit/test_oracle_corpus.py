@@ -5,6 +5,8 @@ test run (it takes most of an hour to generate); these gates hold on the sample.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ import pytest
 
 from lstm_top.evaluation.labels import GRAY, NO, SCORED_SIGNS, YES, load, load_dir
 from lstm_top.evaluation.oracle import oracle_cases
+from lstm_top.evaluation.power import expected_t, format_power, subset_gap_power
 from lstm_top.evaluation.score import raised, score
 from lstm_top.evaluation.synthetic import cut_history
 from lstm_top.signs import diagnose
@@ -107,3 +110,51 @@ def test_no_warning_on_healthy_runs_without_their_noise_logged():
     assert not any("val_n" in case.history.epochs or "val_loss_std" in case.history.epochs
                    for case in bare)
     assert not score("oracle-sample-bare", bare).healthy_false_alarms
+
+
+def test_expected_t_is_the_detectors_t_at_the_oracles_gap():
+    # The oracle says the worst subset is 2x the rest; the validation subsets (50 + 50 samples,
+    # per-sample std 1) sit at 1.5 and 1.0. Shown the oracle's gap at the rest's level (1.0 ->
+    # a difference of 1.0), the one-population t is 1.0 / (union std * sqrt(1/50 + 1/50)), the
+    # union of the two subsets having mean 1.25 and variance 2.625 - 1.25**2 = 1.0625.
+    validation = {"rare": (1.5, 1.0, 50.0), "common": (1.0, 1.0, 50.0)}
+    t = expected_t({"rare": 2.0, "common": 1.0}, validation)
+    assert t == pytest.approx(1.0 / (math.sqrt(1.0625) * math.sqrt(0.04)))
+    # where the validation subsets' std is not logged there is nothing to say
+    assert expected_t({"rare": 2.0, "common": 1.0},
+                      {"rare": (1.5, None, 50.0), "common": (1.0, None, 50.0)}) is None
+
+
+def test_subset_gap_power_on_the_sample():
+    powers = [power for part in ("calibration", "test")
+              for power in subset_gap_power(SAMPLE, part)]
+    labelled = sum(load(path).labels["subset_gap"].verdict == YES
+                   for path in SAMPLE.glob("*.oracle.json"))
+    assert len(powers) == labelled > 0
+    assert all(math.isfinite(power.expected_t) for power in powers)
+    line = format_power("oracle-sample", powers, min_t=3.0)
+    able = sum(power.expected_t >= 3.0 for power in powers)
+    assert f"{able} of {labelled} labelled gaps are resolvable" in line
+
+
+def test_held_out_families_are_generated_only_on_request(tmp_path: Path):
+    pytest.importorskip("torch")
+    from lstm_top.evaluation import generate
+
+    assert not {family for _, family in generate.plan(3)} & set(generate.HELD_OUT_FAMILIES)
+    # The adding problem's target is the sum of the two marked values (plus its noise).
+    x, y = generate._adding(np.random.default_rng(0), 50, 24, 0.0, early=True)
+    assert x.shape == (50, 24, 2) and (x[:, :, 1].sum(axis=1) == 2).all()
+    assert np.allclose(y[:, 0], (x[:, :, 0] * x[:, :, 1]).sum(axis=1))
+    assert not x[:, 6:, 1].any()  # "early": both marks in the first quarter
+    for family in generate.HELD_OUT_FAMILIES:
+        config = dataclasses.replace(generate.sample_config(21, family), epochs=2,
+                                     train_n=128, batch=64, subsets="shift")
+        generate.train_one(config, tmp_path)
+        run = load(tmp_path / f"{config.name}.oracle.json")
+        assert run.family == family and len(run.oracle) == 2 and set(run.subsets) == {
+            "common", "rare"}
+    cases = oracle_cases(tmp_path, "held-out")
+    assert sorted(case.name for case in cases) == sorted(
+        f"{family}_0021" for family in generate.HELD_OUT_FAMILIES)
+    assert oracle_cases(tmp_path, None) == []  # not part of the calibration or test corpus

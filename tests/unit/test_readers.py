@@ -188,6 +188,38 @@ def test_json_list_of_histories_shows_the_last_run(tmp_path: Path) -> None:
     assert history.malformed_lines == 0
 
 
+def test_json_lists_named_after_their_split_are_the_losses(tmp_path: Path) -> None:
+    # json.dump({"train": train_losses, "val": val_losses}, f): the two loss lists named after
+    # their split alone. Before, nothing was recognised and no sign could run.
+    path = tmp_path / "loss_history.json"
+    path.write_text(json.dumps({"train": [1.0, 0.5, 0.3], "val": [1.1, 0.8, 0.9]}))
+    keys = resolve_loss_keys(read_history(path).epochs.names)
+    assert (keys.train, keys.val) == ("train", "val")
+    # ... a named loss still wins over a split's name
+    assert resolve_loss_keys(["train", "val", "loss", "val_loss"]).train == "loss"
+    result = subprocess.run([sys.executable, "-m", "lstm_top", "check", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    assert "best val val = 0.8 at epoch 2" in result.stdout
+
+
+def test_per_epoch_dicts_of_loss_terms_are_one_series_per_term(tmp_path: Path) -> None:
+    # A multi-task model's history: each epoch a dict of loss terms with their total. Before,
+    # every value was "train[i] is not a number".
+    def terms(total: float) -> dict[str, float]:
+        return {"total": total, "bbox": total / 4, "rotation": total / 2}
+
+    path = tmp_path / "loss_history.json"
+    path.write_text(json.dumps({"train": [terms(4.0), terms(2.0), terms(1.0)],
+                                "val": [terms(3.0), terms(2.5), None]}))
+    history = read_history(path)
+    keys = resolve_loss_keys(history.epochs.names)
+    assert (keys.train, keys.val) == ("train_loss", "val_loss")
+    np.testing.assert_allclose(history.epochs.column("train_loss"), [4.0, 2.0, 1.0])
+    np.testing.assert_allclose(history.epochs.column("val/bbox")[:2], [0.75, 0.625])
+    assert list(history.epochs.present("val_loss")) == [True, True, False]
+    assert history.problems == []
+
+
 def test_unreadable_inputs_raise_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="no such file"):
         read_history(tmp_path / "missing.jsonl")

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lstm_top.reduce import IncrementalEma, ema, format_value, reduce_minmax, window
+from lstm_top.format import CONSTANT_GUESS_METRIC
+from lstm_top.reduce import (
+    IncrementalEma,
+    ema,
+    format_value,
+    higher_is_better,
+    reduce_minmax,
+    summarize,
+    window,
+)
 
 
 def test_million_points_reduce_to_the_bucket_budget_and_keep_every_spike() -> None:
@@ -67,3 +76,21 @@ def test_values_fit_a_seven_cell_column(value: float | None, text: str) -> None:
 def test_a_change_with_its_arrow_fits_the_column(change: float) -> None:
     """The metrics table's Δ column: arrow + two significant digits in 7 cells."""
     assert len("↓" + format_value(change, digits=2)) <= 7
+
+
+@pytest.mark.parametrize("name", ["val_n", "n[rare]", "val_loss_std", "val_loss_std[rare]",
+                                  CONSTANT_GUESS_METRIC, "lr", "grad_norm"])
+def test_what_describes_a_loss_has_no_best(name: str) -> None:
+    # A sample count, a spread or the constant guess's level is not something to improve: the
+    # metrics table shows no "best" for it (a best val_n of 1000 @1 reads as nonsense).
+    epochs = np.arange(1, 6)
+    row = summarize(name, epochs, np.array([3.0, 2.0, 1.0, 2.0, 3.0]), np.ones(5, bool))
+    assert higher_is_better(name) is None
+    assert row.best is None and row.best_epoch is None and row.latest == 3.0
+
+
+@pytest.mark.parametrize(("name", "best"), [("val_loss", 1.0), ("loss[rare]", 1.0),
+                                            ("val_accuracy", 3.0), ("val_mae", 1.0)])
+def test_losses_and_scores_keep_their_best(name: str, best: float) -> None:
+    row = summarize(name, np.arange(1, 6), np.array([3.0, 2.0, 1.0, 2.0, 3.0]), np.ones(5, bool))
+    assert row.best == best
