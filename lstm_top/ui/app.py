@@ -305,8 +305,8 @@ class LstmTopApp(OverlayKeys):
         return False
 
     def _start_diagnosis(self) -> None:
-        if self.first_view_painted and not self.shutting_down and not self._diagnosis_running() and \
-                (jobs := self.book.diagnosis_jobs()):
+        if self.first_view_painted and not self.shutting_down and \
+                not self._diagnosis_running() and (jobs := self.book.diagnosis_jobs()):
             self._diagnosis_worker = self._diagnose(self._diagnosers, jobs)
 
     @work(thread=True, exclusive=True, group="render")
