@@ -29,7 +29,7 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from lstm_top.format import STATUS_COMPLETED, STATUS_CRASHED
+from lstm_top.format import CONSTANT_GUESS_METRIC, STATUS_COMPLETED, STATUS_CRASHED
 from lstm_top.hook.logger import Logger, OnceWarner
 from lstm_top.hook.metrics import clean_config, numbers, try_set
 from lstm_top.hook.subsets import weighted_means
@@ -57,14 +57,19 @@ class LstmTopCallback(TrainerCallback):
             ``monitor`` value (default: ``eval_loss``), copied to host memory at every
             improvement. (The Trainer's own ``load_best_model_at_end`` needs checkpoints.)
         monitor, mode, min_delta: what "best" means for ``restore_best``.
+        constant_guess: the loss of the best constant guess on the training targets
+            (``lstm_top.constant_guess_loss(y_train, "cross_entropy")``), logged with every
+            epoch (or evaluation) record as ``constant_guess_loss``: a model stuck at the class
+            frequencies or the mean is then reported as a plateau however it got there.
     """
 
     def __init__(self, path: str, *, run_name: str | None = None,
                  config: Mapping[str, Any] | None = None, per_rank: bool = False,
                  stop_on: str | Iterable[str] | None = None, restore_best: bool = False,
                  monitor: str | None = None, mode: str = "min",
-                 min_delta: float = 0.0) -> None:
+                 min_delta: float = 0.0, constant_guess: float | None = None) -> None:
         self.path = path
+        self.constant_guess = constant_guess
         self.run_name = run_name
         self.extra_config = dict(config or {})
         self.per_rank = per_rank
@@ -212,6 +217,8 @@ class LstmTopCallback(TrainerCallback):
                 metrics["lr"] = self._lr
             for metric, value in weighted_means(self._subsets).items():
                 metrics.setdefault(metric, value)
+            if self.constant_guess is not None:
+                metrics.setdefault(CONSTANT_GUESS_METRIC, self.constant_guess)
             self.logger.log_metrics(metrics, epoch=index, subsets=self._subsets)
             if self.actions is not None and self.actions.after_epoch(
                     index, metrics, self._subsets, snapshot=self._snapshot):

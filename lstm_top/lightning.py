@@ -29,7 +29,12 @@ from typing import Any
 import torch
 
 from lstm_top.actions import EpochActions
-from lstm_top.format import STATUS_COMPLETED, STATUS_CRASHED, STATUS_INTERRUPTED
+from lstm_top.format import (
+    CONSTANT_GUESS_METRIC,
+    STATUS_COMPLETED,
+    STATUS_CRASHED,
+    STATUS_INTERRUPTED,
+)
 from lstm_top.hook.logger import Logger, OnceWarner
 from lstm_top.hook.loss_stats import pooled_loss_stats
 from lstm_top.hook.metrics import clean_config, learning_rates, numbers, try_set
@@ -66,6 +71,10 @@ class LstmTopCallback(_pl.Callback):
         restore_best: when fit ends, load the weights of the epoch with the best ``monitor``
             value (default: the validation loss), copied to host memory at every improvement.
         monitor, mode, min_delta: what "best" means for ``restore_best``.
+        constant_guess: the loss of the best constant guess on the training targets
+            (``lstm_top.constant_guess_loss(y_train, "cross_entropy")``), logged with every
+            epoch record as ``constant_guess_loss``: a model stuck at the class frequencies or
+            the mean is then reported as a plateau however it got there.
     """
 
     def __init__(self, path: str, *, validation_subsets: Sequence[str] | None = None,
@@ -73,10 +82,11 @@ class LstmTopCallback(_pl.Callback):
                  log_every_n_steps: int | None = None, grad_norm: bool = True,
                  per_rank: bool = False, stop_on: str | Iterable[str] | None = None,
                  restore_best: bool = False, monitor: str | None = None, mode: str = "min",
-                 min_delta: float = 0.0) -> None:
+                 min_delta: float = 0.0, constant_guess: float | None = None) -> None:
         super().__init__()
         self.path = path
         self.validation_subsets = list(validation_subsets or [])
+        self.constant_guess = constant_guess
         self.run_name = run_name
         self.extra_config = dict(config or {})
         self.log_every_n_steps = log_every_n_steps
@@ -243,6 +253,8 @@ class LstmTopCallback(_pl.Callback):
         if self._grad_steps and self._grad_sum is not None and self._grad_max is not None:
             metrics["grad_norm"] = float(self._grad_sum) / self._grad_steps
             metrics["grad_norm_max"] = float(self._grad_max)
+        if self.constant_guess is not None:
+            metrics.setdefault(CONSTANT_GUESS_METRIC, self.constant_guess)
         return metrics, subsets
 
     def _subset_names(self, trainer: Any) -> list[str]:

@@ -193,6 +193,16 @@ def format_value(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+def format_age(seconds: float | None) -> str:
+    """How long ago, roughly: "40 s", "12 min", "5 h", "3 d"."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "–"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}"
+    return f"{int(seconds)} s"
+
+
 def format_duration(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return "–"

@@ -80,6 +80,13 @@ class LiveSource(ABC):
         # while following, or for a file read after the fact, its modification time. This is
         # what ``display_state`` compares with the run's pace to call it stalled.
         self.last_activity: float | None = None
+        # A file follower's first look reads what the file held before anyone watched it
+        # (``reading_backlog`` until that look is done; the follower sets both flags); a
+        # record after it means the run grew while watched. A run that never did is a past
+        # run gone quiet ("not growing"), not a stalled one. Other sources (a socket: a
+        # process that serves is running) count as growing.
+        self.reading_backlog = False
+        self.grew_while_watched = True
         # While a large backlog is read behind a preview of its newest part (``history`` is
         # then that preview): the fraction read so far. None otherwise.
         self.loading: float | None = None
@@ -120,9 +127,15 @@ class LiveSource(ABC):
         """The reader loop; returns when ``stopping``."""
 
     def _note_records(self, added: int, activity: float | None = None) -> None:
-        """Remember when records last arrived (``activity``: wall time, default now)."""
+        """Remember when records last arrived (``activity``: wall time, default now; records
+        of the backlog keep the file's last write time, given when it was opened)."""
         if added:
             self.last_record_at = time.monotonic()
+            if self.reading_backlog:
+                if activity is not None or self.last_activity is None:
+                    self.last_activity = time.time() if activity is None else activity
+                return
+            self.grew_while_watched = True
             self.last_activity = time.time() if activity is None else activity
 
     def _emit(self, added: int, state: str, message: str | None = None,
@@ -144,6 +157,7 @@ class LiveSource(ABC):
 # What the user sees in the run list / status line (``display_state``).
 SHOWN_LIVE = "live"
 SHOWN_STALLED = "stalled"
+SHOWN_NOT_GROWING = "not growing"  # quiet since before it was watched: a past run
 SHOWN_FINISHED = "finished"
 SHOWN_CRASHED = "crashed"
 SHOWN_INTERRUPTED = "interrupted"
@@ -204,14 +218,15 @@ def last_written_at(history: History) -> float | None:
 
 
 def display_state(subject: LiveSource | History, now: float | None = None) -> str:
-    """One word for the user: live, stalled, finished, crashed, interrupted, waiting, deleted,
-    disconnected or error. Pure: depends only on its arguments (``now`` is wall-clock
-    ``time.time()``, default now).
+    """One word for the user: live, stalled, not growing, finished, crashed, interrupted,
+    waiting, deleted, disconnected or error. Pure: depends only on its arguments (``now`` is
+    wall-clock ``time.time()``, default now).
 
     A written end record wins over how the data reached us (a finished run whose file was then
     deleted is ``finished``). A live run is ``stalled`` once it has been quiet for longer than
     ``stall_after_s`` — a multiple of its own epoch pace — measured from the last activity the
-    source saw, or for a bare History from the newest timestamp in it.
+    source saw, or for a bare History from the newest timestamp in it; a source's run that has
+    not grown since it was first looked at (a CSV written yesterday) is ``not growing`` then.
     """
     if isinstance(subject, LiveSource):
         history, state, activity = subject.history, subject.state, subject.last_activity
@@ -239,4 +254,8 @@ def display_state(subject: LiveSource | History, now: float | None = None) -> st
         if activity is None:
             return SHOWN_LIVE  # nothing to judge by yet
         quiet = (time.time() if now is None else now) - activity
-        return SHOWN_STALLED if quiet > stall_after_s(history) else SHOWN_LIVE
+        if quiet <= stall_after_s(history):
+            return SHOWN_LIVE
+        if isinstance(subject, LiveSource) and not subject.grew_while_watched:
+            return SHOWN_NOT_GROWING
+        return SHOWN_STALLED

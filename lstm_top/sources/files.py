@@ -192,8 +192,9 @@ def _run_cell(row: list[str], index: int) -> str | None:
 def _last_run_if_interleaved(rows: list[tuple[int, list[str]]], header: list[str],
                              run_col: int, history: History) -> list[tuple[int, list[str]]]:
     """Rows whose run column goes back to a value seen before (runs written turn about, a
-    row each): only the rows of the last row's run, with a note; else all rows, in order.
-    (Runs one after another are split where the value changes, by the caller.)"""
+    row each): only the rows of the run that started last, with a note; else all rows, in
+    order. (Runs one after another are split where the value changes, by the caller.) The
+    run that started last stays the one shown while such a file grows, until another starts."""
     values: list[tuple[int, str]] = []  # (position in rows, run), data rows only
     name: str | None = None
     for position, (_, row) in enumerate(rows):
@@ -214,7 +215,7 @@ def _last_run_if_interleaved(rows: list[tuple[int, list[str]]], header: list[str
     else:
         return rows
     names = list(dict.fromkeys(name for _, name in values))
-    last = values[-1][1]
+    last = names[-1]
     keep = {position for position, name in values if name == last}
     start = values[0][0]
     shown = ", ".join(repr(name) for name in names[:5]) + (", ..." if len(names) > 5 else "")

@@ -160,6 +160,8 @@ class FileFollower(PooledSource):
         self._last_emit = 0.0
         self.reads = 0  # os.read calls, for tests and benchmarks
         self._loading_bytes = 0  # the size of the backlog being read behind its preview
+        self.reading_backlog = True  # until the first look is done (LiveSource)
+        self.grew_while_watched = False
         # A preview of this file's tail read before the follower started (the first paint's):
         # (history, identity, size when read); shown instead of reading the tail again.
         self._given_preview: tuple[History, tuple[int, int], int] | None = None
@@ -238,6 +240,12 @@ class FileFollower(PooledSource):
         """Look at the file once and read what is new. The reader thread calls this on every
         event and poll; a caller that has not started the thread may call it directly (tests,
         a synchronous tool) — never both at once."""
+        try:
+            self._look()
+        finally:
+            self.reading_backlog = False
+
+    def _look(self) -> None:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:

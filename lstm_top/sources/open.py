@@ -70,6 +70,7 @@ class PendingSource(LiveSource):
 
     def _run(self) -> None:
         watch: WatchHandle | None = None
+        waited = False
         try:
             while not self.stopping:
                 if watch is None and os.path.isdir(os.path.dirname(self.path)):
@@ -82,6 +83,7 @@ class PendingSource(LiveSource):
                            else f"waiting for {self.path} to appear")
                 if message != self.message:
                     self._emit(0, WAITING, message)
+                waited = True
                 self._wait(self.poll_interval)
             else:
                 return
@@ -89,6 +91,8 @@ class PendingSource(LiveSource):
             shared_events.unwatch(watch)
         inner = fmt.follow(self.target)
         self.inner = inner
+        if waited:  # what it holds was written while watched: the run grows
+            inner.reading_backlog = False
         # The inner follower runs here, on this thread: it shares our stop and wake-up events.
         inner._stop, inner._poke = self._stop, self._poke
         inner._on_update = self._forward
@@ -103,6 +107,7 @@ class PendingSource(LiveSource):
         self.history, self.state = update.history, update.state
         self.message = inner.message
         self.last_activity, self.last_record_at = inner.last_activity, inner.last_record_at
+        self.grew_while_watched = inner.grew_while_watched
         self.loading = inner.loading
         callback = self._on_update
         if callback is not None:

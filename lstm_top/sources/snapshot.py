@@ -164,6 +164,8 @@ class SnapshotFollower(PooledSource):
         self._read_live = False
         self._watches: dict[str, WatchHandle | None] = {}
         self.reads = 0  # whole re-reads, for tests and benchmarks
+        self.reading_backlog = True  # until the first look is done (LiveSource)
+        self.grew_while_watched = False
 
     def _run(self) -> None:
         try:
@@ -204,6 +206,12 @@ class SnapshotFollower(PooledSource):
 
     def check_now(self) -> None:
         """Look once; read again when the files changed (the thread calls this; tests may)."""
+        try:
+            self._look()
+        finally:
+            self.reading_backlog = False
+
+    def _look(self) -> None:
         seen = fingerprint(self.path)
         if seen is None:
             self._gone()

@@ -355,3 +355,4 @@ def legend_entries(spec: ChartSpec) -> list[tuple[str, int | None]]:
     for mark in spec.markers:
         entries.append((f"┊{mark.title}", mark.color if color else None))
     return entries
+

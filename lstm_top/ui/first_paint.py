@@ -226,7 +226,11 @@ def build_first_paint(target: str, width: int, height: int, train_key: str | Non
         return None
     source = _PreviewSource(target, history, loading)
     source.state = ENDED if history.finished and loading is None else LIVE
-    source.last_activity = now  # as the follower notes its first read
+    source.grew_while_watched = False  # what the follower knows after its first look
+    try:  # as the follower notes its first read: when the file was last written
+        source.last_activity = os.stat(target).st_mtime
+    except OSError:
+        source.last_activity = now
     book = RunBook(train_key, val_key)
     book.add(target, source)
     rows = plot_rows(height)

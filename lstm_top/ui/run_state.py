@@ -160,9 +160,10 @@ class Run:
         return self._last_state
 
     def stalled_for(self, now: float | None = None) -> float | None:
-        """Seconds since the last activity, when the run counts as stalled."""
+        """Seconds since the last activity, when the run counts as stalled (or, never having
+        grown while watched, as not growing)."""
         activity = self.source.last_activity
-        if activity is None or self.state(now) != "stalled":
+        if activity is None or self.state(now) not in ("stalled", "not growing"):
             return None
         return (time.time() if now is None else now) - activity
 

@@ -243,9 +243,14 @@ class RunBook:
         if run is None:
             return [], "no run selected", None, []
         serial = run.version()[0]
+        # The rows the signs judge: a run logged by step has its evaluations, no epochs.
+        shown = run.shown if run.rendered[0] == serial else None
+        history = run.history
+        rows = shown.epoch_count if shown is not None else len(history.epochs) or len(
+            history.steps)
         waiting = warnings_waiting(
             state=run.source.state, message=run.message, key=run.key,
-            epochs=len(run.history.epochs), diagnosis_error=run.diagnosis_error,
+            epochs=rows, diagnosis_error=run.diagnosis_error,
             diagnosed=run.analysed[0] == serial, loading=run.source.loading)
         return (run.findings if run.analysed[0] == serial else [], waiting, run.diagnosis_note,
                 run.metrics if run.rendered[0] == serial else [])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from lstm_top.reduce import format_duration, format_value
+from lstm_top.reduce import format_age, format_duration, format_value
 from lstm_top.sanitize import truncate
 from lstm_top.ui.view import StatusFacts
 
@@ -13,6 +13,7 @@ STATE_STYLES = {
     "live": "bold green", "finished": "bold cyan", "crashed": "bold red",
     "interrupted": "bold yellow", "stalled": "bold yellow", "waiting": "dim",
     "error": "bold red", "deleted": "bold red", "disconnected": "bold yellow",
+    "not growing": "bold cyan",
 }
 # The run name's share of the status line; state, epoch, elapsed and pace always fit.
 NAME_MIN = 12
@@ -36,6 +37,9 @@ def status_text(facts: StatusFacts | None, width: int) -> Text:
     label = facts.state
     if facts.state == "stalled" and facts.stalled_for is not None:
         label = f"stalled {format_duration(facts.stalled_for)}"
+    elif facts.state == "not growing" and facts.stalled_for is not None:
+        # A file that was quiet before it was opened: a past run, not a stalled one.
+        label = f"not growing · last write {format_age(facts.stalled_for)} ago"
     pieces = [(f"● {label}", STATE_STYLES.get(facts.state, ""))]
     if facts.loading is not None:  # shown from its newest part; the rest is being read
         done = round(facts.loading * LOADING_BAR)

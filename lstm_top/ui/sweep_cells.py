@@ -20,7 +20,8 @@ from lstm_top.sweep import RunRow
 SEVERITY_STYLES = {3: "bold red", 2: "yellow", 1: "cyan", 0: "dim"}
 SEVERITY_GLYPHS = {3: "✖", 2: "▲", 1: "•"}
 STATE_STYLES = {"live": "green", "stalled": "yellow", "crashed": "bold red", "error": "red",
-                "finished": "", "interrupted": "yellow", "deleted": "dim", "waiting": "dim"}
+                "finished": "", "interrupted": "yellow", "deleted": "dim", "waiting": "dim",
+                "not growing": ""}
 NAME_CHARS = 30
 # Rows in the table's first paint: two screens' worth at 80x24, the first paint is what one
 # waits for (the DataTable measures every cell of a new row before it paints; the rest follow).

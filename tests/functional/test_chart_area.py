@@ -74,6 +74,38 @@ def _overlapping() -> Text:
 CHARTS["overlapping spans"] = _overlapping
 
 
+def _status_line(name: str = "run-42") -> Text:
+    from lstm_top.ui.status_line import compose_text
+
+    return compose_text([(name, "bold"), ("● live", "bold green"), ("epoch 12", ""),
+                         ("elapsed 3s", "")])
+
+
+CHARTS["status line"] = _status_line
+CHARTS["status line too long: an ellipsis"] = lambda: _status_line("a-very-long-run-name")
+CHARTS["a legend that fits"] = lambda: Text.assemble(("━━ val", "color(208)"), "  ",
+                                                     ("◆ best 0.1 @4", "color(226)"))
+CHARTS["a legend that wraps"] = lambda: Text.assemble(("━━ train loss", "color(39)"), "  ",
+                                                      ("━━ validation loss", "color(208)"))
+
+
+async def test_a_new_text_changing_one_line_repaints_it_as_a_static_does() -> None:
+    """An update repaints only the lines that changed (the rest stay as painted): the cells
+    are still the Static's, the unchanged lines and the changed one."""
+    before = _plotext_chart()
+    lines = before.split("\n", allow_blank=True)
+    lines[2] = Text("a changed line", style="bold")
+    after = Text("\n", no_wrap=True, overflow="crop").join(lines)
+    app = SideBySide(before)
+    async with app.run_test(size=(2 * WIDTH + 2, HEIGHT + 2)) as pilot:
+        await wait_painted(pilot)
+        app.query_one(Static).update(after)
+        app.query_one(ChartArea).show(after)
+        await wait_painted(pilot)
+        assert _cells(app, "area") == _cells(app, "static")
+        assert "".join(char for char, _ in _cells(app, "area")[2]).startswith("a changed line")
+
+
 @pytest.mark.parametrize("kind", sorted(CHARTS))
 async def test_chart_area_paints_the_cells_a_static_paints(kind: str) -> None:
     text = CHARTS[kind]()

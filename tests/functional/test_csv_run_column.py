@@ -119,3 +119,20 @@ def test_interleaved_folds_keep_the_last_runs_rows_and_say_so(tmp_path: Path) ->
     text = _check(path).stdout
     assert ("line 2: rows of 3 runs interleave (fold '0', '1', '2'): showing the last, "
             f"fold '2' ({EPOCHS} rows); the other {2 * EPOCHS} rows are not shown") in text
+
+
+def test_interleaved_runs_growing_stay_on_the_run_that_started_last(tmp_path: Path) -> None:
+    """Two trials appending to one file in turn: each look shows the same run (the one that
+    started last) growing, not a new run at every row of the other."""
+    from lstm_top.sources.snapshot import relation
+
+    path = tmp_path / "trials.csv"
+    path.write_text("trial,epoch,loss,val_loss\na,1,1.0,1.1\nb,1,2.0,2.1\na,2,0.9,1.0\n")
+    before = read_history(path)
+    with open(path, "a") as handle:
+        handle.write("b,2,1.9,2.0\na,3,0.8,0.9\n")
+    after = read_history(path)
+    assert before.epochs.column("val_loss").tolist() == [2.1]
+    assert after.epochs.column("val_loss").tolist() == [2.1, 2.0]
+    assert relation(before, after) == "extends"
+    assert "showing the last, trial 'b' (2 rows)" in after.problems[0].reason

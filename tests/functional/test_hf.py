@@ -216,3 +216,21 @@ def test_stop_on_stops_an_overfitting_trainer_and_restores_the_best_epoch(
     best = min(range(len(evaluations)), key=evaluations.__getitem__)
     assert best + 1 < len(evaluations)
     assert after == pytest.approx(evaluations[best], rel=1e-5)
+
+
+def test_the_constant_guess_is_logged_with_every_epoch(tmp_path: Path) -> None:
+    """``constant_guess=``: the loss of predicting the training tokens' frequencies, logged
+    with every epoch record as the Keras callback and EpochLogger do; ``check`` shows it."""
+    from lstm_top import constant_guess_loss
+
+    path = tmp_path / "run.jsonl"
+    guess = constant_guess_loss(RandomTokens(32, 0).tokens, "cross_entropy", classes=VOCABULARY)
+    assert 3.0 < guess < math.log(VOCABULARY) + 0.1  # about the uniform guess's log(32)
+    train(tmp_path, [LstmTopCallback(str(path), constant_guess=guess)], RandomTokens(16, 1))
+    history = read_history(path)
+    assert list(history.epochs.index) == [1, 2]
+    assert list(history.epochs.column("constant_guess_loss")) == [guess, guess]
+    assert "constant_guess_loss" not in history.steps.names  # epoch records only
+    out = io.StringIO()
+    run_check(str(path), out=out, err=io.StringIO())
+    assert f"constant_guess_loss={guess:.6g}" in out.getvalue()

@@ -248,3 +248,21 @@ def test_dataloaders_with_their_spread_give_the_whole_sets_spread(tmp_path: Path
     everything = torch.cat([torch.cat(module.losses[0]), torch.cat(module.losses[1])])
     assert table.column("val_n")[-1] == 60
     assert table.column("val_loss_std")[-1] == pytest.approx(float(everything.std()), rel=1e-4)
+
+
+def test_the_constant_guess_is_logged_with_every_epoch(tmp_path: Path) -> None:
+    """``constant_guess=``: the loss of predicting the training targets' mean, logged with
+    every epoch as the Keras callback and EpochLogger do; ``check`` shows it."""
+    from lstm_top import constant_guess_loss
+
+    path = tmp_path / "run.jsonl"
+    targets = sequences(64, 0).tensors[1]  # what fit() trains on
+    guess = constant_guess_loss(targets, "mse")
+    assert guess == pytest.approx(float(targets.var(unbiased=False)), rel=1e-6)
+    fit([LstmTopCallback(str(path), constant_guess=guess)], loader(sequences(32, 1)), epochs=3)
+    epochs = read_history(path).epochs
+    assert list(epochs.index) == [1, 2, 3]
+    assert list(epochs.column("constant_guess_loss")) == [guess] * 3
+    out = io.StringIO()
+    run_check(str(path), out=out, err=io.StringIO())
+    assert f"constant_guess_loss={guess:.6g}" in out.getvalue()

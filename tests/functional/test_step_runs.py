@@ -135,3 +135,25 @@ async def test_a_mixed_run_draws_its_steps_faintly_on_the_epoch_axis(tmp_path: P
         assert "best@ep" in svg_text(app.export_screenshot())
         legend = app.loss_plot.plain.splitlines()[-1]
         assert legend.index("train per step") < legend.index("━━ train")
+
+
+async def test_a_healthy_printed_step_log_says_no_warning_signs(tmp_path: Path) -> None:
+    """A printed log counted in steps (nanoGPT's lines) that learns well: the warnings panel
+    says so, rather than waiting for an epoch that such a run never writes."""
+    path = tmp_path / "train.log"
+    lines = []
+    for step in range(0, 2001, 10):
+        lines.append(f"iter {step}: loss {2.0 * math.exp(-step / 400) + 1.0:.4f}, "
+                     f"time 31.20ms, mfu 4.10%")
+        if step % 250 == 0:
+            lines.insert(-1, f"step {step}: train loss {2.0 * math.exp(-step / 400) + 1.0:.4f}"
+                             f", val loss {2.0 * math.exp(-step / 400) + 1.05:.4f}")
+    path.write_text("\n".join(lines) + "\n")
+    app = LstmTopApp([str(path)])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.is_settled()
+                         and app.runs[str(path)].analysed[0] == app.runs[str(path)].version()[0],
+                         what="the step run diagnosed")
+        await wait_until(pilot, lambda: "no warning signs" in str(
+            app.query_one("#findings", Static).render()), what="the verdict")
+        assert "step 2000 · steps" in str(app.status_header.render())

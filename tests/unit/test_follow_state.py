@@ -176,3 +176,34 @@ def test_a_csv_without_a_final_newline_shows_its_last_row_once_quiet(tmp_path: P
         handle.write("75\n")
     assert poll_until(lambda: look() == 4 and source.history.epochs.column("val_loss")[-1]
                       == 0.75)
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl"])
+def test_a_file_quiet_since_before_it_was_watched_is_not_growing(tmp_path: Path,
+                                                                kind: str) -> None:
+    """Opened days after it was written: "not growing" (a past run), whatever its pace; a row
+    written while watched makes a later silence "stalled"."""
+    import os
+
+    path = tmp_path / f"run.{kind}"
+    if kind == "csv":
+        path.write_text("epoch,loss,val_loss\n0,1.0,1.2\n1,0.5,0.9\n")
+        source: LiveSource = SnapshotFollower(str(path), read_csv)
+    else:
+        path.write_text('{"epoch": 1, "loss": 1.0}\n{"epoch": 2, "loss": 0.5}\n')
+        source = FileFollower(str(path), use_events=False)
+    written = time.time() - 3 * 86_400
+    os.utime(path, (written, written))
+    source.check_now()  # type: ignore[attr-defined]
+    assert source.last_activity == pytest.approx(written)
+    assert display_state(source) == "not growing"
+    with path.open("a") as handle:
+        handle.write("2,0.4,0.8\n" if kind == "csv" else '{"epoch": 3, "loss": 0.4}\n')
+
+    def look() -> int:  # the snapshot follower spaces its reads out by their own cost
+        source.check_now()  # type: ignore[attr-defined]
+        return len(source.history.epochs)
+
+    assert poll_until(lambda: look() == 3)
+    assert display_state(source) == "live"
+    assert display_state(source, now=time.time() + 3 * STALL_NO_PACE_S) == "stalled"

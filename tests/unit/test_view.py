@@ -8,6 +8,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from lstm_top.prefs import Prefs
 from lstm_top.sources.formats import read_history
 from lstm_top.sources.open import FrozenSource
@@ -316,3 +319,43 @@ def test_frame_pacer_keeps_streaming_changes_on_the_budget() -> None:
                 timer.stopped = True
                 timer.callback()  # type: ignore[operator]
     assert 4 <= len(drawn) <= 7, drawn
+
+
+def _plotext_charts() -> list[str]:
+    from lstm_top.ui.chart import ChartOptions, ChartSpec, Line, VerticalMarker, render
+
+    x = np.arange(1.0, 61.0)
+    charts = []
+    for options in (ChartOptions(), ChartOptions(log_y=True), ChartOptions(color=False)):
+        spec = ChartSpec(60, 14, options)
+        spec.lines = [Line("train", x, 1 / x, 39, "•"), Line("val", x, 1.2 / x + 0.1, 208, "+"),
+                      Line("raw", x, 1.1 / x, 240, "·", faint=True)]
+        spec.best = (40.0, float(1.2 / 40 + 0.1))
+        spec.markers = [VerticalMarker(20.0, "stagnating", "stagnating @20", 226)]
+        charts.append(render(spec))
+    return charts
+
+
+@pytest.mark.parametrize("ansi", [*_plotext_charts(),
+                                  "\x1b[1mbold\nstill bold\x1b[0m plain\x1b[38;5;39mblue",
+                                  "\x1b[38;2;10;20;30mrgb\x1b[48;5;4mon blue\x1b[0m\n\n",
+                                  "a \x1b]8;;https://x\x1b\\link\x1b]8;;\x1b\\ and \x1b[2Kmore",
+                                  "carriage\rreturn\x1b[31m red\x07", ""])
+def test_chart_text_is_what_rich_decodes(ansi: str) -> None:
+    """The chart's fast ANSI decoding gives rich's own ``Text.from_ansi``: the same
+    characters, spans and styles (codes it does not handle go rich's way), and its lines are
+    the ones ``Text.split`` cuts."""
+    from rich.text import Text
+
+    from lstm_top.ui.view import chart_text
+
+    (ours, lines), rich_text = chart_text(ansi), Text.from_ansi(ansi, no_wrap=True,
+                                                                overflow="crop")
+    if lines is not None:
+        assert [(line.plain, line.spans) for line in lines] == \
+            [(line.plain, line.spans) for line in rich_text.split("\n", allow_blank=True)]
+    assert (lines is None) == ("\x1b]" in ansi or "\r" in ansi)
+    assert ours.plain == rich_text.plain
+    assert ours.spans == rich_text.spans
+    assert (ours.no_wrap, ours.overflow, ours.style, ours.end) == \
+        (rich_text.no_wrap, rich_text.overflow, rich_text.style, rich_text.end)

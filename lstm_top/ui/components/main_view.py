@@ -54,7 +54,7 @@ class MainView(Vertical):
         self.status_header.show_text(first.status)
 
     def show_view(self, view: View) -> None:
-        self.loss_plot.show(view.chart, view.legend)
+        self.loss_plot.show(view.chart, view.legend, view.chart_lines)
 
     def show_book(self, book: RunBook, now: float, color: bool) -> None:
         findings, waiting, note, metrics = book.panels()

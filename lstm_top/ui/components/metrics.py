@@ -4,6 +4,7 @@ steps), change over the last epochs."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.segment import Segment
 from rich.style import Style
@@ -16,6 +17,9 @@ from textual.widgets.data_table import ColumnKey, RowKey
 from lstm_top.format import split_subset_column
 from lstm_top.reduce import MetricSummary, format_value, higher_is_better
 from lstm_top.ui.text import clean
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 LOOKBACK = 5
 NAME_CHARS = 13
@@ -142,6 +146,13 @@ class MetricsTable(DataTable[Text]):
             width, base).simplify()
 
     _line_base: Style | None = None  # the widget's style, looked up once per repaint
+    _rows_only = False  # cells are being updated: their rows are refreshed, not every line
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
+                recompose: bool = False) -> Self:
+        if self._rows_only and not regions and not layout and not recompose:
+            return self  # the caller refreshes the rows it changed
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         self._line_base = self.rich_style
@@ -226,14 +237,24 @@ class MetricsTable(DataTable[Text]):
             # The same metrics, new values (every epoch): only the cells that changed. A
             # clear() would reset the cursor and scroll, and its re-measured rows cost the
             # screen a layout pass: most of the time from an appended epoch to the screen.
-            for key, (_, latest, best, row), old, new in zip(self._row_keys, rows, shown,
-                                                           signature, strict=True):
-                if new[1] != old[1]:
-                    self.update_cell(key, "latest", Text(latest, justify="right"))
-                if new[2] != old[2]:
-                    self.update_cell(key, "best", Text(best, justify="right"))
-                if new[3] != old[3]:
-                    self.update_cell(key, "change", _change_cell(row))
+            # Only their rows are painted again (``update_cell`` would repaint every line).
+            changed_rows = []
+            self._rows_only = True
+            try:
+                for index, (key, (_, latest, best, row), old, new) in enumerate(zip(
+                        self._row_keys, rows, shown, signature, strict=True)):
+                    if new[1] != old[1]:
+                        self.update_cell(key, "latest", Text(latest, justify="right"))
+                    if new[2] != old[2]:
+                        self.update_cell(key, "best", Text(best, justify="right"))
+                    if new[3] != old[3]:
+                        self.update_cell(key, "change", _change_cell(row))
+                    if new != old:
+                        changed_rows.append(index)
+            finally:
+                self._rows_only = False
+            for index in changed_rows:
+                self.refresh_row(index)
             return
         self.clear()
         self._row_keys = [self.add_row(Text(name), Text(latest, justify="right"),

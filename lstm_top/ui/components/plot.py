@@ -7,7 +7,6 @@ from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Static
 
 from lstm_top.ui.components.chart_area import ChartArea
 
@@ -29,7 +28,7 @@ class LossPlot(Vertical):
 
     def compose(self) -> ComposeResult:
         yield ChartArea(Text("loading…", style="dim"), id="chart")
-        yield Static("", id="legend")
+        yield ChartArea(Text(""), id="legend")
 
     def chart_size(self) -> tuple[int, int]:
         """Cells available for the plotext figure (the legend takes its own line)."""
@@ -39,11 +38,12 @@ class LossPlot(Vertical):
     # Plain text of what is shown: for export and for tests that read the screen.
     plain: str = ""
 
-    def show(self, chart: Text, legend: Text) -> None:
+    def show(self, chart: Text, legend: Text, chart_lines: list[Text] | None = None) -> None:
+        """``chart_lines``: the chart's lines, when its builder has them split already."""
         plain = chart.plain + "\n" + legend.plain
         if plain == self.plain and chart.spans == getattr(self, "_spans", None):
             return  # identical frame: skip the repaint entirely
         self.plain, self._spans = plain, chart.spans
         # Both have a fixed size (CSS): no layout pass of the whole screen for new content.
-        self.query_one("#chart", ChartArea).show(chart)
-        self.query_one("#legend", Static).update(legend, layout=False)
+        self.query_one("#chart", ChartArea).show(chart, chart_lines)
+        self.query_one("#legend", ChartArea).show(legend)

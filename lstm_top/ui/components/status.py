@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
+from lstm_top.ui.components.chart_area import ChartArea
 from lstm_top.ui.status_line import STATE_STYLES, status_text
 from lstm_top.ui.view import StatusFacts
 
 __all__ = ["STATE_STYLES", "StatusHeader", "status_text"]
 
 
-class StatusHeader(Static):
+class StatusHeader(ChartArea):
+    """Drawn a line of cells at a time like the chart (``ChartArea``): a ``Static`` spent
+    more of an appended epoch's way to the screen on this one line than on the table."""
+
+    DEFAULT_CSS = "StatusHeader { height: 1; }"
     _shown: str = ""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(Text(""), id=id)
 
     @property
     def plain_text(self) -> str:
@@ -24,4 +31,4 @@ class StatusHeader(Static):
     def show_text(self, text: Text) -> None:
         if text.plain != self._shown:  # no redraw when nothing changed
             self._shown = text.plain
-            self.update(text, layout=False)  # one row, always: no layout pass
+            self.show(text)  # one row, always: no layout pass
