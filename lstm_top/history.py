@@ -337,7 +337,12 @@ class History:
     def seconds_per_epoch(self) -> float | None:
         """Median wall time between epochs, robust to a pause or a slow first epoch."""
         times = self.epochs.time
-        finite = times[np.isfinite(times)]
+        # The last 50 finite times are all it looks at: found in the newest rows, not by a scan
+        # of a million (the status line asks on every frame), unless gaps leave too few there.
+        tail = times[-64:]
+        finite = tail[np.isfinite(tail)]
+        if len(finite) < 50 and len(times) > len(tail):
+            finite = times[np.isfinite(times)]
         if len(finite) < 2:
             return None
         gaps = np.diff(finite[-50:])

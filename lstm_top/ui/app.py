@@ -54,6 +54,10 @@ FIRST_PAINT_HOLD_S = 3.0
 CPU_SHARE = 0.06
 # The diagnosis worker's results reach the UI thread at most this often, together.
 FINDINGS_BATCH_S = 0.1
+# A painted view's records are judged this long after the paint: the frame is still on its
+# way to the terminal (Textual's writer thread needs the GIL to write it, and the signs' pure
+# Python would hold it for up to a switch interval, 5 ms, at a time).
+JUDGE_AFTER_PAINT_S = 0.02
 
 
 class LstmTopApp(OverlayKeys):
@@ -301,8 +305,8 @@ class LstmTopApp(OverlayKeys):
         return False
 
     def _start_diagnosis(self) -> None:
-        if self.first_view_painted and not self._diagnosis_running() and \
-                (jobs := self.book.diagnosis_jobs()):
+        if self.first_view_painted and not self.shutting_down and \
+                not self._diagnosis_running() and (jobs := self.book.diagnosis_jobs()):
             self._diagnosis_worker = self._diagnose(self._diagnosers, jobs)
 
     @work(thread=True, exclusive=True, group="render")
@@ -326,9 +330,10 @@ class LstmTopApp(OverlayKeys):
         self.request_frame()  # whatever changed meanwhile
 
     def _view_on_screen(self) -> None:
-        """The view is painted: now the records it shows may be judged."""
+        """The view is painted: now the records it shows may be judged (once the frame is
+        written to the terminal)."""
         self.first_view_painted = True
-        self._start_diagnosis()
+        self.set_timer(JUDGE_AFTER_PAINT_S, self._start_diagnosis)
 
     def on_loss_plot_resized(self, message: LossPlot.Resized) -> None:
         self.request_frame(urgent=True)

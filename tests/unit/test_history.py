@@ -129,3 +129,20 @@ def test_median_of_finite_is_numpys_median() -> None:
         values = rng.random(size) * 10.0 ** rng.integers(-6, 9)
         assert median_of_finite(values) == float(np.median(values))
     assert median_of_finite(np.array([3.0, 1.0])) == 2.0
+
+
+def test_seconds_per_epoch_looks_at_the_last_fifty_finite_times_however_many_rows() -> None:
+    """The pace is the median of the gaps between the last 50 finite epoch times, whether the
+    newest rows hold them or missing times push some further back (the newest rows are
+    looked at first, for a million-epoch run's status line)."""
+    rng = np.random.default_rng(3)
+    for rows, missing_every in ((3, 0), (40, 0), (500, 0), (500, 3), (500, 1000), (90, 2)):
+        history = History()
+        times = np.cumsum(rng.uniform(0.5, 2.0, rows))
+        for epoch, when in enumerate(times, start=1):
+            gone = missing_every and (epoch % missing_every == 0 or epoch > rows - 30)
+            history.apply(EpochRecord(epoch, math.nan if gone else float(when), {"loss": 1.0}))
+        finite = history.epochs.time[np.isfinite(history.epochs.time)]
+        gaps = np.diff(finite[-50:])
+        expected = float(np.median(gaps[gaps > 0])) if len(finite) >= 2 else None
+        assert history.seconds_per_epoch() == expected, (rows, missing_every)
