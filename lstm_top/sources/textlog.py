@@ -61,6 +61,12 @@ _METRIC_WORDS = ("loss", "acc", "err", "mse", "mae", "rmse", "f1", "auc", "ppl",
 # Counters and timings, not metrics.
 _NOT_METRICS = frozenset({"epoch", "epochs", "step", "steps", "batch", "iter", "iteration",
                           "eta", "time", "elapsed", "it", "s"})
+# A model summary printed into the log (Keras' "Total params: 1,297 (5.07 KB)", "Optimizer
+# params", torchinfo's "Trainable params"): parameter counts, not metrics of the last epoch.
+_PARAMETER_COUNT = re.compile(r"(?:^|_)params$")
+# An integer with thousands separators ("Total params: 134,309,708"): one number, not three
+# comma-separated fields.
+_GROUPED_INTEGER = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d.]|,\d)")
 # How a file is recognised: among its first lines, one names an epoch and one carries fields
 # (Keras prints "Epoch 1/5", then the epoch's metrics line): the first epoch is then shown.
 MIN_EPOCH_LINES = 1
@@ -95,6 +101,7 @@ def fields(line: str) -> dict[str, float]:
     epoch = EPOCH.search(line) or BRACKETED_COUNTER.search(line) or STEP.search(line)
     rest = line if epoch is None else f"{line[:epoch.start()]} , {line[epoch.end():]}"
     rest = rest.replace("'", "").replace('"', "")
+    rest = _GROUPED_INTEGER.sub(lambda m: m.group(0).replace(",", ""), rest)
     for segment in _SEPARATORS.split(rest):
         segment = segment.strip().strip("[]()/:# ")
         whole = _FIELD.match(segment)
@@ -108,7 +115,7 @@ def fields(line: str) -> dict[str, float]:
                 value = float(raw_value)
             except ValueError:
                 continue
-            if name and name not in _NOT_METRICS:
+            if name and name not in _NOT_METRICS and not _PARAMETER_COUNT.search(name):
                 found[name] = value
     return found
 

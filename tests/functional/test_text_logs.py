@@ -52,11 +52,12 @@ def test_keras_fit_output_reads_as_its_history(tmp_path: Path, verbose: int) -> 
         import numpy as np, keras
         keras.utils.set_random_seed(0)
         x = np.random.rand(256, 10, 3).astype("float32"); y = x[:, -1, :1]
-        model = keras.Sequential([keras.Input((10, 3)), keras.layers.LSTM(8),
+        model = keras.Sequential([keras.Input((10, 3)), keras.layers.LSTM(16),
                                   keras.layers.Dense(1)])
         model.compile(optimizer="adam", loss="mse", metrics=["mae"])
         fit = model.fit(x, y, epochs={EPOCHS}, batch_size=32, validation_split=0.25,
                         verbose={verbose})
+        model.summary()  # printed after the last epoch: "Trainable params: 1,297 (5.07 KB)"
         print(json.dumps(fit.history), file=sys.stderr)
     """, log, tmp_path)
     assert classify(str(log)).name == "text-log"
@@ -65,6 +66,10 @@ def test_keras_fit_output_reads_as_its_history(tmp_path: Path, verbose: int) -> 
     # Keras prints four significant decimals
     for name in ("loss", "val_loss", "mae", "val_mae"):
         np.testing.assert_allclose(read.column(name), history[name], rtol=2e-3, atol=1e-4)
+    # The model summary's parameter counts are no metrics of the last epoch (before, its
+    # "1,297" also read as three numbers).
+    assert "Trainable params: 1,297" in log.read_text()
+    assert not {name for name in read.names if "param" in name}
     report = _check(log)
     assert report["epochs"] == EPOCHS
     assert report["summary"]["val_key"] == "val_loss"

@@ -220,6 +220,14 @@ def test_per_epoch_dicts_of_loss_terms_are_one_series_per_term(tmp_path: Path) -
     assert history.problems == []
 
 
+def test_a_printed_number_with_thousands_separators_is_one_number() -> None:
+    from lstm_top.sources.textlog import fields
+
+    assert fields("Epoch 3: samples: 12,000, loss: 0.51,val_loss: 0.62") == {
+        "samples": 12000.0, "loss": 0.51, "val_loss": 0.62}
+    assert fields("train loss 1,2,3") == {"train_loss": 1.0}  # not thousands: three numbers
+
+
 def test_unreadable_inputs_raise_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="no such file"):
         read_history(tmp_path / "missing.jsonl")
