@@ -2,9 +2,11 @@
 ``ui.components`` draw it. Threads never touch widgets nor read the app's state: a reader thread
 adds to ``ChangedRuns`` and posts ``RunsChanged`` when it was empty; the UI thread asks for a frame,
 at most ``FRAMES_PER_SECOND``. A frame hands the diagnosis worker the runs whose epochs changed
-and the render worker a frozen ``ViewRequest`` (built unless equal to the last). A new record is
-drawn at once, never waiting for the diagnosis: the findings follow in their own message, and
-rebuild the chart only when its markers change. ``is_settled``: all on screen.
+and the render worker a frozen ``ViewRequest`` (built unless equal to the last; the first change
+after a quiet spell, when builds are quick, is built on the UI thread: ``QUICK_BUILD_S``). A new
+record is drawn at once, never waiting for the diagnosis: the findings follow in their own
+message, 20 ms after the paint, and rebuild the chart only when its markers change.
+``is_settled``: all on screen.
 """
 
 from __future__ import annotations
