@@ -98,6 +98,12 @@ class FramePacer:
         self._pending = self._schedule(self.interval, self._fire)
         return True
 
+    @property
+    def calm(self) -> bool:
+        """No frame for ``calm_after`` seconds: a change now is the first after a quiet spell
+        (not one of a stream)."""
+        return self._clock() - self._last >= self.calm_after
+
     def drawn(self) -> None:
         """A frame was drawn now: the next one waits its interval."""
         self._held = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -135,15 +136,18 @@ class ViewBuilder:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._smoothers: dict[tuple[str, int], SmootherCache] = {}  # by (run key, serial)
+        self.last_build_s = float("inf")  # how long the last build took (none yet: unknown)
 
     def build(self, request: ViewRequest) -> View:
         with self._lock:
+            started = time.perf_counter()
             view = View(request.generation, Text(""), Text(""), (request.width, request.height))
             try:
                 view.chart, view.legend = self._chart(request, view)
             except Exception as exc:  # a plotting bug must not take the screen down
                 view.chart = Text(clean(f"chart unavailable: {type(exc).__name__}: {exc}", 300),
                                   style="red")
+            self.last_build_s = time.perf_counter() - started
             return view
 
     def _summarise(self, run: ShownRun, summaries: dict[str, RunSummary]
