@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -76,6 +77,8 @@ def _launch(target: Path, needle: str, timeout: float = 120.0, idle: bool = Fals
     seconds until Textual's footer is)."""
     session = f"lstm-top-bench-sweep-{os.getpid()}"
     env = f"PYTHONPATH={os.environ.get('PYTHONPATH', ROOT)} TERM=xterm-256color"
+    if os.environ.get("XDG_CONFIG_HOME"):  # the default preferences (bench/run.py)
+        env += f" XDG_CONFIG_HOME={shlex.quote(os.environ['XDG_CONFIG_HOME'])}"
     started = time.perf_counter()
     _tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24",
           f"{env} {sys.executable} -m lstm_top {target}")

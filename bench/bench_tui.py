@@ -118,8 +118,8 @@ class _Pane:
         line = command or f"{sys.executable} -m lstm_top {' '.join(args)}"
         # The tmux server has its own environment: without this the pane would run whatever
         # tree the interpreter's install points at, not the one being benchmarked.
-        path = os.environ.get("PYTHONPATH")
-        prefix = f"PYTHONPATH={shlex.quote(path)} " if path else ""
+        prefix = "".join(f"{name}={shlex.quote(os.environ[name])} "
+                         for name in ("PYTHONPATH", "XDG_CONFIG_HOME") if os.environ.get(name))
         for attempt in range(3):  # a tmux server still exiting after the last session refuses
             self.started = time.perf_counter()
             try:

@@ -189,8 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"lstm-top benchmarks{' (--quick)' if args.quick else ''}: {described}",
           file=sys.stderr)
     workdir = tempfile.mkdtemp(prefix="lstm-top-bench-")
-    env = dict(os.environ, LSTM_TOP_BENCH_DIR=workdir, PYTHONDONTWRITEBYTECODE="1")
+    # The viewers benchmarked start from the default preferences, not from whatever log scale
+    # or series the machine's user last chose (~/.config/lstm-top/prefs.json).
+    config = os.path.join(workdir, "config")
+    env = dict(os.environ, LSTM_TOP_BENCH_DIR=workdir, PYTHONDONTWRITEBYTECODE="1",
+               XDG_CONFIG_HOME=config)
     os.environ["LSTM_TOP_BENCH_DIR"] = workdir
+    os.environ["XDG_CONFIG_HOME"] = config
     started = time.perf_counter()
     rows: list[Row] = []
     try:
