@@ -132,3 +132,26 @@ async def test_a_figure_wider_than_the_area_is_cropped_not_wrapped() -> None:
         await wait_painted(pilot)
         rows = ["".join(char for char, _ in row) for row in _cells(app, "area")]
         assert rows == [(f"row {y} " + "x" * WIDTH)[:WIDTH] for y in range(HEIGHT)]
+
+
+async def test_what_is_shown_before_the_panels_children_are_mounted_appears_once_they_are(
+) -> None:
+    # A sweep's first findings (or a view) can arrive between a panel's mount and its
+    # children's, under load: that once crashed the viewer ("No nodes match '#findings'").
+    from lstm_top.signs import Finding, Severity
+    from lstm_top.ui.components.plot import LossPlot
+    from lstm_top.ui.components.warnings import WarningsPanel
+
+    finding = Finding("oscillating_val_loss", Severity.WARNING, 3, None,
+                      "val loss swung 3 times", {}, "lower the lr", warning_since=3)
+    app = App[None]()
+    async with app.run_test(size=(60, 16)) as pilot:
+        panel, plot = WarningsPanel(id="warnings"), LossPlot(id="plot")
+        mounting = app.mount(panel, plot)  # attached now, their children not mounted yet
+        panel.show([finding])
+        plot.show(Text("the chart"), Text("the legend"))
+        await mounting
+        await wait_painted(pilot)
+        strips = app.screen._compositor.render_strips()
+        shown = "\n".join("".join(segment.text for segment in strip) for strip in strips)
+        assert "oscillating val loss" in shown and "the chart" in shown and "the legend" in shown

@@ -26,9 +26,15 @@ class LossPlot(Vertical):
     def on_resize(self, event: events.Resize) -> None:
         self.post_message(self.Resized())
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        # Held, not queried: a view may be shown before the children are mounted.
+        self._chart = ChartArea(Text("loading…", style="dim"), id="chart")
+        self._legend = ChartArea(Text(""), id="legend")
+
     def compose(self) -> ComposeResult:
-        yield ChartArea(Text("loading…", style="dim"), id="chart")
-        yield ChartArea(Text(""), id="legend")
+        yield self._chart
+        yield self._legend
 
     def chart_size(self) -> tuple[int, int]:
         """Cells available for the plotext figure (the legend takes its own line)."""
@@ -45,5 +51,5 @@ class LossPlot(Vertical):
             return  # identical frame: skip the repaint entirely
         self.plain, self._spans = plain, chart.spans
         # Both have a fixed size (CSS): no layout pass of the whole screen for new content.
-        self.query_one("#chart", ChartArea).show(chart, chart_lines)
-        self.query_one("#legend", ChartArea).show(legend)
+        self._chart.show(chart, chart_lines)
+        self._legend.show(legend)

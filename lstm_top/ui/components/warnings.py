@@ -82,11 +82,15 @@ class WarningsPanel(VerticalScroll, can_focus=True):
             super().__init__()
             self.number = number
 
-    def compose(self) -> ComposeResult:
-        yield Static("", id="findings")
-
-    def on_mount(self) -> None:
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        # Held, not queried: findings may arrive between this panel's mount and its child's
+        # (a sweep's first diagnosis, under load); the Static shows them once it is mounted.
+        self._findings = Static("", id="findings")
         self._starts: list[int] = []
+
+    def compose(self) -> ComposeResult:
+        yield self._findings
 
     def show(self, findings: Sequence[Finding], waiting_message: str | None = None,
              footnote: str | None = None) -> None:
@@ -96,7 +100,7 @@ class WarningsPanel(VerticalScroll, can_focus=True):
         self.plain = text.plain
         active = sum(1 for f in findings if f.active)
         self.border_title = f"warnings ({active} active)" if findings else "warnings"
-        self.query_one("#findings", Static).update(text)
+        self._findings.update(text)
 
     def _number_at(self, line: int) -> int | None:
         """The active warning whose two lines hold ``line`` (or the first below it)."""
