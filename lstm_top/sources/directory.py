@@ -25,8 +25,11 @@ from lstm_top.sources.formats import find_runs, looks_like_history
 from lstm_top.sources.watcher import WatchHandle, shared_events
 
 POLL_INTERVAL_S = 1.0
-# With a working watch on the whole tree, the re-walk is only the safety net for lost events.
-POLL_WITH_EVENTS_S = 30.0
+# With a working watch on the whole tree, the re-walk is only the safety net for lost events
+# (inotify can miss a file written into a folder created a moment before: a TensorBoard
+# writer's new run folder). Every 5 s, not 30: a new run shows within seconds even then, and
+# what a walk costs is capped anyway (WALK_COST_FACTOR).
+POLL_WITH_EVENTS_S = 5.0
 # Events come in bursts (a sweep creating its runs): walks they cause are this far apart at
 # least, and at least EVENT_WALK_GAP_FACTOR times the last walk's duration, but never more
 # than EVENT_WALK_MAX_GAP_S (the first walk, opening every file, says little of the next).
