@@ -112,7 +112,7 @@ class MetricsTable(DataTable[Text]):
             return Strip.blank(width, base)
         if row_index == -1:
             cells: list[object] = [column.label for column in self.ordered_columns]
-            row_style = self.get_component_rich_style("datatable--header")
+            row_style = self._component_style("datatable--header")
         else:
             cells = list(self.get_row_at(row_index))
             row_style = base
@@ -123,13 +123,13 @@ class MetricsTable(DataTable[Text]):
             row_index == self.hover_coordinate.row
         component = Style()
         if hover:
-            component += self.get_component_rich_style("datatable--hover")
+            component += self._component_style("datatable--hover")
             if row_index == -1:
-                component += self.get_component_rich_style("datatable--header-hover")
+                component += self._component_style("datatable--header-hover")
         if cursor:
-            component += self.get_component_rich_style("datatable--cursor")
+            component += self._component_style("datatable--cursor")
             if row_index == -1:
-                component += self.get_component_rich_style("datatable--header-cursor")
+                component += self._component_style("datatable--header-cursor")
         post = Style.from_color(color=component.color)  # the cursor's colour wins (css)
         padding = self.cell_padding
         segments: list[Segment] = []
@@ -146,6 +146,27 @@ class MetricsTable(DataTable[Text]):
             width, base).simplify()
 
     _line_base: Style | None = None  # the widget's style, looked up once per repaint
+    # The header's, cursor's and hover's styles, each with the CSS it was worked out from.
+    _component_rich_styles: dict[str, tuple[object, Style]] | None = None
+
+    def _component_style(self, name: str) -> Style:
+        """``get_component_rich_style(name)``, worked out again only when the CSS gave the
+        component new styles (Textual's stylesheet replaces its styles object then) or this
+        table's own styles changed. Textual forgets its copy at every ``refresh``, and a table
+        refreshed each epoch looked the cursor's and the header's CSS up for each line it drew
+        (a fifth of the table's part of an appended epoch's way to the screen)."""
+        source = self._component_styles.get(name)  # Textual's; replaced on each restyle
+        styles = self._component_rich_styles
+        if styles is None:
+            styles = self._component_rich_styles = {}
+        cached = styles.get(name)
+        if cached is None or cached[0] is not source:
+            cached = styles[name] = (source, self.get_component_rich_style(name))
+        return cached[1]
+
+    def notify_style_update(self) -> None:
+        self._component_rich_styles = None  # focus, a theme, a class
+        super().notify_style_update()
     _rows_only = False  # cells are being updated: their rows are refreshed, not every line
 
     def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
