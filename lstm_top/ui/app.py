@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # the signs load in the diagnosis worker, after the first pai
 from lstm_top.ui.runs import RunBook
 from lstm_top.ui.served import served_to_browser, server_gone
 from lstm_top.ui.sweep_table import SWEEP_TABLE_MIN_RUNS, SweepTable
-from lstm_top.ui.view import ViewBuilder, ViewRequest, settings_from_prefs, store_settings
+from lstm_top.ui.view import View, ViewBuilder, ViewRequest, settings_from_prefs, store_settings
 
 FRAMES_PER_SECOND = 10  # a rate a person can follow; more is CPU for nothing
 # The first paint's chart stands until the reader has read the file, at most this long.
@@ -297,7 +297,8 @@ class LstmTopApp(OverlayKeys):
                     self._views.last_build_s < QUICK_BUILD_S and not self._render_running()
                 self.frames.drawn()
                 if quick:
-                    self.on_view_ready(msg.ViewReady(self._views.build(request)))
+                    # Built here, now: nothing can have changed meanwhile (no request_frame).
+                    self._show_view(self._views.build(request))
                 else:
                     self._render_worker = self._render(self._views, request)
                 return
@@ -330,9 +331,13 @@ class LstmTopApp(OverlayKeys):
             self.post_message(msg.ViewReady(view))
 
     def on_view_ready(self, message: msg.ViewReady) -> None:
-        view = message.view
+        if self._show_view(message.view):
+            self.request_frame()  # whatever changed while the worker built it
+
+    def _show_view(self, view: View) -> bool:
+        """Put a built view on screen (False: an older build that finished late)."""
         if view.generation < self._shown_generation or self.shutting_down:
-            return  # an older build finished late
+            return False
         self._shown_generation = view.generation
         self.renders_done += 1
         self._rendered_size = view.size
@@ -340,7 +345,7 @@ class LstmTopApp(OverlayKeys):
         self.main_view.show_view(view)
         self._show_panels()
         self.call_after_refresh(self._view_on_screen)
-        self.request_frame()  # whatever changed meanwhile
+        return True
 
     def _view_on_screen(self) -> None:
         """The view is painted: now the records it shows may be judged (once the frame is
