@@ -54,11 +54,13 @@ FRAMES_PER_SECOND = 10  # a rate a person can follow; more is CPU for nothing
 FIRST_PAINT_HOLD_S = 3.0
 # While busy, the viewer's whole process keeps to this share of a core (``FramePacer``).
 CPU_SHARE = 0.06
-# A view whose last build took less than this is built on the UI thread when it is the first
-# change after a quiet spell (an epoch of a run logging a few a second): its way from the file
-# to the screen then has no hand-over to the render worker and back (two thread wake-ups and
-# GIL hand-overs, 2-4 ms on a busy machine, against a build of 3-6 ms). Streams of changes,
-# large or overlaid histories, are built by the worker.
+# A view whose last build took less CPU time than this is built on the UI thread when it is
+# the first change after a quiet spell (an epoch of a run logging a few a second): its way from
+# the file to the screen then has no hand-over to the render worker and back (two thread
+# wake-ups and GIL hand-overs, 2-4 ms on a busy machine, against a build of 3-6 ms). Streams of
+# changes, large or overlaid histories, are built by the worker. CPU time, not wall time: on a
+# shared machine one build in seven took over 12 ms of wall time for 5 ms of work, and sent the
+# next epoch the slower way.
 QUICK_BUILD_S = 0.012
 # The diagnosis worker's results reach the UI thread at most this often, together.
 FINDINGS_BATCH_S = 0.1
@@ -294,7 +296,7 @@ class LstmTopApp(OverlayKeys):
             if key != self._requested:
                 self._requested = key
                 quick = self.frames.calm and not request.overlay and \
-                    self._views.last_build_s < QUICK_BUILD_S and not self._render_running()
+                    self._views.last_build_cpu_s < QUICK_BUILD_S and not self._render_running()
                 self.frames.drawn()
                 if quick:
                     # Built here, now: nothing can have changed meanwhile (no request_frame).

@@ -52,6 +52,38 @@ def test_build_draws_chart_legend_metrics_and_status_facts(tmp_path: Path) -> No
     assert summary.version == (1, shown.history.epochs.version)
 
 
+def test_a_build_kept_waiting_for_its_history_still_counts_as_quick(tmp_path: Path) -> None:
+    """The app builds an epoch's view on the UI thread when the last build took little CPU
+    (``QUICK_BUILD_S``): a build that only waited (here for the history's lock, held by a
+    reader; on a shared machine, for a core) is no slower to draw, so it keeps that way."""
+    import threading
+    import time
+
+    from lstm_top.ui.app import QUICK_BUILD_S
+
+    shown = _shown(write_run(tmp_path / "run.jsonl", "stagnating", 40))
+    builder = ViewBuilder()
+    request = ViewRequest(1, 70, 14, ChartOptions(color=False), (shown,))
+    builder.build(request)  # the first build of the process warms plotext up
+    held, release = threading.Event(), threading.Event()
+
+    def reader() -> None:
+        with shown.history.lock:
+            held.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    held.wait(5)
+    threading.Timer(2 * QUICK_BUILD_S, release.set).start()
+    started = time.perf_counter()
+    view = builder.build(request)
+    thread.join()
+    assert time.perf_counter() - started >= 2 * QUICK_BUILD_S  # it did wait
+    assert "┤" in view.chart.plain
+    assert builder.last_build_cpu_s < QUICK_BUILD_S
+
+
 def test_flags_and_empty_states_read_as_words(tmp_path: Path) -> None:
     shown = _shown(write_run(tmp_path / "h.jsonl", "healthy", 30))
     options = ChartOptions(log_y=True, smoothing=0.8, window=20, color=False)
