@@ -84,8 +84,16 @@ async def _redraw_seconds(path: Path, repeats: int = REPEATS) -> tuple[float, in
     return statistics.median(timings), epochs, first_chart
 
 
+class TmuxError(RuntimeError):
+    """A tmux command failed; the message has tmux's own words."""
+
+
 def _tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True).stdout
+    done = subprocess.run(["tmux", *args], capture_output=True, text=True)
+    if done.returncode:  # tmux's own words (a session gone, no server), not only its status
+        raise TmuxError(f"tmux {' '.join(args[:3])} failed ({done.returncode}): "
+                           f"{done.stderr.strip() or 'no message'}")
+    return done.stdout
 
 
 def _process_cpu_seconds(pid: int) -> float:
@@ -126,7 +134,7 @@ class _Pane:
                 _tmux("new-session", "-d", "-s", self.session, "-x", "80", "-y", "24",
                       f"exec env TERM=xterm-256color {prefix}{line}")
                 break
-            except subprocess.CalledProcessError:
+            except TmuxError:
                 if attempt == 2:
                     raise
                 time.sleep(0.2)
