@@ -25,6 +25,7 @@ machine may be shared; the ratios travel better than the seconds):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shlex
@@ -88,8 +89,16 @@ class TmuxError(RuntimeError):
     """A tmux command failed; the message has tmux's own words."""
 
 
+# The benchmark's panes live on a tmux server of their own: the default one is shared with
+# whatever else runs on the machine (another session's `tmux kill-server` took a pane away
+# mid-run), and a server exiting after its last session went could take the next one with it.
+# A keeper session holds it up between panes; ``_tmux_server_down`` ends it.
+TMUX_SOCKET = f"lstm-top-bench-{os.getpid()}"
+KEEPER_SECONDS = 900  # outlives the benchmark's tmux part, ends by itself if the bench is killed
+
+
 def _tmux(*args: str) -> str:
-    done = subprocess.run(["tmux", *args], capture_output=True, text=True)
+    done = subprocess.run(["tmux", "-L", TMUX_SOCKET, *args], capture_output=True, text=True)
     if done.returncode:  # tmux's own words (a session gone, no server), not only its status
         raise TmuxError(f"tmux {' '.join(args[:3])} failed ({done.returncode}): "
                            f"{done.stderr.strip() or 'no message'}")
@@ -115,6 +124,19 @@ def _launch_and_idle(path: Path) -> tuple[float, float]:
         return first_chart, idle_cpu
     finally:
         pane.close()
+
+
+def _tmux_server_up() -> str:
+    """Start the benchmark's tmux server; the path of its socket."""
+    _tmux("new-session", "-d", "-s", "keeper", "-x", "80", "-y", "24",
+          f"exec sleep {KEEPER_SECONDS}")
+    return _tmux("display-message", "-p", "-t", "keeper", "#{socket_path}").strip()
+
+
+def _tmux_server_down(socket_path: str) -> None:
+    subprocess.run(["tmux", "-L", TMUX_SOCKET, "kill-server"], capture_output=True)
+    with contextlib.suppress(OSError):
+        os.unlink(socket_path)  # tmux leaves the socket file behind
 
 
 class _Pane:
@@ -168,7 +190,8 @@ class _Pane:
         raise RuntimeError(f"{needle!r} never appeared:\n{self.screen()}")
 
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.session], capture_output=True)
+        subprocess.run(["tmux", "-L", TMUX_SOCKET, "kill-session", "-t", self.session],
+                       capture_output=True)
 
 
 def _write_big_jsonl(path: Path, records: int) -> None:
@@ -372,7 +395,11 @@ def run(quick: bool = False) -> list[dict[str, object]]:
     repeats = 3 if quick else REPEATS
     with tempfile.TemporaryDirectory() as folder:
         if shutil.which("tmux"):
-            rows += _issue_15_rows(Path(folder), quick)
+            socket_path = _tmux_server_up()
+            try:
+                rows += _issue_15_rows(Path(folder), quick)
+            finally:
+                _tmux_server_down(socket_path)
         small, big = Path(folder) / "small.json", Path(folder) / "big.json"
         _write_history_json(small, 1_000)
         _write_history_json(big, 100_000 if quick else 1_000_000)
