@@ -53,12 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     for folder in args.labelled:
         corpora.update(labelled_parts(folder))
     print(f"oracle corpus: {oracle}")
-    scores = [score(name, cases) for name, cases in corpora.items() if cases]
-    print(format_table(scores, args.verbose))
+    scores = {name: score(name, cases) for name, cases in corpora.items() if cases}
+    print(format_table(list(scores.values()), args.verbose))
     # Why subset_gap's recall is what it is: how many labelled gaps the small validation
     # subsets could show at all (see power.py).
     for part, corpus in (("calibration", "oracle-cal"), ("test", "oracle-test")):
-        powers = subset_gap_power(oracle, part)
+        if corpus not in scores:
+            continue
+        found = scores[corpus].signs["subset_gap"].found_cases
+        powers = subset_gap_power(oracle, part, corpora[corpus], found)
         if powers:
             print(format_power(corpus, powers))
     return 0

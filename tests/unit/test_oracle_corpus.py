@@ -126,8 +126,15 @@ def test_expected_t_is_the_detectors_t_at_the_oracles_gap():
 
 
 def test_subset_gap_power_on_the_sample():
-    powers = [power for part in ("calibration", "test")
-              for power in subset_gap_power(SAMPLE, part)]
+    powers = []
+    for part in ("calibration", "test"):
+        cases = oracle_cases(SAMPLE, part)
+        found = score(part, cases).signs["subset_gap"].found_cases
+        powers += subset_gap_power(SAMPLE, part, cases, found)
+        # "found" is the detector's own verdict on each labelled gap, as scored
+        for power in subset_gap_power(SAMPLE, part, cases, found):
+            case = next(case for case in cases if case.name == power.name)
+            assert power.found == ("subset_gap" in raised(diagnose(case.history)))
     labelled = sum(load(path).labels["subset_gap"].verdict == YES
                    for path in SAMPLE.glob("*.oracle.json"))
     assert len(powers) == labelled > 0
