@@ -21,8 +21,9 @@ from lstm_top.evaluation.labels import YES
 from lstm_top.evaluation.oracle import oracle_runs
 from lstm_top.evaluation.synthetic import Case
 from lstm_top.history import History, resolve_loss_keys
-from lstm_top.signs.base import SignContext
-from lstm_top.signs.subset_gap import SubsetGapParams, SubsetStats, pooled_stats, subset_stats
+from lstm_top.signs.base import SignContext, SubsetStats
+from lstm_top.signs.stats import pooled_stats
+from lstm_top.signs.subset_gap import SubsetGapParams
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class GapPower:
 def _validation_subsets(history: History) -> list[SubsetStats]:
     """Each epoch's logged subsets, read from the columns the detector reads."""
     context = SignContext(history, resolve_loss_keys(history.epochs.names))
-    rows = (subset_stats(context, row) for row in range(len(history.epochs)))
+    rows = (context.subset_stats(row) for row in range(len(history.epochs)))
     return [row for row in rows if row]
 
 

@@ -15,16 +15,21 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from lstm_top.signs.base import Detector, Epoch, Params, Severity, SignContext, fmt
-from lstm_top.signs.stats import rounded, theil_sen_slope, welch_t
+from lstm_top.signs.base import (
+    Detector,
+    Epoch,
+    Params,
+    Severity,
+    SignContext,
+    SubsetStats,
+    fmt,
+)
+from lstm_top.signs.stats import pooled_stats, rounded, theil_sen_slope, welch_t
 
 REMEDY = ("Inspect the composition of the worst subset (length, source, class balance, time "
           "period) against the training data; use stratified train/validation splits; "
           "re-weight or over-sample the under-served group; augment data for it; report "
           "per-subset metrics, not just the average.")
-
-SubsetStats = dict[str, tuple[float, float | None, float | None]]  # name -> (mean, std, n)
-
 
 @dataclass(frozen=True)
 class SubsetGapParams(Params):
@@ -72,40 +77,6 @@ class SubsetGapParams(Params):
     critical_ratio: float = 2.0
 
 
-def pooled_stats(stats: list[tuple[float, float | None, float | None]]
-            ) -> tuple[float, float | None, float | None]:
-    """Mean, std and n of the union of subsets given each one's (mean, std, n)."""
-    counts = [n for _, _, n in stats]
-    if all(n is not None and n > 0 for n in counts):
-        total = sum(n for n in counts if n is not None)
-        mean = sum(m * n for m, _, n in stats if n is not None) / total
-        if all(s is not None for _, s, _ in stats):
-            second = sum(n * (s * s + m * m) for m, s, n in stats
-                         if n is not None and s is not None) / total
-            return mean, math.sqrt(max(second - mean * mean, 0.0)), total
-        return mean, None, total
-    return sum(m for m, _, _ in stats) / len(stats), None, None
-
-
-def subset_stats(context: SignContext, row: int) -> SubsetStats:
-    """Each logged subset's (loss, std, n) at ``row``; the columns are resolved once per update."""
-    columns = context.memo.get("subset_columns")
-    if columns is None:
-        columns = []
-        for name in sorted(context.keys.subsets):
-            # series() gives an all-missing column for a name that was never logged
-            columns.append((name, *context.series(context.keys.subsets[name]),
-                            *context.series(context.keys.subset_count_column(name)),
-                            *context.series(context.keys.subset_std_column(name))))
-        context.memo["subset_columns"] = columns
-    stats: SubsetStats = {}
-    for name, loss, loss_ok, count, count_ok, std, std_ok in columns:
-        if loss_ok[row] and math.isfinite(loss[row]):
-            stats[name] = (float(loss[row]), float(std[row]) if std_ok[row] else None,
-                           float(count[row]) if count_ok[row] else None)
-    return stats
-
-
 def one_population_t(mean_a: float, std_a: float, n_a: float, mean_b: float, std_b: float,
                    n_b: float) -> float:
     """t of the difference of two subset means under "the subsets are one population": the
@@ -132,7 +103,7 @@ class SubsetGap(Detector[SubsetGapParams]):
     def observe(self, epoch: Epoch, context: SignContext) -> None:
         if len(context.keys.subsets) < 2:
             return
-        stats = subset_stats(context, epoch.row)
+        stats = context.subset_stats(epoch.row)
         if len(stats) >= 2:
             self._judge(epoch.epoch, stats)
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from lstm_top.evaluation.labels import GRAY, NO, SCORED_SIGNS, YES, load, load_dir
-from lstm_top.evaluation.oracle import oracle_cases
+from lstm_top.evaluation.oracle import NONE, oracle_cases
 from lstm_top.evaluation.power import expected_t, format_power, subset_gap_power
 from lstm_top.evaluation.score import raised, score
 from lstm_top.evaluation.synthetic import cut_history
@@ -105,7 +105,7 @@ def test_labels_are_read_from_the_oracle_not_the_history():
 def test_no_warning_on_healthy_runs_without_their_noise_logged():
     # The same runs as a Keras CSVLogger or TensorBoard would record them (no n, no std):
     # the signs fall back to what the curves show and still raise nothing on a healthy run.
-    bare = oracle_cases(SAMPLE, None, noise_logged=False)
+    bare = oracle_cases(SAMPLE, None, noise_logged=NONE)
     assert len(bare) >= 20
     assert not any("val_n" in case.history.epochs or "val_loss_std" in case.history.epochs
                    for case in bare)

@@ -287,3 +287,30 @@ def test_a_large_excursion_counts_as_oscillation_only_when_it_comes_back():
     # The same jump that halves but stays 2-3x above where it began has jumped, not swung.
     stays = _history(train, settled + [3.0, 1.4] + [1.3, 1.5] * 7)
     assert not _found(stays, "oscillating_val_loss")
+
+
+def test_the_validation_noise_is_pooled_from_subsets_that_make_up_the_set():
+    """Only the subsets' n and std logged (``Logger.log(subsets=...)``): when their pooled mean
+    is the validation loss they are the whole set, and their pooled n and std are its noise —
+    stagnation then waits as long as with ``val_n``/``val_loss_std`` logged. A validation loss
+    that is not their mean (a regularisation term in it) is not pooled."""
+    epochs = 30
+    best = 0.5 + 0.5 * math.exp(-3)
+    val = [0.5 + 0.5 * math.exp(-e / 4) if e <= 12 else best * (1 + 0.006 * (e - 12))
+           for e in range(1, epochs + 1)]  # best at 12, then a slow creep of 0.6% an epoch
+    train = [1 / math.sqrt(e) for e in range(1, epochs + 1)]
+
+    def stagnation(**columns: list[float]):
+        found = _found(_history(train, columns.pop("val_loss", val), **columns),
+                       "stagnating_val_loss")
+        return found[0].since_epoch, found[0].evidence["val_standard_error_log"]
+
+    subsets = {"val_loss[a]": [v * 0.9 for v in val], "n[a]": [40.0] * epochs,
+               "val_loss_std[a]": [v * 0.9 for v in val],
+               "val_loss[b]": [v * 1.2 for v in val], "n[b]": [20.0] * epochs,
+               "val_loss_std[b]": [v * 1.0 for v in val]}  # (40 * 0.9 + 20 * 1.2) / 60 = 1
+    assert stagnation() == (16, None)  # no noise known: the creep is over-fitting at 16
+    logged, _ = stagnation(val_n=[60.0] * epochs, val_loss_std=list(val))
+    pooled, se_log = stagnation(**subsets)
+    assert pooled == logged == 22 and se_log == pytest.approx(0.122, abs=1e-3)
+    assert stagnation(**subsets, val_loss=[v * 1.05 for v in val]) == (16, None)
