@@ -314,3 +314,31 @@ def test_the_validation_noise_is_pooled_from_subsets_that_make_up_the_set():
     pooled, se_log = stagnation(**subsets)
     assert pooled == logged == 22 and se_log == pytest.approx(0.122, abs=1e-3)
     assert stagnation(**subsets, val_loss=[v * 1.05 for v in val]) == (16, None)
+
+
+def test_a_flat_loss_below_the_logged_constant_guess_is_only_info():
+    # Down 12% in five epochs, then flat for 25: from the curve alone a plateau (under 5% below
+    # the epochs 2-4 level), but the logged constant guess says it sits at 89% of it: it
+    # learned something and stopped — said, at info, not warned about as "nothing learned".
+    train = [0.974, 0.913, 0.891, 0.879] + [0.852 * (1 + 0.003 * (i % 3)) for i in range(26)]
+    val = [value * 1.01 for value in train]
+    assert _found(_history(train, val), "train_plateau")
+    guessed = _history(train, val, constant_guess_loss=[0.958] * len(train))
+    plateau = [f for f in diagnose(guessed) if f.id == "train_plateau"]
+    assert [f.severity for f in plateau] == [Severity.INFO]
+    assert "below a constant guess (0.958): it learned, then stopped" in plateau[0].message
+
+
+def test_a_run_that_learned_and_lost_it_is_no_plateau_at_the_guess():
+    # At the guess (1.61) for six epochs, down to 73% of it, then back up above it for ten:
+    # it learned and lost it (lr too high), not "nothing learned about the inputs".
+    guess = 1.61
+    at_guess, learned = [1.68, 1.69, 1.67, 1.70, 1.69, 1.66], [1.43, 1.34, 1.21, 1.18, 1.26, 1.20]
+    train = [*at_guess, *learned, 1.70, 1.86, 1.85, 2.01, 1.91, 1.87, 1.79, 1.92, 1.85, 1.85]
+    history = _history(train, [value * 1.02 for value in train],
+                       constant_guess_loss=[guess] * len(train))
+    assert not _found(history, "train_plateau")
+    # Without the dip the same stretch at the guess is a warning (it never learned).
+    stuck = at_guess * 4
+    assert _found(_history(stuck, [v * 1.02 for v in stuck],
+                           constant_guess_loss=[guess] * len(stuck)), "train_plateau")
