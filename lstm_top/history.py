@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -401,6 +402,15 @@ def resolve_loss_keys(names: Iterable[str], train_key: str | None = None,
     name_set = set(present)
     train = train_key if train_key else next((k for k in TRAIN_LOSS_KEYS if k in name_set), None)
     val = val_key if val_key else next((k for k in VAL_LOSS_KEYS if k in name_set), None)
+    if (train is None and not train_key) or (val is None and not val_key):
+        # Written for people: "Train Loss", "Test-Loss", "VAL_LOSS" (pandas columns, sweeps).
+        spelled: dict[str, str] = {}
+        for name in present:
+            spelled.setdefault(_plain_name(name), name)
+        if train is None and not train_key:
+            train = next((spelled[k] for k in TRAIN_LOSS_KEYS if k in spelled), None)
+        if val is None and not val_key:
+            val = next((spelled[k] for k in VAL_LOSS_KEYS if k in spelled), None)
     if train is None and not train_key:
         train = _only_one(present, TRAIN_LOSS_ENDINGS)
     if val is None and not val_key:
@@ -420,6 +430,11 @@ def resolve_loss_keys(names: Iterable[str], train_key: str | None = None,
         if metric in (val_metric, "val_loss", "loss") and subset not in subsets:
             subsets[subset] = name
     return LossKeys(train, val, subsets)
+
+
+def _plain_name(name: str) -> str:
+    """``"Train Loss"`` -> ``"train_loss"``: a name as written for people, as a key."""
+    return re.sub(r"[\s\-]+", "_", name.strip()).lower()
 
 
 def _only_one(names: list[str], endings: tuple[str, ...]) -> str | None:

@@ -106,6 +106,34 @@ def test_per_output_losses_of_a_multi_output_model_are_not_subsets(tmp_path: Pat
     assert "val_age_loss" in history.epochs.names
 
 
+def test_per_output_losses_with_training_twins_are_not_subsets_whatever_their_weights(
+        tmp_path: Path) -> None:
+    # A VAE's heads with loss weights: one head's val loss (5.2) above the weighted total
+    # (4.6), another far below, so they bracket it; but each has a training twin
+    # (x_pred_loss beside val_x_pred_loss): heads of a multi-output model, not subsets.
+    path = tmp_path / "history.csv"
+    rows = ["epoch,loss,reg_prop_pred_loss,x_pred_loss,val_loss,val_reg_prop_pred_loss,"
+            "val_x_pred_loss"]
+    rows += [f"{e},{6 + 1 / (e + 1)},12.5,0.36,4.6,5.2,0.4" for e in range(6)]
+    path.write_text("\n".join(rows) + "\n")
+    history = read_history(path)
+    assert resolve_loss_keys(history.epochs.names).subsets == {}
+    assert "val_reg_prop_pred_loss" in history.epochs.names
+
+
+@pytest.mark.parametrize(("train", "val"), [("Train Loss", "Test Loss"),
+                                            ("Train-Loss", "Val-Loss"), ("TRAIN_LOSS", "VAL_LOSS")])
+def test_loss_columns_written_for_people_are_recognised(tmp_path: Path, train: str,
+                                                         val: str) -> None:
+    # pandas' to_csv of a results table: names with spaces and capitals, as in a sweep's log.
+    path = tmp_path / "results.csv"
+    rows = [f"Epoch,{train},Train Accuracy,{val}"]
+    rows += [f"{e},{1 / e},{50 + e},{1.2 / e}" for e in range(1, 6)]
+    path.write_text("\n".join(rows) + "\n")
+    keys = resolve_loss_keys(read_history(path).epochs.names)
+    assert (keys.train, keys.val) == (train, val)
+
+
 def test_csv_without_a_header_row_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "losses.tsv"
     path.write_text("1\t0.9\t1.0\n2\t0.5\t0.8\n")
