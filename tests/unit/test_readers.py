@@ -134,6 +134,32 @@ def test_loss_columns_written_for_people_are_recognised(tmp_path: Path, train: s
     assert (keys.train, keys.val) == (train, val)
 
 
+def test_flair_loss_tsv_with_an_unnamed_field_in_every_row(tmp_path: Path) -> None:
+    # Flair's loss.tsv as one NER training wrote it: upper-case names, a clock time, and every
+    # row one field wider than the header (an empty one after DEV_LOSS).
+    path = tmp_path / "loss.tsv"
+    rows = ["EPOCH\tTIMESTAMP\tBAD_EPOCHS\tLEARNING_RATE\tTRAIN_LOSS\tDEV_LOSS\tDEV_ACCURACY"]
+    rows += [f"{e}\t18:{e:02d}:44\t0\t0.1000\t{50 / e}\t{15 / e}\t\t0.95" for e in range(1, 21)]
+    path.write_text("\n".join(rows) + "\n")
+    history = read_history(path)
+    assert history.epochs.index.tolist() == list(range(1, 21))  # EPOCH is the epoch column
+    keys = resolve_loss_keys(history.epochs.names)
+    assert (keys.train, keys.val) == ("TRAIN_LOSS", "DEV_LOSS")
+    np.testing.assert_allclose(history.epochs.column("DEV_LOSS"), [15 / e for e in range(1, 21)])
+    assert "TIMESTAMP" not in history.epochs.names and history.malformed_lines == 0
+    assert "every row has 8 fields, the header names 7" in history.problems[0].reason
+    # A row wider still among them is another writer's: skipped and counted.
+    rows.append("21\t18:30:00\t0\t0.1\t8.3\t2.5\t\t0.95\t1")
+    path.write_text("\n".join(rows) + "\n")
+    assert read_history(path).malformed_lines == 1
+
+
+def test_the_total_beside_per_head_losses_is_the_loss() -> None:
+    keys = resolve_loss_keys(["train_cls_loss", "train_box_loss", "train_total_loss",
+                              "eval_cls_loss", "eval_box_loss", "eval_total_loss"])
+    assert (keys.train, keys.val) == ("train_total_loss", "eval_total_loss")
+
+
 def test_csv_without_a_header_row_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "losses.tsv"
     path.write_text("1\t0.9\t1.0\n2\t0.5\t0.8\n")
