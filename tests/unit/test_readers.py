@@ -344,3 +344,17 @@ def test_loss_lists_named_the_way_scripts_name_them(tmp_path: Path) -> None:
     assert (keys.train, keys.val) == ("coil_train_losses", "coil_val_losses")
     # Two models in one file: which is "the" val loss is the user's to say (--val-key).
     assert resolve_loss_keys(["reg_loss", "reg_val_loss", "cls_val_loss"]).val is None
+
+
+def test_a_trainer_state_is_named_by_its_run_folder_or_else_by_its_own_name(
+        tmp_path: Path) -> None:
+    state = json.dumps({"log_history": [{"step": s, "epoch": s / 10, "loss": 1 / s,
+                                         "eval_loss": 1.2 / s} for s in (10, 20, 30)]})
+    checkpoint = tmp_path / "out" / "checkpoint-30"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "trainer_state.json").write_text(state)
+    assert read_history(checkpoint / "trainer_state.json").run_name == "out"
+    # copied beside other runs' files under names of their own: each is its own run
+    (tmp_path / "bert-ner__trainer_state.json").write_text(state)
+    assert read_history(tmp_path / "bert-ner__trainer_state.json").run_name == (
+        "bert-ner__trainer_state.json")
