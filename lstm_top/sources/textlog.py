@@ -49,6 +49,10 @@ _LOG_LEVEL = re.compile(
 # A table header whose first column is the epoch (fastai: "epoch train_loss valid_loss time").
 _TABLE_HEADER = re.compile(r"^\s*epoch(?:\s+[A-Za-z][A-Za-z0-9_./]*){2,}\s*$", re.IGNORECASE)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# A C++ library's log line (glog / absl, as TensorFlow, XLA and cuDNN print them: "I0000
+# 00:00:1736955163.455 9120 service.cc:154] ...", "2025-01-15 15:32:43.6: I external/.../
+# cuda_dnn.cc:531] ..."): device and build messages, never a training metric.
+_LIBRARY_LOG = re.compile(r"^(?:[IWEF]\d{4} [\d:.]+\s+\d+ |.*?: [IWEF] )\S+\.(?:cc|cpp|h|c):\d+\]")
 # What a line with a logging prefix's time can start with (a cheap test before the regex).
 _STAMP_STARTS = frozenset("0123456789[( \x1b")
 _SEPARATORS = re.compile(r"\s+-\s+|[,|;\t{}]|\s{3,}")
@@ -79,6 +83,8 @@ MIN_EPOCH_LINES = 1
 def _clean(line: str) -> str:
     line = _ANSI.sub("", line).replace("\b", "")
     line = line.rsplit("\r", 1)[-1]  # a progress bar redrawn in place: its last state
+    if _LIBRARY_LOG.match(line):
+        return ""
     return _message(line)
 
 

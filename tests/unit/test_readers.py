@@ -358,3 +358,20 @@ def test_a_trainer_state_is_named_by_its_run_folder_or_else_by_its_own_name(
     (tmp_path / "bert-ner__trainer_state.json").write_text(state)
     assert read_history(tmp_path / "bert-ner__trainer_state.json").run_name == (
         "bert-ner__trainer_state.json")
+
+
+def test_tensorflow_library_log_lines_in_a_printed_log_are_not_metrics(tmp_path: Path) -> None:
+    # Keras fit output with TensorFlow's C++ log lines between the epochs (glog / absl form).
+    path = tmp_path / "result.txt"
+    path.write_text(
+        "Epoch 1/2\n"
+        "I0000 00:00:1736955163.455750    9120 service.cc:154]   StreamExecutor device (0): "
+        "NVIDIA A100-SXM4-40GB, Compute Capability 8.0\n"
+        "2025-01-15 15:32:43.644359: I external/local_xla/xla/stream_executor/cuda/"
+        "cuda_dnn.cc:531] Loaded cuDNN version 8906\n"
+        "1/1 - 5s 5s/step - accuracy: 0.1184 - loss: 2.0902 - val_loss: 0.8697\n"
+        "Epoch 2/2\n"
+        "1/1 - 0s 81ms/step - accuracy: 0.2 - loss: 1.7614 - val_loss: 0.8\n")
+    history = read_history(path)
+    assert history.epochs.index.tolist() == [1, 2]
+    assert sorted(history.epochs.names) == ["accuracy", "loss", "val_loss"]
