@@ -342,3 +342,25 @@ def test_a_run_that_learned_and_lost_it_is_no_plateau_at_the_guess():
     stuck = at_guess * 4
     assert _found(_history(stuck, [v * 1.02 for v in stuck],
                            constant_guess_loss=[guess] * len(stuck)), "train_plateau")
+
+
+def test_a_val_loss_creeping_to_new_lows_by_a_hair_while_train_falls_is_flat():
+    # Val settles at 0.5 by epoch 9 (its last 1% improvement), then makes a new low every
+    # epoch by 0.05% while the training loss keeps falling 5% an epoch: no improvement worth
+    # the name for 10 epochs.
+    epochs = 24
+    val = [0.5 + 0.5 * math.exp(-(e - 1) / 2) if e <= 8 else 0.5005 * 0.9995 ** (e - 8)
+           for e in range(1, epochs + 1)]
+    train = [0.45 * 0.95 ** (e - 1) for e in range(1, epochs + 1)]
+    found = _found(_history(train, val), "stagnating_val_loss")
+    assert found and found[0].evidence["form"] == "flat"
+    assert found[0].since_epoch == 19  # 10 validation epochs after the last 1% improvement
+    assert "improved by under 1% on" in found[0].message
+    # Counting every new low as an improvement (the old rule) never sees it.
+    every_low = {"stagnating_val_loss": StagnationParams(flat_min_improvement=0.0)}
+    assert not [f for f in diagnose(_history(train, val), params=every_low)
+                if f.id == "stagnating_val_loss" and f.severity >= Severity.WARNING]
+    # A training loss still above the val loss, falling towards it, closes the gap: not flat.
+    above = [v * (1.05 + 2 * 0.9 ** e) for e, v in enumerate(val)]  # -30% over 10 epochs
+    assert all(t > v for t, v in zip(above, val, strict=True))
+    assert not _found(_history(above, val), "stagnating_val_loss")
