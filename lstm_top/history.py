@@ -36,6 +36,8 @@ TRAIN_LOSS_KEYS = ("loss", "train_loss", "train/loss", "training_loss", "train_l
                    "loss_epoch", "trn_loss",
                    # beside per-head losses, the total is the loss
                    "train_total_loss", "total_loss", "train/total_loss",
+                   # glued, as printed logs abbreviate them ("trloss: 1.49, valloss: 0.76")
+                   "trloss", "trainloss", "tr_loss",
                    # TensorBoard / W&B tags (Lightning, the PyTorch tutorial's writer)
                    "train/loss_epoch", "Loss/train", "loss/train")
 # Where none of those is there: a single name ending like one, as scripts name their lists
@@ -52,7 +54,7 @@ _NOT_THE_LOSS = ("best", "min_", "max_", "mean_", "avg_", "std", "ema", "smooth"
 VAL_LOSS_KEYS = ("val_loss", "valid_loss", "val/loss", "eval_loss", "validation_loss",
                  "val_loss_epoch", "test_loss", "dev_loss",
                  "val_total_loss", "eval_total_loss", "valid_total_loss", "val/total_loss",
-                 "test_total_loss",
+                 "test_total_loss", "valloss", "validloss", "devloss", "testloss",
                  # TensorBoard / W&B tags (Hugging Face's eval/loss, Lightning, tutorials)
                  "eval/loss", "valid/loss", "validation/loss", "val/loss_epoch", "Loss/val",
                  "loss/val", "Loss/test", "loss/test")

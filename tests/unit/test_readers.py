@@ -154,6 +154,12 @@ def test_flair_loss_tsv_with_an_unnamed_field_in_every_row(tmp_path: Path) -> No
     assert read_history(path).malformed_lines == 1
 
 
+def test_glued_loss_names_of_printed_logs_are_recognised() -> None:
+    keys = resolve_loss_keys(["trloss", "trroc", "valloss", "valroc", "testloss_1"])
+    assert (keys.train, keys.val) == ("trloss", "valloss")
+    assert resolve_loss_keys(["TrainLoss", "ValidLoss"]).val == "ValidLoss"
+
+
 def test_the_total_beside_per_head_losses_is_the_loss() -> None:
     keys = resolve_loss_keys(["train_cls_loss", "train_box_loss", "train_total_loss",
                               "eval_cls_loss", "eval_box_loss", "eval_total_loss"])
