@@ -223,16 +223,63 @@ def run_check_folder(folder: str, *, as_json: bool = False, train_key: str | Non
                      disabled_signs: frozenset[str] = frozenset()) -> int:
     """``check DIR``: every run below the folder as one table row, worst first; the exit code
     is the worst of the runs' (2 when a run cannot be read)."""
+    from lstm_top.sources.formats import find_runs
+
+    runs = [(path, os.path.relpath(path, folder)) for path in find_runs(folder)]
+    if not runs:
+        err.write(f"lstm-top check: {safe_text(folder)}: a folder with no runs in it (history "
+                  "files or run folders)\n")
+        return EXIT_UNREADABLE
+    return _check_table(runs, {"folder": folder}, as_json=as_json, train_key=train_key,
+                        val_key=val_key, fail_on=fail_on, out=out, sign_params=sign_params,
+                        disabled_signs=disabled_signs)
+
+
+def run_check_runs(paths: list[str], *, as_json: bool = False, train_key: str | None = None,
+                   val_key: str | None = None, fail_on: str = "warning",
+                   out: TextIO | None = None, sign_params: SignParams | None = None,
+                   disabled_signs: frozenset[str] = frozenset()) -> int:
+    """``check A B ...``: each path's runs (a file, a run folder, or every run below a folder
+    of runs) as table rows, worst first, as for one folder of runs."""
+    from lstm_top.sources.formats import classify, find_runs
+
+    found: list[str] = []
+    for path in paths:
+        runs_below = find_runs(path) if os.path.isdir(path) and classify(path) is None else []
+        # a folder with no runs is reported unreadable, not silently dropped
+        found += runs_below or [path]
+    return _check_table(_named(found), {"paths": list(paths)}, as_json=as_json,
+                        train_key=train_key,
+                        val_key=val_key, fail_on=fail_on, out=out or sys.stdout,
+                        sign_params=sign_params, disabled_signs=disabled_signs)
+
+
+def _named(paths: list[str]) -> list[tuple[str, str]]:
+    """Each path with the name its table row shows: relative to the folder the paths share
+    (``runs/a.csv runs/b.csv`` -> ``a.csv``, ``b.csv``), else as given."""
+    try:
+        common = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
+    except ValueError:  # paths on different drives
+        return [(path, path) for path in paths]
+    if common == os.path.dirname(common):  # nothing shared but the root
+        return [(path, path) for path in paths]
+    return [(path, os.path.relpath(os.path.abspath(path), common)) for path in paths]
+
+
+def _check_table(runs: list[tuple[str, str]], about: dict[str, Any], *, as_json: bool,
+                 train_key: str | None, val_key: str | None, fail_on: str, out: TextIO,
+                 sign_params: SignParams | None, disabled_signs: frozenset[str]) -> int:
+    """(path, name) runs as one table row each, worst first; the exit code is the worst of
+    the runs' (2 when a run cannot be read)."""
     from lstm_top.sources.base import display_state
-    from lstm_top.sources.formats import SourceError, find_runs
+    from lstm_top.sources.formats import SourceError
     from lstm_top.sweep import format_table, sort_rows, sweep_rows
 
     entries = []
     unreadable: list[tuple[str, str]] = []
     worst_exit = EXIT_HEALTHY
     threshold = Severity[fail_on.upper()]
-    for path in find_runs(folder):
-        name = os.path.relpath(path, folder)
+    for path, name in runs:
         try:
             history, findings, _ = diagnose_file(path, train_key, val_key, sign_params,
                                                  disabled_signs)
@@ -249,16 +296,10 @@ def run_check_folder(folder: str, *, as_json: bool = False, train_key: str | Non
             worst_exit = EXIT_SIGNS
     if unreadable:
         worst_exit = max(worst_exit, EXIT_UNREADABLE)
-    if not entries and not unreadable:
-        err.write(f"lstm-top check: {safe_text(folder)}: a folder with no runs in it (history "
-                  "files or run folders)\n")
-        return EXIT_UNREADABLE
     config_keys, rows = sweep_rows(entries)
     rows = sort_rows(rows)
     if as_json:
-        import json
-
-        report = {"folder": folder, "runs": [_sanitize(row.to_dict()) for row in rows],
+        report = {**about, "runs": [_sanitize(row.to_dict()) for row in rows],
                   "config_keys": config_keys,
                   "unreadable": [{"run": n, "reason": r} for n, r in unreadable]}
         out.write(json.dumps(report, allow_nan=False) + "\n")

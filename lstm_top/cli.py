@@ -57,12 +57,14 @@ def _check_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  lstm-top check run.jsonl\n  lstm-top check training.csv --json | jq "
                ".signs\n  lstm-top check metrics.csv --val-key valid/loss --fail-on critical\n"
                "  lstm-top check ray_results/my_sweep/\n"
+               "  lstm-top check runs/*.csv          several runs: one table row each\n"
                "  lstm-top check --follow run.jsonl --json    one line per new finding, for "
                "job logs",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("path", help="a history file or run folder in any format lstm-top "
-                                     "watches (README, Watch); a folder of runs (a sweep) "
-                                     "gives one table row per run, worst first")
+    parser.add_argument("paths", nargs="+", metavar="path",
+                        help="a history file or run folder in any format lstm-top watches "
+                             "(README, Watch); a folder of runs (a sweep), or several paths, "
+                             "give one table row per run, worst first")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--fail-on", choices=("info", "warning", "critical"), default="warning",
                         help="lowest severity that makes the exit status 1 (default: warning)")
@@ -164,7 +166,7 @@ def _main(argv: list[str] | None) -> int:
     if args and args[0] == "check":
         options = _check_parser().parse_args(args[1:])
         _load_numpy()
-        from lstm_top.check import EXIT_UNREADABLE, follow_check, run_check
+        from lstm_top.check import EXIT_UNREADABLE, follow_check, run_check, run_check_runs
         from lstm_top.signs.options import SignOptionError
 
         try:
@@ -172,12 +174,20 @@ def _main(argv: list[str] | None) -> int:
         except SignOptionError as exc:
             print(f"lstm-top check: {exc}", file=sys.stderr)
             return EXIT_UNREADABLE
+        if options.follow and len(options.paths) > 1:
+            print("lstm-top check: --follow follows one run; give one path", file=sys.stderr)
+            return EXIT_UNREADABLE
+        if len(options.paths) > 1:
+            return run_check_runs(options.paths, as_json=options.json,
+                                  train_key=options.train_key, val_key=options.val_key,
+                                  fail_on=options.fail_on, sign_params=params,
+                                  disabled_signs=disabled)
         if options.follow:
-            return follow_check(options.path, as_json=options.json, fail_on=options.fail_on,
+            return follow_check(options.paths[0], as_json=options.json, fail_on=options.fail_on,
                                 train_key=options.train_key, val_key=options.val_key,
                                 notify=options.notify, sign_params=params,
                                 disabled_signs=disabled)
-        return run_check(options.path, as_json=options.json, train_key=options.train_key,
+        return run_check(options.paths[0], as_json=options.json, train_key=options.train_key,
                          val_key=options.val_key, fail_on=options.fail_on,
                          sign_params=params, disabled_signs=disabled)
     if args and args[0] == "demo":

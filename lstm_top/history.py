@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,10 @@ MAX_COLUMNS = 512
 
 TRAIN_LOSS_KEYS = ("loss", "train_loss", "train/loss", "training_loss", "train_loss_epoch",
                    "loss_epoch", "trn_loss",
+                   # beside per-head losses, the total is the loss
+                   "train_total_loss", "total_loss", "train/total_loss",
+                   # glued, as printed logs abbreviate them ("trloss: 1.49, valloss: 0.76")
+                   "trloss", "trainloss", "tr_loss",
                    # TensorBoard / W&B tags (Lightning, the PyTorch tutorial's writer)
                    "train/loss_epoch", "Loss/train", "loss/train")
 # Where none of those is there: a single name ending like one, as scripts name their lists
@@ -48,6 +53,8 @@ VAL_SPLIT_NAMES = ("val", "valid", "validation", "dev", "eval", "test")
 _NOT_THE_LOSS = ("best", "min_", "max_", "mean_", "avg_", "std", "ema", "smooth")
 VAL_LOSS_KEYS = ("val_loss", "valid_loss", "val/loss", "eval_loss", "validation_loss",
                  "val_loss_epoch", "test_loss", "dev_loss",
+                 "val_total_loss", "eval_total_loss", "valid_total_loss", "val/total_loss",
+                 "test_total_loss", "valloss", "validloss", "devloss", "testloss",
                  # TensorBoard / W&B tags (Hugging Face's eval/loss, Lightning, tutorials)
                  "eval/loss", "valid/loss", "validation/loss", "val/loss_epoch", "Loss/val",
                  "loss/val", "Loss/test", "loss/test")
@@ -401,6 +408,15 @@ def resolve_loss_keys(names: Iterable[str], train_key: str | None = None,
     name_set = set(present)
     train = train_key if train_key else next((k for k in TRAIN_LOSS_KEYS if k in name_set), None)
     val = val_key if val_key else next((k for k in VAL_LOSS_KEYS if k in name_set), None)
+    if (train is None and not train_key) or (val is None and not val_key):
+        # Written for people: "Train Loss", "Test-Loss", "VAL_LOSS" (pandas columns, sweeps).
+        spelled: dict[str, str] = {}
+        for name in present:
+            spelled.setdefault(_plain_name(name), name)
+        if train is None and not train_key:
+            train = next((spelled[k] for k in TRAIN_LOSS_KEYS if k in spelled), None)
+        if val is None and not val_key:
+            val = next((spelled[k] for k in VAL_LOSS_KEYS if k in spelled), None)
     if train is None and not train_key:
         train = _only_one(present, TRAIN_LOSS_ENDINGS)
     if val is None and not val_key:
@@ -420,6 +436,11 @@ def resolve_loss_keys(names: Iterable[str], train_key: str | None = None,
         if metric in (val_metric, "val_loss", "loss") and subset not in subsets:
             subsets[subset] = name
     return LossKeys(train, val, subsets)
+
+
+def _plain_name(name: str) -> str:
+    """``"Train Loss"`` -> ``"train_loss"``: a name as written for people, as a key."""
+    return re.sub(r"[\s\-]+", "_", name.strip()).lower()
 
 
 def _only_one(names: list[str], endings: tuple[str, ...]) -> str | None:

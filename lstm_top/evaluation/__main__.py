@@ -18,7 +18,7 @@ from lstm_top.evaluation.corpus import (
     seed_cases,
 )
 from lstm_top.evaluation.generate import DEFAULT_OUT
-from lstm_top.evaluation.oracle import oracle_cases
+from lstm_top.evaluation.oracle import NONE, SUBSETS, oracle_cases
 from lstm_top.evaluation.power import format_power, subset_gap_power
 from lstm_top.evaluation.score import format_table, score
 from lstm_top.evaluation.synthetic import synthetic_cases
@@ -45,20 +45,26 @@ def main(argv: list[str] | None = None) -> int:
                "oracle-cal": oracle_cases(oracle, "calibration"),
                "oracle-test": oracle_cases(oracle, "test"),
                # the same runs without n and std, as other tools' files come
-               "oracle-cal-bare": oracle_cases(oracle, "calibration", noise_logged=False),
-               "oracle-test-bare": oracle_cases(oracle, "test", noise_logged=False),
+               "oracle-cal-bare": oracle_cases(oracle, "calibration", noise_logged=NONE),
+               "oracle-test-bare": oracle_cases(oracle, "test", noise_logged=NONE),
+               # only the subsets' n and std logged (Logger.log(subsets=...) alone)
+               "oracle-cal-subsets": oracle_cases(oracle, "calibration", noise_logged=SUBSETS),
+               "oracle-test-subsets": oracle_cases(oracle, "test", noise_logged=SUBSETS),
                # task families added after the thresholds were fixed (generate --families)
                "oracle-held-out": oracle_cases(oracle, "held-out"),
-               "oracle-held-out-bare": oracle_cases(oracle, "held-out", noise_logged=False)}
+               "oracle-held-out-bare": oracle_cases(oracle, "held-out", noise_logged=NONE)}
     for folder in args.labelled:
         corpora.update(labelled_parts(folder))
     print(f"oracle corpus: {oracle}")
-    scores = [score(name, cases) for name, cases in corpora.items() if cases]
-    print(format_table(scores, args.verbose))
+    scores = {name: score(name, cases) for name, cases in corpora.items() if cases}
+    print(format_table(list(scores.values()), args.verbose))
     # Why subset_gap's recall is what it is: how many labelled gaps the small validation
     # subsets could show at all (see power.py).
     for part, corpus in (("calibration", "oracle-cal"), ("test", "oracle-test")):
-        powers = subset_gap_power(oracle, part)
+        if corpus not in scores:
+            continue
+        found = scores[corpus].signs["subset_gap"].found_cases
+        powers = subset_gap_power(oracle, part, corpora[corpus], found)
         if powers:
             print(format_power(corpus, powers))
     return 0

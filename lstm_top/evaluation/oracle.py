@@ -35,36 +35,41 @@ def oracle_runs(directory: Path = DEFAULT_OUT, part: str | None = None) -> list[
 
 
 # What our helpers log beyond the losses: the validation set's n and per-sample std, and the
-# constant guess's loss. The "bare" corpora drop them all.
+# constant guess's loss. The "bare" corpora drop them all; the "subsets" corpora keep only the
+# subsets' n and std (``Logger.log(subsets=...)`` without the whole set's ``val_n``).
 NOISE_FIELDS = ("val_loss_std", "val_n", "n", CONSTANT_GUESS_METRIC)
+ALL, SUBSETS, NONE = "all", "subsets", "none"
 
 
-def _without_noise(line: str) -> str:
-    """One JSONL line with the validation set's n and per-sample std (whole set and subsets)
-    and the constant guess's loss removed: the run as a Keras CSVLogger, TensorBoard or most
-    public histories record it."""
+def _without_noise(line: str, keep_subsets: bool = False) -> str:
+    """One JSONL line with the validation set's n and per-sample std (whole set and, unless
+    ``keep_subsets``, subsets) and the constant guess's loss removed: the run as a Keras
+    CSVLogger, TensorBoard or most public histories record it."""
     record = json.loads(line)
     if record.get("kind") == "epoch":
         for field in NOISE_FIELDS:
             record.get("metrics", {}).pop(field, None)
-        for subset in (record.get("subsets") or {}).values():
+        for subset in (record.get("subsets") or {}).values() if not keep_subsets else ():
             for field in NOISE_FIELDS:
                 subset.pop(field, None)
     return json.dumps(record)
 
 
 def oracle_cases(directory: Path = DEFAULT_OUT, part: str | None = None,
-                 noise_logged: bool = True) -> list[Case]:
-    """The runs of ``part`` as cases; ``noise_logged=False`` scores them as if their validation
-    sets' n and std had not been logged, which is what every sign meets on other tools' files."""
+                 noise_logged: str = ALL) -> list[Case]:
+    """The runs of ``part`` as cases; ``noise_logged=NONE`` scores them as if their validation
+    sets' n and std had not been logged, which is what every sign meets on other tools' files,
+    ``SUBSETS`` as if only the subsets' had been."""
     cases = []
-    scratch = tempfile.TemporaryDirectory(prefix="lstm-top-oracle-") if not noise_logged else None
+    scratch = (tempfile.TemporaryDirectory(prefix="lstm-top-oracle-") if noise_logged != ALL
+               else None)
     for run in oracle_runs(directory, part):
         path = directory / f"{run.name}.jsonl"
         if scratch is not None:
             lines = [line for line in path.read_text().splitlines() if line.strip()]
             path = Path(scratch.name) / path.name
-            path.write_text("".join(_without_noise(line) + "\n" for line in lines))
+            path.write_text("".join(_without_noise(line, noise_logged == SUBSETS) + "\n"
+                                    for line in lines))
         history = read_history(path)
         expected = {sign for sign in SCORED_SIGNS if run.labels[sign].verdict == YES}
         gray = {sign for sign in SCORED_SIGNS if run.labels[sign].verdict == GRAY}

@@ -11,19 +11,19 @@ detector's own figure.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 from lstm_top.evaluation.labels import YES
-from lstm_top.evaluation.oracle import oracle_cases, oracle_runs
-from lstm_top.evaluation.score import raised
-from lstm_top.signs import diagnose
-from lstm_top.signs.subset_gap import SubsetGapParams, pooled_stats
-
-SubsetRow = dict[str, tuple[float, float | None, float | None]]
+from lstm_top.evaluation.oracle import oracle_runs
+from lstm_top.evaluation.synthetic import Case
+from lstm_top.history import History, resolve_loss_keys
+from lstm_top.signs.base import SignContext, SubsetStats
+from lstm_top.signs.stats import pooled_stats
+from lstm_top.signs.subset_gap import SubsetGapParams
 
 
 @dataclass(frozen=True)
@@ -36,17 +36,14 @@ class GapPower:
         return self.expected_t >= min_t
 
 
-def _validation_subsets(path: Path) -> list[SubsetRow]:
-    rows = []
-    for line in path.read_text().splitlines():
-        record = json.loads(line) if line.strip() else {}
-        if record.get("kind") == "epoch" and record.get("subsets"):
-            rows.append({name: (float(v["val_loss"]), v.get("val_loss_std"), v.get("n"))
-                         for name, v in record["subsets"].items()})
-    return rows
+def _validation_subsets(history: History) -> list[SubsetStats]:
+    """Each epoch's logged subsets, read from the columns the detector reads."""
+    context = SignContext(history, resolve_loss_keys(history.epochs.names))
+    rows = (context.subset_stats(row) for row in range(len(history.epochs)))
+    return [row for row in rows if row]
 
 
-def expected_t(oracle: dict[str, float], validation: SubsetRow) -> float | None:
+def expected_t(oracle: dict[str, float], validation: SubsetStats) -> float | None:
     """t the detector would measure if the validation subsets showed the oracle's gap."""
     worst = max(oracle, key=oracle.__getitem__)
     logged = all(std is not None and n is not None for _, std, n in validation.values())
@@ -62,23 +59,26 @@ def expected_t(oracle: dict[str, float], validation: SubsetRow) -> float | None:
     return gap / (union_std * math.sqrt(1 / n_worst + 1 / n_rest))
 
 
-def subset_gap_power(directory: Path, part: str) -> list[GapPower]:
+def subset_gap_power(directory: Path, part: str, cases: list[Case],
+                     found: Collection[str]) -> list[GapPower]:
+    """The expected t of each labelled gap among ``cases`` (the oracle runs of ``part``, as
+    scored); ``found``: the names of the cases the detector raised subset_gap on."""
     runs = {run.name: run for run in oracle_runs(directory, part)}
     result = []
-    for case in oracle_cases(directory, part):
+    for case in cases:
         run = runs[case.name]
         if run.labels["subset_gap"].verdict != YES:
             continue
-        validation = _validation_subsets(directory / f"{case.name}.jsonl")
         ts = []
-        for row, values in zip(validation, zip(*run.subsets.values(), strict=False), strict=False):
+        for row, values in zip(_validation_subsets(case.history),
+                               zip(*run.subsets.values(), strict=False), strict=False):
             oracle = dict(zip(run.subsets, map(float, values), strict=True))
             if all(math.isfinite(v) for v in oracle.values()):
                 t = expected_t(oracle, row)
                 if t is not None:
                     ts.append(t)
         result.append(GapPower(case.name, statistics.median(ts) if ts else 0.0,
-                               "subset_gap" in raised(diagnose(case.history))))
+                               case.name in found))
     return result
 
 

@@ -24,6 +24,7 @@ class SignScore:
     early_stop_premature: int = 0
     false_alarm_cases: list[str] = field(default_factory=list)
     missed_cases: list[str] = field(default_factory=list)
+    found_cases: list[str] = field(default_factory=list)  # labelled and raised
 
     @staticmethod
     def _f1(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
@@ -80,6 +81,7 @@ def score(corpus: str, cases: list[Case], params: SignParams | None = None) -> C
             if sign in case.expected:
                 if hit:
                     result.tp += 1
+                    result.found_cases.append(case.name)
                     if sign in case.onsets:
                         result.delays.append(found[sign].since_epoch - case.onsets[sign])
                     if sign == "stagnating_val_loss":

@@ -19,6 +19,9 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from lstm_top.history import History, LossKeys
+from lstm_top.signs.stats import pooled_stats
+
+SubsetStats = dict[str, tuple[float, float | None, float | None]]  # name -> (mean, std, n)
 
 
 class Severity(IntEnum):
@@ -89,6 +92,11 @@ class Epoch:
 
 VAL_COUNT_KEYS = ("val_n", "n", "val_samples", "val_count")
 VAL_STD_KEYS = ("val_loss_std", "val_std")
+# Where the validation set's n and std are not logged but every subset's are, and the
+# subsets' pooled mean is the validation loss (they partition the set: our Logger's
+# ``subsets=``), the pooled n and std are the set's. Within 1%: a validation loss that also
+# holds a regularisation term (Keras adds it) or subsets that overlap do not match.
+POOLED_VAL_TOLERANCE = 0.01
 
 
 @dataclass
@@ -124,11 +132,46 @@ class SignContext:
             std_key = next((key for key in VAL_STD_KEYS if key in names), None)
             columns = [self.series(name) for name in (self.keys.train, self.keys.val, count_key,
                                                       std_key, self.lr_key, self.grad_norm_key)]
+            pool = (count_key is None or std_key is None) and len(self.keys.subsets) >= 2
             index = self.epochs
             for row in missing:
                 values = [float(v[row]) if p[row] else None for v, p in columns]
-                self._rows[row] = Epoch(row, int(index[row]), *values)
+                epoch = Epoch(row, int(index[row]), *values)
+                if pool and (epoch.val_n is None or epoch.val_std is None):
+                    epoch = self._with_pooled_noise(epoch)
+                self._rows[row] = epoch
         return [self._rows[row] for row in range(start, stop)]
+
+    def _with_pooled_noise(self, epoch: Epoch) -> Epoch:
+        """``epoch`` with the validation set's n and std pooled from its subsets' (see
+        POOLED_VAL_TOLERANCE), or as it is."""
+        stats = list(self.subset_stats(epoch.row).values())
+        if (epoch.val is None or not math.isfinite(epoch.val) or len(stats) < 2
+                or any(std is None or n is None for _, std, n in stats)):
+            return epoch
+        mean, std, n = pooled_stats(stats)
+        if std is None or abs(mean - epoch.val) > POOLED_VAL_TOLERANCE * abs(epoch.val):
+            return epoch
+        return dataclasses.replace(epoch, val_n=n, val_std=std)
+
+    def subset_stats(self, row: int) -> SubsetStats:
+        """Each logged subset's (loss, std, n) at ``row``; the columns are resolved once per
+        update."""
+        columns = self.memo.get("subset_columns")
+        if columns is None:
+            columns = []
+            for name in sorted(self.keys.subsets):
+                # series() gives an all-missing column for a name that was never logged
+                columns.append((name, *self.series(self.keys.subsets[name]),
+                                *self.series(self.keys.subset_count_column(name)),
+                                *self.series(self.keys.subset_std_column(name))))
+            self.memo["subset_columns"] = columns
+        stats: SubsetStats = {}
+        for name, loss, loss_ok, count, count_ok, std, std_ok in columns:
+            if loss_ok[row] and math.isfinite(loss[row]):
+                stats[name] = (float(loss[row]), float(std[row]) if std_ok[row] else None,
+                               float(count[row]) if count_ok[row] else None)
+        return stats
 
 
 _missing_cache: list[tuple[np.ndarray, np.ndarray]] = []

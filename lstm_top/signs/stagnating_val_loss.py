@@ -71,6 +71,10 @@ class StagnationParams(Params):
     # by this fraction over them (and steadily: by this many of its noise sigmas).
     flat_patience: int = 10
     flat_train_drop: float = 0.2
+    # ... where a new best by less than 1% (log) does not count as improving: a validation loss
+    # creeping to new lows by 0.1-0.3% an epoch while the training loss falls 5x is flat (the
+    # oracle label's flat form uses the same 1%).
+    flat_min_improvement: float = 0.01
     # Gap growth above log(1.5) reached within 10 validation epochs of the best is the "early
     # and large" gap the seed note warns about: critical.
     critical_gap_growth: float = math.log(1.5)
@@ -112,6 +116,11 @@ class StagnatingValLoss(Detector[StagnationParams]):
         # The training losses of the best epoch and the one before, until the next epoch's
         # arrives to complete the reference (see observe).
         self.train_around_best: list[float] | None = None
+        # The last best that improved on the one before by flat_min_improvement: where the
+        # flat form counts from.
+        self.flat_anchor_log = math.inf
+        self.flat_anchor_index = 0
+        self.flat_anchor: tuple[int, float] = (0, math.nan)  # (epoch, val) of that best
         self.swings = SwingCounter(p.swings)
 
     def observe(self, epoch: Epoch, context: SignContext) -> None:
@@ -148,7 +157,11 @@ class StagnatingValLoss(Detector[StagnationParams]):
         self.val_noise_window.append(val_log)
         train_level = median(self.train_recent) if self.train_recent else None
         self.levels.append((median(self.val_recent), train_level))
-        if val_log < self.best_log:
+        if val_log < self.flat_anchor_log - p.flat_min_improvement:
+            self.flat_anchor_log, self.flat_anchor_index = val_log, self.val_count
+            self.flat_anchor = (epoch.epoch, val)
+        new_best = val_log < self.best_log
+        if new_best:
             self.best_log, self.best_value = val_log, val
             self.best_epoch, self.best_index = epoch.epoch, self.val_count
             # The reference training level: median of the last three epochs, or the latest
@@ -156,10 +169,13 @@ class StagnatingValLoss(Detector[StagnationParams]):
             self.train_at_best = (train_level if len(self.train_recent) == p.level_window
                                   else self.train_recent[-1] if self.train_recent else None)
             self.train_around_best = list(self.train_recent)[-2:]
-            self.tracker.clear(epoch.epoch)
-            return
+            if self.val_count - self.flat_anchor_index < p.flat_patience:
+                self.tracker.clear(epoch.epoch)
+                return
         since = self.val_count - self.best_index
-        if since < p.patience or train_level is None or self.train_at_best is None:
+        since_improved = self.val_count - self.flat_anchor_index
+        if (since < p.patience and since_improved < p.flat_patience) or train_level is None \
+                or self.train_at_best is None:
             return
         sigma = noise_sigma(self.val_noise_window)
         sigma = 0.0 if math.isnan(sigma) else sigma
@@ -184,7 +200,8 @@ class StagnatingValLoss(Detector[StagnationParams]):
                   and gap_growth >= max(p.min_gap_growth, p.gap_noise_sigmas * sigma)
                   and not keeping_pace)
         flat = False
-        if since >= p.flat_patience and len(self.levels) > p.flat_patience:
+        flat_train_change = 0.0
+        if since_improved >= p.flat_patience and len(self.levels) > p.flat_patience:
             # Steadily: over the whole stretch and over each half of it, so the tail of an
             # early steep descent (smeared into the window by the level's median) is not it.
             then = self.levels[-1 - p.flat_patience][1]
@@ -193,7 +210,12 @@ class StagnatingValLoss(Detector[StagnationParams]):
             fell_steadily = (then is not None and middle is not None
                              and then - train_level >= needed
                              and then - middle >= needed / 3 and middle - train_level >= needed / 3)
-            flat = fell_steadily and train_fell and val_rise >= 0
+            # ... and the training loss has gone below the validation loss: one still above it
+            # (dropout, augmentation) falling towards it closes the gap, whatever the val does.
+            flat = (fell_steadily and level - self.flat_anchor_log >= -p.flat_min_improvement
+                    and train_level < level)
+            flat_train_change = (-math.expm1(-(then - train_level)) * 100
+                                 if then is not None else 0.0)
         if not (rising or flat):
             if self.tracker.current is not None and train_drop < p.min_train_drop / 2:
                 self.tracker.clear(epoch.epoch)
@@ -217,6 +239,13 @@ class StagnatingValLoss(Detector[StagnationParams]):
             message = (f"val loss {fmt(math.exp(level))} is {val_change:.0f}% above its best "
                        f"{fmt(self.best_value)} (epoch {self.best_epoch}, {since} epochs ago) "
                        f"while train loss fell {train_change:.0f}%: the gap is widening")
+        elif since_improved > since:  # new lows, but by under flat_min_improvement
+            anchor_epoch, anchor_value = self.flat_anchor
+            message = (f"val loss has improved by under "
+                       f"{p.flat_min_improvement * 100:.0f}% on {fmt(anchor_value)} "
+                       f"(epoch {anchor_epoch}) for {since_improved} epochs while train loss "
+                       f"fell {flat_train_change:.0f}%: the model no longer generalises what "
+                       f"it learns")
         else:
             message = (f"val loss has not improved on its best {fmt(self.best_value)} "
                        f"(epoch {self.best_epoch}) for {since} epochs while train loss fell "

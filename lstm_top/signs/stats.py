@@ -105,3 +105,18 @@ GRAD_NORM_KEYS = ("grad_norm", "gradient_norm", "grad_norm/total", "global_grad_
 def find_grad_norm_key(names: Iterable[str]) -> str | None:
     name_set = set(names)
     return next((key for key in GRAD_NORM_KEYS if key in name_set), None)
+
+
+def pooled_stats(stats: list[tuple[float, float | None, float | None]]
+            ) -> tuple[float, float | None, float | None]:
+    """Mean, std and n of the union of subsets given each one's (mean, std, n)."""
+    counts = [n for _, _, n in stats]
+    if all(n is not None and n > 0 for n in counts):
+        total = sum(n for n in counts if n is not None)
+        mean = sum(m * n for m, _, n in stats if n is not None) / total
+        if all(s is not None for _, s, _ in stats):
+            second = sum(n * (s * s + m * m) for m, s, n in stats
+                         if n is not None and s is not None) / total
+            return mean, math.sqrt(max(second - mean * mean, 0.0)), total
+        return mean, None, total
+    return sum(m for m, _, _ in stats) / len(stats), None, None

@@ -14,6 +14,7 @@ import io
 import itertools
 import json
 import math
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,8 +38,8 @@ def _csv_rows(text: str) -> Iterator[tuple[int, list[str]]]:
         yield reader.line_num, row
 
 
-EPOCH_COLUMNS = ("epoch", "Epoch", "epochs", "ep")
-STEP_COLUMNS = ("step", "Step", "global_step", "_step")
+EPOCH_COLUMNS = ("epoch", "epochs", "ep")
+STEP_COLUMNS = ("step", "global_step", "_step")
 TIME_COLUMNS = ("time", "wall_time", "timestamp", "_timestamp")
 # A column that names the run a row belongs to (several models, folds or trials written one
 # after another into one file): each value is a run, never a metric. Matched case-blind.
@@ -65,11 +66,11 @@ def read_csv_text(text: str, history: History) -> None:
         # Numbers where the names should be: the columns cannot be told apart.
         raise SourceError(f"{history.source}: CSV has no header row (its first row is "
                           f"numbers; the columns need names such as epoch,loss,val_loss)")
-    epoch_col = next((header.index(c) for c in EPOCH_COLUMNS if c in header), None)
-    step_col = next((header.index(c) for c in STEP_COLUMNS if c in header), None)
-    time_col = next((header.index(c) for c in TIME_COLUMNS if c in header), None)
+    # Matched case-blind: "EPOCH", "TIMESTAMP" (Flair's loss.tsv), "Epoch" (pandas tables).
     lowered = [name.lower() for name in header]
-    run_col = next((lowered.index(c) for c in RUN_COLUMNS if c in lowered), None)
+    epoch_col, step_col, time_col, run_col = (
+        next((lowered.index(c) for c in names if c in lowered), None)
+        for names in (EPOCH_COLUMNS, STEP_COLUMNS, TIME_COLUMNS, RUN_COLUMNS))
     skip = {epoch_col, step_col, time_col, run_col}
     metric_cols = [(i, name) for i, name in enumerate(header) if i not in skip and name]
     if not metric_cols:
@@ -100,6 +101,11 @@ def read_csv_text(text: str, history: History) -> None:
         listed = list(rows)
         if run_col is not None:
             listed = _last_run_if_interleaved(listed, header, run_col, history)
+        width = _unnamed_columns_width(listed, header)
+        if width:
+            history.note_problem(1, f"every row has {width} fields, the header names "
+                                    f"{len(header)}: the unnamed last ones are not read",
+                                 skipped=False)
         for line, row in listed:
             if not row or all(not cell.strip() for cell in row):
                 continue
@@ -111,7 +117,7 @@ def read_csv_text(text: str, history: History) -> None:
                 step_values.clear()
                 implicit_epoch = 0
                 continue
-            if len(row) > len(header):
+            if len(row) > len(header) and len(row) != width:
                 history.note_problem(line, f"{len(row)} fields, header has {len(header)}")
                 continue
             if run_col is not None:
@@ -182,6 +188,25 @@ def read_csv_text(text: str, history: History) -> None:
         history.note_problem(0, f"CSV parsing stopped: {exc}")
     merged.update(carried)
     flush()
+
+
+# The share of data rows that must be wider than the header by the same count for that width
+# to be the file's own (an unnamed field in every row), not a few rows of another writer.
+UNNAMED_WIDTH_SHARE = 0.9
+
+
+def _unnamed_columns_width(rows: list[tuple[int, list[str]]], header: list[str]) -> int:
+    """The row width when (nearly) every data row is wider than the header by the same count
+    (a writer that puts an unnamed field in each row: Flair's loss.tsv), else 0. Rows of any
+    other width stay skipped."""
+    widths = Counter(len(row) for _, row in rows if row and any(cell.strip() for cell in row)
+                     and [cell.strip() for cell in row] != header)
+    if not widths:
+        return 0
+    width, count = widths.most_common(1)[0]
+    if width > len(header) and count >= 2 and count >= UNNAMED_WIDTH_SHARE * sum(widths.values()):
+        return width
+    return 0
 
 
 def _run_cell(row: list[str], index: int) -> str | None:

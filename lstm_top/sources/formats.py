@@ -129,9 +129,22 @@ def _subset_candidates(names: list[str], val: str) -> dict[str, str]:
                 subset = name[: -len(tail)]
         if subset is None and prefix and name.startswith(f"{prefix}_") and name.endswith("_loss"):
             subset = name[len(prefix) + 1 : -len("_loss")] or None
-        if subset and subset.lower() not in _NOT_SUBSETS and not subset.lower().startswith("std"):
+        if subset and subset.lower() not in _NOT_SUBSETS and not subset.lower().startswith("std") \
+                and not _has_training_twin(name, subset, names):
             found[name] = subset
     return found
+
+
+def _has_training_twin(column: str, subset: str, names: list[str]) -> bool:
+    """A ``val_<s>_loss`` with a ``<s>_loss`` beside it is a multi-output model's head (Keras
+    logs every output's loss on both splits), not a validation subset, which only the
+    validation data has — whatever the heads' loss weights make of the bracket test."""
+    present = set(names)
+    twins = {f"{subset}_loss", f"train_{subset}_loss", f"loss_{subset}", f"train_loss_{subset}",
+             f"loss/{subset}", f"train_loss/{subset}"}
+    if column.startswith("val_"):
+        twins.add(column[len("val_"):])
+    return bool(twins & present)
 
 
 def _keras_style_subsets(table: Table) -> None:

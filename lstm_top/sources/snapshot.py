@@ -8,8 +8,9 @@ by the format's own reader and compared with what was read before:
 
 * the earlier rows are the start of the new ones: the new rows are appended to the same
   History (the signs judge only them);
-* all but the last earlier row match (Lightning merging the rest of an epoch into its row): the
-  same run, re-read: a new History object, ``new_run`` False;
+* all but the last earlier row match (Lightning merging the rest of an epoch into its row), or
+  a new column has values in rows already read (a second TensorBoard writer's first scalar on
+  a step already shown): the same run, re-read: a new History object, ``new_run`` False;
 * anything else (truncated, replaced, another run's header): a new run (``new_run``); the old
   History stays with whoever holds it;
 * the files went away: state ``deleted``, what was read is kept; following resumes if they
@@ -127,6 +128,15 @@ def _append_rows(old: Table, new: Table) -> int:
     return len(new) - start
 
 
+def _new_values_in_old_rows(old: Table, new: Table, names: dict[str, str]) -> bool:
+    """A column the old reading lacked has values in rows it already had: a second TensorBoard
+    writer's first scalar on a step already read, a metric Lightning adds to the last row.
+    Appending rows would drop them: the run must be taken whole again."""
+    known = set(names.values())
+    rows = len(old)
+    return any(bool(new.present(name)[:rows].any()) for name in new.names if name not in known)
+
+
 def relation(old: History, new: History) -> str:
     """'same', 'extends', 'revises' or 'new' (see the module docstring)."""
     tables = [(o, n, _column_names(o, n)) for o, n in ((old.epochs, new.epochs),
@@ -134,7 +144,7 @@ def relation(old: History, new: History) -> str:
     renamed = any(old_name != new_name for _, _, names in tables
                   for old_name, new_name in names.items())
     if all(_rows_match(o, n, len(o), names) for o, n, names in tables):
-        if renamed:
+        if renamed or any(_new_values_in_old_rows(o, n, names) for o, n, names in tables):
             return "revises"
         grown = any(len(n) > len(o) for o, n, _ in tables)
         changed = (old.end_status != new.end_status) or (old.config != new.config)

@@ -20,7 +20,14 @@ import threading
 import time
 
 from lstm_top.history import History
-from lstm_top.sources.base import DISCONNECTED, ENDED, LIVE, WAITING, LiveSource
+from lstm_top.sources.base import (
+    DISCONNECTED,
+    ENDED,
+    LIVE,
+    WAITING,
+    LiveSource,
+    last_written_at,
+)
 from lstm_top.sources.bulk import BulkJsonlParser
 from lstm_top.sources.follow import _header_key
 
@@ -28,6 +35,8 @@ SSH_ENV = "LSTM_TOP_SSH"
 DEFAULT_SSH = ("ssh -o BatchMode=yes -o ServerAliveInterval=10 -o ServerAliveCountMax=3 "
                "-o ConnectTimeout=10")
 READ_BYTES = 1 << 20
+# tail sends the whole file at once; the first pause this long after it ends the backlog.
+BACKLOG_PAUSE_S = 0.5
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 _ADDRESS = re.compile(r"^ssh://(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+)(?::(?P<port>\d+))?"
                       r"(?P<path>/.*)$")
@@ -55,6 +64,7 @@ class SshSource(LiveSource):
         super().__init__(target)
         self.user, self.host, self.port, self.remote_path = parse_address(target)
         self.connects = 0  # ssh processes started, for tests
+        self.grew_while_watched = False  # until a record arrives after the backlog (LiveSource)
         self._process: subprocess.Popen[bytes] | None = None
         self._restart_noted = threading.Event()
 
@@ -120,10 +130,16 @@ class SshSource(LiveSource):
             self.history = history
         got_data = False
         stdout = process.stdout.fileno()
+        # What tail sends until its first pause is the file as it stands (a run that finished
+        # days ago, or the epochs so far): its records keep the times they were written at,
+        # so a finished remote file reads "not growing", not "stalled".
+        self.reading_backlog = True
         try:
             while not self.stopping:
-                ready, _, _ = select.select([stdout], [], [], 0.5)
+                ready, _, _ = select.select([stdout], [], [], BACKLOG_PAUSE_S)
                 if not ready:
+                    if got_data:  # (before any, ssh is still connecting)
+                        self.reading_backlog = False
                     if process.poll() is not None:
                         break
                     continue
@@ -145,10 +161,12 @@ class SshSource(LiveSource):
                 with self.history.lock:
                     added = parser.feed(chunk)
                     finished = self.history.finished
-                self._note_records(added)
+                self._note_records(added, last_written_at(self.history)
+                                   if self.reading_backlog else None)
                 self._emit(added, ENDED if finished else LIVE,
                            "" if self.message and "connect" in self.message else None)
         finally:
+            self.reading_backlog = False
             self._kill()
             errors.join(1.0)
             self._process = None

@@ -16,13 +16,15 @@ step's row (lines of the same step are one row), in the History's step table, wh
 logged by step is judged through (``lstm_top.steps``: each evaluation is a row). A log that
 names epochs keeps them; a step counter there is not a row. A logging prefix (``2024-01-01
 12:00:00,123 - __main__ - INFO - ``, loguru's ``... | INFO | mod:fn:42 - ``, ``INFO:root:``,
-``[INFO]``) is not part of the message.
+``[INFO]``) is not part of the message; its time is the row's time (of the last line that row
+read: the epoch's end), so the viewer can show the pace of a printed log too.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
 
 from lstm_top.format import MAX_NAME_CHARS
 from lstm_top.history import History, Table
@@ -39,14 +41,20 @@ STEP = re.compile(r"\b(?:global[_ ])?(?:step|iter|iteration)s?\b['\"]?\s*[\[#:=(
                   r"(?:\s*/\s*\d+\s*\]?)?(?![\d.])", re.IGNORECASE)
 # A logging prefix: the time, then a level (after or before a logger name), then loguru's
 # "module:function:line - ".
-_LOG_TIME = re.compile(r"^\s*[\[(]?\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?"
-                       r"(?:Z|[+-]\d{2}:?\d{2})?[\])]?[\s,|:\-]*")
+_LOG_TIME = re.compile(r"^\s*[\[(]?(?P<time>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?"
+                       r"(?:Z|[+-]\d{2}:?\d{2})?)[\])]?[\s,|:\-]*")
 _LOG_LEVEL = re.compile(
     r"^(?:[\w.]+\s*[|\-]\s*)?[\[(]?(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\b[\])]?"
     r"(?::[\w.<>]+:|\s*[|:\-]\s*(?:[\w.<>]+(?::[\w<>]+)*(?::\d+)?\s+[-|]\s+)?|\s+|$)")
 # A table header whose first column is the epoch (fastai: "epoch train_loss valid_loss time").
 _TABLE_HEADER = re.compile(r"^\s*epoch(?:\s+[A-Za-z][A-Za-z0-9_./]*){2,}\s*$", re.IGNORECASE)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# A C++ library's log line (glog / absl, as TensorFlow, XLA and cuDNN print them: "I0000
+# 00:00:1736955163.455 9120 service.cc:154] ...", "2025-01-15 15:32:43.6: I external/.../
+# cuda_dnn.cc:531] ..."): device and build messages, never a training metric.
+_LIBRARY_LOG = re.compile(r"^(?:[IWEF]\d{4} [\d:.]+\s+\d+ |.*?: [IWEF] )\S+\.(?:cc|cpp|h|c):\d+\]")
+# What a line with a logging prefix's time can start with (a cheap test before the regex).
+_STAMP_STARTS = frozenset("0123456789[( \x1b")
 _SEPARATORS = re.compile(r"\s+-\s+|[,|;\t{}]|\s{3,}")
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|-?inf"
 _WORD = r"[A-Za-z][A-Za-z0-9_./]*"
@@ -75,6 +83,8 @@ MIN_EPOCH_LINES = 1
 def _clean(line: str) -> str:
     line = _ANSI.sub("", line).replace("\b", "")
     line = line.rsplit("\r", 1)[-1]  # a progress bar redrawn in place: its last state
+    if _LIBRARY_LOG.match(line):
+        return ""
     return _message(line)
 
 
@@ -86,6 +96,18 @@ def _message(line: str) -> str:
     if level is not None:
         return rest[level.end():]
     return rest if timed else line
+
+
+def line_time(line: str) -> float | None:
+    """The Unix time of a line's logging prefix (local time where it names no zone), else
+    None."""
+    timed = _LOG_TIME.match(line)
+    if timed is None:
+        return None
+    try:
+        return datetime.fromisoformat(timed["time"].replace(",", ".")).timestamp()
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _name(raw: str) -> str:
@@ -182,12 +204,13 @@ def read_text_log(text: str, history: History) -> None:
     first: int | None = None
     by_step = True  # until a line names an epoch: rows are steps, in ``history.steps``
     metrics: dict[str, float] = {}
+    row_time: float | None = None  # the logging prefix's time of the row's last line
 
     def flush() -> None:
         nonlocal first
         if current is not None and metrics:
             table = history.steps if by_step else history.epochs
-            table.append(current, None, dict(metrics))
+            table.append(current, row_time, dict(metrics))
             if first is None:  # the run's first row (not a line such as "Total steps: 5000")
                 first = current
 
@@ -213,6 +236,7 @@ def read_text_log(text: str, history: History) -> None:
     table: list[str] | None = None
     for number, raw in enumerate(text.splitlines(), 1):
         line = _clean(raw)
+        stamp = line_time(_ANSI.sub("", raw)) if raw[:1] in _STAMP_STARTS else None
         row = table_row(line, table) if table is not None else None
         if row is not None:
             if by_step:
@@ -220,6 +244,7 @@ def read_text_log(text: str, history: History) -> None:
             flush()
             begin(row[0], number)
             current, metrics = row
+            row_time = stamp
             continue
         header = table_header(line)
         if header is not None:
@@ -232,8 +257,11 @@ def read_text_log(text: str, history: History) -> None:
         if key is not None and key != current:
             flush()
             begin(key, number)
-            current, metrics = key, {}
+            current, metrics, row_time = key, {}, None
         if current is not None:
             # A progress bar reports running means: its last state, the epoch's end, wins.
-            metrics.update(fields(line))
+            found = fields(line)
+            metrics.update(found)
+            if found and stamp is not None:
+                row_time = stamp
     flush()

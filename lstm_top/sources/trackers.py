@@ -109,10 +109,13 @@ def read_trainer_state(path: str, live: bool = False) -> History:
             series.setdefault(str(key), []).append((int(step), math.nan, number))
     history = history_from_series(path, series)
     history.source_kind = "hf-trainer-state"
+    # The Trainer's own file is named after its run folder (out/checkpoint-500/ -> out); a
+    # state file saved under another name (copied beside others) by its own name.
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.basename(folder).startswith("checkpoint-"):
         folder = os.path.dirname(folder)
-    history.run_name = os.path.basename(folder)
+    named_by_folder = os.path.basename(path) == HF_STATE_NAME
+    history.run_name = os.path.basename(folder if named_by_folder else path)
     history.config = {"source_format": "hf-trainer-state"}
     for key in ("train_batch_size", "num_train_epochs", "max_steps", "eval_steps"):
         if isinstance(data.get(key), int | float):

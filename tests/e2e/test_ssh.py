@@ -227,3 +227,37 @@ def test_follow_a_remote_file_through_ssh_url(sshd: tuple[int, Path], tmp_path: 
     finally:
         source.stop()
     assert source._process is None
+
+
+def test_a_remote_run_that_stopped_days_ago_is_not_growing_not_stalled(
+        sshd: tuple[int, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A remote history with no end record, last written three days ago: what tail sends at
+    once is the file as it stands, its records keep their times, and the run reads as a past
+    one ("not growing"); a record appended while watched makes it live."""
+    from lstm_top.sources.base import display_state
+    from lstm_top.sources.open import open_source
+
+    port, key = sshd
+    monkeypatch.setenv("LSTM_TOP_SSH", shlex.join([
+        str(SSH), "-i", str(key), "-o", "StrictHostKeyChecking=no", "-o",
+        "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes"]))
+    then = time.time() - 3 * 86_400
+    run = tmp_path / "old.jsonl"
+    lines = [f'{{"kind":"header","format":"lstm-top","version":1,"run":"old","started":{then}}}']
+    lines += [f'{{"kind":"epoch","epoch":{e},"time":{then + 60 * e},'
+              f'"metrics":{{"loss":{1 / e},"val_loss":{1.1 / e}}}}}' for e in range(1, 6)]
+    run.write_text("\n".join(lines) + "\n")
+    user = os.environ.get("USER") or "root"
+    source = open_source(f"ssh://{user}@127.0.0.1:{port}{run}")
+    source.start(lambda update: None)
+    try:
+        wait_until(lambda: len(source.history.epochs) == 5 and not source.reading_backlog, 30,
+                   "the remote file read", lambda: f"{source.state}: {source.message}")
+        assert display_state(source) == "not growing"
+        with run.open("a") as handle:
+            handle.write(f'{{"kind":"epoch","epoch":6,"time":{time.time()},'
+                         f'"metrics":{{"loss":0.16,"val_loss":0.18}}}}\n')
+        wait_until(lambda: len(source.history.epochs) == 6, 10, "the appended epoch")
+        assert display_state(source) == "live"
+    finally:
+        source.stop()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -326,7 +327,13 @@ def test_a_log_with_epochs_keeps_them_and_its_step_lines_stay_inside(tmp_path: P
                                atol=1e-4)
     np.testing.assert_allclose(read.epochs.column("train_loss"),
                                [1 / (e * 300) for e in (1, 2, 3)], atol=1e-5)
-    assert _check(log)["summary"]["unit"] == "epoch"
+    report = _check(log)
+    assert report["summary"]["unit"] == "epoch"
+    # The logging prefix's time is each epoch's time (its last line's: the validation at
+    # 12:0E:20), so a printed log has a pace like any other history: an epoch a minute.
+    ends = [datetime(2024, 1, 1, 12, epoch, 20).timestamp() for epoch in (1, 2, 3)]
+    np.testing.assert_allclose(read.epochs.time, ends)
+    assert report["summary"]["seconds_per_epoch"] == pytest.approx(60.0)
 
 
 def test_a_step_log_run_again_into_the_same_file_shows_its_last_run(tmp_path: Path) -> None:

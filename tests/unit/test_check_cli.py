@@ -158,3 +158,27 @@ def test_unrecognised_loss_names_are_said_not_silently_unjudged(tmp_path: Path) 
     named = _check(str(path), "--train-key", "reg_loss", "--val-key", "reg_val_loss")
     assert "losses   no" not in named.stdout
     assert "best val reg_val_loss = 0.9 at epoch 3" in named.stdout
+
+
+def test_several_paths_give_one_row_each_worst_first(tmp_path: Path) -> None:
+    """``lstm-top check runs/*.jsonl`` in a CI step: one table row per run, named as typed
+    (relative to the folder they share), worst first; exit 1 for the broken one, 2 when a path
+    cannot be read; ``--json`` the folder report's shape with the paths."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    _healthy_run(runs / "good.jsonl")
+    _nan_run(runs / "bad.jsonl")
+    result = _check(str(runs / "good.jsonl"), str(runs / "bad.jsonl"))
+    assert result.returncode == 1, result.stderr
+    rows = [line.split()[0] for line in result.stdout.splitlines()[1:] if line.strip()][:2]
+    assert rows == ["broken", "healthy"]  # run names from the header, the NaN run first
+    assert "2 runs, 1 with active warning signs or worse" in result.stdout
+    report = json.loads(_check("--json", str(runs / "good.jsonl"),
+                               str(runs / "bad.jsonl")).stdout)
+    assert report["paths"] == [str(runs / "good.jsonl"), str(runs / "bad.jsonl")]
+    assert [row["worst_sign"] for row in report["runs"]] == ["nonfinite_loss", None]
+    missing = _check(str(runs / "good.jsonl"), str(runs / "nope.jsonl"))
+    assert missing.returncode == 2
+    assert "unreadable  nope.jsonl" in missing.stdout
+    refused = _check("--follow", str(runs / "good.jsonl"), str(runs / "bad.jsonl"))
+    assert refused.returncode == 2 and "give one path" in refused.stderr

@@ -207,3 +207,25 @@ def test_a_file_quiet_since_before_it_was_watched_is_not_growing(tmp_path: Path,
     assert poll_until(lambda: look() == 3)
     assert display_state(source) == "live"
     assert display_state(source, now=time.time() + 3 * STALL_NO_PACE_S) == "stalled"
+
+
+def test_a_column_that_appears_in_rows_already_read_is_shown(tmp_path: Path) -> None:
+    """A second TensorBoard writer's first scalar lands on a step already read, a rewritten
+    metrics.csv gains a column in its last row: no new row, yet the new values must show
+    (they were dropped as 'same' while the old columns matched, so a val curve never came)."""
+    csv = tmp_path / "metrics.csv"
+    csv.write_text("epoch,loss\n1,1.0\n2,0.5\n3,0.33\n")
+    source = SnapshotFollower(str(csv), read_csv)
+    updates: list[SourceUpdate] = []
+    source._on_update = updates.append  # (start() would also run its thread)
+    source.check_now()
+    assert source.history.epochs.names == ["loss"]
+    csv.write_text("epoch,loss,val_loss\n1,1.0,\n2,0.5,\n3,0.33,2.0\n")
+
+    def look() -> bool:  # the snapshot follower spaces its reads out by their own cost
+        source.check_now()
+        return "val_loss" in source.history.epochs.names
+
+    assert poll_until(look)
+    assert source.history.epochs.column("val_loss")[-1] == 2.0
+    assert not any(update.new_run for update in updates)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from lstm_top.evaluation.labels import GRAY, NO, SCORED_SIGNS, YES, load, load_dir
-from lstm_top.evaluation.oracle import oracle_cases
+from lstm_top.evaluation.oracle import NONE, oracle_cases
 from lstm_top.evaluation.power import expected_t, format_power, subset_gap_power
 from lstm_top.evaluation.score import raised, score
 from lstm_top.evaluation.synthetic import cut_history
@@ -105,7 +105,7 @@ def test_labels_are_read_from_the_oracle_not_the_history():
 def test_no_warning_on_healthy_runs_without_their_noise_logged():
     # The same runs as a Keras CSVLogger or TensorBoard would record them (no n, no std):
     # the signs fall back to what the curves show and still raise nothing on a healthy run.
-    bare = oracle_cases(SAMPLE, None, noise_logged=False)
+    bare = oracle_cases(SAMPLE, None, noise_logged=NONE)
     assert len(bare) >= 20
     assert not any("val_n" in case.history.epochs or "val_loss_std" in case.history.epochs
                    for case in bare)
@@ -126,8 +126,15 @@ def test_expected_t_is_the_detectors_t_at_the_oracles_gap():
 
 
 def test_subset_gap_power_on_the_sample():
-    powers = [power for part in ("calibration", "test")
-              for power in subset_gap_power(SAMPLE, part)]
+    powers = []
+    for part in ("calibration", "test"):
+        cases = oracle_cases(SAMPLE, part)
+        found = score(part, cases).signs["subset_gap"].found_cases
+        powers += subset_gap_power(SAMPLE, part, cases, found)
+        # "found" is the detector's own verdict on each labelled gap, as scored
+        for power in subset_gap_power(SAMPLE, part, cases, found):
+            case = next(case for case in cases if case.name == power.name)
+            assert power.found == ("subset_gap" in raised(diagnose(case.history)))
     labelled = sum(load(path).labels["subset_gap"].verdict == YES
                    for path in SAMPLE.glob("*.oracle.json"))
     assert len(powers) == labelled > 0

@@ -106,6 +106,66 @@ def test_per_output_losses_of_a_multi_output_model_are_not_subsets(tmp_path: Pat
     assert "val_age_loss" in history.epochs.names
 
 
+def test_per_output_losses_with_training_twins_are_not_subsets_whatever_their_weights(
+        tmp_path: Path) -> None:
+    # A VAE's heads with loss weights: one head's val loss (5.2) above the weighted total
+    # (4.6), another far below, so they bracket it; but each has a training twin
+    # (x_pred_loss beside val_x_pred_loss): heads of a multi-output model, not subsets.
+    path = tmp_path / "history.csv"
+    rows = ["epoch,loss,reg_prop_pred_loss,x_pred_loss,val_loss,val_reg_prop_pred_loss,"
+            "val_x_pred_loss"]
+    rows += [f"{e},{6 + 1 / (e + 1)},12.5,0.36,4.6,5.2,0.4" for e in range(6)]
+    path.write_text("\n".join(rows) + "\n")
+    history = read_history(path)
+    assert resolve_loss_keys(history.epochs.names).subsets == {}
+    assert "val_reg_prop_pred_loss" in history.epochs.names
+
+
+@pytest.mark.parametrize(("train", "val"), [("Train Loss", "Test Loss"),
+                                            ("Train-Loss", "Val-Loss"), ("TRAIN_LOSS", "VAL_LOSS")])
+def test_loss_columns_written_for_people_are_recognised(tmp_path: Path, train: str,
+                                                         val: str) -> None:
+    # pandas' to_csv of a results table: names with spaces and capitals, as in a sweep's log.
+    path = tmp_path / "results.csv"
+    rows = [f"Epoch,{train},Train Accuracy,{val}"]
+    rows += [f"{e},{1 / e},{50 + e},{1.2 / e}" for e in range(1, 6)]
+    path.write_text("\n".join(rows) + "\n")
+    keys = resolve_loss_keys(read_history(path).epochs.names)
+    assert (keys.train, keys.val) == (train, val)
+
+
+def test_flair_loss_tsv_with_an_unnamed_field_in_every_row(tmp_path: Path) -> None:
+    # Flair's loss.tsv as one NER training wrote it: upper-case names, a clock time, and every
+    # row one field wider than the header (an empty one after DEV_LOSS).
+    path = tmp_path / "loss.tsv"
+    rows = ["EPOCH\tTIMESTAMP\tBAD_EPOCHS\tLEARNING_RATE\tTRAIN_LOSS\tDEV_LOSS\tDEV_ACCURACY"]
+    rows += [f"{e}\t18:{e:02d}:44\t0\t0.1000\t{50 / e}\t{15 / e}\t\t0.95" for e in range(1, 21)]
+    path.write_text("\n".join(rows) + "\n")
+    history = read_history(path)
+    assert history.epochs.index.tolist() == list(range(1, 21))  # EPOCH is the epoch column
+    keys = resolve_loss_keys(history.epochs.names)
+    assert (keys.train, keys.val) == ("TRAIN_LOSS", "DEV_LOSS")
+    np.testing.assert_allclose(history.epochs.column("DEV_LOSS"), [15 / e for e in range(1, 21)])
+    assert "TIMESTAMP" not in history.epochs.names and history.malformed_lines == 0
+    assert "every row has 8 fields, the header names 7" in history.problems[0].reason
+    # A row wider still among them is another writer's: skipped and counted.
+    rows.append("21\t18:30:00\t0\t0.1\t8.3\t2.5\t\t0.95\t1")
+    path.write_text("\n".join(rows) + "\n")
+    assert read_history(path).malformed_lines == 1
+
+
+def test_glued_loss_names_of_printed_logs_are_recognised() -> None:
+    keys = resolve_loss_keys(["trloss", "trroc", "valloss", "valroc", "testloss_1"])
+    assert (keys.train, keys.val) == ("trloss", "valloss")
+    assert resolve_loss_keys(["TrainLoss", "ValidLoss"]).val == "ValidLoss"
+
+
+def test_the_total_beside_per_head_losses_is_the_loss() -> None:
+    keys = resolve_loss_keys(["train_cls_loss", "train_box_loss", "train_total_loss",
+                              "eval_cls_loss", "eval_box_loss", "eval_total_loss"])
+    assert (keys.train, keys.val) == ("train_total_loss", "eval_total_loss")
+
+
 def test_csv_without_a_header_row_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "losses.tsv"
     path.write_text("1\t0.9\t1.0\n2\t0.5\t0.8\n")
@@ -290,3 +350,34 @@ def test_loss_lists_named_the_way_scripts_name_them(tmp_path: Path) -> None:
     assert (keys.train, keys.val) == ("coil_train_losses", "coil_val_losses")
     # Two models in one file: which is "the" val loss is the user's to say (--val-key).
     assert resolve_loss_keys(["reg_loss", "reg_val_loss", "cls_val_loss"]).val is None
+
+
+def test_a_trainer_state_is_named_by_its_run_folder_or_else_by_its_own_name(
+        tmp_path: Path) -> None:
+    state = json.dumps({"log_history": [{"step": s, "epoch": s / 10, "loss": 1 / s,
+                                         "eval_loss": 1.2 / s} for s in (10, 20, 30)]})
+    checkpoint = tmp_path / "out" / "checkpoint-30"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "trainer_state.json").write_text(state)
+    assert read_history(checkpoint / "trainer_state.json").run_name == "out"
+    # copied beside other runs' files under names of their own: each is its own run
+    (tmp_path / "bert-ner__trainer_state.json").write_text(state)
+    assert read_history(tmp_path / "bert-ner__trainer_state.json").run_name == (
+        "bert-ner__trainer_state.json")
+
+
+def test_tensorflow_library_log_lines_in_a_printed_log_are_not_metrics(tmp_path: Path) -> None:
+    # Keras fit output with TensorFlow's C++ log lines between the epochs (glog / absl form).
+    path = tmp_path / "result.txt"
+    path.write_text(
+        "Epoch 1/2\n"
+        "I0000 00:00:1736955163.455750    9120 service.cc:154]   StreamExecutor device (0): "
+        "NVIDIA A100-SXM4-40GB, Compute Capability 8.0\n"
+        "2025-01-15 15:32:43.644359: I external/local_xla/xla/stream_executor/cuda/"
+        "cuda_dnn.cc:531] Loaded cuDNN version 8906\n"
+        "1/1 - 5s 5s/step - accuracy: 0.1184 - loss: 2.0902 - val_loss: 0.8697\n"
+        "Epoch 2/2\n"
+        "1/1 - 0s 81ms/step - accuracy: 0.2 - loss: 1.7614 - val_loss: 0.8\n")
+    history = read_history(path)
+    assert history.epochs.index.tolist() == [1, 2]
+    assert sorted(history.epochs.names) == ["accuracy", "loss", "val_loss"]

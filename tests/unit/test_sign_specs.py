@@ -287,3 +287,80 @@ def test_a_large_excursion_counts_as_oscillation_only_when_it_comes_back():
     # The same jump that halves but stays 2-3x above where it began has jumped, not swung.
     stays = _history(train, settled + [3.0, 1.4] + [1.3, 1.5] * 7)
     assert not _found(stays, "oscillating_val_loss")
+
+
+def test_the_validation_noise_is_pooled_from_subsets_that_make_up_the_set():
+    """Only the subsets' n and std logged (``Logger.log(subsets=...)``): when their pooled mean
+    is the validation loss they are the whole set, and their pooled n and std are its noise —
+    stagnation then waits as long as with ``val_n``/``val_loss_std`` logged. A validation loss
+    that is not their mean (a regularisation term in it) is not pooled."""
+    epochs = 30
+    best = 0.5 + 0.5 * math.exp(-3)
+    val = [0.5 + 0.5 * math.exp(-e / 4) if e <= 12 else best * (1 + 0.006 * (e - 12))
+           for e in range(1, epochs + 1)]  # best at 12, then a slow creep of 0.6% an epoch
+    train = [1 / math.sqrt(e) for e in range(1, epochs + 1)]
+
+    def stagnation(**columns: list[float]):
+        found = _found(_history(train, columns.pop("val_loss", val), **columns),
+                       "stagnating_val_loss")
+        return found[0].since_epoch, found[0].evidence["val_standard_error_log"]
+
+    subsets = {"val_loss[a]": [v * 0.9 for v in val], "n[a]": [40.0] * epochs,
+               "val_loss_std[a]": [v * 0.9 for v in val],
+               "val_loss[b]": [v * 1.2 for v in val], "n[b]": [20.0] * epochs,
+               "val_loss_std[b]": [v * 1.0 for v in val]}  # (40 * 0.9 + 20 * 1.2) / 60 = 1
+    assert stagnation() == (16, None)  # no noise known: the creep is over-fitting at 16
+    logged, _ = stagnation(val_n=[60.0] * epochs, val_loss_std=list(val))
+    pooled, se_log = stagnation(**subsets)
+    assert pooled == logged == 22 and se_log == pytest.approx(0.122, abs=1e-3)
+    assert stagnation(**subsets, val_loss=[v * 1.05 for v in val]) == (16, None)
+
+
+def test_a_flat_loss_below_the_logged_constant_guess_is_only_info():
+    # Down 12% in five epochs, then flat for 25: from the curve alone a plateau (under 5% below
+    # the epochs 2-4 level), but the logged constant guess says it sits at 89% of it: it
+    # learned something and stopped — said, at info, not warned about as "nothing learned".
+    train = [0.974, 0.913, 0.891, 0.879] + [0.852 * (1 + 0.003 * (i % 3)) for i in range(26)]
+    val = [value * 1.01 for value in train]
+    assert _found(_history(train, val), "train_plateau")
+    guessed = _history(train, val, constant_guess_loss=[0.958] * len(train))
+    plateau = [f for f in diagnose(guessed) if f.id == "train_plateau"]
+    assert [f.severity for f in plateau] == [Severity.INFO]
+    assert "below a constant guess (0.958): it learned, then stopped" in plateau[0].message
+
+
+def test_a_run_that_learned_and_lost_it_is_no_plateau_at_the_guess():
+    # At the guess (1.61) for six epochs, down to 73% of it, then back up above it for ten:
+    # it learned and lost it (lr too high), not "nothing learned about the inputs".
+    guess = 1.61
+    at_guess, learned = [1.68, 1.69, 1.67, 1.70, 1.69, 1.66], [1.43, 1.34, 1.21, 1.18, 1.26, 1.20]
+    train = [*at_guess, *learned, 1.70, 1.86, 1.85, 2.01, 1.91, 1.87, 1.79, 1.92, 1.85, 1.85]
+    history = _history(train, [value * 1.02 for value in train],
+                       constant_guess_loss=[guess] * len(train))
+    assert not _found(history, "train_plateau")
+    # Without the dip the same stretch at the guess is a warning (it never learned).
+    stuck = at_guess * 4
+    assert _found(_history(stuck, [v * 1.02 for v in stuck],
+                           constant_guess_loss=[guess] * len(stuck)), "train_plateau")
+
+
+def test_a_val_loss_creeping_to_new_lows_by_a_hair_while_train_falls_is_flat():
+    # Val settles at 0.5 by epoch 9 (its last 1% improvement), then makes a new low every
+    # epoch by 0.05% while the training loss keeps falling 5% an epoch: no improvement worth
+    # the name for 10 epochs.
+    epochs = 24
+    val = [0.5 + 0.5 * math.exp(-(e - 1) / 2) if e <= 8 else 0.5005 * 0.9995 ** (e - 8)
+           for e in range(1, epochs + 1)]
+    train = [0.45 * 0.95 ** (e - 1) for e in range(1, epochs + 1)]
+    found = _found(_history(train, val), "stagnating_val_loss")
+    assert found and found[0].evidence["form"] == "flat"
+    assert found[0].since_epoch == 19  # 10 validation epochs after the last 1% improvement
+    assert "improved by under 1% on" in found[0].message
+    # Counting every new low as an improvement (the old rule) never sees it.
+    every_low = {"stagnating_val_loss": StagnationParams(flat_min_improvement=0.0)}
+    assert not [f for f in diagnose(_history(train, val), params=every_low)
+                if f.id == "stagnating_val_loss" and f.severity >= Severity.WARNING]
+    # A training loss still above the val loss, falling towards it, closes the gap: not flat.
+    above = [v * (1.05 + 2 * 0.9 ** e) for e, v in enumerate(val)]  # -30% over 10 epochs
+    assert all(t > v for t, v in zip(above, val, strict=True))
+    assert not _found(_history(above, val), "stagnating_val_loss")
