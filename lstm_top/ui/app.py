@@ -12,6 +12,7 @@ message, 20 ms after the paint, and rebuild the chart only when its markers chan
 from __future__ import annotations
 
 import copy
+import gc
 import os
 import threading
 import time
@@ -29,6 +30,7 @@ from lstm_top.sources.base import LiveSource
 from lstm_top.sources.follow import FileFollower
 from lstm_top.sources.formats import classify
 from lstm_top.sources.open import open_target
+from lstm_top.ui import chart
 from lstm_top.ui import messages as msg
 from lstm_top.ui.chart import ChartOptions
 from lstm_top.ui.components.main_view import MainView
@@ -68,6 +70,11 @@ FINDINGS_BATCH_S = 0.1
 # way to the terminal (Textual's writer thread needs the GIL to write it, and the signs' pure
 # Python would hold it for up to a switch interval, 5 ms, at a time).
 JUDGE_AFTER_PAINT_S = 0.02
+# Python's cyclic garbage collector is held off from a frame's build until it is painted
+# (then JUDGE_AFTER_PAINT_S more), at most about this long: plotext makes thousands of
+# objects a chart, and the collections they set off landed on an appended epoch's way to the
+# screen (~1 ms an epoch, now and then a 7 ms older-generation pass).
+GC_HOLD_MAX_S = 1.0
 
 
 class LstmTopApp(OverlayKeys):
@@ -120,6 +127,7 @@ class LstmTopApp(OverlayKeys):
         self.sweep = SweepTable(self)
         self.shutting_down = False  # set by ``shutdown``: quitting
         self._parent_pid = os.getppid()  # --web: the server; see ui.served
+        self._gc_held_since: float | None = None  # gc disabled here (``_hold_gc``) since
 
     @property
     def selected(self) -> str | None:
@@ -295,6 +303,7 @@ class LstmTopApp(OverlayKeys):
             key = request.key()
             if key != self._requested:
                 self._requested = key
+                self._hold_gc()
                 quick = self.frames.calm and not request.overlay and \
                     self._views.last_build_cpu_s < QUICK_BUILD_S and not self._render_running()
                 self.frames.drawn()
@@ -353,7 +362,26 @@ class LstmTopApp(OverlayKeys):
         """The view is painted: now the records it shows may be judged (once the frame is
         written to the terminal)."""
         self.first_view_painted = True
-        self.set_timer(JUDGE_AFTER_PAINT_S, self._start_diagnosis)
+        self.set_timer(JUDGE_AFTER_PAINT_S, self._after_paint)
+
+    def _after_paint(self) -> None:
+        """The frame is on the terminal: the work put off for it is done now (the chart's
+        figure cleared for the next one, garbage collected), then the records are judged."""
+        chart.tidy()
+        self._release_gc()
+        self._start_diagnosis()
+
+    def _hold_gc(self) -> None:
+        """No cyclic garbage collection until the frame being made is painted
+        (``_after_paint``, at most GC_HOLD_MAX_S: ``_tick`` ends a longer hold)."""
+        if self._gc_held_since is None and gc.isenabled():  # never re-enable another's off
+            gc.disable()
+            self._gc_held_since = time.monotonic()
+
+    def _release_gc(self) -> None:
+        if self._gc_held_since is not None:
+            self._gc_held_since = None
+            gc.enable()
 
     def on_loss_plot_resized(self, message: LossPlot.Resized) -> None:
         self.request_frame(urgent=True)
@@ -424,6 +452,9 @@ class LstmTopApp(OverlayKeys):
         """Once a second: elapsed time and stalled state. Repaints only if the text changed."""
         if served_to_browser() and server_gone(self._driver, self._parent_pid):
             return self.exit(0)  # on_unmount stops the readers and demos
+        held = self._gc_held_since
+        if held is not None and time.monotonic() - held > GC_HOLD_MAX_S:
+            self._release_gc()  # a frame that never came to be painted
         self._changed(urgent=False)  # a state change (live → stalled) changes an empty chart
 
     def action_run_table(self) -> None:
@@ -467,6 +498,7 @@ class LstmTopApp(OverlayKeys):
         """Stop every reader and every demo process started here (idempotent)."""
         # Results and changes still queued are dropped unseen: the widgets are going away.
         self.shutting_down = True
+        self._release_gc()
         self.workers.cancel_group(self, "diagnose")
         self._diagnosers.stop()  # a catch-up in progress ends within a slice
         for run in self.runs.values():

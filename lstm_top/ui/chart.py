@@ -45,6 +45,10 @@ MONO_MARKERS = ("•", "+", "x", "o", "*", "#", "=", "~")
 
 SERIES_MODES = ("train + val + subsets", "train + val", "val + subsets")
 _PLOT_LOCK = threading.Lock()
+# The figure holds the last render until ``tidy`` clears it, once that frame is on screen:
+# clearing plotext's figure (and finalising the thousands of objects of the last one) is a
+# tenth of a render, taken off an appended epoch's way to the screen. True: clear first.
+_figure_used = True
 _WHITE_BACKGROUND = "\x1b[48;5;15m"
 
 
@@ -282,10 +286,13 @@ def render(spec: ChartSpec) -> str:
     """The chart as text with ANSI colour codes (plain text when colour is off)."""
     if spec.empty_message is not None or spec.width < 10 or spec.height < 4:
         return spec.empty_message or ""
+    global _figure_used
     color = spec.options.color
     with _PLOT_LOCK:
         fig = plotext.figure
-        fig.clear()
+        if _figure_used:  # not tidied since the last render
+            fig.clear()
+        _figure_used = True
         fig.plot_size(spec.width, spec.height)
         fig.theme("simple" if color else "colorless")
         fig.legend(active=False)
@@ -319,6 +326,20 @@ def render(spec: ChartSpec) -> str:
     # plotext 6 paints full-canvas lines on a white background whatever pixel is given; on a
     # dark terminal that is a glaring bar, so the background code is dropped.
     return text.replace(_WHITE_BACKGROUND, "")
+
+
+def tidy() -> None:
+    """Clear the figure of the last render now, ahead of the next one (which then need not).
+    Never waits: while a render is in progress, that render's successor clears it itself."""
+    global _figure_used
+    if not _PLOT_LOCK.acquire(blocking=False):
+        return
+    try:
+        if _figure_used:
+            plotext.figure.clear()
+            _figure_used = False
+    finally:
+        _PLOT_LOCK.release()
 
 
 def _flat_y_axis(fig: Any, spec: ChartSpec) -> None:

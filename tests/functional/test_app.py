@@ -136,6 +136,62 @@ async def test_an_epoch_after_a_quiet_spell_is_painted_at_once(tmp_path: Path) -
     assert min(took) < 1 / FRAMES_PER_SECOND, took
 
 
+async def test_no_garbage_collection_holds_up_an_appended_epoch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python's collector is held off from the build of an appended epoch's frame until it is
+    painted (plotext's thousands of objects a chart set a collection off on the way, now and
+    then an older generation's of several ms), and is back on once it is: garbage is still
+    collected while a run is followed."""
+    import gc
+    import time
+
+    from lstm_top import Logger
+    from lstm_top.ui.view import ViewBuilder
+
+    builds: list[float] = []
+    build = ViewBuilder.build
+
+    def timed_build(self: ViewBuilder, request: object) -> object:
+        builds.append(time.monotonic())
+        return build(self, request)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ViewBuilder, "build", timed_build)
+    collections: list[float] = []
+
+    def on_collection(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(time.monotonic())
+
+    path = tmp_path / "live.jsonl"
+    logger = Logger(path, run_name="collected")
+    logger.log(epoch=1, loss=1.0, val_loss=1.1)
+    app = make_app(path, clock=time.time)
+    windows = []  # (the frame's build began, its epoch painted)
+    gc.callbacks.append(on_collection)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settled(pilot)
+            for epoch in range(2, 8):
+                await asyncio.sleep(0.3)
+                builds.clear()
+                logger.log(epoch=epoch, loss=1.0 / epoch, val_loss=1.1 / epoch)
+                while f"epoch {epoch} " not in painted_lines(app)[0]:
+                    assert not builds or time.monotonic() - builds[0] < WAIT_S
+                    await asyncio.sleep(0.001)
+                windows.append((builds[0], time.monotonic()))
+            await settled(pilot)
+            collecting = gc.isenabled()
+            before = len(collections)
+            garbage = [[] for _ in range(2000)]  # tracked objects: a collection's due
+            del garbage
+    finally:
+        gc.callbacks.remove(on_collection)
+        logger.close()
+    in_the_way = [t for t in collections if any(start <= t <= end for start, end in windows)]
+    assert not in_the_way, (in_the_way, windows)
+    assert collecting and len(collections) > before  # a settled viewer collects as ever
+
+
 async def test_a_new_epoch_updates_the_metrics_where_the_cursor_was_left(
         tmp_path: Path) -> None:
     """The table's values change in place: the row a person moved the cursor to stays

@@ -391,3 +391,27 @@ def test_chart_text_is_what_rich_decodes(ansi: str) -> None:
     assert ours.spans == rich_text.spans
     assert (ours.no_wrap, ours.overflow, ours.style, ours.end) == \
         (rich_text.no_wrap, rich_text.overflow, rich_text.style, rich_text.end)
+
+
+def test_a_chart_drawn_on_a_figure_tidied_ahead_is_the_same_chart(tmp_path: Path) -> None:
+    """``chart.tidy`` clears plotext's figure after a frame, so the next render need not:
+    whatever was drawn before, the chart drawn next is the one a fresh figure gives."""
+    from lstm_top.history import resolve_loss_keys
+    from lstm_top.ui import chart
+
+    def spec_of(name: str, epochs: int, log_y: bool) -> chart.ChartSpec:
+        history = read_history(write_run(tmp_path / f"{name}.jsonl", name, epochs))
+        return chart.build_spec(history, resolve_loss_keys(history.epochs.names), [],
+                                ChartOptions(log_y=log_y), 76, 14)
+
+    wanted, other = spec_of("stagnating", 60, False), spec_of("oscillating", 30, True)
+    first = chart.render(wanted)
+    chart.render(other)
+    chart.tidy()
+    after_tidy = chart.render(wanted)
+    chart.render(other)
+    untidied = chart.render(wanted)  # the render clears the figure itself
+    chart.tidy()
+    chart.tidy()  # twice: nothing left to clear
+    assert first == after_tidy == untidied == chart.render(wanted)
+    assert chart.render(other) != first
