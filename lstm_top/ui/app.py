@@ -5,7 +5,9 @@ at most ``FRAMES_PER_SECOND``. A frame hands the diagnosis worker the runs whose
 and the render worker a frozen ``ViewRequest`` (built unless equal to the last; the first change
 after a quiet spell, when builds are quick, is built on the UI thread: ``QUICK_BUILD_S``). A new
 record is drawn at once, never waiting for the diagnosis: the findings follow in their own
-message, 20 ms after the paint, and rebuild the chart only when its markers change.
+message, 20 ms after the paint, and rebuild the chart only when its markers change. What
+can wait for the paint does (``_after_paint``): from a frame's build until then no garbage is
+collected, and plotext's figure is cleared for the next chart only after it.
 ``is_settled``: all on screen.
 """
 
