@@ -91,6 +91,16 @@ class StagnationParams(Params):
     swings: SwingParams = field(default_factory=SwingParams)
 
 
+@dataclass(frozen=True)
+class FlatAnchor:
+    """A best that improved on the one before it by ``flat_min_improvement``."""
+
+    log: float = math.inf
+    index: int = 0  # its validation epoch count
+    epoch: int = 0
+    value: float = math.nan
+
+
 class StagnatingValLoss(Detector[StagnationParams]):
     sign_id = "stagnating_val_loss"
     remedy = REMEDY
@@ -118,9 +128,7 @@ class StagnatingValLoss(Detector[StagnationParams]):
         self.train_around_best: list[float] | None = None
         # The last best that improved on the one before by flat_min_improvement: where the
         # flat form counts from.
-        self.flat_anchor_log = math.inf
-        self.flat_anchor_index = 0
-        self.flat_anchor: tuple[int, float] = (0, math.nan)  # (epoch, val) of that best
+        self.flat_anchor = FlatAnchor()
         self.swings = SwingCounter(p.swings)
 
     def observe(self, epoch: Epoch, context: SignContext) -> None:
@@ -157,9 +165,8 @@ class StagnatingValLoss(Detector[StagnationParams]):
         self.val_noise_window.append(val_log)
         train_level = median(self.train_recent) if self.train_recent else None
         self.levels.append((median(self.val_recent), train_level))
-        if val_log < self.flat_anchor_log - p.flat_min_improvement:
-            self.flat_anchor_log, self.flat_anchor_index = val_log, self.val_count
-            self.flat_anchor = (epoch.epoch, val)
+        if val_log < self.flat_anchor.log - p.flat_min_improvement:
+            self.flat_anchor = FlatAnchor(val_log, self.val_count, epoch.epoch, val)
         new_best = val_log < self.best_log
         if new_best:
             self.best_log, self.best_value = val_log, val
@@ -169,11 +176,11 @@ class StagnatingValLoss(Detector[StagnationParams]):
             self.train_at_best = (train_level if len(self.train_recent) == p.level_window
                                   else self.train_recent[-1] if self.train_recent else None)
             self.train_around_best = list(self.train_recent)[-2:]
-            if self.val_count - self.flat_anchor_index < p.flat_patience:
+            if self.val_count - self.flat_anchor.index < p.flat_patience:
                 self.tracker.clear(epoch.epoch)
                 return
         since = self.val_count - self.best_index
-        since_improved = self.val_count - self.flat_anchor_index
+        since_improved = self.val_count - self.flat_anchor.index
         if (since < p.patience and since_improved < p.flat_patience) or train_level is None \
                 or self.train_at_best is None:
             return
@@ -212,7 +219,7 @@ class StagnatingValLoss(Detector[StagnationParams]):
                              and then - middle >= needed / 3 and middle - train_level >= needed / 3)
             # ... and the training loss has gone below the validation loss: one still above it
             # (dropout, augmentation) falling towards it closes the gap, whatever the val does.
-            flat = (fell_steadily and level - self.flat_anchor_log >= -p.flat_min_improvement
+            flat = (fell_steadily and level - self.flat_anchor.log >= -p.flat_min_improvement
                     and train_level < level)
             flat_train_change = (-math.expm1(-(then - train_level)) * 100
                                  if then is not None else 0.0)
@@ -240,7 +247,7 @@ class StagnatingValLoss(Detector[StagnationParams]):
                        f"{fmt(self.best_value)} (epoch {self.best_epoch}, {since} epochs ago) "
                        f"while train loss fell {train_change:.0f}%: the gap is widening")
         elif since_improved > since:  # new lows, but by under flat_min_improvement
-            anchor_epoch, anchor_value = self.flat_anchor
+            anchor_epoch, anchor_value = self.flat_anchor.epoch, self.flat_anchor.value
             message = (f"val loss has improved by under "
                        f"{p.flat_min_improvement * 100:.0f}% on {fmt(anchor_value)} "
                        f"(epoch {anchor_epoch}) for {since_improved} epochs while train loss "

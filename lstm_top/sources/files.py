@@ -199,6 +199,8 @@ def _unnamed_columns_width(rows: list[tuple[int, list[str]]], header: list[str])
     """The row width when (nearly) every data row is wider than the header by the same count
     (a writer that puts an unnamed field in each row: Flair's loss.tsv), else 0. Rows of any
     other width stay skipped."""
+    if not any(len(row) > len(header) for _, row in rows):
+        return 0  # the usual file: no cell stripped twice on every read
     widths = Counter(len(row) for _, row in rows if row and any(cell.strip() for cell in row)
                      and [cell.strip() for cell in row] != header)
     if not widths:
