@@ -312,7 +312,7 @@ def test_the_validation_noise_is_pooled_from_subsets_that_make_up_the_set():
     assert stagnation() == (16, None)  # no noise known: the creep is over-fitting at 16
     logged, _ = stagnation(val_n=[60.0] * epochs, val_loss_std=list(val))
     pooled, se_log = stagnation(**subsets)
-    assert pooled == logged == 22 and se_log == pytest.approx(0.122, abs=1e-3)
+    assert pooled == logged == 19 and se_log == pytest.approx(0.122, abs=1e-3)
     assert stagnation(**subsets, val_loss=[v * 1.05 for v in val]) == (16, None)
 
 
