@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +150,11 @@ def test_held_out_families_are_generated_only_on_request(tmp_path: Path):
     from lstm_top.evaluation import generate
 
     assert not {family for _, family in generate.plan(3)} & set(generate.HELD_OUT_FAMILIES)
+    # By default the calibration part is the larger: 120 runs per family against 80.
+    runs = Counter(family for _, family in generate.plan())
+    assert {runs[family] for family in generate.CALIBRATION_FAMILIES} == {120}
+    assert {runs[family] for family in generate.TEST_FAMILIES} == {80}
+    assert len(generate.plan(3)) == 3 * 6
     # The adding problem's target is the sum of the two marked values (plus its noise).
     x, y = generate._adding(np.random.default_rng(0), 50, 24, 0.0, early=True)
     assert x.shape == (50, 24, 2) and (x[:, :, 1].sum(axis=1) == 2).all()
