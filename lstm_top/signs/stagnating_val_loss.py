@@ -264,10 +264,10 @@ class StagnatingValLoss(Detector[StagnationParams]):
                        f"{fmt(self.best_value)} (epoch {self.best_epoch}, {since} epochs ago) "
                        f"while train loss fell {train_change:.0f}%: the gap is widening")
         elif since_improved > since:  # new lows, but by under flat_min_improvement
-            anchor_epoch, anchor_value = self.flat_anchor.epoch, self.flat_anchor.value
+            anchor = self.flat_anchor
             message = (f"val loss has improved by under "
-                       f"{p.flat_min_improvement * 100:.0f}% on {fmt(anchor_value)} "
-                       f"(epoch {anchor_epoch}) for {since_improved} epochs while train loss "
+                       f"{p.flat_min_improvement * 100:.0f}% on {fmt(anchor.value)} "
+                       f"(epoch {anchor.epoch}) for {since_improved} epochs while train loss "
                        f"fell {flat_train_change:.0f}%: the model no longer generalises what "
                        f"it learns")
         else:
