@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from lstm_top.format import MAX_NAME_CHARS, is_number, nesting_too_deep, to_float
-from lstm_top.history import TRAIN_SPLIT_NAMES, VAL_SPLIT_NAMES, History
+from lstm_top.history import TRAIN_SPLIT_NAMES, VAL_SPLIT_NAMES, History, resolve_loss_keys
 from lstm_top.sources.base import SourceError
 
 # Epoch numbers are stored as int64; a float at or beyond 2**63 cannot be one.
@@ -97,6 +97,7 @@ def read_csv_text(text: str, history: History) -> None:
         step_values.clear()
 
     run_name: str | None = None  # the run column's value for the run being read
+    last_line = 0
     try:
         listed = list(rows)
         if run_col is not None:
@@ -109,6 +110,7 @@ def read_csv_text(text: str, history: History) -> None:
         for line, row in listed:
             if not row or all(not cell.strip() for cell in row):
                 continue
+            last_line = line
             if [cell.strip() for cell in row] == header:
                 # The header again (CSVLogger(append=True) after a restart, two runs in one
                 # file): a new run. The file shows its last run; the earlier one is noted.
@@ -187,7 +189,36 @@ def read_csv_text(text: str, history: History) -> None:
     except csv.Error as exc:
         history.note_problem(0, f"CSV parsing stopped: {exc}")
     merged.update(carried)
+    repeated = _revalidated_epoch(history, merged)
+    if repeated is not None:
+        history.note_problem(last_line, f"the last row, epoch {current}, has no training loss and "
+                                f"repeats epoch {repeated}'s validation exactly: a "
+                                f"re-validation of a checkpoint (trainer.validate), not an "
+                                f"epoch; not read")
+        return
     flush()
+
+
+def _revalidated_epoch(history: History, last: dict[str, float]) -> int | None:
+    """The earlier epoch whose every value ``last`` (the file's final epoch) repeats exactly,
+    where ``last`` holds no training loss: Lightning's ``trainer.validate(ckpt_path="best")``
+    after ``fit`` writes such a row at the next epoch number (the best epoch's values to the
+    last digit, which no second evaluation of other weights gives)."""
+    table = history.epochs
+    if not last or not len(table):
+        return None
+    keys = resolve_loss_keys([*table.names, *last])
+    # A run that logs a training loss, whose last epoch has none (a history of validation
+    # losses alone, from a frozen model, may repeat itself for real).
+    if keys.train is None or keys.train in last or keys.val is None or keys.val not in last:
+        return None
+    if any(name not in table.names for name in last):
+        return None
+    same = np.ones(len(table), dtype=bool)
+    for name, value in last.items():
+        same &= table.present(name) & (table.column(name) == value)
+    rows = np.flatnonzero(same)
+    return int(table.index[rows[-1]]) if len(rows) else None
 
 
 # The share of data rows that must be wider than the header by the same count for that width

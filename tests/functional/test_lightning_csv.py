@@ -88,3 +88,31 @@ def test_check_reads_metrics_csv_like_our_file(same_run: Path) -> None:
     assert csv_summary["best_val_loss"] == pytest.approx(our_summary["best_val_loss"], rel=1e-6)
     assert csv_summary["best_val_epoch"] + 1 == our_summary["best_val_epoch"]
     assert [s["id"] for s in reports["csv"]["signs"]] == [s["id"] for s in reports["ours"]["signs"]]
+
+
+def test_a_validate_after_fit_is_not_read_as_one_more_epoch(tmp_path: Path) -> None:
+    """``trainer.validate(ckpt_path="best")`` after ``fit`` writes one more row: the best
+    checkpoint's validation, at the next epoch number and with no training loss. Read as an
+    epoch it would be a new last point repeating an old value (and "last" would show it)."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    torch.manual_seed(1)
+    csv_logger = CSVLogger(str(tmp_path), name="csv", version=0)
+    checkpoint = ModelCheckpoint(dirpath=str(tmp_path / "ckpt"), monitor="val_loss")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = trainer([checkpoint], EPOCHS, logger=csv_logger, log_every_n_steps=1,
+                      enable_checkpointing=True)
+        run.fit(TinyLstm(), loader(sequences(64, 0)), loader(sequences(32, 1)))
+        run.validate(dataloaders=loader(sequences(32, 1)), ckpt_path="best", verbose=False)
+    path = metrics_csv(tmp_path)
+    last = path.read_text().splitlines()[-1].split(",")
+    header = path.read_text().splitlines()[0].split(",")
+    assert int(last[header.index("epoch")]) == EPOCHS  # the row is there, one past the last
+    history = read_history(path)
+    assert list(history.epochs.index) == list(range(EPOCHS))
+    best = int(np.argmin(history.epochs.column("val_loss")))
+    assert [p.reason for p in history.problems] == [
+        f"the last row, epoch {EPOCHS}, has no training loss and repeats epoch {best}'s "
+        f"validation exactly: a re-validation of a checkpoint (trainer.validate), not an "
+        f"epoch; not read"]
