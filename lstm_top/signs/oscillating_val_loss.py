@@ -30,7 +30,9 @@ REMEDY = ("Lower the learning rate (or add a decay schedule / warm-up); clip gra
 class OscillationParams(Params):
     swings: SwingParams = field(default_factory=SwingParams)
     # Three peaks within the swing window: two can be a pair of unlucky batches, three is a
-    # pattern.
+    # pattern. Two raised 3 more runs labelled "no" on the oracle calibration part and 10 more
+    # on the public calibration halves (found 3 more oracle ones); four lost 4 of the 15
+    # oracle calibration oscillations and 6 of the founding note's 10.
     min_peaks: int = 3
     # Hysteresis: an open episode stays open while two peaks remain in the window, so a run
     # that keeps spiking every 8-10 epochs is one episode, not a string of open/close flickers.
