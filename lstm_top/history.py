@@ -55,6 +55,8 @@ VAL_LOSS_KEYS = ("val_loss", "valid_loss", "val/loss", "eval_loss", "validation_
                  "val_loss_epoch", "test_loss", "dev_loss",
                  "val_total_loss", "eval_total_loss", "valid_total_loss", "val/total_loss",
                  "test_total_loss", "valloss", "validloss", "devloss", "testloss",
+                 # abbreviated like tr_loss / trn_loss ("tr_loss,tr_acc,vl_loss,vl_acc")
+                 "vl_loss", "vld_loss",
                  # TensorBoard / W&B tags (Hugging Face's eval/loss, Lightning, tutorials)
                  "eval/loss", "valid/loss", "validation/loss", "val/loss_epoch", "Loss/val",
                  "loss/val", "Loss/test", "loss/test")

@@ -336,6 +336,36 @@ def _expand_sub_losses(series: dict[str, list[Any]]) -> dict[str, list[Any]]:
                                 for row in values]
     return expanded
 
+def _row_label(key: object) -> int | None:
+    """A pandas row label as JSON writes it (``"0"``, ``"12"``), else None."""
+    text = str(key)
+    return int(text) if text.isdigit() and len(text) < 10 else None
+
+
+def _pandas_json_table(data: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """A pandas ``DataFrame.to_json()`` of a history as per-epoch records (with an ``epoch``
+    from the row labels), or None when ``data`` is not one. Its default shape is by column,
+    ``{"loss": {"0": .., "1": ..}, "val_loss": {..}}``; ``orient="index"`` writes
+    ``{"0": {"loss": .., "val_loss": ..}, ..}``. The row labels are the frame's index: a
+    Keras history's is the 0-based epoch."""
+    values = list(data.values())
+    if not values or not all(isinstance(v, dict) and v for v in values):
+        return None
+    by_column = all(_row_label(k) is not None for column in values for k in column)
+    by_row = all(_row_label(k) is not None for k in data)
+    if by_column and not by_row:
+        labels = sorted({label for column in values for k in column
+                         if (label := _row_label(k)) is not None})
+        return [{"epoch": label, **{str(name): column.get(str(label))
+                                    for name, column in data.items()}} for label in labels]
+    if by_row and not by_column:
+        rows = sorted(((_row_label(k), row) for k, row in data.items()),
+                      key=lambda item: item[0] or 0)
+        return [{"epoch": label, **{str(name): value for name, value in row.items()}}
+                for label, row in rows]
+    return None
+
+
 def read_history_json_text(text: str, history: History) -> None:
     """Keras ``json.dump(model.fit(...).history)``: metric -> list of per-epoch values; or a
     list of per-epoch records ``[{"epoch": 1, "loss": ..., "val_loss": ...}, ...]``; or a list
@@ -360,6 +390,18 @@ def read_history_json_text(text: str, history: History) -> None:
     if isinstance(data, dict) and isinstance(data.get("history"), dict):
         data = data["history"]
     index_key = "epoch"
+    if isinstance(data, dict) and len(data) > 1 and all(
+            isinstance(run, dict) and any(isinstance(v, list) for v in run.values())
+            for run in data.values()):
+        # Histories by name (json.dump({name: h.history for name, h in trained.items()}):
+        # several models compared): several runs in one file, which shows its last.
+        history.note_problem(0, f"{len(data)} runs in this file (histories by name: "
+                                f"{', '.join(list(map(str, data))[:3])}, ...); the last, "
+                                f"{str(list(data)[-1])[:MAX_NAME_CHARS]!r}, is shown",
+                             skipped=False)
+        data = list(data.values())[-1]
+    if isinstance(data, dict) and (table := _pandas_json_table(data)) is not None:
+        data = table
     if (isinstance(data, list) and len(data) > 1 and all(isinstance(row, dict) for row in data)
             and all(any(isinstance(v, list) for v in row.values()) for row in data)):
         # A list of whole histories (json.dump([h.history for h in folds]): cross-validation

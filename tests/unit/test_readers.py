@@ -160,6 +160,17 @@ def test_glued_loss_names_of_printed_logs_are_recognised() -> None:
     assert resolve_loss_keys(["TrainLoss", "ValidLoss"]).val == "ValidLoss"
 
 
+def test_abbreviated_split_names_are_recognised(tmp_path: Path) -> None:
+    # A training script's own CSV: "epoch,tr_loss,tr_acc,vl_loss,vl_acc,lr". Before, only the
+    # training loss was found, and with no validation loss no validation sign could run.
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,tr_loss,tr_acc,vl_loss,vl_acc,lr\n"
+                    "12,0.86,0.48,1.13,0.88,2e-4\n13,0.85,0.49,1.12,0.88,2e-4\n")
+    report = _check_json(path)
+    assert (report["summary"]["train_key"], report["summary"]["val_key"]) == ("tr_loss",
+                                                                              "vl_loss")
+
+
 def test_the_total_beside_per_head_losses_is_the_loss() -> None:
     keys = resolve_loss_keys(["train_cls_loss", "train_box_loss", "train_total_loss",
                               "eval_cls_loss", "eval_box_loss", "eval_total_loss"])
@@ -246,6 +257,42 @@ def test_json_list_of_histories_shows_the_last_run(tmp_path: Path) -> None:
     assert [p.reason for p in history.problems] == [
         "3 runs in this file (a list of histories); the last is shown"]
     assert history.malformed_lines == 0
+
+
+def test_json_histories_by_name_show_the_last_run(tmp_path: Path) -> None:
+    # json.dump({name: fit.history for name, fit in trained.items()}, f): several models
+    # compared in one file. The last is shown and the note names the runs.
+    runs = {name: {"train_loss": [1.0 + k, 0.5 + k], "val_loss": [1.2 + k, 0.7 + k]}
+            for k, name in enumerate(["bert_fnn", "bert_cnn", "scibert_textcnn"])}
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps(runs, indent=4))
+    history = read_history(path)
+    np.testing.assert_allclose(history.epochs.column("val_loss"), [3.2, 2.7])
+    assert [p.reason for p in history.problems] == [
+        "3 runs in this file (histories by name: bert_fnn, bert_cnn, scibert_textcnn, ...); "
+        "the last, 'scibert_textcnn', is shown"]
+    assert history.malformed_lines == 0
+
+
+@pytest.mark.parametrize("orient", [None, "index"])
+def test_a_pandas_to_json_history_reads_like_the_dict(tmp_path: Path, orient: str | None) -> None:
+    # pd.DataFrame(fit.history).to_json(path): by default a dict of columns keyed by the row
+    # labels as strings ({"loss": {"0": .., "1": ..}}); orient="index" turns it row-wise.
+    # Both were "not a history" before. The row labels are the frame's 0-based epochs.
+    pandas = pytest.importorskip("pandas")
+    fit_history = {"loss": [1.0, 0.5, 0.25, 0.2], "val_loss": [1.1, 0.9, 0.95, 1.0],
+                   "accuracy": [0.1, 0.2, 0.3, 0.35]}
+    path = tmp_path / "history.json"
+    frame = pandas.DataFrame(fit_history)
+    frame.to_json(path) if orient is None else frame.to_json(path, orient=orient)
+    history = read_history(path)
+    assert list(history.epochs.index) == [0, 1, 2, 3]
+    for name, values in fit_history.items():
+        np.testing.assert_allclose(history.epochs.column(name), values)
+    assert history.problems == []
+    report = _check_json(path)
+    assert report["summary"]["val_key"] == "val_loss"
+    assert report["summary"]["best_val_epoch"] == 1
 
 
 def test_json_lists_named_after_their_split_are_the_losses(tmp_path: Path) -> None:
