@@ -67,6 +67,11 @@ class PlateauParams(Params):
     # 99 plateaus on the 354 oracle runs with no false alarm; 3x raised on a healthy one.
     chance_trend_factor: float = 2.0
     max_chance_classes: int = 10
+    # A history whose first epoch is 3 or later (counting from 0 or 1) is a resumed run or a
+    # file's tail: its start was never seen, so "no progress since the start" cannot be judged
+    # (a public run resumed at epoch 12, still improving 7%, read as a plateau measured from
+    # its twelfth epoch). Runs counted in steps start wherever their first evaluation is.
+    resumed_from_epoch: int = 3
     # With the constant guess's loss logged: at or above 95% of it for 10 epochs (after the
     # first) is a warning, 8 is info. On the oracle corpus' calibration part (the level
     # computed from each run's own training targets) 0.93-0.97 raised no false alarm and found
@@ -121,21 +126,29 @@ class TrainPlateau(Detector[PlateauParams]):
         self.recent: deque[float] = deque(maxlen=p.level_window)
         self.trend_window: deque[float] = deque(maxlen=p.trend_epochs)
         self.count = 0
+        self.first_epoch_seen = False
+        self.start_epoch = 0  # where the reference level begins (the epoch after the first)
         self.best_log = math.inf
         self.at_guess = 0  # consecutive epochs at the constant guess's loss
         self.lowest_share_of_guess = math.inf  # the lowest training loss / guess after epoch 1
 
     def observe(self, epoch: Epoch, context: SignContext) -> None:
+        p = self.params
+        if not self.first_epoch_seen:
+            self.first_epoch_seen = True
+            if context.history.index_unit == "epoch" and epoch.epoch >= p.resumed_from_epoch:
+                self.started_late = True
         if self.started_late:
             return  # the start of the run was skipped: "no progress since the start" is unknown
         value_log = log_or_none(epoch.train)
         if value_log is None:
             return
-        p = self.params
         self.count += 1
         if len(self.first) < p.skip_first_epochs:
             self.first.append(value_log)
         elif len(self.start) < p.start_epochs:
+            if not self.start:
+                self.start_epoch = epoch.epoch
             self.start.append(value_log)
         self.recent.append(value_log)
         self.trend_window.append(value_log)
@@ -176,7 +189,7 @@ class TrainPlateau(Detector[PlateauParams]):
                            f"({fmt(guess)}): it learned, then stopped")
         reference = math.exp(start_level)
         message = (f"train loss {fmt(loss)} is only {max(progress, 0) * 100:.1f}% below "
-                   f"{fmt(reference)} (epoch {p.skip_first_epochs + 1}) after {self.count} "
+                   f"{fmt(reference)} (epoch {self.start_epoch}) after {self.count} "
                    f"epochs{chance}{below_guess}")
         evidence = {"start_level": rounded(reference), "level": rounded(loss),
                     "first_epoch_level": rounded(math.exp(self.first[0])) if self.first else None,

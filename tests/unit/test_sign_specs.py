@@ -140,6 +140,17 @@ def test_severity_escalation_says_when():
     assert early.severity is Severity.INFO and early.warning_since is None
 
 
+def test_a_resumed_run_is_no_plateau_for_want_of_its_start():
+    # A history that begins at epoch 12 (a resumed run, a file's tail): its training loss is
+    # flat-ish from there, but where it started is not in the file, so no plateau is judged.
+    # The same curve from epoch 1 is one, and its message names the reference epoch.
+    train = [0.86, 0.85, 0.85, 0.84] + [0.84 * (1 - 0.0005 * i) for i in range(16)]
+    resumed = history_from_columns(list(range(12, 32)), {"loss": train})
+    assert not [f for f in diagnose(resumed) if f.id == "train_plateau"]
+    from_start = _found(_history(train), "train_plateau")
+    assert from_start and "below 0.85 (epoch 2)" in from_start[0].message
+
+
 def test_thresholds_are_parameters_a_user_can_override():
     val = list(np.geomspace(1.0, 0.3, 10)) + list(np.geomspace(0.31, 0.6, 10))
     train = list(np.geomspace(1.0, 0.25, 10)) + list(np.geomspace(0.24, 0.05, 10))
