@@ -427,6 +427,8 @@ def resolve_loss_keys(names: Iterable[str], train_key: str | None = None,
         train = next((k for k in TRAIN_SPLIT_NAMES if k in name_set), None)
     if val is None and not val_key:
         val = next((k for k in VAL_SPLIT_NAMES if k in name_set), None)
+    if val is None and not val_key:
+        val = _named_after_its_loss_function(present)
     subsets: dict[str, str] = {}
     val_metric = val or "val_loss"
     for name in present:
@@ -443,6 +445,20 @@ def resolve_loss_keys(names: Iterable[str], train_key: str | None = None,
 def _plain_name(name: str) -> str:
     """``"Train Loss"`` -> ``"train_loss"``: a name as written for people, as a key."""
     return re.sub(r"[\s\-]+", "_", name.strip()).lower()
+
+
+# Last of all: a validation column named after the loss function itself (``val_ce``,
+# ``val_mean_ce``, ``valid_nll``), as scripts that never call it "loss" name it.
+_LOSS_FUNCTION_NAME = re.compile(
+    r"(val|valid|validation|dev|eval)[_/](mean_|avg_)?"
+    r"(ce|nll|xent|cross_?entropy|bce|mse)$")
+
+
+def _named_after_its_loss_function(names: list[str]) -> str | None:
+    """The one validation column named after a loss function, or None (none, or several:
+    ``val_mse`` beside ``val_bce`` is for the user to choose)."""
+    found = [name for name in names if _LOSS_FUNCTION_NAME.fullmatch(_plain_name(name))]
+    return found[0] if len(found) == 1 else None
 
 
 def _only_one(names: list[str], endings: tuple[str, ...]) -> str | None:

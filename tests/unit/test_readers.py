@@ -171,6 +171,18 @@ def test_abbreviated_split_names_are_recognised(tmp_path: Path) -> None:
                                                                               "vl_loss")
 
 
+def test_a_validation_column_named_after_its_loss_function_is_the_val_loss() -> None:
+    # A language model's own CSV: "epoch,train_loss,val_top1,...,val_ppl,val_mean_ce", no
+    # validation column called "loss": its mean cross-entropy is the validation loss.
+    names = ["epoch", "train_loss", "val_top1", "val_ppl", "val_mean_ce"]
+    assert resolve_loss_keys(names).val == "val_mean_ce"
+    assert resolve_loss_keys(["loss", "Valid NLL"]).val == "Valid NLL"
+    # A val_loss wins, and two candidates are the user's to choose between.
+    assert resolve_loss_keys([*names, "val_loss"]).val == "val_loss"
+    assert resolve_loss_keys(["train_loss", "val_mse", "val_bce"]).val is None
+    assert resolve_loss_keys(["train_loss", "val_accuracy", "val_mce_score"]).val is None
+
+
 def test_the_total_beside_per_head_losses_is_the_loss() -> None:
     keys = resolve_loss_keys(["train_cls_loss", "train_box_loss", "train_total_loss",
                               "eval_cls_loss", "eval_box_loss", "eval_total_loss"])
