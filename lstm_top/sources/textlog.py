@@ -6,8 +6,16 @@ on the next, progress bars and colour codes included) and the lines PyTorch loop
 0.52``, ``[Epoch 3] loss=0.41 val_loss=0.52``, a printed dict). A line that names an epoch
 starts it; ``name: number``, ``name=number`` and ``name number`` fields are its metrics, also on
 the lines that follow until the next epoch. Names are written the usual way (``Train Loss`` ->
-``train_loss``, ``Val Loss`` -> ``val_loss``). Lines with nothing to read are passed over
-silently: a log is mostly other text.
+``train_loss``, ``Val Loss`` -> ``val_loss``). A phase word heading a line's metrics names them
+for that phase (``[Epoch: 05] Valid acc: 0.30 | loss: 2.05`` -> ``val_acc``, ``val_loss``; on a
+Train line they stay ``acc``, ``loss``; a Test line's are ``test_...``). Lines with nothing to
+read are passed over silently: a log is mostly other text.
+
+A tqdm progress bar (``171/171 [00:25<00:00, 7.58batch/s, loss=4.82]``) counts as one line,
+however many it is printed on, when the file is recognised. Its postfix is running values: an
+epoch's bars give it their last state unless a line of the epoch printed its metrics (Keras'
+"``Epoch 3:``", the metrics on the next lines, at the epoch's end), after which a bar naming no
+epoch is the next epoch's batches.
 
 A log that never names an epoch but counts steps (``Iter: 120 | Train Loss: .. | Dev Loss: ..``,
 ``Iter 120/5000 ...``, nanoGPT's ``step 500: train loss 2.31, val loss 2.40`` and ``iter 510:
@@ -75,6 +83,27 @@ _PARAMETER_COUNT = re.compile(r"(?:^|_)params$")
 # An integer with thousands separators ("Total params: 134,309,708"): one number, not three
 # comma-separated fields.
 _GROUPED_INTEGER = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d.]|,\d)")
+# A phase word: which data a line's metrics were measured on. Training metrics go unprefixed, as
+# Keras names them (loss beside val_loss); the others take the prefix the loss keys know
+# (val_loss, test_loss, eval_loss, dev_loss), so a test loss is the validation loss only in a
+# log without one.
+_PHASE_PREFIXES = {"train": "", "training": "", "val": "val_", "valid": "val_",
+                   "validation": "val_", "test": "test_", "eval": "eval_", "evaluation": "eval_",
+                   "dev": "dev_"}
+# The one word of the text before a line's first metric, with nothing but punctuation after it
+# (in "Best Validation MAE: 15.6" the phase word is part of a summary's name, not a heading).
+_PHASE_HEAD = re.compile(r"^[^A-Za-z]*([A-Za-z]+)[\s:|\-\[\](),>]*$")
+# Of the run, not of a phase: a learning rate printed on a validation line is no "val_lr".
+_RUN_LEVEL = frozenset({"lr", "learning_rate"})
+# A tqdm progress bar: "171/171 [00:25<00:00, 7.58batch/s, loss=4.82]" (done/total [elapsed<
+# remaining, rate, postfix]), or "0batch [00:00, ?batch/s]" without a total. Its postfix holds
+# running values of the epoch in progress, not what the epoch ended with.
+_PROGRESS_BAR = re.compile(r"""\d(?:/\d+(?:\.\d+)?[kMGT]?)?\s*   # done/total
+                               \[(?:\d+:)?\d+:\d\d<(?:(?:\d+:)?\d+:\d\d|\?)[,\]]  # [elapsed<left
+                           | \d[A-Za-z]+\s*\[(?:\d+:)?\d+:\d\d[,\]]  # 0batch [elapsed""",
+                           re.VERBOSE)
+# How many of a file's first lines (not counting blank lines and progress bars) are looked at.
+HEAD_LINES = 200
 # How a file is recognised: among its first lines, one names an epoch and one carries fields
 # (Keras prints "Epoch 1/5", then the epoch's metrics line): the first epoch is then shown.
 MIN_EPOCH_LINES = 1
@@ -119,7 +148,16 @@ def _name(raw: str) -> str:
 
 def fields(line: str) -> dict[str, float]:
     """The ``name: number`` fields of one log line (after its epoch, where it names one)."""
-    found: dict[str, float] = {}
+    leading, named = _named_fields(line)
+    return dict(_with_heading_phase(leading, named) or [(name, value)
+                                                         for _, name, value in named])
+
+
+def _named_fields(line: str) -> tuple[str, list[tuple[str, str, float]]]:
+    """The text before a line's first metric (its epoch marker taken out), and its metrics in
+    line order as (name as written, name, value)."""
+    named: list[tuple[str, str, float]] = []
+    leading: list[str] = []
     epoch = EPOCH.search(line) or BRACKETED_COUNTER.search(line) or STEP.search(line)
     rest = line if epoch is None else f"{line[:epoch.start()]} , {line[epoch.end():]}"
     rest = rest.replace("'", "").replace('"', "")
@@ -127,19 +165,61 @@ def fields(line: str) -> dict[str, float]:
     for segment in _SEPARATORS.split(rest):
         segment = segment.strip().strip("[]()/:# ")
         whole = _FIELD.match(segment)
-        pairs = ([whole.groups()] if whole else
-                 [m.groups() for m in _COLON_PAIR.finditer(segment)]
-                 or [m.groups() for m in _SPACE_PAIR.finditer(segment)
-                     if any(word in m.group(1).lower() for word in _METRIC_WORDS)])
-        for raw_name, raw_value in pairs:
+        matches = ([whole] if whole else list(_COLON_PAIR.finditer(segment))
+                   or [m for m in _SPACE_PAIR.finditer(segment)
+                       if any(word in m.group(1).lower() for word in _METRIC_WORDS)])
+        if not named:
+            leading.append(segment[:matches[0].start()] if matches else segment)
+        for match in matches:
+            raw_name, raw_value = match.groups()
             name = _name(raw_name)
             try:
                 value = float(raw_value)
             except ValueError:
                 continue
             if name and name not in _NOT_METRICS and not _PARAMETER_COUNT.search(name):
-                found[name] = value
-    return found
+                named.append((raw_name, name, value))
+    return " | ".join(leading), named
+
+
+def _names_a_phase(name: str) -> bool:
+    return any(word in _PHASE_PREFIXES for word in re.split(r"[_/.]", name))
+
+
+def _with_heading_phase(leading: str, named: list[tuple[str, str, float]]
+                        ) -> list[tuple[str, float]] | None:
+    """The metrics of a line whose phase word heads them all, named for that phase
+    (``Valid acc: 0.30 | loss: 2.05`` -> val_acc, val_loss; ``Train acc: 0.25 | loss: 2.23`` ->
+    acc, loss); None when no phase word heads the line's metrics. A phase word heads them when
+    it is the first metric's first word followed by metrics without one, or the only word
+    before the first metric (``[Epoch 5] Validation: loss 0.3, acc 0.8``); a line where
+    metrics name their phase one by one (``Train Loss: 0.4, Val Loss: 0.5``, ``val_loss=0.5
+    loss=0.4``) is left as it is written."""
+    if not named:
+        return None
+    head_words = named[0][0].split()
+    if len(head_words) > 1 and head_words[0].lower().rstrip(".") in _PHASE_PREFIXES:
+        phase, headed = head_words[0].lower().rstrip("."), named[1:]
+        head = [(" ".join(head_words[1:]), named[0][2])]
+    else:
+        before = _PHASE_HEAD.search(leading)
+        if before is None or before.group(1).lower() not in _PHASE_PREFIXES:
+            return None
+        phase, headed, head = before.group(1).lower(), named, []
+    if any(_names_a_phase(name) for _, name, _ in headed):
+        return None
+    if not any(name not in _RUN_LEVEL for _, name, _ in headed):
+        return None  # "Train Loss: 0.4" alone: the phase word is part of its one name
+    prefix = _PHASE_PREFIXES[phase]
+    renamed = [(prefix + _name(raw), value) for raw, value in head] + [
+        (name if name in _RUN_LEVEL else prefix + name, value) for _, name, value in headed]
+    if len({name for name, _ in renamed}) < len(renamed):
+        return None  # "Train loss: 0.4 | loss: 0.3": two losses of one phase, not one heading
+    return renamed
+
+
+def is_progress_bar(line: str) -> bool:
+    return "[" in line and _PROGRESS_BAR.search(line) is not None
 
 
 def epoch_of(line: str) -> int | None:
@@ -161,10 +241,16 @@ def step_of(line: str) -> int | None:
 def looks_like_text_log(text: str) -> bool:
     """Whether the first lines of ``text`` read as a training log: a line names an epoch (or a
     step), and a line carries ``name: number`` fields."""
-    epochs = with_fields = 0
+    epochs = with_fields = counted = 0
     table: list[str] | None = None
-    for raw in text.splitlines()[:200]:
+    for raw in text.splitlines():
         line = _clean(raw)
+        # A progress bar printed line by line (tqdm through a logger: a line per batch) is one
+        # bar, however many lines it takes: the epoch lines after it are still among the first.
+        if line.strip() and not is_progress_bar(line):
+            counted += 1
+            if counted > HEAD_LINES:
+                return False
         if table is not None and table_row(line, table):
             return True
         table = table_header(line) or table
@@ -205,6 +291,7 @@ def read_text_log(text: str, history: History) -> None:
     by_step = True  # until a line names an epoch: rows are steps, in ``history.steps``
     metrics: dict[str, float] = {}
     row_time: float | None = None  # the logging prefix's time of the row's last line
+    summarised = False  # whether a line that is no progress bar gave the row metrics
 
     def flush() -> None:
         nonlocal first
@@ -244,7 +331,7 @@ def read_text_log(text: str, history: History) -> None:
             flush()
             begin(row[0], number)
             current, metrics = row
-            row_time = stamp
+            row_time, summarised = stamp, True
             continue
         header = table_header(line)
         if header is not None:
@@ -257,11 +344,19 @@ def read_text_log(text: str, history: History) -> None:
         if key is not None and key != current:
             flush()
             begin(key, number)
-            current, metrics, row_time = key, {}, None
-        if current is not None:
-            # A progress bar reports running means: its last state, the epoch's end, wins.
-            found = fields(line)
-            metrics.update(found)
-            if found and stamp is not None:
-                row_time = stamp
+            current, metrics, row_time, summarised = key, {}, None, False
+        if current is None:
+            continue
+        progress = is_progress_bar(line)
+        if progress and key is None and summarised:
+            # The epoch's own line printed its metrics (Keras callbacks print "Epoch 3:" and
+            # the metrics when the epoch ends): a bar that names no epoch after it is the next
+            # epoch's batches.
+            continue
+        # A progress bar reports running means: its last state, the epoch's end, wins.
+        found = fields(line)
+        metrics.update(found)
+        summarised = summarised or bool(found and not progress)
+        if found and stamp is not None:
+            row_time = stamp
     flush()

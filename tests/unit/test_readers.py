@@ -16,7 +16,7 @@ import pytest
 
 from lstm_top import Logger
 from lstm_top.history import resolve_loss_keys
-from lstm_top.sources.formats import SourceError, read_history
+from lstm_top.sources.formats import SourceError, classify, read_history
 
 
 def _check_json(path: Path, *extra: str) -> dict:
@@ -440,3 +440,142 @@ def test_tensorflow_library_log_lines_in_a_printed_log_are_not_metrics(tmp_path:
     history = read_history(path)
     assert history.epochs.index.tolist() == [1, 2]
     assert sorted(history.epochs.names) == ["accuracy", "loss", "val_loss"]
+
+
+def test_a_phase_word_heading_a_line_gives_its_metrics_to_that_phase(tmp_path: Path) -> None:
+    # A loop that prints a Train line every epoch and a Valid line after every 2nd one, the
+    # phase word heading the line's metrics: "loss" on a Valid line is the validation loss.
+    lines = ["10:00:00 | Training for 4 epochs started!", "Train set length: 1960"]
+    for epoch in range(1, 5):
+        lines.append(f"10:0{epoch}:00 [Epoch: {epoch:02}] Train acc: 0.{epoch}000 | "
+                     f"loss: {3 - epoch / 2:.4f}")
+        if epoch % 2 == 0:
+            lines.append(f"10:0{epoch}:30 [Epoch: {epoch:02}] Valid acc: 0.{epoch}500 | "
+                         f"loss: {2 - epoch / 4:.4f}")
+    path = tmp_path / "train_log.txt"
+    path.write_text("\n".join(lines) + "\n")
+    epochs = read_history(path).epochs
+    assert epochs.index.tolist() == [1, 2, 3, 4]  # an epoch's two lines are one record
+    assert sorted(epochs.names) == ["acc", "loss", "val_acc", "val_loss"]
+    np.testing.assert_allclose(epochs.column("loss"), [2.5, 2.0, 1.5, 1.0])
+    assert list(epochs.present("val_loss")) == [False, True, False, True]
+    np.testing.assert_allclose(epochs.column("val_loss")[[1, 3]], [1.5, 1.0])
+    np.testing.assert_allclose(epochs.column("val_acc")[[1, 3]], [0.25, 0.45])
+    summary = _check_json(path)["summary"]
+    assert (summary["train_key"], summary["val_key"]) == ("loss", "val_loss")
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    # the phase word alone before the metrics, after the epoch marker
+    ("[Epoch 5] Validation: loss 0.3, acc 0.8", {"val_loss": 0.3, "val_acc": 0.8}),
+    ("Epoch 5 | EVAL | loss: 0.3 | f1: 0.7", {"eval_loss": 0.3, "eval_f1": 0.7}),
+    ("Epoch 5 - dev - loss=0.3", {"dev_loss": 0.3}),
+    ("Test acc: 0.9 | loss: 0.2", {"test_acc": 0.9, "test_loss": 0.2}),
+    # a learning rate is the run's, whatever line prints it
+    ("Epoch 5 Valid loss: 0.3 | acc: 0.8 | lr: 0.001",
+     {"val_loss": 0.3, "val_acc": 0.8, "lr": 0.001}),
+    # metrics that name their phase one by one keep the names they are written with
+    ("Epoch [3/10], Train Loss: 0.41, Val Loss: 0.52", {"train_loss": 0.41, "val_loss": 0.52}),
+    ("\tTrain Loss: 0.41 | Train PPL: 1.5", {"train_loss": 0.41, "train_ppl": 1.5}),
+    ("Epoch 3: val_loss=0.5 loss=0.4", {"val_loss": 0.5, "loss": 0.4}),
+    ("Epoch 3: Val. Loss: 0.52", {"val_loss": 0.52}),
+    ("Epoch 3 Validation loss: 0.5 | val_acc: 0.7", {"validation_loss": 0.5, "val_acc": 0.7}),
+    # a phase word inside a summary's name heads nothing
+    ("Best Validation MAE: 15.63 MW", {"mae": 15.63}),
+    # two losses under one phase word: no heading, as written
+    ("Train loss: 0.4 | loss: 0.3", {"train_loss": 0.4, "loss": 0.3}),
+])
+def test_only_a_phase_word_that_heads_a_lines_metrics_names_them(
+        line: str, expected: dict[str, float]) -> None:
+    from lstm_top.sources.textlog import fields
+
+    assert fields(line) == expected
+
+
+def test_a_test_line_is_not_the_validation_loss_beside_a_valid_line(tmp_path: Path) -> None:
+    lines = []
+    for epoch in range(1, 4):
+        lines += [f"[Epoch {epoch}] Train acc: 0.5 | loss: {2 / epoch:.3f}",
+                  f"[Epoch {epoch}] Valid acc: 0.4 | loss: {3 / epoch:.3f}",
+                  f"[Epoch {epoch}] Test acc: 0.3 | loss: {4 / epoch:.3f}"]
+    with_valid = tmp_path / "with_valid.log"
+    with_valid.write_text("\n".join(lines) + "\n")
+    epochs = read_history(with_valid).epochs
+    np.testing.assert_allclose(epochs.column("test_loss"), [4.0, 2.0, 4 / 3], atol=1e-3)
+    assert _check_json(with_valid)["summary"]["val_key"] == "val_loss"
+    # ... and with no Valid line, the test loss is the held-out loss there is
+    only_test = tmp_path / "only_test.log"
+    only_test.write_text("\n".join(line for line in lines if "Valid" not in line) + "\n")
+    assert _check_json(only_test)["summary"]["val_key"] == "test_loss"
+
+
+def _tqdm_batches(epoch: int, batches: int, stamp: str) -> list[str]:
+    """A Keras tqdm callback's per-batch bar through Python logging: a line per batch and an
+    ANSI cursor-up line after each."""
+    lines = []
+    for done in range(1, batches + 1):
+        lines.append(f"{stamp} - INFO - {100 * done // batches}%|#   | {done}/{batches} "
+                     f"[00:01<00:05, 4.70batch/s, accuracy=0.{epoch}, loss={9 - done / 100:.3g}]")
+        lines.append(f"{stamp} - INFO - \x1b[A")
+    return lines
+
+
+def test_an_epoch_summary_after_its_progress_bars_is_the_epochs_record(tmp_path: Path) -> None:
+    # Keras with a tqdm callback, through Python logging: per-batch bars (running values; more
+    # lines than the first 200 a file is recognised by), then at the epoch's end "Epoch k: "
+    # with its metrics on the next two lines, then the epoch-level bar.
+    stamp = "2025-06-14 22:57:21,314"
+    lines = [f"{stamp} - INFO - Starting training...",
+             f"{stamp} - INFO - 0epoch [00:00, ?epoch/s]",
+             f"{stamp} - INFO - 0%|          | 0/3 [00:00<?, ?epoch/s]"]
+    for epoch in range(1, 4):
+        lines += _tqdm_batches(epoch, 150, stamp)
+        lines += [f"{stamp} - INFO - Epoch {epoch}: ",
+                  f"{stamp} - INFO - loss={4 - epoch:.4f}, accuracy=0.{epoch}000, ",
+                  f"{stamp} - INFO - val_loss={5 - epoch:.4f}, val_accuracy=0.{epoch}500",
+                  f"{stamp} - INFO - {epoch * 33}%|###   | {epoch}/3 [00:26<04:01, 26.86s/epoch, "
+                  f"accuracy=0.{epoch}, loss={4 - epoch:.3g}, val_loss={5 - epoch:.3g}]"]
+    lines.append(f"{stamp} - INFO - Training completed. Saving model...")
+    path = tmp_path / "train_log.txt"
+    path.write_text("\n".join(lines) + "\n")
+    assert classify(str(path)).name == "text-log"
+    epochs = read_history(path).epochs
+    assert epochs.index.tolist() == [1, 2, 3]
+    # the summary's values, not the next epoch's running ones printed after it
+    np.testing.assert_allclose(epochs.column("loss"), [3.0, 2.0, 1.0])
+    np.testing.assert_allclose(epochs.column("val_loss"), [4.0, 3.0, 2.0])
+    np.testing.assert_allclose(epochs.column("accuracy"), [0.1, 0.2, 0.3])
+
+
+def test_a_progress_bar_is_read_where_no_summary_line_follows_it(tmp_path: Path) -> None:
+    from lstm_top.sources.textlog import is_progress_bar
+
+    # A loop printing "Epoch k/N", then tqdm's bar over the batches, then the validation loss:
+    # the bar's last state is the epoch's training loss.
+    path = tmp_path / "train.log"
+    path.write_text(
+        "Epoch 1/2\n"
+        "100%|##########| 50/50 [00:05<00:00, 9.80it/s, loss=0.9]\n"
+        "val_loss: 1.1\n"
+        "Epoch 2/2\n"
+        " 50%|#####     | 25/50 [00:02<00:02, 9.80it/s, loss=0.8]\n"
+        "100%|##########| 50/50 [00:05<00:00, 9.80it/s, loss=0.7]\n"
+        "val_loss: 1.0\n")
+    epochs = read_history(path).epochs
+    np.testing.assert_allclose(epochs.column("loss"), [0.9, 0.7])
+    np.testing.assert_allclose(epochs.column("val_loss"), [1.1, 1.0])
+    # Lightning's bar names its epoch: each state is that epoch's, a summary line or not
+    lightning = tmp_path / "lightning.log"
+    lightning.write_text(
+        "Epoch 0: 100%|##########| 32/32 [00:01<00:00, 25.1it/s, v_num=0, train_loss=0.41]\n"
+        "Epoch 0: 100%|##########| 32/32 [00:01<00:00, 24.0it/s, v_num=0, train_loss=0.41, "
+        "val_loss=0.52]\n"
+        "Epoch 1: 100%|##########| 32/32 [00:01<00:00, 25.3it/s, v_num=0, train_loss=0.35, "
+        "val_loss=0.47]\n")
+    epochs = read_history(lightning).epochs
+    np.testing.assert_allclose(epochs.column("val_loss"), [0.52, 0.47])
+    assert is_progress_bar("5.00/171 [00:01<00:35, 4.70batch/s, accuracy=0.0125, loss=5.22]")
+    assert is_progress_bar("0batch [00:00, ?batch/s]")
+    # Keras' own progress line is the epoch's record, not a tqdm bar
+    assert not is_progress_bar("32/32 [==============================] - 1s 5ms/step - loss: 0.4")
+    assert not is_progress_bar("[Epoch 3/10] loss: 0.4 [best]")
