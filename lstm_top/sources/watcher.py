@@ -92,6 +92,11 @@ class SharedEvents:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        # Held while a watch is scheduled on an observer that no watch of the caller's own
+        # keeps alive (unmute, a tree's folders re-watched), and while an observer is stopped:
+        # watchdog starts a new watch's thread as long as the observer's own is alive — up to a
+        # second after stop() — and nothing would stop that one. dispatch never takes it.
+        self._lifecycle = threading.Lock()
         self._observer: BaseObserver | None = None
         self._directories: dict[str, _DirectoryWatch] = {}
         self._trees: dict[str, _DirectoryWatch] = {}
@@ -196,10 +201,14 @@ class SharedEvents:
             self._stop(to_stop)  # stopping unschedules every watch
             return
         self._unschedule(observer, gone.watch)
-        if observer is None:
+        if observer is None or not uncovered:
             return
-        scheduled = [(entry, self._schedule(observer, directory, recursive=False))
-                     for directory, entry in uncovered]
+        with self._lifecycle:
+            with self._lock:
+                observer = self._observer  # stopped meanwhile: the folders' polls still run
+            scheduled = ([] if observer is None else
+                         [(entry, self._schedule(observer, directory, recursive=False))
+                          for directory, entry in uncovered])
         stale = []
         with self._lock:
             for entry, watch in scheduled:
@@ -247,21 +256,28 @@ class SharedEvents:
     def unmute(self, handle: WatchHandle | None) -> None:
         """Events for ``handle`` again. The caller looks at its file once more afterwards:
         what changed before the watch was back sent no event."""
+        with self._lifecycle:
+            with self._lock:
+                entry = self._directories.get(handle.directory) if handle is not None else None
+                if entry is None or handle not in entry.muted:
+                    return
+                entry.muted.discard(handle)
+                observer = self._observer
+                if entry.watch is not None or entry.covered or observer is None:
+                    return
+            # The same directory scheduled twice is one watch in watchdog. None: cannot watch
+            # it now (the caller's poll still runs).
+            watch = self._schedule(observer, handle.directory, recursive=False)
+        if watch is None:
+            return
         with self._lock:
-            entry = self._directories.get(handle.directory) if handle is not None else None
-            if entry is None or handle not in entry.muted:
-                return
-            entry.muted.discard(handle)
-            observer = self._observer
-            if entry.watch is not None or entry.covered or observer is None:
-                return
-        try:  # scheduling the same directory twice is one watch in watchdog
-            watch = observer.schedule(self._dispatcher, handle.directory, recursive=False,
-                                     event_filter=_WANTED_EVENTS)
-        except OSError:
-            return  # cannot watch it now: the caller's poll still runs
-        with self._lock:
-            entry.watch = watch
+            holder = self._directories.get(handle.directory)
+            if holder is entry and entry.watch is None:
+                entry.watch = watch
+        # Unwatched meanwhile, with nothing else watching the folder: the watch is nobody's.
+        # (A watch of the same folder is one watch in watchdog: another holder shares it.)
+        if holder is None:
+            self._unschedule(observer, watch)
 
     def _detach_if_idle_locked(self) -> BaseObserver | None:
         """The observer, taken away when nothing is watched any more: the caller stops it."""
@@ -270,13 +286,13 @@ class SharedEvents:
         observer, self._observer = self._observer, None
         return observer
 
-    @staticmethod
-    def _stop(observer: BaseObserver | None) -> None:
+    def _stop(self, observer: BaseObserver | None) -> None:
         """(Our lock not held.) Stop and join a detached observer: no thread left behind."""
         if observer is not None:
-            observer.stop()
-            if observer is not threading.current_thread():
-                observer.join(timeout=5.0)
+            with self._lifecycle:
+                observer.stop()
+                if observer is not threading.current_thread():
+                    observer.join(timeout=5.0)
 
     def dispatch(self, paths: list[str]) -> None:
         directories = {os.path.dirname(path) for path in paths}

@@ -309,6 +309,72 @@ def test_stop_joins_every_thread_it_started(tmp_path: Path) -> None:
         [t.name for t in threading.enumerate()]
 
 
+def test_an_unmute_racing_the_last_unwatch_leaves_no_watch_thread(tmp_path: Path) -> None:
+    """A follower unmutes its folder's watch (its run slowed down) while another thread stops
+    the last follower, which stops the shared observer. watchdog's observer thread lives on
+    for up to a second after stop(); a watch scheduled then got an emitter thread nothing ever
+    stopped (a viewer quitting with thousands of files left one behind on CI)."""
+    from lstm_top.sources.watcher import SharedEvents
+
+    before = set(threading.enumerate())
+    events = SharedEvents()
+    handle = events.watch(str(tmp_path), lambda path: None)
+    assert handle is not None
+    events.mute(handle)  # its only handle muted: the folder's watch is dropped
+    original = events._schedule
+
+    def schedule_while_the_observer_stops(observer, directory, recursive):
+        stopper = threading.Thread(target=events.unwatch, args=(handle,))
+        stopper.start()
+        # Where nothing holds the stop back, the observer is told to stop now while its thread
+        # lives on: the window. (Held back, this waits in vain and the stop comes after.)
+        poll_until(lambda: observer.stopped_event.is_set(), timeout=0.5)
+        watch = original(observer, directory, recursive)
+        stoppers.append(stopper)
+        return watch
+
+    stoppers: list[threading.Thread] = []
+    events._schedule = schedule_while_the_observer_stops  # type: ignore[method-assign]
+    events.unmute(handle)
+    for stopper in stoppers:
+        stopper.join()
+    assert poll_until(lambda: set(threading.enumerate()) <= before), \
+        [type(t).__name__ for t in set(threading.enumerate()) - before]
+
+
+def test_a_tree_unwatch_racing_the_last_follower_leaves_no_watch_thread(tmp_path: Path) -> None:
+    """A folder of runs stops watching its tree while its last follower stops: the tree's
+    unwatch gives the follower's folder a watch of its own just as the follower's unwatch stops
+    the observer. (That path already took back a watch whose folder had gone meanwhile; this
+    keeps it so under the lock that now orders scheduling and stopping.)"""
+    from lstm_top.sources.watcher import SharedEvents
+
+    inner = tmp_path / "run-1"
+    inner.mkdir()
+    before = set(threading.enumerate())
+    events = SharedEvents()
+    tree = events.watch_tree(str(tmp_path), lambda path: None)
+    follower = events.watch(str(inner), lambda path: None)  # covered: no watch of its own
+    assert tree is not None and follower is not None
+    original = events._schedule
+
+    def schedule_while_the_observer_stops(observer, directory, recursive):
+        stopper = threading.Thread(target=events.unwatch, args=(follower,))
+        stopper.start()
+        poll_until(lambda: observer.stopped_event.is_set(), timeout=0.5)  # as above
+        watch = original(observer, directory, recursive)
+        stoppers.append(stopper)
+        return watch
+
+    stoppers: list[threading.Thread] = []
+    events._schedule = schedule_while_the_observer_stops  # type: ignore[method-assign]
+    events.unwatch(tree)
+    for stopper in stoppers:
+        stopper.join()
+    assert poll_until(lambda: set(threading.enumerate()) <= before), \
+        [type(t).__name__ for t in set(threading.enumerate()) - before]
+
+
 @pytest.mark.parametrize("rounds", [3])
 def test_rotation_delete_recreate_under_a_live_thread(tmp_path: Path, rounds: int) -> None:
     """Every operation at once, with the real thread and events: each record exactly once."""
