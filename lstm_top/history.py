@@ -42,9 +42,12 @@ TRAIN_LOSS_KEYS = ("loss", "train_loss", "train/loss", "training_loss", "train_l
                    "train/loss_epoch", "Loss/train", "loss/train")
 # Where none of those is there: a single name ending like one, as scripts name their lists
 # (``train_losses``, ``coil_val_losses``).
-TRAIN_LOSS_ENDINGS = ("train_loss", "train_losses", "training_loss", "training_losses")
+# (``_epoch``: Lightning's epoch mean of a loss logged on steps, under a namespace of the
+# user's own: ``finetuning/train_loss_epoch``.)
+TRAIN_LOSS_ENDINGS = ("train_loss", "train_losses", "training_loss", "training_losses",
+                      "train_loss_epoch")
 VAL_LOSS_ENDINGS = ("val_loss", "val_losses", "valid_loss", "valid_losses", "validation_loss",
-                    "validation_losses")
+                    "validation_losses", "val_loss_epoch")
 # Last resort: a column named after the split alone (``{"train": [...], "val": [...]}``, as
 # scripts dump their two loss lists).
 TRAIN_SPLIT_NAMES = ("train", "training")

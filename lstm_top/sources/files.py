@@ -87,12 +87,20 @@ def read_csv_text(text: str, history: History) -> None:
     # single batch's loss jumps several-fold from one epoch to the next.
     step_values: dict[str, list[float]] = {}
 
+    totals = _split_totals([name for _, name in metric_cols])
+    for total, parts in totals.items():
+        history.note_problem(0, f"{total} is the sum of {', '.join(parts)} (no total loss "
+                                f"logged)", skipped=False)
+
     def flush() -> None:
         if current is not None and merged:
             values = dict(merged)
             for name, seen in step_values.items():
                 if len(seen) > 1 and all(math.isfinite(v) for v in seen):
                     values[name] = math.fsum(seen) / len(seen)
+            for total, parts in totals.items():
+                if all(part in values for part in parts):
+                    values[total] = math.fsum(values[part] for part in parts)
             history.epochs.append(current, merged_time, values)
         step_values.clear()
 
@@ -197,6 +205,21 @@ def read_csv_text(text: str, history: History) -> None:
                                 f"epoch; not read")
         return
     flush()
+
+
+def _split_totals(names: list[str]) -> dict[str, list[str]]:
+    """``{"train/loss": ["train/box_loss", ...], "val/loss": [...]}`` where a split logs only
+    the terms of its loss, ``SPLIT/TERM_loss``, two or more, and nothing the loss keys take for
+    its loss (Ultralytics YOLO's results.csv: box, cls and dfl terms, which the detector sums
+    to the loss it minimises)."""
+    keys = resolve_loss_keys(names)
+    totals = {}
+    for split, found in (("train", keys.train), ("val", keys.val)):
+        parts = [name for name in names
+                 if name.startswith(f"{split}/") and name.endswith("_loss")]
+        if found is None and len(parts) >= 2 and f"{split}/loss" not in names:
+            totals[f"{split}/loss"] = parts
+    return totals
 
 
 def _revalidated_epoch(history: History, last: dict[str, float]) -> int | None:

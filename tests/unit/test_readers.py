@@ -183,6 +183,41 @@ def test_a_validation_column_named_after_its_loss_function_is_the_val_loss() -> 
     assert resolve_loss_keys(["train_loss", "val_accuracy", "val_mce_score"]).val is None
 
 
+def test_a_yolo_results_csv_is_judged_on_the_sum_of_its_loss_terms(tmp_path: Path) -> None:
+    # Ultralytics YOLO's results.csv logs only the terms of each split's loss (box, cls, dfl;
+    # names padded with spaces as it writes them): their sum is the loss it minimises. Before,
+    # no train or val loss was found and no sign could run.
+    header = ["epoch", "train/box_loss", "train/cls_loss", "train/dfl_loss",
+              "metrics/mAP50(B)", "val/box_loss", "val/cls_loss", "val/dfl_loss", "lr/pg0"]
+    rows = [[1, 1.5, 5.9, 2.0, 0.05, 1.4, 5.1, 2.1, 3e-5],
+            [2, 1.2, 3.1, 1.7, 0.30, 1.3, 3.5, 1.9, 6e-5]]
+    path = tmp_path / "results.csv"
+    path.write_text("\n".join(",".join(f"{cell:>20}" for cell in row)
+                              for row in [header, *rows]) + "\n")
+    history = read_history(path)
+    np.testing.assert_allclose(history.epochs.column("train/loss"), [9.4, 6.0])
+    np.testing.assert_allclose(history.epochs.column("val/loss"), [8.6, 6.7])
+    assert [p.reason for p in history.problems] == [
+        "train/loss is the sum of train/box_loss, train/cls_loss, train/dfl_loss (no total "
+        "loss logged)",
+        "val/loss is the sum of val/box_loss, val/cls_loss, val/dfl_loss (no total loss logged)"]
+    report = _check_json(path)
+    assert (report["summary"]["train_key"], report["summary"]["val_key"]) == ("train/loss",
+                                                                              "val/loss")
+    # A logged total is the loss: nothing is summed.
+    path.write_text("epoch,train/box_loss,train/cls_loss,train/loss,val/loss\n1,1,2,3,4\n")
+    assert read_history(path).problems == []
+
+
+def test_a_lightning_loss_under_a_namespace_of_its_own_is_found() -> None:
+    # self.log("finetuning/train_loss", on_step=True, on_epoch=True): Lightning writes
+    # finetuning/train_loss_step and finetuning/train_loss_epoch; the epoch mean is the loss.
+    names = ["finetuning/train_acc_epoch", "finetuning/train_loss_epoch",
+             "finetuning/train_loss_step", "finetuning/val_acc", "finetuning/val_loss"]
+    keys = resolve_loss_keys(names)
+    assert (keys.train, keys.val) == ("finetuning/train_loss_epoch", "finetuning/val_loss")
+
+
 def test_the_total_beside_per_head_losses_is_the_loss() -> None:
     keys = resolve_loss_keys(["train_cls_loss", "train_box_loss", "train_total_loss",
                               "eval_cls_loss", "eval_box_loss", "eval_total_loss"])
