@@ -93,6 +93,12 @@ _PHASE_PREFIXES = {"train": "", "training": "", "val": "val_", "valid": "val_",
 # The one word of the text before a line's first metric, with nothing but punctuation after it
 # (in "Best Validation MAE: 15.6" the phase word is part of a summary's name, not a heading).
 _PHASE_HEAD = re.compile(r"^[^A-Za-z]*([A-Za-z]+)[\s:|\-\[\](),>]*$")
+# What may stand between a phase word and its metrics without making it a name: a batch counter
+# and a rate ("- Valid | Epoch 1 | 2/3 | 0.37 it/sec | Loss 0.22"), a "Summary" after the
+# phase word ("- Valid Summary | Epoch 1 | Loss=0.25", Demucs' solver).
+_BETWEEN_PHASE_AND_METRICS = re.compile(
+    r"\b\d+/\d+\b|\d+(?:\.\d+)?\s*(?:it|batch(?:es)?|samples?|s)/(?:s|sec|it)\b"
+    r"|\b(?:summary|results|stats)\b", re.IGNORECASE)
 # Of the run, not of a phase: a learning rate printed on a validation line is no "val_lr".
 _RUN_LEVEL = frozenset({"lr", "learning_rate"})
 # A tqdm progress bar: "171/171 [00:25<00:00, 7.58batch/s, loss=4.82]" (done/total [elapsed<
@@ -202,7 +208,7 @@ def _with_heading_phase(leading: str, named: list[tuple[str, str, float]]
         phase, headed = head_words[0].lower().rstrip("."), named[1:]
         head = [(" ".join(head_words[1:]), named[0][2])]
     else:
-        before = _PHASE_HEAD.search(leading)
+        before = _PHASE_HEAD.search(_BETWEEN_PHASE_AND_METRICS.sub(" ", leading))
         if before is None or before.group(1).lower() not in _PHASE_PREFIXES:
             return None
         phase, headed, head = before.group(1).lower(), named, []

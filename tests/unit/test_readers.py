@@ -477,6 +477,26 @@ def test_tensorflow_library_log_lines_in_a_printed_log_are_not_metrics(tmp_path:
     assert sorted(history.epochs.names) == ["accuracy", "loss", "val_loss"]
 
 
+def test_a_phase_word_before_a_batch_counter_or_summary_still_heads_the_line(
+        tmp_path: Path) -> None:
+    # Demucs' solver log: per-batch lines "- Valid | Epoch N | i/M | x it/sec | Loss ..", then
+    # "- Valid Summary | Epoch N | Loss=..". Before, the validation lines' Loss was read as the
+    # training loss (the last line of the epoch won) and no validation loss was found.
+    path = tmp_path / "train.log"
+    path.write_text(
+        "- Train | Epoch 1 | 572/573 | 1.48 it/sec | Loss 0.2019 | Reco 0.1994\n"
+        "- Train Summary | Epoch 1 | Loss=0.2019 | Reco=0.1994\n"
+        "- Cross validation...\n"
+        "- Valid | Epoch 1 | 2/3 | 0.37 it/sec | Loss 0.2224 | Reco 0.2224\n"
+        "- Valid Summary | Epoch 1 | Loss=0.2535 | Reco=0.2535\n"
+        "- Train | Epoch 2 | 572/573 | 1.48 it/sec | Loss 0.1800 | Reco 0.1790\n"
+        "- Train Summary | Epoch 2 | Loss=0.1800 | Reco=0.1790\n"
+        "- Valid Summary | Epoch 2 | Loss=0.2300 | Reco=0.2300\n")
+    epochs = read_history(path).epochs
+    np.testing.assert_allclose(epochs.column("loss"), [0.2019, 0.18])
+    np.testing.assert_allclose(epochs.column("val_loss"), [0.2535, 0.23])
+
+
 def test_a_phase_word_heading_a_line_gives_its_metrics_to_that_phase(tmp_path: Path) -> None:
     # A loop that prints a Train line every epoch and a Valid line after every 2nd one, the
     # phase word heading the line's metrics: "loss" on a Valid line is the validation loss.
