@@ -126,7 +126,6 @@ class TrainPlateau(Detector[PlateauParams]):
         self.recent: deque[float] = deque(maxlen=p.level_window)
         self.trend_window: deque[float] = deque(maxlen=p.trend_epochs)
         self.count = 0
-        self.first_epoch_seen = False
         self.start_epoch = 0  # where the reference level begins (the epoch after the first)
         self.best_log = math.inf
         self.at_guess = 0  # consecutive epochs at the constant guess's loss
@@ -134,10 +133,9 @@ class TrainPlateau(Detector[PlateauParams]):
 
     def observe(self, epoch: Epoch, context: SignContext) -> None:
         p = self.params
-        if not self.first_epoch_seen:
-            self.first_epoch_seen = True
-            if context.history.index_unit == "epoch" and epoch.epoch >= p.resumed_from_epoch:
-                self.started_late = True
+        if (epoch.row == 0 and context.history.index_unit == "epoch"
+                and epoch.epoch >= p.resumed_from_epoch):
+            self.started_late = True  # the file's first row: where it starts is its start
         if self.started_late:
             return  # the start of the run was skipped: "no progress since the start" is unknown
         value_log = log_or_none(epoch.train)
