@@ -12,7 +12,10 @@ import os
 import random
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -309,6 +312,31 @@ def test_stop_joins_every_thread_it_started(tmp_path: Path) -> None:
         [t.name for t in threading.enumerate()]
 
 
+@contextmanager
+def _unwatched_during_each_schedule(events: Any, handle: Any) -> Iterator[None]:
+    """While inside: each watch ``events`` schedules is scheduled just as another thread
+    unwatches ``handle`` (its last watch: the shared observer is stopped), joined on leaving."""
+    original = events._schedule
+    stoppers: list[threading.Thread] = []
+
+    def schedule_while_the_observer_stops(observer, directory, recursive):
+        stopper = threading.Thread(target=events.unwatch, args=(handle,))
+        stopper.start()
+        stoppers.append(stopper)
+        # Where nothing holds the stop back, the observer is told to stop now while its thread
+        # lives on: the window. (Held back, this waits in vain and the stop comes after.)
+        poll_until(lambda: observer.stopped_event.is_set(), timeout=0.5)
+        return original(observer, directory, recursive)
+
+    events._schedule = schedule_while_the_observer_stops
+    try:
+        yield
+    finally:
+        events._schedule = original
+        for stopper in stoppers:
+            stopper.join()
+
+
 def test_an_unmute_racing_the_last_unwatch_leaves_no_watch_thread(tmp_path: Path) -> None:
     """A follower unmutes its folder's watch (its run slowed down) while another thread stops
     the last follower, which stops the shared observer. watchdog's observer thread lives on
@@ -321,23 +349,8 @@ def test_an_unmute_racing_the_last_unwatch_leaves_no_watch_thread(tmp_path: Path
     handle = events.watch(str(tmp_path), lambda path: None)
     assert handle is not None
     events.mute(handle)  # its only handle muted: the folder's watch is dropped
-    original = events._schedule
-
-    def schedule_while_the_observer_stops(observer, directory, recursive):
-        stopper = threading.Thread(target=events.unwatch, args=(handle,))
-        stopper.start()
-        # Where nothing holds the stop back, the observer is told to stop now while its thread
-        # lives on: the window. (Held back, this waits in vain and the stop comes after.)
-        poll_until(lambda: observer.stopped_event.is_set(), timeout=0.5)
-        watch = original(observer, directory, recursive)
-        stoppers.append(stopper)
-        return watch
-
-    stoppers: list[threading.Thread] = []
-    events._schedule = schedule_while_the_observer_stops  # type: ignore[method-assign]
-    events.unmute(handle)
-    for stopper in stoppers:
-        stopper.join()
+    with _unwatched_during_each_schedule(events, handle):
+        events.unmute(handle)
     assert poll_until(lambda: set(threading.enumerate()) <= before), \
         [type(t).__name__ for t in set(threading.enumerate()) - before]
 
@@ -356,21 +369,8 @@ def test_a_tree_unwatch_racing_the_last_follower_leaves_no_watch_thread(tmp_path
     tree = events.watch_tree(str(tmp_path), lambda path: None)
     follower = events.watch(str(inner), lambda path: None)  # covered: no watch of its own
     assert tree is not None and follower is not None
-    original = events._schedule
-
-    def schedule_while_the_observer_stops(observer, directory, recursive):
-        stopper = threading.Thread(target=events.unwatch, args=(follower,))
-        stopper.start()
-        poll_until(lambda: observer.stopped_event.is_set(), timeout=0.5)  # as above
-        watch = original(observer, directory, recursive)
-        stoppers.append(stopper)
-        return watch
-
-    stoppers: list[threading.Thread] = []
-    events._schedule = schedule_while_the_observer_stops  # type: ignore[method-assign]
-    events.unwatch(tree)
-    for stopper in stoppers:
-        stopper.join()
+    with _unwatched_during_each_schedule(events, follower):
+        events.unwatch(tree)
     assert poll_until(lambda: set(threading.enumerate()) <= before), \
         [type(t).__name__ for t in set(threading.enumerate()) - before]
 
