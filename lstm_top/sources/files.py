@@ -389,6 +389,14 @@ def _pandas_json_table(data: dict[str, Any]) -> list[dict[str, Any]] | None:
     return None
 
 
+def _show_last_run(history: History, runs: list[Any], kind: str, shown: str) -> Any:
+    """Several whole runs in one JSON file: note it (counted, nothing skipped) and keep the
+    last, as an appended CSVLogger file shows its last run."""
+    history.note_problem(0, f"{len(runs)} runs in this file ({kind}); {shown} is shown",
+                         skipped=False)
+    return runs[-1]
+
+
 def read_history_json_text(text: str, history: History) -> None:
     """Keras ``json.dump(model.fit(...).history)``: metric -> list of per-epoch values; or a
     list of per-epoch records ``[{"epoch": 1, "loss": ..., "val_loss": ...}, ...]``; or a list
@@ -418,11 +426,10 @@ def read_history_json_text(text: str, history: History) -> None:
             for run in data.values()):
         # Histories by name (json.dump({name: h.history for name, h in trained.items()}):
         # several models compared): several runs in one file, which shows its last.
-        history.note_problem(0, f"{len(data)} runs in this file (histories by name: "
-                                f"{', '.join(list(map(str, data))[:3])}, ...); the last, "
-                                f"{str(list(data)[-1])[:MAX_NAME_CHARS]!r}, is shown",
-                             skipped=False)
-        data = list(data.values())[-1]
+        last_name = str(list(data)[-1])[:MAX_NAME_CHARS]
+        data = _show_last_run(history, list(data.values()),
+                              f"histories by name: {', '.join(list(map(str, data))[:3])}, ...",
+                              f"the last, {last_name!r},")
     if isinstance(data, dict) and (table := _pandas_json_table(data)) is not None:
         data = table
     if (isinstance(data, list) and len(data) > 1 and all(isinstance(row, dict) for row in data)
@@ -430,9 +437,7 @@ def read_history_json_text(text: str, history: History) -> None:
         # A list of whole histories (json.dump([h.history for h in folds]): cross-validation
         # folds, repeated trainings): several runs in one file, which shows its last, as an
         # appended CSVLogger file does.
-        history.note_problem(0, f"{len(data)} runs in this file (a list of histories); the "
-                                f"last is shown", skipped=False)
-        data = data[-1]
+        data = _show_last_run(history, data, "a list of histories", "the last")
     if isinstance(data, list) and data and all(isinstance(row, dict) for row in data):
         # A list of per-epoch records (json.dump of a list of dicts), the other common shape;
         # keyed by their "epoch", else by their "step" (an evaluation every N steps).
