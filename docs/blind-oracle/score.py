@@ -1,9 +1,13 @@
 """Score lstm-top check --json on /work/blind-oracle (labels.csv) per format."""
-import csv, json, subprocess, sys
+import argparse, csv, json, subprocess
 from collections import Counter
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
-R = Path(sys.argv.pop(1) if len(sys.argv) > 1 and not sys.argv[1].startswith(".") else "/work/blind-oracle")
+ap = argparse.ArgumentParser()
+ap.add_argument("folder", nargs="?", default="/work/blind-oracle", help="holds labels.csv and runs/")
+ap.add_argument("--ext", nargs="*", default=[".csv", ".jsonl"], help="formats to score")
+args = ap.parse_args()
+R = Path(args.folder)
 SIGNS = ["stagnating_val_loss", "oscillating_val_loss", "train_plateau", "diverging_loss", "subset_gap"]
 rows = list(csv.DictReader(open(R / "labels.csv")))
 def check(path):
@@ -15,7 +19,7 @@ def check(path):
     except Exception:
         return {"_error": p.stderr[-200:]}
     return {s["id"]: s for s in d.get("signs", []) if s["severity"] in ("warning", "critical")}
-for ext in sys.argv[1:] or [".csv", ".jsonl"]:
+for ext in args.ext:
     with ThreadPoolExecutor(2) as ex:
         got = list(ex.map(lambda r: check(R / "runs" / (r["run"] + ext)), rows))
     print(f"== {ext}: {sum(g is not None for g in got)} runs")
