@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Generate a corpus of real small trainings with oracle curves.
-Usage: python generate.py --shard I --nshards K [--deadline UNIX] [--n 200]
+Usage: python generate.py --shard I --nshards K [--deadline UNIX] [--n 200] [--root DIR] [--seed S]
 Re-runnable: runs whose .oracle.json exists are skipped."""
 import os, sys, json, time, math, glob, argparse
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -479,8 +479,12 @@ def run_one(s):
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(); ap.add_argument("--shard", type=int, default=0); ap.add_argument("--nshards", type=int, default=1)
     ap.add_argument("--n", type=int, default=200); ap.add_argument("--deadline", type=float, default=1e18); ap.add_argument("--only", default=None)
-    a = ap.parse_args(); torch.set_num_threads(1); os.makedirs(OUT, exist_ok=True)
-    specs = make_specs(a.n)
+    # A second corpus from the same generator on other draws (a held-out set): --root elsewhere, --seed other.
+    ap.add_argument("--root", default="/work/blind-oracle", help="runs are written to ROOT/runs")
+    ap.add_argument("--seed", type=int, default=12345, help="draws the run specifications")
+    a = ap.parse_args(); torch.set_num_threads(1)
+    OUT = os.path.join(a.root, "runs"); os.makedirs(OUT, exist_ok=True)
+    specs = make_specs(a.n, seed=a.seed)
     for s in specs:
         if a.only is not None and s["name"] != a.only and str(s["i"]) != a.only: continue
         if a.only is None and s["i"] % a.nshards != a.shard: continue

@@ -159,4 +159,7 @@ def main():
     print(len(rows), "runs labelled")
 
 if __name__ == "__main__":
+    import sys
+    if len(sys.argv) > 1:  # another corpus from generate.py --root DIR
+        D = sys.argv[1]
     main()

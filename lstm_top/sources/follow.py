@@ -269,21 +269,8 @@ class FileFollower(PooledSource):
             if self._has_content():
                 self._begin_new_content(f"{self.path} was recreated")
         elif identity != self._identity:
-            # Like ``tail -F``: the old file is drained to its end before the switch, and
-            # followed until it has been quiet for a while, because a writer holding it open
-            # (the Logger notices a rename within PATH_CHECK_INTERVAL_S) may still append.
-            before = self._offset
-            self._read_available()
-            now = time.monotonic()
-            if self._rotation_seen_at is None:
-                self._rotation_seen_at = now
-            if self._offset != before or self._rotation_quiet_since is None:
-                self._rotation_quiet_since = now
-            if (now - self._rotation_quiet_since < ROTATION_QUIET_S
-                    and now - self._rotation_seen_at < ROTATION_MAX_WAIT_S
-                    and self._old_file_still_named()):
+            if self._old_file_still_written():
                 return  # look again at the next event or poll
-            self._rotation_seen_at = self._rotation_quiet_since = None
             self._close_fd()
             if not self._open():
                 return
@@ -297,6 +284,25 @@ class FileFollower(PooledSource):
                 self._begin_new_content(f"{self.path} was truncated; reading it from the start")
         self._read_available()
         self._read_quiet_unterminated_line()
+
+    def _old_file_still_written(self) -> bool:
+        """The path no longer names the open file. Like ``tail -F``, drain the old file to its
+        end, and keep following it until it has been quiet for a while if it was renamed (a
+        rotation), because a writer holding it open may still append: the Logger notices a
+        rename within PATH_CHECK_INTERVAL_S. True while it should still be followed."""
+        before = self._offset
+        self._read_available()
+        now = time.monotonic()
+        if self._rotation_seen_at is None:
+            self._rotation_seen_at = now
+        if self._offset != before or self._rotation_quiet_since is None:
+            self._rotation_quiet_since = now
+        if (now - self._rotation_quiet_since < ROTATION_QUIET_S
+                and now - self._rotation_seen_at < ROTATION_MAX_WAIT_S
+                and self._old_file_still_named()):
+            return True
+        self._rotation_seen_at = self._rotation_quiet_since = None
+        return False
 
     def _old_file_still_named(self) -> bool:
         """Renamed (a rotation: its writer may still append), not deleted or replaced by a
@@ -336,7 +342,11 @@ class FileFollower(PooledSource):
             _events().unwatch(self._watch)
             self._watch = None
         if self._fd is not None:
-            self._read_available()
+            # Renamed with nothing yet in its place (a rotation whose new file comes later,
+            # from the writer or from logrotate's ``create`` a moment after): the writer may
+            # still append to the renamed file, and the new one may continue the same run.
+            if self._old_file_still_written():
+                return
             self._finish_old_file()
             self._close_fd()
             with self.history.lock:

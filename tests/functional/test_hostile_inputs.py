@@ -134,8 +134,10 @@ def test_ctrl_c_during_check_prints_no_traceback(tmp_path: Path) -> None:
     assert process.returncode in (130, 0, 1), (process.returncode, stderr)
 
 
-def test_move_and_create_rotation_loses_nothing(tmp_path: Path) -> None:
-    """logrotate's ``create`` mode: rename the file, create an empty one at once. The Logger
+@pytest.mark.parametrize("new_file_after_s", [0.0, 0.2])
+def test_move_and_create_rotation_loses_nothing(tmp_path: Path, new_file_after_s: float) -> None:
+    """logrotate's ``create`` mode: rename the file, create an empty one at once — or a moment
+    later (a busy machine, or a rotation that leaves the writer to recreate it). The Logger
     keeps appending to the renamed file until it notices (within a second), then writes the
     new one; the follower must read both to the end."""
     from lstm_top import Logger
@@ -150,6 +152,9 @@ def test_move_and_create_rotation_loses_nothing(tmp_path: Path) -> None:
             logger.log(epoch=epoch, loss=1.0 / epoch)
             if epoch == 300:
                 os.rename(path, tmp_path / "run.jsonl.1")
+                # Before: a look in between found no file and stopped reading the renamed one,
+                # losing the records the Logger still wrote there (28 of 600 with 0.3 s).
+                time.sleep(new_file_after_s)
                 path.touch()
             time.sleep(0.005)
         logger.close()
