@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from textual.css.query import NoMatches
 from textual.pilot import Pilot
 
 from lstm_top.ui.app import LstmTopApp
@@ -18,13 +19,22 @@ WAIT_S = 30.0
 
 async def wait_until(pilot: Pilot[int], condition: Callable[[], bool], timeout: float = WAIT_S,
                      what: str = "condition") -> None:
-    """Let the app run until ``condition()`` holds; fail after ``timeout`` seconds."""
+    """Let the app run until ``condition()`` holds; fail after ``timeout`` seconds. A widget
+    the condition looks up that is not mounted yet (a screen still composing on a busy
+    machine) counts as "not yet"."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not condition():
+    while not _holds(condition):
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.05)
+
+
+def _holds(condition: Callable[[], bool]) -> bool:
+    try:
+        return condition()
+    except NoMatches:
+        return False
 
 
 def screen_painted(pilot: Pilot[int]) -> bool:
