@@ -48,10 +48,18 @@ def _epochs(values: Any, limit: int = 5) -> str:
 
 
 def _stagnating(e: Mapping[str, Any]) -> str:
-    drop = e.get("train_drop_since_best_pct")  # positive: train fell
+    if e.get("form") == "flat" and e.get("flat_since_epoch") is not None:
+        return (f"val flat at {_num(e.get('flat_since_val_loss'))} since "
+                f"@{e.get('flat_since_epoch')}, {e.get('epochs_without_clear_improvement')} "
+                f"epochs; train {_fall(e.get('train_drop_while_flat_pct'))}")
     return (f"best {_num(e.get('best_val_loss'))} @{e.get('best_val_epoch')}, "
             f"{e.get('epochs_since_best')} epochs ago; val {_pct(e.get('val_above_best_pct'))},"
-            f" train {_pct(-drop if isinstance(drop, int | float) else drop)}")
+            f" train {_fall(e.get('train_drop_since_best_pct'))}")
+
+
+def _fall(drop: Any) -> str:
+    """A drop in per cent (positive: it fell) as a signed change."""
+    return _pct(-drop if isinstance(drop, int | float) else drop)
 
 
 def _oscillating(e: Mapping[str, Any]) -> str:

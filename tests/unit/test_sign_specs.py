@@ -76,6 +76,12 @@ def test_stagnation_on_a_flat_val_loss_while_train_keeps_falling():
     assert found, "val flat for 20 epochs while train falls 8x is a stagnating val loss"
     assert found[0].evidence["form"] == "flat"
     assert found[0].evidence["epochs_since_best"] >= 10
+    # The one-line summary tells the flat form's own numbers, not "0 epochs ago" at a new
+    # best by under 1%.
+    from lstm_top.ui.findings import headline
+    line = headline(found[0])
+    assert line.startswith("val flat at 0.4") and "since @10" in line, line
+    assert "train −" in line, line
 
 
 def test_no_divergence_or_stagnation_from_spikes_tiny_in_absolute_terms():
