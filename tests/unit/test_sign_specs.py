@@ -126,6 +126,43 @@ def test_plateau_at_the_logged_constant_guess_after_a_slow_first_drop():
     assert early and early[0].severity is Severity.INFO
 
 
+def test_plateau_after_a_blow_up_in_the_second_epoch():
+    # lr far too high: the model is good after epoch 1 (1.30), blows up during epoch 2 (whose
+    # mean, 1.79, still holds its good first batches) and sits at its constant guess from
+    # epoch 3 on. One epoch's mean below the level is not "it learned, then lost it".
+    rng = np.random.default_rng(3)
+    train = [1.30, 1.79, *(2.40 * (1 + 0.005 * rng.standard_normal(28)))]
+    val = [1.10, 2.50, *(2.38 * (1 + 0.02 * rng.standard_normal(28)))]
+    found = _found(_history(train, val), "train_plateau")
+    assert found, "a loss stuck at 2.40 for 28 epochs after a blow-up is a plateau"
+    assert found[0].warning_since is not None and found[0].warning_since <= 20
+    guessed = _found(_history(train, val, constant_guess_loss=[2.30] * len(train)),
+                     "train_plateau")
+    assert guessed and "constant guess (2.3" in guessed[0].message
+
+
+def test_no_plateau_from_a_loss_thrown_around_far_above_its_constant_guess():
+    # lr far too high: the training loss jumps between 1.5x and 4x the constant guess's loss
+    # epoch after epoch. That is not a model settled on a constant guess (oscillation and
+    # divergence are the signs for it), nor a flat curve.
+    rng = np.random.default_rng(4)
+    guess = 0.75
+    train = [5.0, *(guess * np.exp(rng.uniform(np.log(1.5), np.log(4.0), 40)))]
+    val = list(np.array(train) * 0.9)
+    for extra in ({}, {"constant_guess_loss": [guess] * len(train)}):
+        assert not _found(_history(train, val, **extra), "train_plateau"), extra
+
+
+def test_no_plateau_from_a_training_loss_of_a_few_samples():
+    # A training loss over 7 samples: most epochs near 0.6, one in four a 2-7x spike; val
+    # falls steadily. The trend of such a curve is no evidence of "stuck".
+    rng = np.random.default_rng(5)
+    train = [0.69] + [0.6 * (float(rng.uniform(2, 7)) if i % 4 == 1 else 1 + 0.05 * float(
+        rng.standard_normal())) for i in range(40)]
+    val = list(np.geomspace(0.60, 0.29, len(train)))
+    assert not _found(_history(train, val), "train_plateau")
+
+
 def test_a_model_that_learned_below_the_constant_guess_is_no_plateau():
     # The same start, then down to 40% of the guess and settled there: converged, not stuck.
     train = list(np.geomspace(4.6, 1.2, 12)) + [1.2 * (1 + 0.002 * (i % 3)) for i in range(24)]
