@@ -22,6 +22,7 @@ from lstm_top.evaluation.oracle import NONE, SUBSETS, oracle_cases
 from lstm_top.evaluation.power import format_power, subset_gap_power
 from lstm_top.evaluation.score import format_table, score
 from lstm_top.evaluation.synthetic import synthetic_cases
+from lstm_top.signs.options import SignOptionError, build_sign_params, parse_sign_options
 
 ORACLE_SAMPLE = ROOT / "tests" / "corpus" / "oracle"
 
@@ -37,7 +38,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="also score a folder of histories labelled by eye (LABELS.csv as "
                              "in tests/corpus/real; halves by repository with a sources.tsv)")
     parser.add_argument("-v", "--verbose", action="store_true", help="name missed/false cases")
+    parser.add_argument("--sign", action="append", default=[], metavar="SIGN.OPTION=VALUE",
+                        help="score with a threshold changed, as `lstm-top check --sign`")
     args = parser.parse_args(argv)
+    try:
+        params, _ = build_sign_params(parse_sign_options(args.sign))
+    except SignOptionError as exc:
+        parser.error(str(exc))
     oracle = args.oracle or (DEFAULT_OUT if any(DEFAULT_OUT.glob("*.oracle.json"))
                              else ORACLE_SAMPLE)
     corpora = {"synthetic": synthetic_cases(args.seeds), "seed": seed_cases(),
@@ -56,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     for folder in args.labelled:
         corpora.update(labelled_parts(folder))
     print(f"oracle corpus: {oracle}")
-    scores = {name: score(name, cases) for name, cases in corpora.items() if cases}
+    if args.sign:
+        print("options: " + " ".join(args.sign))
+    scores = {name: score(name, cases, params) for name, cases in corpora.items() if cases}
     print(format_table(list(scores.values()), args.verbose))
     # Why subset_gap's recall is what it is: how many labelled gaps the small validation
     # subsets could show at all (see power.py).
