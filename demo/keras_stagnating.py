@@ -25,7 +25,6 @@ parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--out", default="runs/keras_stagnating.jsonl")
 parser.add_argument("--epochs", type=int, default=50)
 args = parser.parse_args()
-os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
 
 # Dummy Data
 X_train = np.random.rand(1000, 20, 10)  # 1000 samples, sequence length 20, input dimension 10

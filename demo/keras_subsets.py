@@ -25,7 +25,6 @@ parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--out", default="runs/keras_subsets.jsonl")
 parser.add_argument("--epochs", type=int, default=50)
 args = parser.parse_args()
-os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
 
 # Simulate biased data: X_train and X_val will have different underlying means
 X = np.random.normal(0, 1, size=(1200, 20, 10))

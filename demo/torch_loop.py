@@ -7,7 +7,6 @@ Four lines are lstm-top's: the import, the Logger, grad_norm() before clipping, 
 """
 
 import argparse
-import os
 
 import numpy as np
 import torch
@@ -21,7 +20,6 @@ parser.add_argument("--out", default="runs/torch_loop.jsonl")
 parser.add_argument("--epochs", type=int, default=30)
 parser.add_argument("--lr", type=float, default=2e-3)
 args = parser.parse_args()
-os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
 
 STEPS = 24
 rng = np.random.default_rng(0)
