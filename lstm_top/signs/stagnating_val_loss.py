@@ -305,16 +305,19 @@ class StagnatingValLoss(Detector[StagnationParams]):
             "train_noise_log_sigma": rounded(train_sigma, 3),
             "val_vs_train_pace_last_epochs": rounded(val_pace / train_pace, 3)
             if train_pace > 0 else None,
-            # The flat form counts from the last best that improved by flat_min_improvement.
-            "flat_since_epoch": self.flat_anchor.epoch if not rising else None,
-            "flat_since_val_loss": rounded(self.flat_anchor.value) if not rising else None,
-            "epochs_without_clear_improvement": since_improved if not rising else None,
-            # ... and the training loss's fall the message gives for it.
-            "train_drop_while_flat_pct": None if rising else rounded(
-                flat_train_change if since_improved > since else train_change, 3),
             "first_fired_epoch": first_epoch,
             "early_stopping_patience10_stops_in_epochs": max(stops_in, 0),
         }
+        if not rising:
+            # The flat form counts from the last best that improved by flat_min_improvement;
+            # the training loss's fall is the one its message gives.
+            evidence.update({
+                "flat_since_epoch": self.flat_anchor.epoch,
+                "flat_since_val_loss": rounded(self.flat_anchor.value),
+                "epochs_without_clear_improvement": since_improved,
+                "train_drop_while_flat_pct": rounded(
+                    flat_train_change if since_improved > since else train_change, 3),
+            })
         if current is None:
             evidence["epochs_before_early_stopping"] = stops_in
         else:
