@@ -347,11 +347,12 @@ class FileFollower(PooledSource):
             # still append to the renamed file, and the new one may continue the same run.
             if self._old_file_still_written():
                 return
+            gone = "moved away" if self._old_file_still_named() else "deleted"
             self._finish_old_file()
             self._close_fd()
             with self.history.lock:
                 epochs = len(self.history.epochs)
-            self._set_state(DELETED, f"{self.path} was deleted; keeping the {epochs} epochs read")
+            self._set_state(DELETED, f"{self.path} was {gone}; keeping the {epochs} epochs read")
         elif self.state not in (WAITING, DELETED):
             self._set_state(DELETED, f"{self.path} was deleted")
         elif self.message is None:

@@ -31,7 +31,7 @@ from lstm_top.sources.base import (
     SourceUpdate,
     display_state,
 )
-from lstm_top.sources.follow import READ_GAP_S, FileFollower
+from lstm_top.sources.follow import READ_GAP_S, ROTATION_QUIET_S, FileFollower
 from lstm_top.sources.formats import read_history
 from tests.waiting import poll_until
 
@@ -205,6 +205,24 @@ def test_rotation_reads_the_old_tail_then_follows_the_new_file(
     append(path, epoch(2))
     follower.check_now()
     assert epochs_of(follower) == [1, 2]
+
+
+def test_a_file_moved_away_is_read_to_its_end_and_said_moved(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(header() + epoch(1) + epoch(2))
+    follower, _ = synchronous(path)
+    follower.check_now()
+    moved = tmp_path / "run.jsonl.1"
+    path.rename(moved)
+    follower.check_now()  # a rotation, perhaps: its writer may still append to the moved file
+    with moved.open("ab") as handle:
+        handle.write(epoch(3))
+    follower.check_now()
+    assert epochs_of(follower) == [1, 2, 3]
+    time.sleep(ROTATION_QUIET_S + 0.2)  # quiet, and no new file came: it was moved for good
+    follower.check_now()
+    assert follower.state == DELETED, follower.message
+    assert "moved away; keeping the 3 epochs read" in (follower.message or "")
 
 
 def test_deleted_keeps_what_was_read_and_the_same_run_recreated_continues(tmp_path: Path) -> None:
