@@ -39,7 +39,10 @@ TRAIN_LOSS_KEYS = ("loss", "train_loss", "train/loss", "training_loss", "train_l
                    # glued, as printed logs abbreviate them ("trloss: 1.49, valloss: 0.76")
                    "trloss", "trainloss", "tr_loss",
                    # TensorBoard / W&B tags (Lightning, the PyTorch tutorial's writer)
-                   "train/loss_epoch", "Loss/train", "loss/train")
+                   "train/loss_epoch", "Loss/train", "loss/train",
+                   # Theano-era and TF1 scripts call it the cost ("Epoch 0 Update 100 Cost
+                   # 129.7 UD 2.79": arctic-captions, Nematus)
+                   "cost", "train_cost", "training_cost")
 # Where none of those is there: a single name ending like one, as scripts name their lists
 # (``train_losses``, ``coil_val_losses``).
 # (``_epoch``: Lightning's epoch mean of a loss logged on steps, under a namespace of the

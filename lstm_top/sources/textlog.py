@@ -73,7 +73,7 @@ _FIELD = re.compile(rf"^({_WORD}(?: {_WORD}){{0,3}})\s*(?:[:=]\s*|\s+)({_NUMBER}
 _COLON_PAIR = re.compile(rf"({_WORD})\s*[:=]\s*({_NUMBER})(?![\w.])", re.IGNORECASE)
 _SPACE_PAIR = re.compile(rf"({_WORD})\s+({_NUMBER})(?![\w.])", re.IGNORECASE)
 _METRIC_WORDS = ("loss", "acc", "err", "mse", "mae", "rmse", "f1", "auc", "ppl", "perplexity",
-                 "bleu", "iou", "dice", "lr")
+                 "bleu", "iou", "dice", "lr", "cost")
 # Counters and timings, not metrics.
 _NOT_METRICS = frozenset({"epoch", "epochs", "step", "steps", "batch", "iter", "iteration",
                           "eta", "time", "elapsed", "it", "s"})

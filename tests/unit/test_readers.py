@@ -634,3 +634,25 @@ def test_a_progress_bar_is_read_where_no_summary_line_follows_it(tmp_path: Path)
     # Keras' own progress line is the epoch's record, not a tqdm bar
     assert not is_progress_bar("32/32 [==============================] - 1s 5ms/step - loss: 0.4")
     assert not is_progress_bar("[Epoch 3/10] loss: 0.4 [best]")
+
+
+def test_a_theano_era_log_names_its_training_loss_cost(tmp_path: Path) -> None:
+    # arctic-captions / Nematus style: "Epoch E Update U Cost c PD .. UD .." every 100 updates,
+    # "validation loss: v, validation perp: p" every 1000. Before, "Cost" was no metric and no
+    # training loss was found, so no sign comparing the two curves could run.
+    path = tmp_path / "train_log.txt"
+    path.write_text(
+        "Epoch  0\n"
+        "Epoch 0 Update 100 Cost 129.68 PD 0.92 UD 2.79\n"
+        "Epoch 0 Update 200 Cost 112.87 PD 0.85 UD 5.59\n"
+        "validation use time: 57.77\n"
+        "validation loss: 140.19, validation perp: 349.69\n"
+        "Epoch 1 Update 300 Cost 98.37 PD 0.03 UD 0.81\n"
+        "validation loss: 133.30, validation perp: 262.16\n")
+    history = read_history(path)
+    assert history.epochs.index.tolist() == [0, 1]
+    assert history.epochs.column("cost").tolist() == [112.87, 98.37]  # the epoch's last line
+    assert "pd" not in history.epochs.names and "update" not in history.epochs.names
+    report = _check_json(path)
+    assert (report["summary"]["train_key"], report["summary"]["val_key"]) == (
+        "cost", "validation_loss")
