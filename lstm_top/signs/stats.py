@@ -6,6 +6,7 @@ detector's cost per new epoch stays constant however long the run is.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 
@@ -53,6 +54,15 @@ def noise_sigma(window: Sequence[float]) -> float:
     middle = count // 2
     centre = diffs[middle] if count % 2 else 0.5 * (diffs[middle - 1] + diffs[middle])
     return centre * MAD_TO_SIGMA / SECOND_DIFF_SCALE
+
+
+def back_and_forth(values: Sequence[float]) -> float:
+    """Mean step-to-step movement beyond the net change over ``values``: 0 for a monotone
+    series, however steep; large for one that goes up and down."""
+    if len(values) < 3:
+        return 0.0
+    steps = [b - a for a, b in itertools.pairwise(values)]
+    return (sum(abs(step) for step in steps) - abs(sum(steps))) / len(steps)
 
 
 def theil_sen_slope(values: Sequence[float]) -> float:

@@ -24,15 +24,13 @@ and came back learned and lost it (a divergence, not "nothing learned").
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lstm_top.format import CONSTANT_GUESS_METRIC
 from lstm_top.signs.base import Detector, Epoch, Params, Severity, SignContext, fmt
-from lstm_top.signs.stats import log_or_none, median, rounded, theil_sen_slope
+from lstm_top.signs.stats import back_and_forth, log_or_none, median, rounded, theil_sen_slope
 
 REMEDY = ("Raise the learning rate (try 3-10x) or use a schedule with warm-up; check the "
           "initialisation and for dead units (ReLU) or saturated gates; verify that labels "
@@ -67,7 +65,8 @@ class PlateauParams(Params):
     # no bar raised 10 / 8 runs labelled "no" (CSV / JSONL), 0.08 7 / 7, 0.05 6 / 6 and
     # 0.03 4 / 4 but lost a plateau; the 720 oracle runs, the public and synthetic corpora
     # score the same from 0.03 to no bar (their plateaus sit still), but for a public run
-    # whose training loss over 7 samples jumps 2-7x (raised without it).
+    # whose training loss over 7 samples jumps 2-7x (raised without it). The constant-guess
+    # rule below wants the same stillness, of the training or the validation loss.
     max_back_and_forth: float = 0.05
     # A plateau that reopens within 5 epochs of closing continues the same episode: a stuck
     # loss jittering around the trend bar closes and reopens it (the founding note's lr-0.1
@@ -128,17 +127,6 @@ class PlateauParams(Params):
     # runs, one epoch found 33 / 36 of the 52 plateaus (CSV / JSONL) and three 38 / 40 with no
     # false alarm added; the oracle and public corpora score the same.
     learned_once_epochs: int = 3
-    # The constant-guess rule wants the loss to sit still too (max_jitter over its last
-    # constant_guess_warning_after_epochs): a loss 1.5-10x the guess and jumping 30% epoch to
-    # epoch is a model thrown around by its steps, not one settled on a constant guess.
-
-
-def back_and_forth(values: Sequence[float]) -> float:
-    """Mean epoch-to-epoch movement beyond the net change: 0 for a monotone series."""
-    if len(values) < 3:
-        return 0.0
-    steps = [b - a for a, b in itertools.pairwise(values)]
-    return (sum(abs(step) for step in steps) - abs(sum(steps))) / len(steps)
 
 
 def chance_classes(loss: float, tolerance: float = 0.02, max_classes: int = 10) -> int | None:

@@ -13,7 +13,13 @@ from lstm_top.evaluation.score import raised, score
 from lstm_top.evaluation.synthetic import FAMILIES, Case, cut_history, synthetic_cases
 from lstm_top.history import History
 from lstm_top.signs import MAX_CATCHUP_EPOCHS, SIGN_IDS, Diagnoser, diagnose
-from lstm_top.signs.stats import mann_kendall_z, noise_sigma, theil_sen_slope, welch_t
+from lstm_top.signs.stats import (
+    back_and_forth,
+    mann_kendall_z,
+    noise_sigma,
+    theil_sen_slope,
+    welch_t,
+)
 from lstm_top.signs.train_plateau import chance_classes
 
 SEEDS_PER_FAMILY = 12
@@ -248,6 +254,8 @@ def test_welch_t_and_trends() -> None:
     assert mann_kendall_z(list(range(10))) > 3
     assert math.isnan(noise_sigma([1.0, 2.0]))
     assert noise_sigma([float(i) for i in range(12)]) == 0.0  # a clean trend is not noise
+    assert back_and_forth([5.0, 3.0, 2.0, 1.9]) == 0.0  # a descent, however steep
+    assert back_and_forth([1.0, 1.3, 1.0, 1.3, 1.0]) == pytest.approx(0.3)  # up and down
 
 
 def test_chance_level_is_named() -> None:
