@@ -277,6 +277,9 @@ class StagnatingValLoss(Detector[StagnationParams]):
         stops_in = p.early_stopping_patience - since
         val_change = math.expm1(val_rise) * 100
         train_change = -math.expm1(-train_drop) * 100
+        # The flat form's training fall: over its stretch when it counts from a best that
+        # improved by under flat_min_improvement, else since the best.
+        flat_fall = flat_train_change if since_improved > since else train_change
         if rising:
             message = (f"val loss {fmt(math.exp(level))} is {val_change:.0f}% above its best "
                        f"{fmt(self.best_value)} (epoch {self.best_epoch}, {since} epochs ago) "
@@ -286,12 +289,12 @@ class StagnatingValLoss(Detector[StagnationParams]):
             message = (f"val loss has improved by under "
                        f"{p.flat_min_improvement * 100:.0f}% on {fmt(anchor.value)} "
                        f"(epoch {anchor.epoch}) for {since_improved} epochs while train loss "
-                       f"fell {flat_train_change:.0f}%: the model no longer generalises what "
+                       f"fell {flat_fall:.0f}%: the model no longer generalises what "
                        f"it learns")
         else:
             message = (f"val loss has not improved on its best {fmt(self.best_value)} "
                        f"(epoch {self.best_epoch}) for {since} epochs while train loss fell "
-                       f"{train_change:.0f}%: the model no longer generalises what it learns")
+                       f"{flat_fall:.0f}%: the model no longer generalises what it learns")
         evidence = {
             "form": "rising" if rising else "flat",
             "best_val_epoch": self.best_epoch,
@@ -309,14 +312,12 @@ class StagnatingValLoss(Detector[StagnationParams]):
             "early_stopping_patience10_stops_in_epochs": max(stops_in, 0),
         }
         if not rising:
-            # The flat form counts from the last best that improved by flat_min_improvement;
-            # the training loss's fall is the one its message gives.
+            # The flat form counts from the last best that improved by flat_min_improvement.
             evidence.update({
                 "flat_since_epoch": self.flat_anchor.epoch,
                 "flat_since_val_loss": rounded(self.flat_anchor.value),
                 "epochs_without_clear_improvement": since_improved,
-                "train_drop_while_flat_pct": rounded(
-                    flat_train_change if since_improved > since else train_change, 3),
+                "train_drop_while_flat_pct": rounded(flat_fall, 3),
             })
         if current is None:
             evidence["epochs_before_early_stopping"] = stops_in

@@ -265,13 +265,13 @@ class TrainPlateau(Detector[PlateauParams]):
         # loss (evaluation mode, the same samples every time): a training loss logged from one
         # batch with dropout on jumps 1.3-2x above the guess of a model that is stuck, and a
         # model stuck in training mode may give garbage in evaluation mode (100x the guess).
-        val = epoch.val if epoch.val is not None and epoch.val > 0 and math.isfinite(
-            epoch.val) else math.nan
+        val_log = log_or_none(epoch.val)
+        val_log = math.nan if val_log is None else val_log
         cap = p.constant_guess_max_share * guess
-        at_guess = epoch.train >= p.constant_guess_share * guess and (epoch.train <= cap
-                                                                      or val <= cap)
+        at_guess = epoch.train >= p.constant_guess_share * guess and (
+            epoch.train <= cap or val_log <= math.log(cap))
         self.at_guess = self.at_guess + 1 if at_guess and self.count > p.skip_first_epochs else 0
-        self.guess_window.append((math.log(epoch.train), math.log(val) if val > 0 else math.nan))
+        self.guess_window.append((math.log(epoch.train), val_log))  # observe: train > 0
         if self.at_guess < p.info_after_epochs:
             return False
         window = list(self.guess_window)[-min(self.at_guess, len(self.guess_window)):]
