@@ -429,3 +429,51 @@ def test_a_val_loss_creeping_to_new_lows_by_a_hair_while_train_falls_is_flat():
     above = [v * (1.05 + 2 * 0.9 ** e) for e, v in enumerate(val)]  # -30% over 10 epochs
     assert all(t > v for t, v in zip(above, val, strict=True))
     assert not _found(_history(above, val), "stagnating_val_loss")
+
+
+def test_plateau_on_a_loss_crawling_from_its_very_first_epoch():
+    # A learning rate far too low: the loss falls 0.25% an epoch, steadily, from the first
+    # epoch on and never dropped at all (2.5% per 10 epochs, over the usual 1.2% trend bar). It
+    # is stuck, and says so after 15 epochs; the same crawl after a 20% first-epoch drop is a
+    # run that learned and is converging slowly: no warning.
+    crawl = [0.912 * 0.9975 ** i for i in range(30)]
+    val = [value * 0.86 for value in crawl]
+    found = _found(_history(crawl, val), "train_plateau")
+    assert found, "a loss 0.25% an epoch from its very first epoch is a plateau"
+    assert found[0].warning_since == 15
+    assert "below 0.9074 (epoch 2)" in found[0].message
+    dropped = [1.15, *crawl[1:]]
+    assert not _found(_history(dropped, val), "train_plateau")
+    # The same crawl jittering 3% an epoch: its 10-epoch trend is no measurement of "stuck",
+    # so it is judged by the usual bar (what the wider one would add is not raised).
+    rng = np.random.default_rng(7)
+    noisy = _history([value * (1 + 0.03 * float(rng.standard_normal())) for value in crawl],
+                     val)
+    usual = Diagnoser(params={"train_plateau": PlateauParams(never_dropped_trend_factor=1.0)})
+    assert ([(f.since_epoch, f.severity) for f in _found(noisy, "train_plateau")]
+            == [(f.since_epoch, f.severity) for f in usual.update(noisy)
+                if f.id == "train_plateau" and f.severity >= Severity.WARNING])
+    assert [f.warning_since for f in _found(noisy, "train_plateau")] != [15]
+
+
+def test_plateau_above_its_reference_says_above():
+    # Wrecked in its third epoch (0.23 -> 3.9) and stuck at 0.75 since: the message says how
+    # far above the reference it sits, not "only 0.0% below" it.
+    rng = np.random.default_rng(2)
+    train = [0.45, 0.43, 0.23, 3.9, *(0.75 * (1 + 0.01 * rng.standard_normal(20)))]
+    val = [0.05, 0.11, 0.08, 0.69, *(0.68 * (1 + 0.01 * rng.standard_normal(20)))]
+    found = [f for f in diagnose(_history(train, val)) if f.id == "train_plateau"]
+    assert found and "% above 0.43" in found[0].message, found
+    assert "0.0% below" not in found[0].message
+
+
+def test_divergence_counts_the_best_of_the_first_epochs():
+    # A huge untrained first epoch, a good second one (1.44), then blown up to 5-12 for eight
+    # epochs. The median of the first three epochs (8.1) is no best to measure from: 1.44 is.
+    train = [19630.0, 1.44, 8.1, 6.7, 5.9, 11.9, 11.4, 4.7, 7.5, 5.2, 2.1, 1.6, 4.1, 0.86,
+             0.51, 0.85, 0.81, 0.60, 0.69, 0.44]
+    val = [1.64, 0.88, 4.4, 17.7, 6.0, 1.0, 5.1, 11.2, 1.7, 0.65, 8.6, 0.43, 0.94, 0.53, 0.79,
+           0.42, 0.39, 0.47, 0.74, 0.35]
+    found = _found(_history(train, val), "diverging_loss")
+    assert found, "a loss 4-8x its second epoch's for eight epochs is diverging"
+    assert found[0].evidence["best_level"] == 1.44 and found[0].since_epoch <= 7
