@@ -477,3 +477,9 @@ def test_divergence_counts_the_best_of_the_first_epochs():
     found = _found(_history(train, val), "diverging_loss")
     assert found, "a loss 4-8x its second epoch's for eight epochs is diverging"
     assert found[0].evidence["best_level"] == 1.44 and found[0].since_epoch <= 7
+    # Learned to 0.23 by its third epoch, wrecked in the fourth (3.9), stuck at 0.75 since.
+    rng = np.random.default_rng(2)
+    wrecked = [0.45, 0.43, 0.23, 3.9, *(0.75 * (1 + 0.01 * rng.standard_normal(20)))]
+    wrecked_val = [0.05, 0.11, 0.08, 0.69, *(0.68 * (1 + 0.01 * rng.standard_normal(20)))]
+    found = _found(_history(wrecked, wrecked_val), "diverging_loss")
+    assert found and found[0].evidence["best_level"] == 0.23, found
