@@ -6,10 +6,11 @@ a model that drops to the best constant guess (the mean, the class frequencies) 
 first epoch and then freezes has learned nothing about its inputs, and measuring from the
 untrained first value would call that drop progress. The loss must also sit still: one thrown
 around by a far too high learning rate, 20-30% up and down every epoch around a flat trend, is
-oscillating or diverging, not stuck. Reported at info level after a few epochs
-and at warning level once it has lasted long enough that slow starters (warm-up, a noisy first
-phase) have had their chance — sooner at chance level, ln(k) for k classes, where there is no
-doubt about what the model is doing.
+oscillating or diverging, not stuck; and not be falling steadily — except by the crawl of a
+learning rate far too low, a few tenths of a per cent an epoch from the very first epoch on.
+Reported at info level after a few epochs and at warning level once it has lasted long enough
+that slow starters (warm-up, a noisy first phase) have had their chance — sooner at chance
+level, ln(k) for k classes, where there is no doubt about what the model is doing.
 
 Where the run logs the loss of the best constant guess on its training targets
 (``constant_guess_loss``: the class frequencies' entropy, the targets' variance; see

@@ -483,3 +483,36 @@ def test_divergence_counts_the_best_of_the_first_epochs():
     wrecked_val = [0.05, 0.11, 0.08, 0.69, *(0.68 * (1 + 0.01 * rng.standard_normal(20)))]
     found = _found(_history(wrecked, wrecked_val), "diverging_loss")
     assert found and found[0].evidence["best_level"] == 0.23, found
+
+
+def _rise_after(rise: float) -> tuple[list[float], list[float]]:
+    """Train falls steadily for 30 epochs (16% per 10: not the flat form's fall); val reaches
+    its best at epoch 12, then climbs by ``rise`` over ten epochs and stays there."""
+    train = list(np.geomspace(1.0, 0.6, 30))
+    val = [0.8 * 0.97 ** i for i in range(12)]
+    best = val[-1]
+    val += [best * (1 + rise * min(i, 10) / 10) for i in range(1, 19)]
+    return train, val
+
+
+def _accuracies(count: int, epochs: int) -> list[float]:
+    # k / count for a classifier around 60-80% correct; float32 as Keras logs it.
+    rng = np.random.default_rng(count)
+    return [float(np.float32(k / count)) for k in rng.integers(0.6 * count, 0.8 * count, epochs)]
+
+
+def test_stagnation_reads_the_validation_set_size_off_its_accuracy():
+    # A Keras CSV logs no n: a 6% rise is a warning where the noise is unknown. Its accuracy
+    # is k/200, so the set is 200 samples, a standard error of ~9% in log: only info. On
+    # 4000 samples (~2%) a 4% rise, info where the noise is unknown, is a warning.
+    train, val = _rise_after(0.06)
+    assert _found(_history(train, val), "stagnating_val_loss")
+    small = _history(train, val, val_accuracy=_accuracies(200, len(val)))
+    findings = [f for f in diagnose(small) if f.id == "stagnating_val_loss"]
+    assert findings and all(f.severity is Severity.INFO for f in findings), findings
+    assert findings[0].evidence["val_noise_from"] == "n read off the accuracy, std assumed"
+    train, val = _rise_after(0.04)
+    assert not _found(_history(train, val), "stagnating_val_loss")
+    large = _found(_history(train, val, val_accuracy=_accuracies(4000, len(val))),
+                   "stagnating_val_loss")
+    assert large and large[0].evidence["val_standard_error_log"] is not None
