@@ -203,8 +203,8 @@ class StagnatingValLoss(Detector[StagnationParams]):
             return None
         count = epoch.val_n
         if count is None:
-            names = context.history.epochs.names
-            key = next((name for name in VAL_ACCURACY_KEYS if name in names), None)
+            table = context.history.epochs
+            key = next((name for name in VAL_ACCURACY_KEYS if name in table), None)
             if key is None:
                 return None
             values, present = context.series(key)
