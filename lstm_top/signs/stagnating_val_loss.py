@@ -170,6 +170,7 @@ class StagnatingValLoss(Detector[StagnationParams]):
         self.flat_anchor = FlatAnchor()
         self.swings = SwingCounter(p.swings)
         self.sample_count = SampleCount()
+        self.logged_count: float | None = None  # the first val_n logged; NaN once it changed
 
     def observe(self, epoch: Epoch, context: SignContext) -> None:
         train_log = log_or_none(epoch.train)
@@ -202,7 +203,16 @@ class StagnatingValLoss(Detector[StagnationParams]):
         if p.assumed_relative_std <= 0 or epoch.val_std is not None:
             return None
         count = epoch.val_n
-        if count is None:
+        if count is not None:
+            # A validation set keeps its size: a column "n" that changes from epoch to epoch
+            # counts something else (steps, epochs) and says nothing of the noise.
+            if self.logged_count is None:
+                self.logged_count = count
+            if count != self.logged_count:
+                self.logged_count = math.nan
+            if math.isnan(self.logged_count):
+                return None
+        else:
             table = context.history.epochs
             key = next((name for name in VAL_ACCURACY_KEYS if name in table), None)
             if key is None:

@@ -516,3 +516,15 @@ def test_stagnation_reads_the_validation_set_size_off_its_accuracy():
     large = _found(_history(train, val, val_accuracy=_accuracies(4000, len(val))),
                    "stagnating_val_loss")
     assert large and large[0].evidence["val_standard_error_log"] is not None
+
+
+def test_a_logged_n_without_std_is_the_sets_size_only_while_it_holds_still():
+    # val_n = 200 logged alone: the same 9% standard error, a 6% rise only info. A column "n"
+    # that counts up every epoch (steps, epochs) is no set size: the rise stays a warning.
+    train, val = _rise_after(0.06)
+    fixed = [f for f in diagnose(_history(train, val, val_n=[200.0] * len(val)))
+             if f.id == "stagnating_val_loss"]
+    assert fixed and all(f.severity is Severity.INFO for f in fixed), fixed
+    assert fixed[0].evidence["val_noise_from"] == "n, std assumed"
+    counting = _history(train, val, n=[float(i + 1) for i in range(len(val))])
+    assert _found(counting, "stagnating_val_loss")
