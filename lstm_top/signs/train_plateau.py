@@ -223,12 +223,12 @@ class TrainPlateau(Detector[PlateauParams]):
         # were missed by the 1.2% bar). Not any slope: a noisy-label classifier whose loss
         # happens to sit near ln 3 while it falls 4% per 10 epochs is learning.
         trend_bar = p.max_trend_change * (p.chance_trend_factor if classes else 1.0)
+        stillness = back_and_forth(self.trend_window)
         crawling = (bool(self.first) and self.first[0] - level < p.max_progress
-                    and back_and_forth(self.trend_window) < p.never_dropped_max_back_and_forth)
+                    and stillness < p.never_dropped_max_back_and_forth)
         if crawling:
             trend_bar = max(trend_bar, p.max_trend_change * p.never_dropped_trend_factor)
-        moving = (abs(trend_change) >= slack * trend_bar
-                  or back_and_forth(self.trend_window) > p.max_back_and_forth)
+        moving = abs(trend_change) >= slack * trend_bar or stillness > p.max_back_and_forth
         # ... and one leaving its plateau now, its latest loss already well below the start,
         # is learning (the level's median lags it by a few epochs).
         leaving = start_level - value_log >= 2 * p.max_progress
