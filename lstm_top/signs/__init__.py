@@ -15,7 +15,7 @@ from lstm_top.signs.exploding_gradients import ExplodingGradients, ExplodingGrad
 from lstm_top.signs.nonfinite_loss import NonfiniteLoss, NonfiniteParams
 from lstm_top.signs.oscillating_val_loss import OscillatingValLoss, OscillationParams
 from lstm_top.signs.stagnating_val_loss import StagnatingValLoss, StagnationParams
-from lstm_top.signs.stats import find_grad_norm_key, find_lr_key
+from lstm_top.signs.stats import find_grad_norm_key, find_lr_key, find_val_accuracy_key
 from lstm_top.signs.subset_gap import SubsetGap, SubsetGapParams
 from lstm_top.signs.train_plateau import PlateauParams, TrainPlateau
 from lstm_top.signs.vanishing_gradients import VanishingGradients, VanishingGradientsParams
@@ -98,7 +98,7 @@ class Diagnoser:
                 names = table.names
                 keys = self.keys = resolve_loss_keys(names, self.train_key, self.val_key)
                 context = SignContext(history, keys, find_lr_key(names),
-                                      find_grad_norm_key(names))
+                                      find_grad_norm_key(names), find_val_accuracy_key(names))
                 for until in range(start + CATCHUP_SLICE_EPOCHS, rows + CATCHUP_SLICE_EPOCHS,
                                    CATCHUP_SLICE_EPOCHS):
                     for detector in self.detectors:

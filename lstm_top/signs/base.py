@@ -108,6 +108,8 @@ class SignContext:
     # Column of the logged learning rate, if any: oscillation and divergence evidence cite it.
     lr_key: str | None = None
     grad_norm_key: str | None = None
+    # Column of the validation accuracy, if any: stagnation reads n off its granularity.
+    val_accuracy_key: str | None = None
     _rows: dict[int, Epoch] = field(default_factory=dict, repr=False)
     # Per-update memo for what a detector resolves once per update (e.g. subset columns).
     memo: dict[str, Any] = field(default_factory=dict, repr=False)

@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import math
 
-# Validation accuracy columns, in the order they are looked for.
-VAL_ACCURACY_KEYS = ("val_accuracy", "val_acc", "val_binary_accuracy",
-                     "val_categorical_accuracy", "val_sparse_categorical_accuracy")
 MAX_COUNT = 5000
 MIN_DISTINCT_VALUES = 4
 # float32 keeps 24 bits: a value k/n is off by at most ~6e-8 relatively, 4 ulps to be safe.

@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from lstm_top.signs.base import Detector, Epoch, Params, Severity, SignContext, fmt
-from lstm_top.signs.sample_count import VAL_ACCURACY_KEYS, SampleCount
+from lstm_top.signs.sample_count import SampleCount
 from lstm_top.signs.stats import log_or_none, median, noise_sigma, rounded
 from lstm_top.signs.swings import SwingCounter, SwingParams
 
@@ -170,7 +170,8 @@ class StagnatingValLoss(Detector[StagnationParams]):
         self.flat_anchor = FlatAnchor()
         self.swings = SwingCounter(p.swings)
         self.sample_count = SampleCount()
-        self.logged_count: float | None = None  # the first val_n logged; NaN once it changed
+        self.first_logged_count: float | None = None
+        self.logged_count_changed = False
 
     def observe(self, epoch: Epoch, context: SignContext) -> None:
         train_log = log_or_none(epoch.train)
@@ -196,9 +197,11 @@ class StagnatingValLoss(Detector[StagnationParams]):
         if val_log is not None and epoch.val is not None:
             self._judge(epoch, val_log, epoch.val, counted)
 
-    def _counted_standard_error_log(self, epoch: Epoch, context: SignContext) -> float | None:
-        """Standard error of log(val) from a known n and an assumed per-sample std, where the
-        std is not logged: n logged alone, or read off the validation accuracy."""
+    def _counted_standard_error_log(self, epoch: Epoch, context: SignContext
+                                    ) -> tuple[float, str] | None:
+        """(standard error of log(val), where its n came from) from a known n and an assumed
+        per-sample std, where the std is not logged: n logged alone, or read off the
+        validation accuracy."""
         p = self.params
         if p.assumed_relative_std <= 0 or epoch.val_std is not None:
             return None
@@ -206,31 +209,33 @@ class StagnatingValLoss(Detector[StagnationParams]):
         if count is not None:
             # A validation set keeps its size: a column "n" that changes from epoch to epoch
             # counts something else (steps, epochs) and says nothing of the noise.
-            if self.logged_count is None:
-                self.logged_count = count
-            if count != self.logged_count:
-                self.logged_count = math.nan
-            if math.isnan(self.logged_count):
+            if self.first_logged_count is None:
+                self.first_logged_count = count
+            self.logged_count_changed |= count != self.first_logged_count
+            source = "n, std assumed"
+            if self.logged_count_changed:
                 return None
         else:
-            table = context.history.epochs
-            key = next((name for name in VAL_ACCURACY_KEYS if name in table), None)
-            if key is None:
+            if context.val_accuracy_key is None:
                 return None
-            values, present = context.series(key)
+            values, present = context.series(context.val_accuracy_key)
             if present[epoch.row]:
                 self.sample_count.observe(float(values[epoch.row]))
             count = self.sample_count.count
-        return p.assumed_relative_std / math.sqrt(count) if count and count >= 2 else None
+            source = "n read off the accuracy, std assumed"
+        if not count or count < 2:
+            return None
+        return p.assumed_relative_std / math.sqrt(count), source
 
     def _judge(self, epoch: Epoch, val_log: float, val: float,
-               counted_se_log: float | None) -> None:
+               counted: tuple[float, str] | None) -> None:
         p = self.params
         self.val_count += 1
         if len(self.val_start) < p.level_window:
             self.val_start.append(val)
         logged_se_log = epoch.val_standard_error_log
-        se_log = logged_se_log if logged_se_log is not None else counted_se_log
+        se_log, noise_from = ((logged_se_log, "logged n and std") if logged_se_log is not None
+                              else counted if counted is not None else (None, None))
         self.swings.observe_val(epoch.epoch, val_log, logged_se_log)
         self.val_recent.append(val_log)
         self.val_noise_window.append(val_log)
@@ -347,10 +352,7 @@ class StagnatingValLoss(Detector[StagnationParams]):
             "gap_growth_log": rounded(gap_growth, 3),
             "val_noise_log_sigma": rounded(sigma, 3),
             "val_standard_error_log": rounded(se_log, 3) if se_log is not None else None,
-            "val_noise_from": ("logged n and std" if logged_se_log is not None
-                               else "n, std assumed" if epoch.val_n is not None
-                               else "n read off the accuracy, std assumed"
-                               if se_log is not None else None),
+            "val_noise_from": noise_from,
             "train_noise_log_sigma": rounded(train_sigma, 3),
             "val_vs_train_pace_last_epochs": rounded(val_pace / train_pace, 3)
             if train_pace > 0 else None,

@@ -117,6 +117,17 @@ def find_grad_norm_key(names: Iterable[str]) -> str | None:
     return next((key for key in GRAD_NORM_KEYS if key in name_set), None)
 
 
+# Validation accuracy columns, in the order they are looked for (sample_count.py reads the
+# validation set's size off them).
+VAL_ACCURACY_KEYS = ("val_accuracy", "val_acc", "val_binary_accuracy",
+                     "val_categorical_accuracy", "val_sparse_categorical_accuracy")
+
+
+def find_val_accuracy_key(names: Iterable[str]) -> str | None:
+    name_set = set(names)
+    return next((key for key in VAL_ACCURACY_KEYS if key in name_set), None)
+
+
 def pooled_stats(stats: list[tuple[float, float | None, float | None]]
             ) -> tuple[float, float | None, float | None]:
     """Mean, std and n of the union of subsets given each one's (mean, std, n)."""

@@ -527,4 +527,5 @@ def test_a_logged_n_without_std_is_the_sets_size_only_while_it_holds_still():
     assert fixed and all(f.severity is Severity.INFO for f in fixed), fixed
     assert fixed[0].evidence["val_noise_from"] == "n, std assumed"
     counting = _history(train, val, n=[float(i + 1) for i in range(len(val))])
-    assert _found(counting, "stagnating_val_loss")
+    found = _found(counting, "stagnating_val_loss")
+    assert found and found[0].evidence["val_noise_from"] is None, found
