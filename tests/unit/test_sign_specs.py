@@ -529,3 +529,22 @@ def test_a_logged_n_without_std_is_the_sets_size_only_while_it_holds_still():
     counting = _history(train, val, n=[float(i + 1) for i in range(len(val))])
     found = _found(counting, "stagnating_val_loss")
     assert found and found[0].evidence["val_noise_from"] is None, found
+
+
+def test_a_one_epoch_blow_up_is_a_divergence_when_the_validation_loss_jumps_with_it():
+    # lr too high: the epoch-mean training loss goes 1.1, 1.08, then 52 for one epoch (the
+    # validation loss measured at the end of the epoch before reads 48), and recovers.
+    rng = np.random.default_rng(5)
+    calm = list(np.geomspace(0.9, 0.45, 20) * (1 + 0.01 * rng.standard_normal(20)))
+    train = [1.13, 1.08, 52.4, 2.7, *calm]
+    val = [1.65, 48.3, 3.0, 0.9, *[v * 1.6 for v in calm]]
+    found = _found(_history(train, val), "diverging_loss")
+    assert found, "a training mean 49x its lowest epoch, the val loss 29x, is a blow-up"
+    spike = found[0]
+    assert spike.since_epoch == 3 and spike.evidence["form"] == "spike"
+    assert spike.evidence["ratio_to_lowest"] > 40 and spike.until_epoch is not None
+    assert "in one epoch" in spike.message
+    # The same training spike beside a validation loss that never moved is a noisy training
+    # loss (a bad batch logged as the epoch's value), not weights that blew up.
+    steady = [1.65, 1.2, 1.0, 0.9, *[v * 1.6 for v in calm]]
+    assert not _found(_history(train, steady), "diverging_loss")
