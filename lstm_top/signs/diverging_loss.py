@@ -197,6 +197,7 @@ class DivergingLoss(Detector[DivergingParams]):
                        f"(epoch {watch.best_epoch}) and rising: training is diverging")
         evidence = {
             "loss_key": key,
+            "form": "level",
             "level": rounded(level),
             "best_level": rounded(watch.best_level),
             "best_epoch": watch.best_epoch,
@@ -235,13 +236,14 @@ class DivergingLoss(Detector[DivergingParams]):
             return
         message = (f"{key} jumped to {fmt(value)}, {ratio:.1f}x its lowest {fmt(lowest)} "
                    f"(epoch {lowest_epoch}), in one epoch: the optimisation blew up")
+        # The level form's keys, the level being this one epoch and the best the lowest one.
         evidence = {
             "loss_key": key,
             "form": "spike",
-            "value": rounded(value),
-            "lowest": rounded(lowest),
-            "lowest_epoch": lowest_epoch,
-            "ratio_to_lowest": rounded(ratio, 3),
+            "level": rounded(value),
+            "best_level": rounded(lowest),
+            "best_epoch": lowest_epoch,
+            "ratio_to_best": rounded(ratio, 3),
             "lr": rounded(epoch.lr) if epoch.lr is not None else None,
         }
         self.tracker.raise_(epoch.epoch, Severity.WARNING, message, evidence)

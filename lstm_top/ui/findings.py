@@ -76,9 +76,10 @@ def _subset_gap(e: Mapping[str, Any]) -> str:
 
 
 def _diverging(e: Mapping[str, Any]) -> str:
+    spike = " in one epoch" if e.get("form") == "spike" else ""
     return (f"{clean(e.get('loss_key'), 30)} {_num(e.get('level'))}, "
             f"{_times(e.get('ratio_to_best'))} its best {_num(e.get('best_level'))} "
-            f"@{e.get('best_epoch')}" + (f"; lr {_num(e['lr'])}" if e.get("lr") else ""))
+            f"@{e.get('best_epoch')}{spike}" + (f"; lr {_num(e['lr'])}" if e.get("lr") else ""))
 
 
 def _exploding(e: Mapping[str, Any]) -> str:

@@ -542,7 +542,8 @@ def test_a_one_epoch_blow_up_is_a_divergence_when_the_validation_loss_jumps_with
     assert found, "a training mean 49x its lowest epoch, the val loss 29x, is a blow-up"
     spike = found[0]
     assert spike.since_epoch == 3 and spike.evidence["form"] == "spike"
-    assert spike.evidence["ratio_to_lowest"] > 40 and spike.until_epoch is not None
+    assert spike.evidence["ratio_to_best"] > 40 and spike.evidence["best_epoch"] == 2
+    assert spike.until_epoch is not None
     assert "in one epoch" in spike.message
     # The same training spike beside a validation loss that never moved is a noisy training
     # loss (a bad batch logged as the epoch's value), not weights that blew up.
