@@ -141,7 +141,8 @@ class DivergingLoss(Detector[DivergingParams]):
         value_log = log_or_none(value)
         if value_log is not None:
             watch.log_window.append(value_log)
-        spike_ratio = self._spike_ratio(value, watch)
+        sigma = noise_sigma(watch.log_window)
+        spike_ratio = self._spike_ratio(value, watch, sigma)
         lowest, lowest_epoch = watch.lowest, watch.lowest_epoch
         if value < watch.lowest:
             watch.lowest, watch.lowest_epoch = value, epoch.epoch
@@ -169,7 +170,6 @@ class DivergingLoss(Detector[DivergingParams]):
         exploded = start > 0 and abs(level) >= p.explode_factor * start
         unbounded_negative = (level < 0 and start > 0 and -level >= p.negative_factor * start
                               and falling)
-        sigma = noise_sigma(watch.log_window)
         factor = (p.diverge_factor if math.isnan(sigma)
                   else max(p.diverge_factor, math.exp(p.noise_sigmas * sigma)))
         big_enough = level - watch.best_level >= p.min_rise_of_start * start
@@ -207,14 +207,14 @@ class DivergingLoss(Detector[DivergingParams]):
         }
         self.tracker.raise_(epoch.epoch, severity, message, evidence)
 
-    def _spike_ratio(self, value: float, watch: _Watch) -> float | None:
-        """This epoch's training loss over the lowest epoch before it, where that is a spike."""
+    def _spike_ratio(self, value: float, watch: _Watch, sigma: float) -> float | None:
+        """This epoch's training loss over the lowest epoch before it, where that is a spike;
+        ``sigma``: the noise of the (log) series."""
         p = self.params
         if (p.spike_factor <= 0 or watch is not self.train_watch or not watch.recent
                 or not 0 < watch.lowest < math.inf):
             return None
         ratio = value / watch.lowest
-        sigma = noise_sigma(watch.log_window)
         bar = (p.spike_factor if math.isnan(sigma)
                else max(p.spike_factor, math.exp(p.noise_sigmas * sigma)))
         start = (watch.start_magnitude if watch.start_magnitude is not None
