@@ -7,9 +7,9 @@ the lowest level seen so far, in log space and against the loss's own noise (a t
 logged from single batches jumps several-fold as a matter of course). A rise that is tiny in
 absolute terms — a loss that fell from 1 to 4e-5 and now reads 1e-4 — is not a divergence
 however large its ratio. A loss that should be non-negative and instead runs off towards minus
-infinity (a broken loss function) counts too. So does a one-epoch spike: a training loss (an
-epoch's mean) 3x the lowest epoch before it, with the validation loss jumping alongside — the
-weights blew up, even if the run climbs back down after.
+infinity (a broken loss function) counts too. A one-epoch spike — a training loss (an epoch's
+mean) 3x the lowest epoch before it, the validation loss jumping alongside: the weights blew up,
+even if the run climbs back down after — is reported as info.
 """
 
 from __future__ import annotations
@@ -58,14 +58,17 @@ class DivergingParams(Params):
     # logged from single batches, not a divergence.
     val_confirm_factor: float = 1.5
     # A single epoch's training loss this many times the lowest epoch before it is a spike:
-    # the weights blew up within that epoch, whether or not the run recovers after (Lightning's
-    # SpikeDetection watches for the same). An epoch's training loss is the mean over its
-    # batches, so one bad batch does not triple it; a loss logged from single batches does
-    # jump 3x, and the noise bar (noise_sigmas of the series' own jitter) keeps those out. On
-    # the blind oracle corpus' 200 calibration runs (docs/blind-oracle; its label: a training
-    # loss 3x its lowest so far) this found 7 more of its 23 divergences (10 -> 17, CSV and
-    # JSONL alike) with no false raise; 2x and 2.5x scored the same, 4x found 5. The public,
-    # synthetic and shared real corpora score the same with it as without.
+    # the weights blew up within that epoch (Lightning's SpikeDetection watches for the same).
+    # An epoch's training loss is the mean over its batches, so one bad batch does not triple
+    # it; a loss logged from single batches does jump 3x, and the noise bar (noise_sigmas of
+    # the series' own jitter) keeps those out. Reported as info, not a warning: whether a spike
+    # the run recovers from "is" a divergence is where labellers part. The blind oracle
+    # corpus' label (a training loss 3x its lowest so far) says yes: as a warning this found 7
+    # more of its 23 calibration divergences (10 -> 17) and 1 more of the 8 held out, no false
+    # raise. The public corpora's eye labels and our oracle corpus' (3 epochs at 2x, train and
+    # oracle) say no: 13 more false divergences on the public corpora (none on a healthy run)
+    # and 1 on the oracle calibration part, the spikes of either group alike in size (train
+    # 3-70x, validation 1.6-30x). A level that stays up is the warning below.
     spike_factor: float = 3.0
     # ... and, where a validation loss is logged, it rose too, at the spike's epoch or the one
     # before (weights that blow up late in an epoch are measured at its end, and the next
@@ -114,6 +117,7 @@ class DivergingLoss(Detector[DivergingParams]):
         # The validation loss of this epoch and the one before, and the lowest before those.
         self.val_last_two: deque[float] = deque(maxlen=2)
         self.val_lowest_before = math.inf
+        self.spike_val_ratio: float | None = None
 
     def observe(self, epoch: Epoch, context: SignContext) -> None:
         if epoch.val is not None and math.isfinite(epoch.val):
@@ -221,10 +225,12 @@ class DivergingLoss(Detector[DivergingParams]):
                  else abs(watch.recent[0]))
         if ratio < bar or value - watch.lowest < p.min_rise_of_start * start:
             return None
-        if (p.spike_val_confirm_factor > 0 and self.val_last_two
-                and 0 < self.val_lowest_before < math.inf
-                and max(self.val_last_two) < p.spike_val_confirm_factor * self.val_lowest_before):
-            return None  # the validation loss did not move: a noisy training loss, not a blow-up
+        self.spike_val_ratio = None
+        if self.val_last_two and 0 < self.val_lowest_before < math.inf:
+            self.spike_val_ratio = max(self.val_last_two) / self.val_lowest_before
+            if (p.spike_val_confirm_factor > 0
+                    and self.spike_val_ratio < p.spike_val_confirm_factor):
+                return None  # the validation loss did not move: a noisy training loss
         return ratio
 
     def _spike_or_clear(self, epoch: Epoch, value: float, key: str, ratio: float | None,
@@ -235,7 +241,7 @@ class DivergingLoss(Detector[DivergingParams]):
                 self.tracker.clear(epoch.epoch)
             return
         message = (f"{key} jumped to {fmt(value)}, {ratio:.1f}x its lowest {fmt(lowest)} "
-                   f"(epoch {lowest_epoch}), in one epoch: the optimisation blew up")
+                   f"(epoch {lowest_epoch}), in one epoch: a loss spike, the optimisation blew up")
         # The level form's keys, the level being this one epoch and the best the lowest one.
         evidence = {
             "loss_key": key,
@@ -244,6 +250,7 @@ class DivergingLoss(Detector[DivergingParams]):
             "best_level": rounded(lowest),
             "best_epoch": lowest_epoch,
             "ratio_to_best": rounded(ratio, 3),
+            "val_ratio_to_lowest": rounded(self.spike_val_ratio, 3),
             "lr": rounded(epoch.lr) if epoch.lr is not None else None,
         }
-        self.tracker.raise_(epoch.epoch, Severity.WARNING, message, evidence)
+        self.tracker.raise_(epoch.epoch, Severity.INFO, message, evidence)
