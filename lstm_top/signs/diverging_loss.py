@@ -66,9 +66,10 @@ class DivergingParams(Params):
     # corpus' label (a training loss 3x its lowest so far) says yes: as a warning this found 7
     # more of its 23 calibration divergences (10 -> 17) and 1 more of the 8 held out, no false
     # raise. The public corpora's eye labels and our oracle corpus' (3 epochs at 2x, train and
-    # oracle) say no: 13 more false divergences on the public corpora (none on a healthy run)
-    # and 1 on the oracle calibration part, the spikes of either group alike in size (train
-    # 3-70x, validation 1.6-30x). A level that stays up is the warning below.
+    # oracle) say no: 13 more false divergences on the public corpora (3 on healthy runs that
+    # another sign raised already) and 1 on the oracle calibration part, the spikes of either
+    # group alike in size (train 3-70x, validation 1.6-30x). A level that stays up is the
+    # warning below.
     spike_factor: float = 3.0
     # ... and, where a validation loss is logged, it rose too, at the spike's epoch or the one
     # before (weights that blow up late in an epoch are measured at its end, and the next
@@ -117,7 +118,6 @@ class DivergingLoss(Detector[DivergingParams]):
         # The validation loss of this epoch and the one before, and the lowest before those.
         self.val_last_two: deque[float] = deque(maxlen=2)
         self.val_lowest_before = math.inf
-        self.spike_val_ratio: float | None = None
 
     def observe(self, epoch: Epoch, context: SignContext) -> None:
         if epoch.val is not None and math.isfinite(epoch.val):
@@ -146,7 +146,7 @@ class DivergingLoss(Detector[DivergingParams]):
         if value_log is not None:
             watch.log_window.append(value_log)
         sigma = noise_sigma(watch.log_window)
-        spike_ratio = self._spike_ratio(value, watch, sigma)
+        spike = self._spike(value, watch, sigma)
         lowest, lowest_epoch = watch.lowest, watch.lowest_epoch
         if value < watch.lowest:
             watch.lowest, watch.lowest_epoch = value, epoch.epoch
@@ -160,7 +160,7 @@ class DivergingLoss(Detector[DivergingParams]):
             # moved in any corpus.
             watch.best_level, watch.best_epoch = value, epoch.epoch
         if watch.count < p.level_window:
-            self._spike_or_clear(epoch, value, key, spike_ratio, lowest, lowest_epoch)
+            self._spike_or_clear(epoch, value, key, spike, lowest, lowest_epoch)
             return
         level = median(watch.recent)
         if watch.start_magnitude is None:
@@ -184,7 +184,7 @@ class DivergingLoss(Detector[DivergingParams]):
         far_above = far and rising
         if not (exploded or unbounded_negative or far_above):
             if not far:  # far above its best but not rising: the open episode stays as it is
-                self._spike_or_clear(epoch, value, key, spike_ratio, lowest, lowest_epoch)
+                self._spike_or_clear(epoch, value, key, spike, lowest, lowest_epoch)
             return
         ratio = level / watch.best_level if watch.best_level > 0 else math.inf
         severity = Severity.WARNING
@@ -211,9 +211,11 @@ class DivergingLoss(Detector[DivergingParams]):
         }
         self.tracker.raise_(epoch.epoch, severity, message, evidence)
 
-    def _spike_ratio(self, value: float, watch: _Watch, sigma: float) -> float | None:
-        """This epoch's training loss over the lowest epoch before it, where that is a spike;
-        ``sigma``: the noise of the (log) series."""
+    def _spike(self, value: float, watch: _Watch, sigma: float
+               ) -> tuple[float, float | None] | None:
+        """Where this epoch's training loss is a spike: (it over the lowest epoch before it,
+        the validation loss's jump over its lowest, when known); ``sigma``: the noise of the
+        (log) series."""
         p = self.params
         if (p.spike_factor <= 0 or watch is not self.train_watch or not watch.recent
                 or not 0 < watch.lowest < math.inf):
@@ -225,21 +227,23 @@ class DivergingLoss(Detector[DivergingParams]):
                  else abs(watch.recent[0]))
         if ratio < bar or value - watch.lowest < p.min_rise_of_start * start:
             return None
-        self.spike_val_ratio = None
+        val_ratio = None
         if self.val_last_two and 0 < self.val_lowest_before < math.inf:
-            self.spike_val_ratio = max(self.val_last_two) / self.val_lowest_before
-            if (p.spike_val_confirm_factor > 0
-                    and self.spike_val_ratio < p.spike_val_confirm_factor):
+            val_ratio = max(self.val_last_two) / self.val_lowest_before
+            if p.spike_val_confirm_factor > 0 and val_ratio < p.spike_val_confirm_factor:
                 return None  # the validation loss did not move: a noisy training loss
-        return ratio
+        return ratio, val_ratio
 
-    def _spike_or_clear(self, epoch: Epoch, value: float, key: str, ratio: float | None,
-                        lowest: float, lowest_epoch: int) -> None:
-        """Raise a one-epoch spike, or close the open episode when there is none."""
-        if ratio is None:
+    def _spike_or_clear(self, epoch: Epoch, value: float, key: str,
+                        spike: tuple[float, float | None] | None, lowest: float,
+                        lowest_epoch: int) -> None:
+        """Raise a one-epoch spike (see ``_spike``), or close the open episode when there is
+        none."""
+        if spike is None:
             if self.tracker.current is not None:
                 self.tracker.clear(epoch.epoch)
             return
+        ratio, val_ratio = spike
         message = (f"{key} jumped to {fmt(value)}, {ratio:.1f}x its lowest {fmt(lowest)} "
                    f"(epoch {lowest_epoch}), in one epoch: a loss spike, the optimisation blew up")
         # The level form's keys, the level being this one epoch and the best the lowest one.
@@ -250,7 +254,7 @@ class DivergingLoss(Detector[DivergingParams]):
             "best_level": rounded(lowest),
             "best_epoch": lowest_epoch,
             "ratio_to_best": rounded(ratio, 3),
-            "val_ratio_to_lowest": rounded(self.spike_val_ratio, 3),
+            "val_ratio_to_lowest": rounded(val_ratio, 3),
             "lr": rounded(epoch.lr) if epoch.lr is not None else None,
         }
         self.tracker.raise_(epoch.epoch, Severity.INFO, message, evidence)
