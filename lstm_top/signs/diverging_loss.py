@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 from lstm_top.signs.base import Detector, Epoch, Params, Severity, SignContext, fmt
 from lstm_top.signs.stats import log_or_none, median, noise_sigma, rounded
@@ -174,8 +175,7 @@ class DivergingLoss(Detector[DivergingParams]):
         exploded = start > 0 and abs(level) >= p.explode_factor * start
         unbounded_negative = (level < 0 and start > 0 and -level >= p.negative_factor * start
                               and falling)
-        factor = (p.diverge_factor if math.isnan(sigma)
-                  else max(p.diverge_factor, math.exp(p.noise_sigmas * sigma)))
+        factor = self._noise_bar(p.diverge_factor, sigma)
         big_enough = level - watch.best_level >= p.min_rise_of_start * start
         far = watch.best_level > 0 and level >= factor * watch.best_level and big_enough
         if far and watch is self.train_watch and self.val_level is not None:
@@ -199,17 +199,16 @@ class DivergingLoss(Detector[DivergingParams]):
         else:
             message = (f"{key} {fmt(value)} is {ratio:.1f}x its best {fmt(watch.best_level)} "
                        f"(epoch {watch.best_epoch}) and rising: training is diverging")
-        evidence = {
-            "loss_key": key,
-            "form": "level",
-            "level": rounded(level),
-            "best_level": rounded(watch.best_level),
-            "best_epoch": watch.best_epoch,
-            "ratio_to_best": rounded(ratio, 3),
-            "start_magnitude": rounded(start),
-            "lr": rounded(epoch.lr) if epoch.lr is not None else None,
-        }
+        evidence = _evidence(key, "level", level, watch.best_level, watch.best_epoch, ratio,
+                             epoch, start_magnitude=rounded(start))
         self.tracker.raise_(epoch.epoch, severity, message, evidence)
+
+    def _noise_bar(self, factor: float, sigma: float) -> float:
+        """``factor``, or ``noise_sigmas`` of the (log) series' noise where that is more: a
+        loss that jumps 5x between epochs as a matter of course is noisy, not diverging."""
+        if math.isnan(sigma):
+            return factor
+        return max(factor, math.exp(self.params.noise_sigmas * sigma))
 
     def _spike(self, value: float, watch: _Watch, sigma: float
                ) -> tuple[float, float | None] | None:
@@ -217,12 +216,11 @@ class DivergingLoss(Detector[DivergingParams]):
         the validation loss's jump over its lowest, when known); ``sigma``: the noise of the
         (log) series."""
         p = self.params
-        if (p.spike_factor <= 0 or watch is not self.train_watch or not watch.recent
+        if (p.spike_factor <= 0 or watch is not self.train_watch
                 or not 0 < watch.lowest < math.inf):
             return None
         ratio = value / watch.lowest
-        bar = (p.spike_factor if math.isnan(sigma)
-               else max(p.spike_factor, math.exp(p.noise_sigmas * sigma)))
+        bar = self._noise_bar(p.spike_factor, sigma)
         start = (watch.start_magnitude if watch.start_magnitude is not None
                  else abs(watch.recent[0]))
         if ratio < bar or value - watch.lowest < p.min_rise_of_start * start:
@@ -247,14 +245,14 @@ class DivergingLoss(Detector[DivergingParams]):
         message = (f"{key} jumped to {fmt(value)}, {ratio:.1f}x its lowest {fmt(lowest)} "
                    f"(epoch {lowest_epoch}), in one epoch: a loss spike, the optimisation blew up")
         # The level form's keys, the level being this one epoch and the best the lowest one.
-        evidence = {
-            "loss_key": key,
-            "form": "spike",
-            "level": rounded(value),
-            "best_level": rounded(lowest),
-            "best_epoch": lowest_epoch,
-            "ratio_to_best": rounded(ratio, 3),
-            "val_ratio_to_lowest": rounded(val_ratio, 3),
-            "lr": rounded(epoch.lr) if epoch.lr is not None else None,
-        }
+        evidence = _evidence(key, "spike", value, lowest, lowest_epoch, ratio, epoch,
+                             val_ratio_to_lowest=rounded(val_ratio, 3))
         self.tracker.raise_(epoch.epoch, Severity.INFO, message, evidence)
+
+
+def _evidence(key: str, form: str, level: float, best: float, best_epoch: int, ratio: float,
+              epoch: Epoch, **extra: Any) -> dict[str, Any]:
+    """The evidence both forms give, in the keys the viewer reads (lstm_top/ui/findings.py)."""
+    return {"loss_key": key, "form": form, "level": rounded(level), "best_level": rounded(best),
+            "best_epoch": best_epoch, "ratio_to_best": rounded(ratio, 3), **extra,
+            "lr": rounded(epoch.lr) if epoch.lr is not None else None}
