@@ -553,3 +553,46 @@ def test_a_one_epoch_blow_up_is_reported_as_info_when_the_validation_loss_jumps_
     # The same training spike beside a validation loss that never moved is a noisy training
     # loss (a bad batch logged as the epoch's value), not weights that blew up.
     assert not spikes([1.65, 1.2, 1.0, 0.9, *[v * 1.6 for v in calm]])
+
+
+def _gradient_findings(train: list[float], norms: list[float]):
+    return [f for f in diagnose(_history(train, [t * 1.1 for t in train], grad_norm=norms))
+            if f.id == "exploding_gradients"]
+
+
+def test_a_gradient_norm_far_above_its_recent_median_is_exploding_and_a_drift_is_not():
+    train = list(np.geomspace(1.0, 0.3, 30))
+    drifting = list(np.geomspace(0.5, 2.5, 30))  # up 5x over the run: common and harmless
+    assert not _gradient_findings(train, drifting)
+    spiked = [0.5] * 30
+    spiked[20] = 25.0  # 50x the median of the epochs before
+    found = _gradient_findings(train, spiked)
+    assert len(found) == 1 and found[0].since_epoch == 21
+    assert found[0].severity == Severity.WARNING and found[0].evidence["ratio"] == 50
+    assert found[0].until_epoch == 22, "back at its level the next epoch: the episode closes"
+
+
+def test_a_non_finite_gradient_norm_beside_a_finite_loss_is_a_skipped_overflow():
+    # Mixed precision: the loss scaler skips the step whose gradients overflow, the loss goes
+    # on. Info, closed by the next normal norm; a critical explosion only where the loss is
+    # non-finite too (fp32: the step wrote NaN into the weights).
+    train = list(np.geomspace(1.0, 0.3, 30))
+    norms = [0.5] * 30
+    norms[12] = math.nan
+    found = _gradient_findings(train, norms)
+    assert len(found) == 1 and found[0].severity == Severity.INFO
+    assert found[0].since_epoch == 13 and found[0].until_epoch == 14
+    assert "overflow" in found[0].message and found[0].evidence["non_finite_in_a_row"] == 1
+    broken = list(train)
+    broken[12] = math.nan
+    found = _gradient_findings(broken, norms)
+    assert found and found[0].severity == Severity.CRITICAL and found[0].since_epoch == 13
+
+
+def test_a_gradient_norm_non_finite_at_every_step_for_a_while_is_a_warning():
+    train = list(np.geomspace(1.0, 0.9, 30))
+    norms = [0.5] * 10 + [math.inf] * 20  # every update skipped from epoch 11 on
+    found = _gradient_findings(train, norms)
+    assert len(found) == 1 and found[0].since_epoch == 11
+    assert found[0].severity == Severity.WARNING and found[0].warning_since == 20
+    assert "non-finite for 20 epochs in a row" in found[0].message, found[0].message
