@@ -83,6 +83,9 @@ def _diverging(e: Mapping[str, Any]) -> str:
 
 
 def _exploding(e: Mapping[str, Any]) -> str:
+    if e.get("non_finite_in_a_row") is not None:  # an overflow beside a finite loss
+        return (f"grad norm {_num(e.get('grad_norm'))} beside a finite loss, "
+                f"{e.get('non_finite_in_a_row')} in a row: an overflow, step skipped")
     return (f"grad norm {_num(e.get('grad_norm'))}, {_times(e.get('ratio'))} its median "
             f"{_num(e.get('baseline_median'))}")
 
@@ -103,7 +106,8 @@ def _plateau(e: Mapping[str, Any]) -> str:
     if e.get("constant_guess_loss") is not None:  # judged by the logged constant guess
         return (f"train {_num(e.get('level'))} at a constant guess's loss "
                 f"({_num(e.get('constant_guess_loss'))}) for {e.get('epochs_at_guess')} epochs")
-    return (f"train {_num(e.get('level'))}, only {_whole(e.get('progress_pct'))}% below "
+    crawl = "crawling in small steps, " if e.get("crawl") else ""
+    return (f"train {_num(e.get('level'))}, {crawl}only {_whole(e.get('progress_pct'))}% below "
             f"{_num(e.get('start_level'))} after {e.get('epochs')} epochs")
 
 

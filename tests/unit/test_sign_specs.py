@@ -583,6 +583,9 @@ def test_a_non_finite_gradient_norm_beside_a_finite_loss_is_a_skipped_overflow()
     assert len(found) == 1 and found[0].severity == Severity.INFO
     assert found[0].since_epoch == 13 and found[0].until_epoch == 14
     assert "overflow" in found[0].message and found[0].evidence["non_finite_in_a_row"] == 1
+    from lstm_top.ui.findings import headline
+    assert headline(found[0]) == ("grad norm nan beside a finite loss, 1 in a row: an overflow, "
+                                  "step skipped")
     broken = list(train)
     broken[12] = math.nan
     found = _gradient_findings(broken, norms)
@@ -596,3 +599,24 @@ def test_a_gradient_norm_non_finite_at_every_step_for_a_while_is_a_warning():
     assert len(found) == 1 and found[0].since_epoch == 11
     assert found[0].severity == Severity.WARNING and found[0].warning_since == 20
     assert "non-finite for 20 epochs in a row" in found[0].message, found[0].message
+
+
+def test_a_loss_crawling_in_small_steps_from_its_first_epoch_is_a_plateau():
+    # SGD at a learning rate far too low: 0.35% an epoch, linearly, from the very first epoch.
+    # After 30 epochs it is 10% below its start: past "within 5%", but it never moved faster.
+    crawl = [0.874 * (1 - 0.0035 * e) for e in range(30)]
+    val = [v * 1.07 for v in crawl]
+    found = _found(_history(crawl, val), "train_plateau")
+    assert found, "a training loss falling 0.35% an epoch since its first is not learning yet"
+    assert found[0].severity == Severity.WARNING
+    assert "learning rate far too low" in found[0].message
+    assert found[0].evidence["largest_step_pct"] < 1.5 and found[0].until_epoch is None
+    from lstm_top.ui.findings import headline
+    assert "crawling in small steps" in headline(found[0])
+    # The logged constant guess (the loss started at 96% of it) does not make it "learned,
+    # then stopped": it never stopped.
+    guessed = _found(_history(crawl, val, constant_guess_loss=[0.91] * 30), "train_plateau")
+    assert guessed and "it learned, then stopped" not in guessed[0].message
+    # The same 10% reached by a descent that was fast first and slow since is learning.
+    converging = [0.874 * (0.9 + 0.1 * math.exp(-e / 4)) for e in range(30)]
+    assert not _found(_history(converging, [v * 1.07 for v in converging]), "train_plateau")
