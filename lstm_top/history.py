@@ -311,6 +311,26 @@ class History:
         self.note_problem(line, f"a new run starts here ({why}); the {earlier} {unit} before "
                                 f"it are not shown", skipped=False)
 
+    def resume_at(self, epoch: int, line: int, after: int) -> None:
+        """The run was resumed from a checkpoint at ``line``: ``epoch`` logged again after
+        ``after``, not back at the first (Keras ``fit(initial_epoch=...)`` appending to the
+        same CSVLogger file after a crash). The epochs from ``epoch`` on that the interrupted
+        attempt logged are dropped, the resumed run's replace them, and a note says so. Rows
+        are never rewritten in place (``Table.snapshot`` relies on it): the kept ones go into
+        a new table."""
+        table = self.epochs
+        later = np.flatnonzero(table.index >= epoch)
+        keep = int(later[0]) if len(later) else len(table)
+        kept = Table()
+        kept.extend(table.index[:keep].copy(), table.time[:keep].copy(),
+                    {name: (table.column(name)[:keep].copy(), table.present(name)[:keep].copy())
+                     for name in table.names}, table.epoch[:keep].copy())
+        kept.version = table.version + 1
+        self.epochs = kept
+        self.note_problem(line, f"resumed at epoch {epoch} after {after}: the "
+                                f"{len(table) - keep} epochs from {epoch} on that the "
+                                f"interrupted attempt logged are replaced", skipped=False)
+
     def note_problem(self, line: int, reason: str, skipped: bool = True) -> None:
         self.problem_count += 1
         if skipped:

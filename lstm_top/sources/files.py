@@ -167,6 +167,12 @@ def read_csv_text(text: str, history: History) -> None:
                     # a repeated header, the file shows its last run.
                     history.start_new_run(line, f"epoch {epoch} again after {current}")
                     current, merged, carried, first_epoch = None, {}, {}, None
+                elif (current is not None and first_epoch is not None
+                        and first_epoch < epoch < current):
+                    # Back to an epoch after the first: the run resumed from a checkpoint
+                    # (fit(initial_epoch=E) appending to the same file after a crash); its
+                    # epochs from E on replace those of the interrupted attempt.
+                    history.resume_at(epoch, line, current)
                 elif current is not None and epoch <= current:
                     history.epoch_rewinds += 1
                 if first_epoch is None:
