@@ -230,7 +230,9 @@ class EpisodeTracker:
         """The sign no longer holds: close the open episode at ``epoch``."""
         current = self.current
         if current is not None:
-            current.until_epoch = epoch
+            # Never before it opened: a history whose epoch numbers go back (a log holding a
+            # rerun or a resume no reader told apart) showed "epochs 41-31".
+            current.until_epoch = max(epoch, current.since_epoch)
 
 
 @dataclass(frozen=True)

@@ -620,3 +620,17 @@ def test_a_loss_crawling_in_small_steps_from_its_first_epoch_is_a_plateau():
     # The same 10% reached by a descent that was fast first and slow since is learning.
     converging = [0.874 * (0.9 + 0.1 * math.exp(-e / 4)) for e in range(30)]
     assert not _found(_history(converging, [v * 1.07 for v in converging]), "train_plateau")
+
+
+def test_an_episode_never_closes_before_it_opened_when_the_epochs_go_back():
+    # A log holding a rerun the readers could not tell apart: epochs 0-45 (the validation loss
+    # rising from epoch 39), then 30-60 again. The stagnation open at 41 closes on the rerun's
+    # epoch 31: it reads 41-41, not "epochs 41-31".
+    epochs = list(range(46)) + list(range(30, 61))
+    train = [1 / (1 + e * 0.1) for e in range(46)] + [0.98 / (1 + e * 0.1) for e in range(30, 61)]
+    val = [1.1 / (1 + e * 0.08) + (0.3 if e > 38 else 0) for e in range(46)]
+    val += [1.08 / (1 + e * 0.08) for e in range(30, 61)]
+    found = diagnose(history_from_columns(epochs, {"loss": train, "val_loss": val}))
+    closed = [f for f in found if f.id == "stagnating_val_loss" and f.until_epoch is not None]
+    assert closed and closed[0].since_epoch == 41, found
+    assert all(f.until_epoch >= f.since_epoch for f in found if f.until_epoch is not None), found
