@@ -216,6 +216,15 @@ class Table:
             arrays.append(self._epoch)
         return sum(a.nbytes for a in arrays)
 
+    def head(self, rows: int) -> Table:
+        """The first ``rows`` rows as a table of their own, copied: appending to either table
+        never touches the other's."""
+        head = Table()
+        head.extend(self.index[:rows].copy(), self.time[:rows].copy(),
+                    {name: (self.column(name)[:rows].copy(), self.present(name)[:rows].copy())
+                     for name in self.names}, self.epoch[:rows].copy())
+        return head
+
     def snapshot(self) -> Table:
         """The table as it is now, sharing its arrays: O(columns), not O(rows). Take it under
         the history's lock.
@@ -321,10 +330,7 @@ class History:
         table = self.epochs
         later = np.flatnonzero(table.index >= epoch)
         keep = int(later[0]) if len(later) else len(table)
-        kept = Table()
-        kept.extend(table.index[:keep].copy(), table.time[:keep].copy(),
-                    {name: (table.column(name)[:keep].copy(), table.present(name)[:keep].copy())
-                     for name in table.names}, table.epoch[:keep].copy())
+        kept = table.head(keep)
         kept.version = table.version + 1
         self.epochs = kept
         self.note_problem(line, f"resumed at epoch {epoch} after {after}: the "

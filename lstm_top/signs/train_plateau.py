@@ -238,31 +238,32 @@ class TrainPlateau(Detector[PlateauParams]):
         slack = 1.5 if self.tracker.current is not None else 1.0
         loss = math.exp(level)
         classes = chance_classes(loss, p.chance_tolerance, p.max_chance_classes)
-        # At chance level a slow drift is no progress yet: the loss has not left the uniform
-        # guess (on the fresh oracle runs, classifiers creeping 1-2% per 10 epochs along ln k
-        # were missed by the 1.2% bar). Not any slope: a noisy-label classifier whose loss
-        # happens to sit near ln 3 while it falls 4% per 10 epochs is learning.
-        trend_bar = p.max_trend_change * (p.chance_trend_factor if classes else 1.0)
-        stillness = back_and_forth(self.trend_window)
-        crawling_near_start = (bool(self.first) and self.first[0] - level < p.max_progress
-                               and stillness < p.never_dropped_max_back_and_forth)
-        if crawling_near_start:
-            trend_bar = max(trend_bar, p.max_trend_change * p.never_dropped_trend_factor)
         crawling_in_small_steps = (bool(self.first) and self.largest_step < p.crawl_max_step
-                       and self.first[0] - level < p.crawl_max_progress
-                       and abs(trend_change) < p.crawl_max_trend_change)
-        # A run that learned and then came back up is diverging, not stuck (a crawl's best is
-        # where it is now).
-        learned_once = (not crawling_in_small_steps
-                        and start_level - self.best_log > 2 * p.max_progress)
-        moving = not crawling_in_small_steps and (abs(trend_change) >= slack * trend_bar
-                                      or stillness > p.max_back_and_forth)
-        # ... and one leaving its plateau now, its latest loss already well below the start,
-        # is learning (the level's median lags it by a few epochs; a crawl gets there in
-        # small steps, which is what it is: not leaving).
-        leaving = not crawling_in_small_steps and start_level - value_log >= 2 * p.max_progress
-        max_progress = p.crawl_max_progress if crawling_in_small_steps else p.max_progress
-        if progress >= slack * max_progress or learned_once or moving or leaving:
+                                   and self.first[0] - level < p.crawl_max_progress
+                                   and abs(trend_change) < p.crawl_max_trend_change)
+        if crawling_in_small_steps:
+            # Only its reach ends a crawl: it moves, in small steps, and its best is where it
+            # is now (not "learned once", not "leaving").
+            over = progress >= slack * p.crawl_max_progress
+        else:
+            # At chance level a slow drift is no progress yet: the loss has not left the
+            # uniform guess (on the fresh oracle runs, classifiers creeping 1-2% per 10 epochs
+            # along ln k were missed by the 1.2% bar). Not any slope: a noisy-label classifier
+            # whose loss happens to sit near ln 3 while it falls 4% per 10 epochs is learning.
+            trend_bar = p.max_trend_change * (p.chance_trend_factor if classes else 1.0)
+            stillness = back_and_forth(self.trend_window)
+            crawling_near_start = (bool(self.first) and self.first[0] - level < p.max_progress
+                                   and stillness < p.never_dropped_max_back_and_forth)
+            if crawling_near_start:
+                trend_bar = max(trend_bar, p.max_trend_change * p.never_dropped_trend_factor)
+            # A run that learned and then came back up is diverging, not stuck.
+            learned_once = start_level - self.best_log > 2 * p.max_progress
+            moving = abs(trend_change) >= slack * trend_bar or stillness > p.max_back_and_forth
+            # ... and one leaving its plateau now, its latest loss already well below the
+            # start, is learning (the level's median lags it by a few epochs).
+            leaving = start_level - value_log >= 2 * p.max_progress
+            over = progress >= slack * p.max_progress or learned_once or moving or leaving
+        if over:
             self.tracker.clear(epoch.epoch)
             return
         warn_after = p.chance_warning_after_epochs if classes else p.warning_after_epochs
