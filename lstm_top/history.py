@@ -272,6 +272,9 @@ class History:
     problems: list[Problem] = field(default_factory=list)
     # Epoch numbers that did not increase (a resumed run, a repeated log call): kept, counted.
     epoch_rewinds: int = 0
+    # The epoch a run resumed from a checkpoint logged again (``resume_at``): the rows before
+    # it are the interrupted attempt's, the same in every reading of a growing file.
+    resumed_at: int | None = None
     # What the epochs table is indexed by: "epoch", or "step" for a view of a run logged by
     # step whose evaluation points stand in for epochs (lstm_top.steps).
     index_unit: str = "epoch"
@@ -333,6 +336,7 @@ class History:
         kept = table.head(keep)
         kept.version = table.version + 1
         self.epochs = kept
+        self.resumed_at = epoch
         self.note_problem(line, f"resumed at epoch {epoch} after {after}: the "
                                 f"{len(table) - keep} epochs from {epoch} on that the "
                                 f"interrupted attempt logged are replaced", skipped=False)

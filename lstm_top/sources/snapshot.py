@@ -151,7 +151,17 @@ def relation(old: History, new: History) -> str:
         return "extends" if grown or changed else "same"
     if all(_rows_match(o, n, max(0, len(o) - 1), names) for o, n, names in tables):
         return "revises"
+    if new.resumed_at is not None and _resumed(old.epochs, new):
+        return "revises"
     return "new"
+
+
+def _resumed(old: Table, new: History) -> bool:
+    """``new`` is ``old`` resumed from a checkpoint: the epochs before the one it logged again
+    are unchanged (the interrupted attempt's later ones were replaced, not another run)."""
+    kept = int(np.count_nonzero(old.index < (new.resumed_at or 0)))
+    return kept > 0 and _rows_match(old, new.epochs, kept, {name: name for name in old.names
+                                                            if name in new.epochs})
 
 
 class SnapshotFollower(PooledSource):

@@ -193,6 +193,7 @@ class SnapshotFacts:
     epoch_count: int
     unit: str = "epoch"  # what the x axis counts: "epoch", or "step" for a step run
     stopped_by: str | None = None  # the sign that stopped the run (end record), cleaned
+    reading_note: str | None = None  # what the reader noted last (a new run, a resume), cleaned
 
     @classmethod
     def of(cls, frozen: History) -> SnapshotFacts:
@@ -201,7 +202,25 @@ class SnapshotFacts:
             last = int(frozen.steps.index[-1])
         stopped = frozen.end_stopped_by
         return cls(last, frozen.seconds_per_epoch(), frozen.malformed_lines, len(frozen.epochs),
-                   frozen.index_unit, clean(str(stopped["sign"]), 40) if stopped else None)
+                   frozen.index_unit, clean(str(stopped["sign"]), 40) if stopped else None,
+                   reading_note(frozen))
+
+
+READING_NOTE_CHARS = 160  # two lines of the warnings panel at 80 columns
+
+
+def reading_note(frozen: History) -> str | None:
+    """The panel's line on how the file was read: its latest note (a new run starting in the
+    file, a resume from a checkpoint, a value dropped, a line skipped and why) and how many
+    more there are. ``lstm-top check`` lists them; the viewer would otherwise only count the
+    skipped lines, and never say that what it shows is not the whole file."""
+    if not frozen.problems:
+        return None
+    latest = frozen.problems[-1]
+    where = f"line {latest.line}: " if latest.line > 0 else ""
+    more = frozen.problem_count - 1
+    also = f" (+{more} more: lstm-top check lists them)" if more else ""
+    return clean(f"{where}{latest.reason}", READING_NOTE_CHARS) + also
 
 
 def summarise(frozen: History, train_key: str | None, val_key: str | None

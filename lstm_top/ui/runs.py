@@ -252,8 +252,10 @@ class RunBook:
             state=run.source.state, message=run.message, key=run.key,
             epochs=rows, diagnosis_error=run.diagnosis_error,
             diagnosed=run.analysed[0] == serial, loading=run.source.loading)
-        return (run.findings if run.analysed[0] == serial else [], waiting, run.diagnosis_note,
-                run.metrics if run.rendered[0] == serial else [])
+        notes = [note for note in (run.diagnosis_note, shown.reading_note if shown else None)
+                 if note]
+        return (run.findings if run.analysed[0] == serial else [], waiting,
+                "\n".join(notes) or None, run.metrics if run.rendered[0] == serial else [])
 
     def rows(self, now: float, color: bool) -> list[RunRow]:
         return [RunRow(run.key, run.name,

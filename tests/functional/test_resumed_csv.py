@@ -8,6 +8,7 @@ resumed attempt's values for 3-9, and say what was replaced.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,12 +20,17 @@ import numpy as np
 import pytest
 
 from lstm_top.sources.formats import read_history
+from lstm_top.ui.app import LstmTopApp
+from lstm_top.ui.components.status import StatusHeader
+from lstm_top.ui.components.warnings import WarningsPanel
+from tests.functional.histories import STARTED
+from tests.functional.pilots import settled, wait_until
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 
-def test_a_resumed_keras_run_appended_to_its_csvlogger_file_reads_as_one_run(
-        tmp_path: Path) -> None:
+def resumed_keras_log(tmp_path: Path) -> Path:
+    """A real Keras CSVLogger file: epochs 0-5, a crash, then 3-9 resumed from a checkpoint."""
     keras = pytest.importorskip("keras")
     log = tmp_path / "training.log"
     rng = np.random.default_rng(0)
@@ -56,7 +62,14 @@ def test_a_resumed_keras_run_appended_to_its_csvlogger_file_reads_as_one_run(
     lines = log.read_text().splitlines()
     epochs_written = [int(line.split(",")[0]) for line in lines[1:]]
     assert epochs_written == [0, 1, 2, 3, 4, 5, 3, 4, 5, 6, 7, 8, 9], epochs_written
+    (tmp_path / "resumed.json").write_text(json.dumps(resumed))
+    return log
 
+
+def test_a_resumed_keras_run_appended_to_its_csvlogger_file_reads_as_one_run(
+        tmp_path: Path) -> None:
+    log = resumed_keras_log(tmp_path)
+    resumed = {int(k): v for k, v in json.loads((tmp_path / "resumed.json").read_text()).items()}
     history = read_history(str(log))
     assert list(history.epochs.index) == list(range(10))
     val = history.epochs.column("val_loss")
@@ -68,3 +81,40 @@ def test_a_resumed_keras_run_appended_to_its_csvlogger_file_reads_as_one_run(
                            capture_output=True, text=True, timeout=120)
     assert "epochs   10 (epoch 0 .. 9)" in shown.stdout, shown.stdout
     assert "resumed at epoch 3 after 5" in shown.stdout, shown.stdout
+
+
+@pytest.mark.anyio
+async def test_the_viewer_says_the_run_was_resumed(tmp_path: Path) -> None:
+    """The screen shows one run of epochs 0-9 and, under the warnings, that the interrupted
+    attempt's epochs were replaced: what ``check`` says, where a viewer's user reads it."""
+    log = resumed_keras_log(tmp_path)
+    app = LstmTopApp([str(log)], clock=lambda: STARTED + 10_000.0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settled(pilot)
+        shown = app.query_one("#warnings", WarningsPanel).plain
+        assert "line 8: resumed at epoch 3 after 5: the 3 epochs from 3 on" in shown, shown
+        assert "epoch 9" in getattr(app.query_one("#status", StatusHeader), "_shown", "")
+
+
+@pytest.mark.anyio
+async def test_a_run_resumed_while_followed_stays_one_run(tmp_path: Path) -> None:
+    """The viewer follows the CSVLogger file through the crash and the resume: the resumed
+    attempt's rows replace the interrupted one's in the same run, not a second "(earlier)"
+    run beside it."""
+    written = resumed_keras_log(tmp_path).read_text().splitlines(keepends=True)
+    live = tmp_path / "live" / "training.log"
+    live.parent.mkdir()
+    live.write_text("".join(written[:7]))  # the header and epochs 0-5: then the crash
+    app = LstmTopApp([str(live)], clock=lambda: STARTED + 10_000.0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settled(pilot)
+        assert "epoch 5" in getattr(app.query_one("#status", StatusHeader), "_shown", "")
+        with open(live, "a") as handle:  # the resumed fit() appends epochs 3-9
+            handle.write("".join(written[7:]))
+        await wait_until(pilot, lambda: "resumed at epoch 3" in app.query_one(
+            "#warnings", WarningsPanel).plain, what="the resume noted")
+        await settled(pilot)
+        assert len(app.runs) == 1, [run.label for run in app.runs.values()]
+        run = next(iter(app.runs.values()))
+        assert run.history.epochs.index.tolist() == list(range(10))
+        assert "epoch 9" in getattr(app.query_one("#status", StatusHeader), "_shown", "")
