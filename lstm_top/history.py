@@ -220,10 +220,16 @@ class Table:
         """The first ``rows`` rows as a table of their own, copied: appending to either table
         never touches the other's."""
         head = Table()
-        head.extend(self.index[:rows].copy(), self.time[:rows].copy(),
-                    {name: (self.column(name)[:rows].copy(), self.present(name)[:rows].copy())
-                     for name in self.names}, self.epoch[:rows].copy())
+        head.extend_from(self, 0, rows)
         return head
+
+    def extend_from(self, other: Table, start: int, stop: int | None = None) -> None:
+        """Append ``other``'s rows ``start:stop`` (``extend`` copies them into this table's own
+        arrays: the two share none)."""
+        rows = slice(start, stop)
+        self.extend(other.index[rows], other.time[rows],
+                    {name: (other.column(name)[rows], other.present(name)[rows])
+                     for name in other.names}, other.epoch[rows])
 
     def snapshot(self) -> Table:
         """The table as it is now, sharing its arrays: O(columns), not O(rows). Take it under

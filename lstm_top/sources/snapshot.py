@@ -122,9 +122,7 @@ def _append_rows(old: Table, new: Table) -> int:
     start = len(old)
     if len(new) <= start:
         return 0
-    columns = {name: (new.column(name)[start:], new.present(name)[start:]) for name in new.names}
-    old.extend(new.index[start:].copy(), new.time[start:].copy(), columns,
-               new.epoch[start:].copy())
+    old.extend_from(new, start)
     return len(new) - start
 
 
