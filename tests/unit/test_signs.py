@@ -84,10 +84,10 @@ def test_seed_runs_judged_by_their_curves(corpora: dict[str, list[Case]]) -> Non
         if not case.expected - case.lenient <= found:
             missed.add(case.name)
         assert found <= case.expected | case.allowed, case.name
-    # The one the 5% training-drop floor gives up (StagnationParams.min_train_drop): an LSTM
-    # memorising random targets, its training loss 5% down in 25 epochs, its val loss 4-6%
-    # above its best.
-    assert missed == {"seed1_stagnating_rs8"}
+    # The two the noise-aware warning bar gives up: LSTMs memorising random targets, one with
+    # its training loss only 5% down in 25 epochs (StagnationParams.min_train_drop), one with
+    # its val loss 8% above a best 5% under its neighbours (warning_luck_share).
+    assert missed == {"seed1_stagnating_rs8", "seed1_stagnating_rs11"}
 
 
 def _findings_by_name(cases: list[Case], *names: str) -> dict[str, set[str]]:
