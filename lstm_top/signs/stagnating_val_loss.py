@@ -10,8 +10,9 @@ run shows: the validation curve's own jitter and, where the validation set's siz
 per-sample std are logged, its standard error — the best of a noisy series sits below the true
 level by about that much, so a value a few per cent above its best on 200 samples is not yet a
 gap. For the same reason a warning wants the rise to clear the curve's epoch-to-epoch jitter and
-the luck of the best epoch itself (how far it dipped under its neighbours). Two forms are raised: the validation loss rising above its best, and a validation loss
-that went flat for many epochs while the training loss kept falling steadily.
+the luck of the best epoch itself (how far it dipped under its neighbours). Two forms are
+raised: the validation loss rising above its best, and a validation loss that went flat for
+many epochs while the training loss kept falling steadily.
 """
 
 from __future__ import annotations
