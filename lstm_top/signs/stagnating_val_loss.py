@@ -380,6 +380,9 @@ class StagnatingValLoss(Detector[StagnationParams]):
             message = (f"val loss {fmt(math.exp(level))} is {val_change:.0f}% above its best "
                        f"{fmt(self.best_value)} (epoch {self.best_epoch}, {since} epochs ago) "
                        f"while train loss fell {train_change:.0f}%: the gap is widening")
+            if severity == Severity.INFO:  # say where the warning starts, and why there
+                message += (f" (a warning from {math.expm1(warning_rise) * 100:.0f}% above "
+                            f"it: within this validation curve's noise so far)")
         elif since_improved > since:  # new lows, but by under flat_min_improvement
             anchor = self.flat_anchor
             message = (f"val loss has improved by under "

@@ -656,3 +656,20 @@ def test_a_rise_above_a_lucky_one_epoch_low_is_no_stagnation_warning():
               for e, (v, j) in enumerate(zip(level, jitter, strict=True))]
     warned = _found(_history(train, rising), "stagnating_val_loss")
     assert warned and warned[0].warning_since is not None
+
+
+def test_an_info_stagnation_says_where_its_warning_starts():
+    # The lucky-dip run above: its info episode names the bar it has not reached.
+    epochs = 40
+    train = list(np.geomspace(1.0, 0.6, epochs))
+    jitter = np.random.default_rng(3).normal(0, 0.006, epochs)
+    level = [0.5 + 0.5 * math.exp(-e / 4) for e in range(epochs)]
+    lucky = [v * (1 + j) * (1.03 if e > 18 else 1.0)
+             for e, (v, j) in enumerate(zip(level, jitter, strict=True))]
+    lucky[16] = level[16] * 0.93
+    info = next(f for f in diagnose(_history(train, lucky)) if f.id == "stagnating_val_loss")
+    assert info.severity == Severity.INFO
+    assert "% above its best" in info.message
+    bar = float(info.message.split("(a warning from ")[1].split("%")[0])
+    assert bar > info.evidence["val_above_best_pct"], info.message
+    assert "within this validation curve's noise so far" in info.message
