@@ -637,21 +637,30 @@ def test_an_episode_never_closes_before_it_opened_when_the_epochs_go_back():
     assert all(f.until_epoch >= f.since_epoch for f in found if f.until_epoch is not None), found
 
 
-def test_a_rise_above_a_lucky_one_epoch_low_is_no_stagnation_warning():
-    # A val loss settling at 0.50 with one epoch (16) 7% under its neighbours, then 3% above
-    # the level it held while the training loss keeps falling 1.3% an epoch: 8% above its
-    # best, but that best was luck (StagnationParams.warning_luck_share), so it stays info...
-    epochs = 40
+def _settling_val_loss(epochs: int = 40) -> tuple[list[float], list[float], np.ndarray]:
+    """(training loss falling 1.3% an epoch, a val loss settling at 0.50, its 0.6% jitter)."""
     train = list(np.geomspace(1.0, 0.6, epochs))
-    jitter = np.random.default_rng(3).normal(0, 0.006, epochs)
     level = [0.5 + 0.5 * math.exp(-e / 4) for e in range(epochs)]
+    return train, level, np.random.default_rng(3).normal(0, 0.006, epochs)
+
+
+def _lucky_dip_run():
+    # The val loss settles at 0.50 with one epoch (16) 7% under its neighbours, then sits 3%
+    # above the level it held while the training loss keeps falling: 8% above its best.
+    train, level, jitter = _settling_val_loss()
     lucky = [v * (1 + j) * (1.03 if e > 18 else 1.0)
              for e, (v, j) in enumerate(zip(level, jitter, strict=True))]
     lucky[16] = level[16] * 0.93
-    found = [f for f in diagnose(_history(train, lucky)) if f.id == "stagnating_val_loss"]
+    return _history(train, lucky)
+
+
+def test_a_rise_above_a_lucky_one_epoch_low_is_no_stagnation_warning():
+    # 8% above its best, but that best was luck (StagnationParams.warning_luck_share): info...
+    found = [f for f in diagnose(_lucky_dip_run()) if f.id == "stagnating_val_loss"]
     assert found and all(f.severity == Severity.INFO for f in found), found
     assert found[0].evidence["best_val_epoch"] == 17  # the dip (epochs count from 1)
     # ... while the same curve rising steadily from a smooth bottom is a warning.
+    train, level, jitter = _settling_val_loss()
     rising = [v * (1 + j) * (1 + 0.004 * max(0, e - 16))
               for e, (v, j) in enumerate(zip(level, jitter, strict=True))]
     warned = _found(_history(train, rising), "stagnating_val_loss")
@@ -659,17 +668,8 @@ def test_a_rise_above_a_lucky_one_epoch_low_is_no_stagnation_warning():
 
 
 def test_an_info_stagnation_says_where_its_warning_starts():
-    # The lucky-dip run above: its info episode names the bar it has not reached.
-    epochs = 40
-    train = list(np.geomspace(1.0, 0.6, epochs))
-    jitter = np.random.default_rng(3).normal(0, 0.006, epochs)
-    level = [0.5 + 0.5 * math.exp(-e / 4) for e in range(epochs)]
-    lucky = [v * (1 + j) * (1.03 if e > 18 else 1.0)
-             for e, (v, j) in enumerate(zip(level, jitter, strict=True))]
-    lucky[16] = level[16] * 0.93
-    info = next(f for f in diagnose(_history(train, lucky)) if f.id == "stagnating_val_loss")
+    info = next(f for f in diagnose(_lucky_dip_run()) if f.id == "stagnating_val_loss")
     assert info.severity == Severity.INFO
-    assert "% above its best" in info.message
     bar = float(info.message.split("(a warning from ")[1].split("%")[0])
     assert bar > info.evidence["val_above_best_pct"], info.message
-    assert "within this validation curve's noise so far" in info.message
+    assert "% above it: within this validation curve's noise so far)" in info.message
