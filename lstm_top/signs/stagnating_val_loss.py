@@ -380,7 +380,10 @@ class StagnatingValLoss(Detector[StagnationParams]):
             message = (f"val loss {fmt(math.exp(level))} is {val_change:.0f}% above its best "
                        f"{fmt(self.best_value)} (epoch {self.best_epoch}, {since} epochs ago) "
                        f"while train loss fell {train_change:.0f}%: the gap is widening")
-            if severity == Severity.INFO:  # say where the warning starts, and why there
+            # An episode still at info says where its warning starts, and why there (one that
+            # was a warning stays one: its message must not read as if it were not).
+            if severity == Severity.INFO and (current is None
+                                              or current.severity < Severity.WARNING):
                 message += (f" (a warning from {math.expm1(warning_rise) * 100:.0f}% above "
                             f"it: within this validation curve's noise so far)")
         elif since_improved > since:  # new lows, but by under flat_min_improvement

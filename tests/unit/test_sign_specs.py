@@ -665,6 +665,8 @@ def test_a_rise_above_a_lucky_one_epoch_low_is_no_stagnation_warning():
               for e, (v, j) in enumerate(zip(level, jitter, strict=True))]
     warned = _found(_history(train, rising), "stagnating_val_loss")
     assert warned and warned[0].warning_since is not None
+    # A warning's message never reads as an info's, even on an epoch back within the noise.
+    assert "(a warning from" not in warned[0].message, warned[0].message
 
 
 def test_an_info_stagnation_says_where_its_warning_starts():
