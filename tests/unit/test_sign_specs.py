@@ -665,8 +665,19 @@ def test_a_rise_above_a_lucky_one_epoch_low_is_no_stagnation_warning():
               for e, (v, j) in enumerate(zip(level, jitter, strict=True))]
     warned = _found(_history(train, rising), "stagnating_val_loss")
     assert warned and warned[0].warning_since is not None
-    # A warning's message never reads as an info's, even on an epoch back within the noise.
-    assert "(a warning from" not in warned[0].message, warned[0].message
+
+
+def test_a_stagnation_warning_never_reads_as_an_info(tmp_path):
+    # The viewer's stagnating demo history: its last epochs are back within the noise, the
+    # episode stays a warning, and its message must not say where a warning would start.
+    from lstm_top.sources.formats import read_history
+    from tests.functional.histories import write_run
+
+    path = write_run(tmp_path / "stagnating.jsonl", "stagnating", 60)
+    episode = next(f for f in diagnose(read_history(str(path)))
+                   if f.id == "stagnating_val_loss")
+    assert episode.severity >= Severity.WARNING, episode
+    assert "(a warning from" not in episode.message, episode.message
 
 
 def test_an_info_stagnation_says_where_its_warning_starts():
