@@ -414,6 +414,8 @@ class StagnatingValLoss(Detector[StagnationParams]):
             "first_fired_epoch": first_epoch,
             "early_stopping_patience10_stops_in_epochs": max(stops_in, 0),
         }
+        if rising:  # where a warning starts: what a script reading --json can compare
+            evidence["warning_from_pct"] = rounded(math.expm1(warning_rise) * 100, 3)
         if not rising:
             # The flat form counts from the last best that improved by flat_min_improvement.
             evidence.update({

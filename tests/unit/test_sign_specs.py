@@ -685,4 +685,5 @@ def test_an_info_stagnation_says_where_its_warning_starts():
     assert info.severity == Severity.INFO
     bar = float(info.message.split("(a warning from ")[1].split("%")[0])
     assert bar > info.evidence["val_above_best_pct"], info.message
+    assert round(info.evidence["warning_from_pct"]) == bar  # the same bar, for --json readers
     assert "% above it: within this validation curve's noise so far)" in info.message
