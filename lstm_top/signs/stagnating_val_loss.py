@@ -199,7 +199,6 @@ class StagnatingValLoss(Detector[StagnationParams]):
         # epoch after it has come; the epoch before it, until then.
         self.best_luck = 0.0
         self.before_best_log: float | None = None
-        self.luck_pending = False
         # The training losses of the best epoch and the one before, until the next epoch's
         # arrives to complete the reference (see observe).
         self.train_around_best: list[float] | None = None
@@ -282,14 +281,13 @@ class StagnatingValLoss(Detector[StagnationParams]):
         if val_log < self.flat_anchor.log - p.flat_min_improvement:
             self.flat_anchor = FlatAnchor(val_log, self.val_count, epoch.epoch, val)
         new_best = val_log < self.best_log
-        if self.luck_pending and not new_best:
+        if not new_best and self.val_count == self.best_index + 1:  # the epoch after the best
             neighbour = (val_log if self.before_best_log is None
                          else min(val_log, self.before_best_log))
             self.best_luck = max(0.0, neighbour - self.best_log)
-            self.luck_pending = False
         if new_best:
             self.before_best_log = self.val_recent[-2] if len(self.val_recent) >= 2 else None
-            self.best_luck, self.luck_pending = 0.0, True
+            self.best_luck = 0.0
             self.best_log, self.best_value = val_log, val
             self.best_epoch, self.best_index = epoch.epoch, self.val_count
             # The reference training level: median of the last three epochs, or the latest
@@ -356,6 +354,7 @@ class StagnatingValLoss(Detector[StagnationParams]):
         if not early_and_large:
             warning_rise += (p.warning_noise_sigmas * sigma
                              + p.warning_luck_share * self.best_luck)
+        warning_from_pct = math.expm1(warning_rise) * 100
         if rising and val_rise < warning_rise:
             severity = Severity.INFO if not flat else Severity.WARNING
         # Critical on top of a warning, never instead of one: a gap grown by the training
@@ -384,8 +383,8 @@ class StagnatingValLoss(Detector[StagnationParams]):
             # was a warning stays one: its message must not read as if it were not).
             if severity == Severity.INFO and (current is None
                                               or current.severity < Severity.WARNING):
-                message += (f" (a warning from {math.expm1(warning_rise) * 100:.0f}% above "
-                            f"it: within this validation curve's noise so far)")
+                message += (f" (a warning from {warning_from_pct:.0f}% above it: within "
+                            f"this validation curve's noise so far)")
         elif since_improved > since:  # new lows, but by under flat_min_improvement
             anchor = self.flat_anchor
             message = (f"val loss has improved by under "
@@ -415,8 +414,8 @@ class StagnatingValLoss(Detector[StagnationParams]):
             "early_stopping_patience10_stops_in_epochs": max(stops_in, 0),
         }
         if rising:  # where a warning starts: what a script reading --json can compare
-            evidence["warning_from_pct"] = rounded(math.expm1(warning_rise) * 100, 3)
-        if not rising:
+            evidence["warning_from_pct"] = rounded(warning_from_pct, 3)
+        else:
             # The flat form counts from the last best that improved by flat_min_improvement.
             evidence.update({
                 "flat_since_epoch": self.flat_anchor.epoch,

@@ -149,17 +149,17 @@ def relation(old: History, new: History) -> str:
         return "extends" if grown or changed else "same"
     if all(_rows_match(o, n, max(0, len(o) - 1), names) for o, n, names in tables):
         return "revises"
-    if new.resumed_at is not None and _resumed(old.epochs, new):
+    epochs, new_epochs, epoch_names = tables[0]
+    if new.resumed_at is not None and _resumed(epochs, new_epochs, epoch_names, new.resumed_at):
         return "revises"
     return "new"
 
 
-def _resumed(old: Table, new: History) -> bool:
-    """``new`` is ``old`` resumed from a checkpoint: the epochs before the one it logged again
-    are unchanged (the interrupted attempt's later ones were replaced, not another run)."""
-    kept = int(np.count_nonzero(old.index < (new.resumed_at or 0)))
-    return kept > 0 and _rows_match(old, new.epochs, kept, {name: name for name in old.names
-                                                            if name in new.epochs})
+def _resumed(old: Table, new: Table, names: dict[str, str], resumed_at: int) -> bool:
+    """``new`` is ``old`` resumed from a checkpoint at epoch ``resumed_at``: the epochs before
+    it are unchanged (the interrupted attempt's later ones were replaced, not another run)."""
+    kept = int(np.count_nonzero(old.index < resumed_at))
+    return kept > 0 and _rows_match(old, new, kept, names)
 
 
 class SnapshotFollower(PooledSource):
