@@ -487,12 +487,14 @@ def test_divergence_counts_the_best_of_the_first_epochs():
 
 def _rise_after(rise: float) -> tuple[list[float], list[float]]:
     """Train falls steadily for 30 epochs (16% per 10: not the flat form's fall); val reaches
-    its best at epoch 12, then climbs by ``rise`` over ten epochs and stays there."""
+    its best at epoch 12, then climbs by ``rise`` over ten epochs and stays there, jittering
+    by 0.5% an epoch as a re-measured validation set of a few hundred samples does."""
     train = list(np.geomspace(1.0, 0.6, 30))
     val = [0.8 * 0.97 ** i for i in range(12)]
     best = val[-1]
     val += [best * (1 + rise * min(i, 10) / 10) for i in range(1, 19)]
-    return train, val
+    jitter = np.random.default_rng(0).normal(0, 0.005, len(val))
+    return train, [v * (1 + j) for v, j in zip(val, jitter, strict=True)]
 
 
 def _accuracies(count: int, epochs: int) -> list[float]:
@@ -516,6 +518,31 @@ def test_stagnation_reads_the_validation_set_size_off_its_accuracy():
     large = _found(_history(train, val, val_accuracy=_accuracies(4000, len(val))),
                    "stagnating_val_loss")
     assert large and large[0].evidence["val_standard_error_log"] is not None
+
+
+def _noisy_label_rise(jitter: float):
+    """A regression with noisy labels: the per-sample std is 2.5x the loss, on 150 samples
+    (a standard error of 20% in log). Val bottoms out at epoch 10, then rises 15% over 40
+    epochs while the training loss halves."""
+    epochs = 50
+    train = list(np.geomspace(1.0, 0.35, epochs))
+    val = [0.6 + 0.4 * math.exp(-e / 3) for e in range(10)]
+    val += [val[-1] * (1 + 0.15 * min(e, 30) / 30) for e in range(1, epochs - 9)]
+    noise = np.random.default_rng(1).normal(0, jitter, epochs)
+    val = [v * (1 + n) for v, n in zip(val, noise, strict=True)]
+    return _history(train, val, val_n=[150.0] * epochs, val_loss_std=[2.5 * v for v in val])
+
+
+def test_a_smooth_steady_rise_is_a_warning_however_large_the_standard_error():
+    # The standard error (20%) says where a *level* may sit; a curve that jitters by 0.1% an
+    # epoch and climbs steadily for 30 epochs has moved far more than its sampling luck does
+    # (StagnationParams.warning_drift_sigmas): over-fitting, a warning...
+    warned = _found(_noisy_label_rise(0.001), "stagnating_val_loss")
+    assert warned and warned[0].evidence["val_noise_from"] == "logged n and std", warned
+    assert warned[0].evidence["val_above_best_pct"] < 20
+    # ... while the same rise on a curve jittering by 3% an epoch stays within that luck: info.
+    jittery = [f for f in diagnose(_noisy_label_rise(0.03)) if f.id == "stagnating_val_loss"]
+    assert jittery and all(f.severity == Severity.INFO for f in jittery), jittery
 
 
 def test_a_logged_n_without_std_is_the_sets_size_only_while_it_holds_still():
