@@ -714,3 +714,27 @@ def test_an_info_stagnation_says_where_its_warning_starts():
     assert bar > info.evidence["val_above_best_pct"], info.message
     assert round(info.evidence["warning_from_pct"]) == bar  # the same bar, for --json readers
     assert "% above it: within this validation curve's noise so far)" in info.message
+
+
+def _floor_in_one_epoch(accuracy: list[float]):
+    """A three-class mixture learned in its first epoch: the training loss 0.80, then flat at
+    0.62 (its floor) for 39 epochs, jittering 1%, as the validation loss does at 0.75."""
+    rng = np.random.default_rng(7)
+    train = [0.80, *(0.62 * (1 + rng.normal(0, 0.01, 39)))]
+    val = list(0.75 * (1 + rng.normal(0, 0.01, 40)))
+    return _history(train, val, val_accuracy=accuracy)
+
+
+def test_a_flat_loss_beside_an_accuracy_that_moves_learned_then_stopped():
+    # 73% correct, 150-152 of 207 samples from epoch to epoch: the predictions depend on the
+    # inputs, so the flat loss is a floor reached, not a constant guess: info only...
+    moving = [float(np.float32(k / 207)) for k in np.random.default_rng(8).integers(148, 154, 40)]
+    found = [f for f in diagnose(_floor_in_one_epoch(moving)) if f.id == "train_plateau"]
+    assert found and all(f.severity == Severity.INFO for f in found), found
+    message = found[-1].message
+    assert "val accuracy 73%" in message and "it learned, then stopped" in message, message
+    assert found[-1].evidence["learned_val_accuracy"] == pytest.approx(0.73, abs=0.01)
+    # ... while the same loss beside an accuracy that never moves (the majority class for every
+    # input, 151 of 207) is a model stuck at a guess: a warning.
+    stuck = _found(_floor_in_one_epoch([float(np.float32(151 / 207))] * 40), "train_plateau")
+    assert stuck and stuck[0].evidence["learned_val_accuracy"] is None, stuck
