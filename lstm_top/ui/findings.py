@@ -107,8 +107,11 @@ def _plateau(e: Mapping[str, Any]) -> str:
         return (f"train {_num(e.get('level'))} at a constant guess's loss "
                 f"({_num(e.get('constant_guess_loss'))}) for {e.get('epochs_at_guess')} epochs")
     crawl = "crawling in small steps, " if e.get("crawl") else ""
+    accuracy = e.get("learned_val_accuracy")
+    learned = (f"; val acc {_whole(accuracy * 100)}%: learned, then stopped"
+               if isinstance(accuracy, (int, float)) else "")
     return (f"train {_num(e.get('level'))}, {crawl}only {_whole(e.get('progress_pct'))}% below "
-            f"{_num(e.get('start_level'))} after {e.get('epochs')} epochs")
+            f"{_num(e.get('start_level'))} after {e.get('epochs')} epochs{learned}")
 
 
 HEADLINES: dict[str, Callable[[Mapping[str, Any]], str]] = {

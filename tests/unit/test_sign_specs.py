@@ -734,6 +734,8 @@ def test_a_flat_loss_beside_an_accuracy_that_moves_learned_then_stopped():
     message = found[-1].message
     assert "val accuracy 73%" in message and "it learned, then stopped" in message, message
     assert found[-1].evidence["learned_val_accuracy"] == pytest.approx(0.73, abs=0.01)
+    from lstm_top.ui.findings import headline
+    assert headline(found[-1]).endswith("; val acc 73%: learned, then stopped")
     # ... while the same loss beside an accuracy that never moves (the majority class for every
     # input, 151 of 207) is a model stuck at a guess: a warning.
     stuck = _found(_floor_in_one_epoch([float(np.float32(151 / 207))] * 40), "train_plateau")
