@@ -740,3 +740,23 @@ def test_a_flat_loss_beside_an_accuracy_that_moves_learned_then_stopped():
     # input, 151 of 207) is a model stuck at a guess: a warning.
     stuck = _found(_floor_in_one_epoch([float(np.float32(151 / 207))] * 40), "train_plateau")
     assert stuck and stuck[0].evidence["learned_val_accuracy"] is None, stuck
+
+
+def _slide_onto_chance(jitter: float):
+    """A 4-class model whose loss slides from 1.54 onto ln 4 in 15 epochs and sits there for
+    25 more, its accuracy the uniform guess's 25%."""
+    rng = np.random.default_rng(4)
+    floor = math.log(4)
+    train = [floor + 0.154 * math.exp(-e / 4) for e in range(40)]
+    train = [t * (1 + jitter * n) for t, n in zip(train, rng.normal(0, 1, 40), strict=True)]
+    return _history(train, [t * 0.999 for t in train], val_accuracy=[0.25] * 40)
+
+
+def test_a_classifier_dead_still_at_chance_is_a_plateau_whatever_it_slid_from():
+    # 10% below where it stood after its first epoch, so "within 5% of the start" lets it
+    # out; but a loss sitting dead still at ln 4 is the uniform guess (dead_still_at_chance).
+    found = _found(_slide_onto_chance(0.0002), "train_plateau")
+    assert found and found[0].evidence["chance_level_classes"] == 4, found
+    assert "ln(4) = chance level for 4 classes" in found[0].message
+    # A loss moving 2% an epoch around ln 4 is not dead still: measured from its start, as before.
+    assert not _found(_slide_onto_chance(0.02), "train_plateau")
