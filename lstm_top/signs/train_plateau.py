@@ -179,17 +179,28 @@ class PlateauParams(Params):
     learned_accuracy: float = 0.6
     learned_accuracy_distinct: int = 3
     accuracy_window: int = 10
-    # A classifier's training loss (one with a validation accuracy logged) sitting dead
-    # still at chance level, ln k, is the uniform guess whatever it came down from: measured
-    # from ln k, not from a start above it (an initialisation or a blow-up far above chance
-    # makes the slide onto ln k look like progress). Dead still: under 0.3% of back-and-forth
-    # an epoch over the trend window (and no trend, as every plateau). On the six blind
-    # oracle draws (600 runs) this found 2 more of their 196 plateaus (a 4-class model sliding
-    # from 1.54 onto 1.386 in 18 epochs and frozen there; a 5-class one thrown to 225 in its
-    # first epoch, then at 1.62) and raised nothing false there or on any other corpus; 1%
-    # raised a blind run labelled "no" and a public one; with no stillness asked, 3 more
-    # found but 3 false. 0 turns it off.
-    dead_still_at_chance: float = 0.003
+    # Dead still: under 0.3% of back-and-forth an epoch over the trend window (and no trend,
+    # as every plateau). A loss that still as the two cases below is measured from where it
+    # sits, not from a start above it, however far it came down:
+    # - a classifier's training loss (a validation accuracy logged) at chance level, ln k: the
+    #   uniform guess, whatever it slid down from (an initialisation or a blow-up far above
+    #   chance makes the slide onto ln k look like progress). On the six blind oracle draws
+    #   (600 runs) this found 2 more of their 196 plateaus (a 4-class model sliding from 1.54
+    #   onto 1.386 in 18 epochs and frozen there; a 5-class one thrown to 225 in its first
+    #   epoch, then at 1.62) and raised nothing false there or on any other corpus; 1% raised
+    #   a blind run labelled "no" and a public one; with no stillness asked, 3 more found but
+    #   3 false.
+    # - a loss frozen at a level its first epoch was 100x above, that first epoch a blow-up
+    #   (10x the second): the weights exploded and the units died; what is left predicts a
+    #   constant (the mean) and no longer learns. Found 5 more of the six draws' plateaus in
+    #   CSV (4 in JSONL: losses of 1e5-1e6 in the first epoch, then 0.91 or 36 to 4 digits),
+    #   nothing false anywhere; 10x the level scores the same, 1000x lost one; a blow-up of
+    #   3x the second epoch the same, 100x lost one. Without the blow-up, a smooth descent
+    #   over 160x onto a triplet loss's floor (a public over-fitting run) was raised.
+    # 0 turns both off.
+    dead_still: float = 0.003
+    frozen_after_blow_up: float = 100.0
+    blow_up_first_epoch: float = 10.0
 
 
 def chance_classes(loss: float, tolerance: float = 0.02, max_classes: int = 10) -> int | None:
@@ -274,12 +285,9 @@ class TrainPlateau(Detector[PlateauParams]):
         slack = 1.5 if self.tracker.current is not None else 1.0
         loss = math.exp(level)
         classes = chance_classes(loss, p.chance_tolerance, p.max_chance_classes)
-        chance_log = math.log(math.log(classes)) if classes else math.inf
-        if (p.dead_still_at_chance > 0 and start_level > chance_log
-                and context.val_accuracy_key is not None
-                and len(self.trend_window) == p.trend_epochs
-                and back_and_forth(self.trend_window) < p.dead_still_at_chance):
-            start_level = chance_log
+        still = self._dead_still_at(level, start_level, classes, context)
+        if still is not None:
+            start_level = still[0]
             progress = start_level - level
         crawling_in_small_steps = (bool(self.first) and self.largest_step < p.crawl_max_step
                                    and self.first[0] - level < p.crawl_max_progress
@@ -331,8 +339,15 @@ class TrainPlateau(Detector[PlateauParams]):
                  else f"{math.expm1(-progress) * 100:.0f}% above")
         crawl = (f", in steps of under {p.crawl_max_step * 100:g}% an epoch since its first: "
                  f"a learning rate far too low" if crawling_in_small_steps else "")
-        message = (f"train loss {fmt(loss)} is {where} {fmt(reference)} (epoch "
-                   f"{self.start_epoch}) after {self.count} epochs{chance}{below_guess}{crawl}")
+        if still is None:
+            message = (f"train loss {fmt(loss)} is {where} {fmt(reference)} (epoch "
+                       f"{self.start_epoch}) after {self.count} epochs{chance}{below_guess}{crawl}")
+        else:
+            why = (f", after its first epoch blew up to {fmt(math.exp(self.first[0]))}: dead "
+                   f"units that no longer learn" if still[1] == "frozen after a blow-up" else
+                   ": the uniform guess, whatever it came down from")
+            message = (f"train loss {fmt(loss)} has sat dead still for its last "
+                       f"{p.trend_epochs} of {self.count} epochs{chance}{why}{below_guess}")
         evidence = {"start_level": rounded(reference), "level": rounded(loss),
                     "first_epoch_level": rounded(math.exp(self.first[0])) if self.first else None,
                     "progress_pct": rounded(progress * 100, 3), "epochs": self.count,
@@ -340,8 +355,30 @@ class TrainPlateau(Detector[PlateauParams]):
                     "chance_level_classes": classes,
                     "crawl": crawling_in_small_steps,
                     "largest_step_pct": rounded(math.expm1(self.largest_step) * 100, 3),
-                    "learned_val_accuracy": rounded(learned, 3) if learned is not None else None}
+                    "learned_val_accuracy": rounded(learned, 3) if learned is not None else None,
+                    "measured_from": still[1] if still is not None else "start"}
         self.tracker.raise_(epoch.epoch, severity, message, evidence)
+
+    def _dead_still_at(self, level: float, start_level: float, classes: int | None,
+                       context: SignContext) -> tuple[float, str] | None:
+        """(the log level to measure a dead-still loss from, what it is) where that is not its
+        start: ln k for a classifier at chance level, its own level after a first-epoch
+        blow-up; None otherwise."""
+        p = self.params
+        if (p.dead_still <= 0 or len(self.trend_window) < p.trend_epochs
+                or back_and_forth(self.trend_window) >= p.dead_still):
+            return None
+        if classes is not None and context.val_accuracy_key is not None:
+            chance_log = math.log(math.log(classes))
+            if start_level > chance_log:
+                return chance_log, "chance level"
+        if (self.first and self.start
+                and self.first[0] - level >= math.log(p.frozen_after_blow_up)
+                and self.first[0] - self.start[0] >= math.log(p.blow_up_first_epoch)):
+            frozen = median(self.trend_window)
+            if start_level > frozen:
+                return frozen, "frozen after a blow-up"
+        return None
 
     def _observe_accuracy(self, epoch: Epoch, context: SignContext) -> None:
         key = context.val_accuracy_key

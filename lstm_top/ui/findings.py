@@ -106,6 +106,12 @@ def _plateau(e: Mapping[str, Any]) -> str:
     if e.get("constant_guess_loss") is not None:  # judged by the logged constant guess
         return (f"train {_num(e.get('level'))} at a constant guess's loss "
                 f"({_num(e.get('constant_guess_loss'))}) for {e.get('epochs_at_guess')} epochs")
+    if e.get("measured_from") == "chance level":
+        return (f"train {_num(e.get('level'))} dead still at chance level "
+                f"(ln {e.get('chance_level_classes')}) after {e.get('epochs')} epochs")
+    if e.get("measured_from") == "frozen after a blow-up":
+        return (f"train {_num(e.get('level'))} frozen since a first epoch at "
+                f"{_num(e.get('first_epoch_level'))}: dead units")
     crawl = "crawling in small steps, " if e.get("crawl") else ""
     accuracy = e.get("learned_val_accuracy")
     learned = (f"; val acc {_whole(accuracy * 100)}%: learned, then stopped"

@@ -758,5 +758,29 @@ def test_a_classifier_dead_still_at_chance_is_a_plateau_whatever_it_slid_from():
     found = _found(_slide_onto_chance(0.0002), "train_plateau")
     assert found and found[0].evidence["chance_level_classes"] == 4, found
     assert "ln(4) = chance level for 4 classes" in found[0].message
+    assert found[0].evidence["measured_from"] == "chance level"
+    from lstm_top.ui.findings import headline
+    assert headline(found[0]).endswith("dead still at chance level (ln 4) after 40 epochs")
     # A loss moving 2% an epoch around ln 4 is not dead still: measured from its start, as before.
     assert not _found(_slide_onto_chance(0.02), "train_plateau")
+
+
+def _frozen_after(first_epoch: float, second_epoch: float):
+    """A regression that comes down from its first two epochs onto 0.906 by epoch 15 and sits
+    there to 4 digits for 25 more (what is left predicts the mean)."""
+    rng = np.random.default_rng(5)
+    descent = list(np.geomspace(second_epoch, 0.95, 14))
+    frozen = list(0.906 * (1 + rng.normal(0, 0.0001, 25)))
+    train = [first_epoch, *descent, *frozen]
+    return _history(train, [t * 0.98 for t in train])
+
+
+def test_a_loss_frozen_dead_still_after_a_first_epoch_blow_up_is_a_plateau():
+    # The first epoch blew up (2.8e5, 3500x the second): the units died, and the slide from
+    # 80 onto 0.906 is no learning; frozen there, it is a plateau (frozen_after_blow_up).
+    found = _found(_frozen_after(2.8e5, 80.0), "train_plateau")
+    assert found and found[0].evidence["measured_from"] == "frozen after a blow-up", found
+    assert "after its first epoch blew up to 2.8e+05: dead units" in found[0].message
+    # The same descent from a first epoch that was no blow-up (1.3x the second: a smooth
+    # descent over 100x onto a floor) has converged: no plateau.
+    assert not _found(_frozen_after(104.0, 80.0), "train_plateau")
