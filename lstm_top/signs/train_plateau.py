@@ -37,6 +37,10 @@ from lstm_top.format import CONSTANT_GUESS_METRIC
 from lstm_top.signs.base import Detector, Epoch, Params, Severity, SignContext, fmt
 from lstm_top.signs.stats import back_and_forth, log_or_none, median, rounded, theil_sen_slope
 
+# What a dead-still loss is measured from, where not from its start (evidence "measured_from").
+FROM_CHANCE = "chance level"
+FROM_FROZEN = "frozen after a blow-up"
+
 REMEDY = ("Raise the learning rate (try 3-10x) or use a schedule with warm-up; check the "
           "initialisation and for dead units (ReLU) or saturated gates; verify that labels "
           "match inputs and the loss matches the output layer (logits vs probabilities); "
@@ -180,7 +184,7 @@ class PlateauParams(Params):
     learned_accuracy_distinct: int = 3
     accuracy_window: int = 10
     # Dead still: under 0.3% of back-and-forth an epoch over the trend window (and no trend,
-    # as every plateau). A loss that still as the two cases below is measured from where it
+    # as every plateau). A loss that still is, in the two cases below, measured from where it
     # sits, not from a start above it, however far it came down:
     # - a classifier's training loss (a validation accuracy logged) at chance level, ln k: the
     #   uniform guess, whatever it slid down from (an initialisation or a blow-up far above
@@ -321,16 +325,16 @@ class TrainPlateau(Detector[PlateauParams]):
         severity = Severity.WARNING if self.count >= warn_after else Severity.INFO
         chance = f", ln({classes}) = chance level for {classes} classes" if classes else ""
         guess = self._logged_guess(epoch, context)
-        below_guess = ""
+        learned_note = ""
         if (guess is not None and loss < p.learned_below_guess_share * guess
                 and not crawling_in_small_steps):
             severity = Severity.INFO
-            below_guess = (f"; {(1 - loss / guess) * 100:.0f}% below a constant guess "
+            learned_note = (f"; {(1 - loss / guess) * 100:.0f}% below a constant guess "
                            f"({fmt(guess)}): it learned, then stopped")
         learned = self._learned_by_accuracy()
         if learned is not None and not crawling_in_small_steps and severity > Severity.INFO:
             severity = Severity.INFO
-            below_guess += (f"; val accuracy {learned * 100:.0f}%, and moving from epoch to "
+            learned_note += (f"; val accuracy {learned * 100:.0f}%, and moving from epoch to "
                             f"epoch as a constant guess's does not: it learned, then stopped")
         reference = math.exp(start_level)
         # A level above the reference (a run wrecked in its first epochs, stuck since) says so:
@@ -341,13 +345,14 @@ class TrainPlateau(Detector[PlateauParams]):
                  f"a learning rate far too low" if crawling_in_small_steps else "")
         if still is None:
             message = (f"train loss {fmt(loss)} is {where} {fmt(reference)} (epoch "
-                       f"{self.start_epoch}) after {self.count} epochs{chance}{below_guess}{crawl}")
+                       f"{self.start_epoch}) after {self.count} epochs{chance}{learned_note}"
+                       f"{crawl}")
         else:
             why = (f", after its first epoch blew up to {fmt(math.exp(self.first[0]))}: dead "
-                   f"units that no longer learn" if still[1] == "frozen after a blow-up" else
+                   f"units that no longer learn" if still[1] == FROM_FROZEN else
                    ": the uniform guess, whatever it came down from")
             message = (f"train loss {fmt(loss)} has sat dead still for its last "
-                       f"{p.trend_epochs} of {self.count} epochs{chance}{why}{below_guess}")
+                       f"{p.trend_epochs} of {self.count} epochs{chance}{why}{learned_note}")
         evidence = {"start_level": rounded(reference), "level": rounded(loss),
                     "first_epoch_level": rounded(math.exp(self.first[0])) if self.first else None,
                     "progress_pct": rounded(progress * 100, 3), "epochs": self.count,
@@ -371,16 +376,17 @@ class TrainPlateau(Detector[PlateauParams]):
         if classes is not None and context.val_accuracy_key is not None:
             chance_log = math.log(math.log(classes))
             if start_level > chance_log:
-                return chance_log, "chance level"
+                return chance_log, FROM_CHANCE
         if (self.first and self.start
                 and self.first[0] - level >= math.log(p.frozen_after_blow_up)
                 and self.first[0] - self.start[0] >= math.log(p.blow_up_first_epoch)):
             frozen = median(self.trend_window)
             if start_level > frozen:
-                return frozen, "frozen after a blow-up"
+                return frozen, FROM_FROZEN
         return None
 
     def _observe_accuracy(self, epoch: Epoch, context: SignContext) -> None:
+        """Keep the validation accuracy's last values (as fractions: 73.0 is 73%)."""
         key = context.val_accuracy_key
         if key is None or self.params.learned_accuracy <= 0:
             return
@@ -391,6 +397,8 @@ class TrainPlateau(Detector[PlateauParams]):
                 self.accuracies.append(value / 100 if 1 < value <= 100 else value)
 
     def _learned_by_accuracy(self) -> float | None:
+        """The mean validation accuracy where it says the model learned (60%+ and moving from
+        epoch to epoch, see PlateauParams.learned_accuracy), else None."""
         p = self.params
         if p.learned_accuracy <= 0 or len(self.accuracies) < p.accuracy_window:
             return None

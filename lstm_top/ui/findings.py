@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lstm_top.reduce import format_value
+from lstm_top.signs.train_plateau import FROM_CHANCE, FROM_FROZEN
 from lstm_top.steps import reworded
 from lstm_top.ui.text import clean
 
@@ -106,10 +107,10 @@ def _plateau(e: Mapping[str, Any]) -> str:
     if e.get("constant_guess_loss") is not None:  # judged by the logged constant guess
         return (f"train {_num(e.get('level'))} at a constant guess's loss "
                 f"({_num(e.get('constant_guess_loss'))}) for {e.get('epochs_at_guess')} epochs")
-    if e.get("measured_from") == "chance level":
+    if e.get("measured_from") == FROM_CHANCE:
         return (f"train {_num(e.get('level'))} dead still at chance level "
                 f"(ln {e.get('chance_level_classes')}) after {e.get('epochs')} epochs")
-    if e.get("measured_from") == "frozen after a blow-up":
+    if e.get("measured_from") == FROM_FROZEN:
         return (f"train {_num(e.get('level'))} frozen since a first epoch at "
                 f"{_num(e.get('first_epoch_level'))}: dead units")
     crawl = "crawling in small steps, " if e.get("crawl") else ""
