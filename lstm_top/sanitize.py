@@ -81,10 +81,10 @@ def cell_width(text: str) -> int:
 
 def truncate(text: str, max_cells: int) -> str:
     """``text`` cut to at most ``max_cells`` terminal cells, marked with a trailing ``…``."""
+    if cell_width(text) <= max_cells:
+        return text  # a text of no width (a soft hyphen, a combining mark) fits even 0 cells
     if max_cells <= 0:
         return ""
-    if cell_width(text) <= max_cells:
-        return text
     budget = max_cells - 1  # the ellipsis takes one cell
     kept: list[str] = []
     used = 0
