@@ -289,7 +289,10 @@ class TrainPlateau(Detector[PlateauParams]):
         slack = 1.5 if self.tracker.current is not None else 1.0
         loss = math.exp(level)
         classes = chance_classes(loss, p.chance_tolerance, p.max_chance_classes)
-        still = self._dead_still_at(level, start_level, classes, context)
+        # The window's back-and-forth: how still the loss sits (the dead-still references and
+        # the moving / crawling tests below all read it).
+        stillness = back_and_forth(self.trend_window)
+        still = self._dead_still_at(level, start_level, classes, stillness, context)
         if still is not None:
             start_level = still[0]
             progress = start_level - level
@@ -306,7 +309,6 @@ class TrainPlateau(Detector[PlateauParams]):
             # along ln k were missed by the 1.2% bar). Not any slope: a noisy-label classifier
             # whose loss happens to sit near ln 3 while it falls 4% per 10 epochs is learning.
             trend_bar = p.max_trend_change * (p.chance_trend_factor if classes else 1.0)
-            stillness = back_and_forth(self.trend_window)
             crawling_near_start = (bool(self.first) and self.first[0] - level < p.max_progress
                                    and stillness < p.never_dropped_max_back_and_forth)
             if crawling_near_start:
@@ -330,12 +332,12 @@ class TrainPlateau(Detector[PlateauParams]):
                 and not crawling_in_small_steps):
             severity = Severity.INFO
             learned_note = (f"; {(1 - loss / guess) * 100:.0f}% below a constant guess "
-                           f"({fmt(guess)}): it learned, then stopped")
+                            f"({fmt(guess)}): it learned, then stopped")
         learned = self._learned_by_accuracy()
         if learned is not None and not crawling_in_small_steps and severity > Severity.INFO:
             severity = Severity.INFO
             learned_note += (f"; val accuracy {learned * 100:.0f}%, and moving from epoch to "
-                            f"epoch as a constant guess's does not: it learned, then stopped")
+                             f"epoch as a constant guess's does not: it learned, then stopped")
         reference = math.exp(start_level)
         # A level above the reference (a run wrecked in its first epochs, stuck since) says so:
         # "only 0.0% below" read as if it had held its start.
@@ -365,13 +367,13 @@ class TrainPlateau(Detector[PlateauParams]):
         self.tracker.raise_(epoch.epoch, severity, message, evidence)
 
     def _dead_still_at(self, level: float, start_level: float, classes: int | None,
-                       context: SignContext) -> tuple[float, str] | None:
+                       stillness: float, context: SignContext) -> tuple[float, str] | None:
         """(the log level to measure a dead-still loss from, what it is) where that is not its
         start: ln k for a classifier at chance level, its own level after a first-epoch
         blow-up; None otherwise."""
         p = self.params
         if (p.dead_still <= 0 or len(self.trend_window) < p.trend_epochs
-                or back_and_forth(self.trend_window) >= p.dead_still):
+                or stillness >= p.dead_still):
             return None
         if classes is not None and context.val_accuracy_key is not None:
             chance_log = math.log(math.log(classes))
